@@ -1,0 +1,67 @@
+"""The typer app and the edge where errors become exit codes and one-line messages."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+
+from core.errors import NightshiftError
+from core.service import Service
+from core.settings import Settings, load_settings
+
+app = typer.Typer(
+    name="nightshift",
+    help="Queue Claude Code work; run it when the usage window resets.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+T = TypeVar("T")
+
+EXIT_OK = 0
+EXIT_USER_ERROR = 1
+EXIT_USAGE = 2
+
+
+def fail(message: str, code: int = EXIT_USER_ERROR) -> NoReturn:
+    err_console.print(f"error: {message}", markup=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def settings() -> Settings:
+    try:
+        return load_settings()
+    except NightshiftError as exc:
+        fail(exc.message, exc.exit_code)
+
+
+def with_service(work: Callable[[Service], Awaitable[T]], **service_kwargs: Any) -> T:
+    """Open the service, run `work`, close it; NightshiftError becomes a one-line exit."""
+    config = settings()
+
+    async def main() -> T:
+        service = await Service.open(config, **service_kwargs)
+        try:
+            return await work(service)
+        finally:
+            await service.close()
+
+    try:
+        return asyncio.run(main())
+    except NightshiftError as exc:
+        fail(exc.message, exc.exit_code)
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")

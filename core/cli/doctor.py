@@ -1,0 +1,117 @@
+"""`nightshift doctor`: what is installed and configured, each problem with its fix."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from typing import Annotated
+
+import typer
+
+from core.cli.app import app, console, print_json
+from core.errors import NightshiftError
+from core.settings import Settings, load_settings
+from core.store.migrations import latest_version
+from core.usage.paths import projects_dirs
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def _version(argv: list[str]) -> str | None:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    out = (done.stdout or done.stderr).strip().splitlines()
+    return out[0] if done.returncode == 0 and out else None
+
+
+def _tool(name: str, argv: list[str], fix: str) -> Check:
+    path = shutil.which(argv[0])
+    if path is None:
+        return Check(name, False, "not found", fix)
+    version = _version([path, *argv[1:]])
+    if version is None:
+        return Check(name, False, f"{path} did not answer {' '.join(argv[1:])}", fix)
+    return Check(name, True, f"{version} ({path})")
+
+
+def run_checks(settings: Settings) -> list[Check]:
+    checks = [
+        Check("python", sys.version_info >= (3, 11), sys.version.split()[0],
+              "install Python 3.11 or newer"),
+        _tool("tmux", ["tmux", "-V"], "install tmux (apt install tmux / brew install tmux)"),
+        _tool("git", ["git", "--version"], "install git (apt install git / brew install git)"),
+        _tool("claude", [settings.claude_bin, "--version"],
+              "install Claude Code (npm install -g @anthropic-ai/claude-code), run `claude` once "
+              "to log in, or set NIGHTSHIFT_CLAUDE_BIN to its path"),
+    ]
+    dirs = projects_dirs(settings.claude_config_dir or None)
+    checks.append(
+        Check("claude data", bool(dirs), ", ".join(map(str, dirs)) or "no projects/ directory found",
+              "run Claude Code once, or set CLAUDE_CONFIG_DIR to the directory holding projects/")
+    )
+    db_path = settings.db_path
+    if db_path.exists():
+        try:
+            conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+            try:
+                row = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+                version = int(row[0] or 0)
+            finally:
+                conn.close()
+            checks.append(Check("database", version <= latest_version(),
+                                f"{db_path} (schema v{version} of v{latest_version()})",
+                                "upgrade nightshift"))
+        except sqlite3.Error as exc:
+            checks.append(Check("database", False, f"{db_path}: {exc}",
+                                "check NIGHTSHIFT_HOME's permissions and free disk space"))
+    else:
+        home = settings.home_dir
+        parent = home if home.exists() else home.parent
+        writable = parent.exists() and _writable(parent)
+        checks.append(Check("database", writable, f"{db_path} (created on first use)",
+                            f"make {parent} writable or set NIGHTSHIFT_HOME"))
+    if settings.telegram_enabled:
+        users = len(settings.telegram_allowed_users)
+        checks.append(Check("telegram", users > 0,
+                            f"bot token set, {users} allowed user{'s' if users != 1 else ''}",
+                            "set TELEGRAM_ALLOWED_USERS to your numeric Telegram id"))
+    else:
+        checks.append(Check("telegram", True, "off (TELEGRAM_BOT_TOKEN not set)"))
+    return checks
+
+
+def _writable(path: object) -> bool:
+    import os
+
+    return os.access(str(path), os.W_OK)
+
+
+@app.command()
+def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Check what is installed and configured; secrets are never printed."""
+    try:
+        settings = load_settings()
+    except NightshiftError as exc:
+        checks = [Check("settings", False, exc.message, "fix the variable in .env or the environment")]
+    else:
+        checks = [Check("settings", True, "valid"), *run_checks(settings)]
+    if as_json:
+        print_json([asdict(c) for c in checks])
+    else:
+        for check in checks:
+            mark = "ok " if check.ok else "!! "
+            console.print(f"{mark} {check.name:<12} {check.detail}", markup=False)
+            if not check.ok and check.fix:
+                console.print(f"    {'':<12} fix: {check.fix}", markup=False)
+    raise typer.Exit(0 if all(c.ok for c in checks) else 1)

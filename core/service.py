@@ -1,0 +1,297 @@
+"""The one API every front calls: CLI, Telegram bot, inbox, daemon.
+
+Fronts parse their own syntax and render their own replies; what a command *means*
+lives here, so `/cancel 4` and `nightshift cancel 4` cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from core.abc import Clock, Notification, Notifier, NullNotifier
+from core.errors import InvalidInput, InvalidTransition, NoPlan, StalePlan, UserError
+from core.inbox import InboxReport, inbox_files, move_aside, parse_inbox_file
+from core.models import Event, Plan, Priority, Run, Task, TaskState, utcnow
+from core.settings import Settings
+from core.store.store import Store
+from core.store.tasks import NewTask
+
+CancelHook = Callable[[Task], Awaitable[None]]
+"""Stops a task's live run (the executor provides it); the service only changes state."""
+
+QUEUE_PAUSED_KEY = "queue_paused"
+
+
+@dataclass(frozen=True)
+class TaskDetail:
+    task: Task
+    plans: list[Plan]
+    runs: list[Run]
+    events: list[Event]
+    waiting_for: list[int] = field(default_factory=list)
+
+    @property
+    def why_not_running(self) -> str | None:
+        """A sentence for `show`: why this task is not moving, if it is stuck."""
+        if self.task.blocked_by:
+            ids = ", ".join(str(i) for i in self.task.blocked_by)
+            return f"will not run: it depends on task {ids}, which ended without finishing"
+        if self.waiting_for and not self.task.state.terminal:
+            ids = ", ".join(str(i) for i in self.waiting_for)
+            return f"waiting for task {ids} to finish"
+        return None
+
+    def as_json(self) -> dict[str, Any]:
+        out = self.task.as_json()
+        out["plans"] = [p.as_json() for p in self.plans]
+        out["runs"] = [r.as_json() for r in self.runs]
+        out["events"] = [e.as_json() for e in self.events]
+        out["waiting_for"] = self.waiting_for
+        out["why_not_running"] = self.why_not_running
+        return out
+
+
+class Service:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        notifier: Notifier | None = None,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.notifier: Notifier = notifier or NullNotifier()
+        self.clock = clock
+        self.cancel_hooks: list[CancelHook] = []
+        self.listeners: list[Callable[[str, int | None], None]] = []
+        """Called after every change with (event kind, task id): the daemon wakes its dispatcher."""
+
+    @classmethod
+    async def open(cls, settings: Settings, **kwargs: Any) -> Service:
+        store = await Store.open(settings.db_path)
+        return cls(settings, store, **kwargs)
+
+    async def close(self) -> None:
+        await self.store.close()
+
+    def _changed(self, kind: str, task_id: int | None = None) -> None:
+        for listener in self.listeners:
+            listener(kind, task_id)
+
+    # --- tasks ----------------------------------------------------------------------------
+
+    async def add(
+        self,
+        prompt: str,
+        *,
+        title: str | None = None,
+        repo: str | None = None,
+        priority: str | Priority = Priority.NORMAL,
+        after: Iterable[int] = (),
+        check: str | None = None,
+        plan: bool | None = None,
+        tags: Iterable[str] = (),
+        source: str = "cli",
+        source_ref: str | None = None,
+    ) -> Task:
+        new = NewTask(
+            prompt=prompt,
+            title=title,
+            repo=self._resolve_repo(repo),
+            priority=Priority.parse(priority),
+            depends_on=tuple(dict.fromkeys(after)),
+            check_cmd=(check or "").strip() or None,
+            needs_plan=self.settings.plan_by_default if plan is None else plan,
+            tags=tuple(tags),
+            source=source,
+            source_ref=source_ref,
+        )
+        task = await self.store.tasks.add(new, now=self.clock())
+        self._changed("task_added", task.id)
+        return task
+
+    def _resolve_repo(self, repo: str | None) -> str | None:
+        """Aliases become absolute paths; a path that does not exist is refused now, not at 3am."""
+        if repo is None or not repo.strip():
+            return None
+        path = self.settings.repo_path(repo.strip())
+        if not path.is_dir():
+            known = ", ".join(sorted(self.settings.repos)) or "none set in NIGHTSHIFT_REPOS"
+            raise InvalidInput(f"repo {repo!r} is not a directory or a known alias ({known})")
+        return str(path.resolve())
+
+    async def get(self, task_id: int) -> Task:
+        return await self.store.tasks.get(task_id)
+
+    async def list(
+        self, state: TaskState | str | None = None, *, limit: int | None = None, offset: int = 0
+    ) -> list[Task]:
+        states = None
+        if state is not None:
+            try:
+                states = [TaskState(state)]
+            except ValueError:
+                names = ", ".join(s.value for s in TaskState)
+                raise InvalidInput(f"state must be one of {names}, not {state!r}") from None
+        return await self.store.tasks.list(states, limit=limit, offset=offset)
+
+    async def show(self, task_id: int) -> TaskDetail:
+        task = await self.store.tasks.get(task_id)
+        waiting: list[int] = []
+        for dep in task.depends_on:
+            if (await self.store.tasks.get(dep)).state is not TaskState.DONE:
+                waiting.append(dep)
+        return TaskDetail(
+            task=task,
+            plans=await self.store.plans.for_task(task_id),
+            runs=await self.store.runs.for_task(task_id),
+            events=await self.store.tasks.events(task_id),
+            waiting_for=waiting,
+        )
+
+    async def depend(self, task_id: int, after: Iterable[int]) -> Task:
+        task = await self.store.tasks.add_dependencies(task_id, after)
+        self._changed("task_changed", task_id)
+        return task
+
+    async def cancel(self, task_id: int, reason: str = "cancelled by the owner") -> Task:
+        task = await self.store.tasks.get(task_id)
+        if task.state is TaskState.RUNNING:
+            for hook in self.cancel_hooks:
+                await hook(task)
+        task = await self.store.tasks.transition(
+            task_id, TaskState.CANCELLED, reason=reason, action="cancel it", now=self.clock()
+        )
+        self._changed("task_cancelled", task_id)
+        return task
+
+    async def retry(self, task_id: int) -> Task:
+        """Give a failed or cancelled task another go, from where its plan left it."""
+        task = await self.store.tasks.get(task_id)
+        approved = await self.store.plans.approved(task_id)
+        target = TaskState.READY if (approved or not task.needs_plan) else TaskState.QUEUED
+        task = await self.store.tasks.transition(
+            task_id,
+            target,
+            reason="retry requested",
+            expect=(TaskState.FAILED, TaskState.CANCELLED),
+            action="retry it (only failed or cancelled tasks can be retried)",
+            fields={"attempts": 0},
+            now=self.clock(),
+        )
+        self._changed("task_retried", task_id)
+        return task
+
+    # --- plans and approvals --------------------------------------------------------------
+
+    async def latest_plan(self, task_id: int) -> Plan:
+        await self.store.tasks.get(task_id)
+        plan = await self.store.plans.latest(task_id)
+        if plan is None:
+            raise NoPlan(task_id)
+        return plan
+
+    async def approve(self, task_id: int, version: int | None = None) -> Task:
+        """Approve the latest plan (refusing a stale version) and make the task ready."""
+        task = await self.store.tasks.get(task_id)
+        if task.state is not TaskState.AWAITING_APPROVAL:
+            raise InvalidTransition(task_id, task.state.value, TaskState.READY.value,
+                                    "approve it (only a task awaiting approval can be approved)")
+        plan = await self.store.plans.latest(task_id)
+        if plan is not None:
+            if version is not None and version != plan.version:
+                raise StalePlan(task_id, version, plan.version)
+            await self.store.plans.set_status(plan.id, "approved")
+            if plan.suggested_check and not task.check_cmd:
+                await self.store.tasks.update_fields(task_id, check_cmd=plan.suggested_check)
+        task = await self.store.tasks.transition(
+            task_id,
+            TaskState.READY,
+            reason=f"plan v{plan.version} approved" if plan else "approved",
+            expect=(TaskState.AWAITING_APPROVAL,),
+            now=self.clock(),
+        )
+        await self.notifier.notify(
+            Notification("plan_approved", f"Task {task_id} approved: {task.title}", task_id=task_id)
+        )
+        self._changed("task_approved", task_id)
+        return task
+
+    async def reject(self, task_id: int, reason: str | None = None, version: int | None = None) -> Task:
+        plan = await self.store.plans.latest(task_id)
+        if plan is not None and version is not None and version != plan.version:
+            raise StalePlan(task_id, version, plan.version)
+        task = await self.store.tasks.transition(
+            task_id,
+            TaskState.REJECTED,
+            reason=reason or "rejected by the owner",
+            action="reject it (only a task awaiting approval can be rejected)",
+            now=self.clock(),
+        )
+        if plan is not None:
+            await self.store.plans.set_status(plan.id, "rejected")
+        await self.notifier.notify(
+            Notification("plan_rejected", f"Task {task_id} rejected: {task.title}", task_id=task_id)
+        )
+        self._changed("task_rejected", task_id)
+        return task
+
+    # --- queue ----------------------------------------------------------------------------
+
+    async def pause_queue(self, reason: str = "paused by the owner") -> None:
+        await self.store.kv.set(QUEUE_PAUSED_KEY, {"reason": reason, "at": self.clock().isoformat()})
+        self._changed("queue_paused")
+
+    async def resume_queue(self) -> None:
+        await self.store.kv.delete(QUEUE_PAUSED_KEY)
+        self._changed("queue_resumed")
+
+    async def queue_paused(self) -> str | None:
+        value = await self.store.kv.get(QUEUE_PAUSED_KEY)
+        return str(value["reason"]) if value else None
+
+    # --- inbox ----------------------------------------------------------------------------
+
+    async def import_inbox(self, inbox: Path | None = None) -> InboxReport:
+        """Import every inbox file; bad files go to `rejected/` with a note saying why."""
+        inbox = inbox or self.settings.brain_dir / "inbox"
+        report = InboxReport()
+        for path in inbox_files(inbox):
+            try:
+                raw = path.read_bytes()
+                new = parse_inbox_file(path.name, raw, plan_default=self.settings.plan_by_default)
+                task = await self.add(
+                    new.prompt,
+                    title=new.title,
+                    repo=new.repo,
+                    priority=new.priority,
+                    after=new.depends_on,
+                    check=new.check_cmd,
+                    plan=new.needs_plan,
+                    tags=new.tags,
+                    source="inbox",
+                    source_ref=new.source_ref,
+                )
+            except UserError as exc:
+                moved = move_aside(path, inbox / "rejected")
+                moved.with_name(moved.name + ".error.txt").write_text(
+                    f"{path.name} was not imported: {exc.message}\n"
+                    "Fix it and move it back into the inbox to try again.\n",
+                    encoding="utf-8",
+                )
+                report.rejected.append((path.name, exc.message))
+                continue
+            move_aside(path, inbox / "imported")
+            report.imported.append((path.name, task.id))
+        return report
+
+    # --- time ----------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        return self.clock()

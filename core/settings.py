@@ -1,0 +1,266 @@
+"""Settings from the environment and `.env`, validated once at start-up.
+
+Every front calls `load_settings()`; an invalid value raises `ConfigError` naming the
+environment variable, so the owner sees one line instead of a pydantic report.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import tzinfo
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from core.errors import ConfigError
+
+PermissionMode = Literal["default", "acceptEdits", "plan", "bypassPermissions", "dontAsk", "auto"]
+
+ENV_PREFIX = "NIGHTSHIFT_"
+HARD_MAX_ITERATIONS = 20
+"""No setting or task can raise the continuation loop above this: a runaway loop burns a window."""
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def parse_hour_ranges(spec: str) -> dict[int, float]:
+    """`"9-18:30,19-22:10"` -> {9: .30, ..., 18: .30, 19: .10, ...}; hours wrap past midnight."""
+    hours: dict[int, float] = {}
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        span, _, value = part.partition(":")
+        start_s, _, end_s = span.partition("-")
+        start = int(start_s)
+        end = int(end_s) if end_s else start
+        if not (0 <= start <= 23 and 0 <= end <= 23):
+            raise ValueError(f"hour out of range in {part!r}")
+        fraction = float(value.rstrip("%")) / 100 if value else 1.0
+        if not 0 <= fraction <= 1:
+            raise ValueError(f"percentage out of range in {part!r}")
+        hour = start
+        while True:
+            hours[hour] = fraction
+            if hour == end:
+                break
+            hour = (hour + 1) % 24
+    return hours
+
+
+class Settings(BaseSettings):
+    """Every knob nightshift has; `.env.example` documents each one."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    # --- where things live
+    home: Path = Path("~/.nightshift")
+    brain: Path = Path("./brain")
+    claude_bin: str = "claude"
+    claude_config_dir: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list, validation_alias=AliasChoices("CLAUDE_CONFIG_DIR")
+    )
+    tz: str = ""
+
+    # --- scheduling
+    reset_margin_s: float = Field(60.0, ge=0, le=3600)
+    max_parallel: int = Field(1, ge=1, le=16)
+    cron: str = ""
+    quiet_hours: str = ""
+    reserve: str = ""
+    prime_at: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    usage_refresh_s: float = Field(60.0, ge=5)
+    window_capacity_tokens: int = Field(0, ge=0)
+    default_task_tokens: int = Field(2_000_000, ge=1)
+    usage_api_base_url: str = "https://api.anthropic.com"
+    usage_api: bool = True
+
+    # --- execution
+    tmux_socket: str = "nightshift"
+    repos: Annotated[dict[str, Path], NoDecode] = Field(default_factory=dict)
+    base_branch: str = ""
+    allow_in_place: bool = False
+    permission_mode: PermissionMode = "acceptEdits"
+    allowed_tools: str = ""
+    disallowed_tools: str = ""
+    model: str = ""
+    max_turns: int = Field(0, ge=0)
+    max_budget_usd: float = Field(0.0, ge=0)
+    max_minutes: float = Field(60.0, gt=0)
+    max_iterations: int = Field(3, ge=1, le=HARD_MAX_ITERATIONS)
+    check_timeout_s: float = Field(600.0, gt=0)
+    append_system_prompt: str = ""
+
+    # --- plans
+    plan_by_default: bool = True
+    auto_approve_small: bool = False
+
+    # --- telegram
+    telegram_bot_token: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("TELEGRAM_BOT_TOKEN")
+    )
+    telegram_allowed_users: Annotated[frozenset[int], NoDecode] = Field(
+        default_factory=frozenset, validation_alias=AliasChoices("TELEGRAM_ALLOWED_USERS")
+    )
+    telegram_api_base_url: str = Field(
+        "https://api.telegram.org/bot", validation_alias=AliasChoices("TELEGRAM_API_BASE_URL")
+    )
+    telegram_allow_groups: bool = False
+    daily_summary_hour: int = Field(8, ge=0, le=23)
+    notify_run_started: bool = False
+
+    @field_validator("claude_config_dir", mode="before")
+    @classmethod
+    def _config_dirs(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("prime_at", mode="before")
+    @classmethod
+    def _prime_times(cls, value: Any) -> Any:
+        times = _split_csv(value)
+        for item in times if isinstance(times, list) else []:
+            hh, sep, mm = str(item).partition(":")
+            if not (sep and hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60):
+                raise ValueError(f"{item!r} is not a HH:MM time")
+        return times
+
+    @field_validator("repos", mode="before")
+    @classmethod
+    def _repo_aliases(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        aliases: dict[str, str] = {}
+        for part in _split_csv(value):
+            name, sep, path = part.partition("=")
+            if not sep or not name.strip() or not path.strip():
+                raise ValueError(f"{part!r} is not alias=path")
+            aliases[name.strip()] = path.strip()
+        return aliases
+
+    @field_validator("telegram_allowed_users", mode="before")
+    @classmethod
+    def _user_ids(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        ids = []
+        for part in _split_csv(value):
+            if not part.lstrip("-").isdigit():
+                raise ValueError(f"{part!r} is not a numeric Telegram user id")
+            ids.append(int(part))
+        return frozenset(ids)
+
+    @field_validator("telegram_bot_token", mode="before")
+    @classmethod
+    def _empty_token_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @field_validator("tz")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        if value:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("reserve", "quiet_hours")
+    @classmethod
+    def _hour_ranges(cls, value: str) -> str:
+        try:
+            parse_hour_ranges(value)
+        except ValueError as exc:
+            raise ValueError(f"{exc} (expected e.g. 9-18:30)") from exc
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if value:
+            from apscheduler.triggers.cron import CronTrigger
+
+            for expr in value.split(";"):
+                try:
+                    CronTrigger.from_crontab(expr.strip())
+                except ValueError as exc:
+                    raise ValueError(f"{expr.strip()!r} is not a crontab expression: {exc}") from exc
+        return value
+
+    # --- derived values -------------------------------------------------------------------
+
+    @property
+    def home_dir(self) -> Path:
+        return self.home.expanduser()
+
+    @property
+    def brain_dir(self) -> Path:
+        return self.brain.expanduser()
+
+    @property
+    def db_path(self) -> Path:
+        return self.home_dir / "nightshift.db"
+
+    @property
+    def local_tz(self) -> tzinfo:
+        if self.tz:
+            return ZoneInfo(self.tz)
+        from datetime import datetime
+
+        local = datetime.now().astimezone().tzinfo
+        assert local is not None
+        return local
+
+    @property
+    def reserve_by_hour(self) -> dict[int, float]:
+        return parse_hour_ranges(self.reserve)
+
+    @property
+    def quiet_hour_set(self) -> frozenset[int]:
+        return frozenset(parse_hour_ranges(self.quiet_hours))
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return self.telegram_bot_token is not None
+
+    def repo_path(self, alias_or_path: str) -> Path:
+        """A repo alias from `NIGHTSHIFT_REPOS`, or a path as given."""
+        if alias_or_path in self.repos:
+            return self.repos[alias_or_path].expanduser()
+        return Path(alias_or_path).expanduser()
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets `field`, for error messages."""
+    info = Settings.model_fields.get(field)
+    alias = info.validation_alias if info else None
+    if isinstance(alias, AliasChoices):
+        first = alias.choices[0]
+        if isinstance(first, str):
+            return first
+    return ENV_PREFIX + field.upper()
+
+
+def load_settings(env_file: str | os.PathLike[str] | None = ".env", **overrides: Any) -> Settings:
+    """Build settings, turning the first validation problem into a `ConfigError`."""
+    try:
+        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0]) if error["loc"] else "settings"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        raw = error.get("input")
+        shown = "" if "token" in field or not isinstance(raw, str | int | float) else f" (got {raw!r})"
+        raise ConfigError(env_name(field) if field in Settings.model_fields else field,
+                          message + shown) from None

@@ -1,0 +1,124 @@
+"""The SQLite connection: private files, WAL, foreign keys, one writer transaction at a time.
+
+SQLite is the single source of truth; everything else (vault notes, Telegram messages) is
+derived from it. One `Database` per process; coroutines share it through `transaction()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from core.errors import StoreError
+from core.store import migrations
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create `path` (and parents) as 0700: it holds prompts, logs and worktrees."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
+    return path
+
+
+def ensure_private_file(path: Path) -> None:
+    """Create `path` as 0600 before anything else opens it, so it is never world-readable."""
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(fd)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)
+
+
+def _configure(conn: sqlite3.Connection) -> None:
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+
+
+def migrate_file(path: Path) -> list[int]:
+    """Bring the database at `path` to the latest schema; safe to call from many processes."""
+    ensure_private_dir(path.parent)
+    ensure_private_file(path)
+    conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    try:
+        _configure(conn)
+        return migrations.migrate(conn)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot prepare the database at {path}: {exc}") from exc
+    finally:
+        conn.close()
+
+
+class Database:
+    """An aiosqlite connection with a transaction lock.
+
+    aiosqlite runs every call on one thread, but two coroutines could still interleave
+    statements of their transactions; the lock keeps each transaction whole.
+    """
+
+    def __init__(self, path: Path, conn: aiosqlite.Connection) -> None:
+        self.path = path
+        self.conn = conn
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path) -> Database:
+        migrate_file(path)
+        try:
+            conn = await aiosqlite.connect(path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the database at {path}: {exc}") from exc
+        conn.row_factory = sqlite3.Row
+        await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        await conn.execute("PRAGMA synchronous = NORMAL")
+        await conn.execute("PRAGMA foreign_keys = ON")
+        return cls(path, conn)
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """BEGIN IMMEDIATE … COMMIT: takes the write lock up front so two processes serialise."""
+        async with self._lock:
+            try:
+                await self.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError(f"database busy or unwritable: {exc}") from exc
+            try:
+                yield self.conn
+            except BaseException:
+                await self.conn.execute("ROLLBACK")
+                raise
+            else:
+                try:
+                    await self.conn.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    await self.conn.execute("ROLLBACK")
+                    raise StoreError(f"could not save to the database: {exc}") from exc
+
+    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        async with self._lock:
+            return list(await self.conn.execute_fetchall(sql, tuple(params)))
+
+    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    async def schema_version(self) -> int:
+        row = await self.fetchone("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+        return int(row[0]) if row else 0
+
+    async def integrity_ok(self) -> bool:
+        row = await self.fetchone("PRAGMA integrity_check")
+        return row is not None and row[0] == "ok"

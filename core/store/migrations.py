@@ -1,0 +1,217 @@
+"""Versioned schema migrations, registered as functions.
+
+Each migration runs in one transaction together with the row that records it (as
+sqlite-utils' migrations do), so a crash leaves the database either before or after a
+migration, never half-way. Applying the set twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from core.errors import SchemaTooNew
+
+MigrationFn = Callable[[sqlite3.Connection], None]
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    apply: MigrationFn
+
+
+MIGRATIONS: list[Migration] = []
+
+
+def migration(version: int, name: str) -> Callable[[MigrationFn], MigrationFn]:
+    def register(fn: MigrationFn) -> MigrationFn:
+        if any(m.version == version for m in MIGRATIONS):
+            raise RuntimeError(f"migration {version} registered twice")
+        MIGRATIONS.append(Migration(version, name, fn))
+        MIGRATIONS.sort(key=lambda m: m.version)
+        return fn
+
+    return register
+
+
+def latest_version() -> int:
+    return MIGRATIONS[-1].version if MIGRATIONS else 0
+
+
+def current_version(conn: sqlite3.Connection) -> int:
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()
+    return int(row[0])
+
+
+def migrate(conn: sqlite3.Connection, target: int | None = None) -> list[int]:
+    """Apply every registered migration above the database's version; return those applied.
+
+    The connection must be in autocommit mode (isolation_level=None) so that the explicit
+    BEGIN IMMEDIATE here is the only transaction: it also serialises two processes that
+    start at the same moment.
+    """
+    applied: list[int] = []
+    goal = latest_version() if target is None else target
+    found = current_version(conn)
+    if found > latest_version():
+        raise SchemaTooNew(found, latest_version())
+    for step in MIGRATIONS:
+        if step.version > goal:
+            break
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if current_version(conn) >= step.version:
+                conn.execute("ROLLBACK")
+                continue
+            step.apply(conn)
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at)"
+                " VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'))",
+                (step.version, step.name),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        applied.append(step.version)
+    return applied
+
+
+def _script(conn: sqlite3.Connection, sql: str) -> None:
+    """Run DDL statements one by one: executescript() would COMMIT our transaction.
+
+    Statements end with `;` at the end of a line, so triggers keep their inner `;`.
+    """
+    for statement in sql.split(";\n"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+@migration(1, "tasks, dependencies and the event log")
+def _v1(conn: sqlite3.Connection) -> None:
+    _script(
+        conn,
+        """
+        CREATE TABLE tasks (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            title TEXT NOT NULL,
+            prompt TEXT NOT NULL,
+            repo TEXT,
+            priority INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            needs_plan INTEGER NOT NULL DEFAULT 1,
+            check_cmd TEXT,
+            max_iterations INTEGER,
+            max_minutes REAL,
+            max_budget_usd REAL,
+            tags TEXT NOT NULL DEFAULT '[]',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            session_id TEXT,
+            source TEXT NOT NULL DEFAULT 'cli',
+            source_ref TEXT UNIQUE,
+            state_reason TEXT,
+            resume_after TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX tasks_claim ON tasks (state, priority, created_at, id);
+        CREATE TABLE task_deps (
+            task_id INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+            depends_on INTEGER NOT NULL REFERENCES tasks(id),
+            PRIMARY KEY (task_id, depends_on)
+        ) WITHOUT ROWID;
+        CREATE INDEX task_deps_reverse ON task_deps (depends_on);
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            task_id INTEGER REFERENCES tasks(id),
+            run_id INTEGER,
+            from_state TEXT,
+            to_state TEXT,
+            reason TEXT,
+            data TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX events_task ON events (task_id, id);
+        CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events
+        BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+        CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
+        BEGIN SELECT RAISE(ABORT, 'events are append-only'); END
+        """,
+    )
+
+
+@migration(2, "plans, runs, notification outbox, key-value state")
+def _v2(conn: sqlite3.Connection) -> None:
+    _script(
+        conn,
+        """
+        CREATE TABLE plans (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            task_id INTEGER NOT NULL REFERENCES tasks(id),
+            version INTEGER NOT NULL,
+            body TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'draft',
+            size TEXT,
+            estimate_tokens INTEGER,
+            suggested_check TEXT,
+            comment TEXT,
+            run_id INTEGER,
+            created_at TEXT NOT NULL,
+            UNIQUE (task_id, version)
+        );
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            task_id INTEGER NOT NULL REFERENCES tasks(id),
+            iteration INTEGER NOT NULL DEFAULT 1,
+            kind TEXT NOT NULL DEFAULT 'work',
+            outcome TEXT,
+            session_id TEXT,
+            tokens_input INTEGER NOT NULL DEFAULT 0,
+            tokens_output INTEGER NOT NULL DEFAULT 0,
+            tokens_cache_creation INTEGER NOT NULL DEFAULT 0,
+            tokens_cache_read INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL NOT NULL DEFAULT 0,
+            num_turns INTEGER NOT NULL DEFAULT 0,
+            branch TEXT,
+            worktree TEXT,
+            tmux_session TEXT,
+            log_path TEXT,
+            prompt_variant TEXT,
+            window_id TEXT,
+            scheduled_for TEXT,
+            started_at TEXT,
+            finished_at TEXT,
+            exit_code INTEGER,
+            final_text TEXT,
+            summary TEXT,
+            check_output TEXT,
+            extra TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX runs_task ON runs (task_id, id);
+        CREATE INDEX runs_open ON runs (finished_at) WHERE finished_at IS NULL;
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            created_at TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT,
+            last_error TEXT,
+            sent_at TEXT
+        );
+        CREATE INDEX outbox_pending ON outbox (id) WHERE sent_at IS NULL;
+        CREATE TABLE kv (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )
+        """,
+    )

@@ -1,0 +1,1 @@
+"""Usage monitor: Claude's logs, limit messages, windows and resets."""
