@@ -1,0 +1,52 @@
+"""Shared fixtures: every test gets its own NIGHTSHIFT_HOME, vault and Claude data dir."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from core.service import Service
+from core.settings import Settings, load_settings
+from core.store.store import Store
+
+_ENV_PREFIXES = ("NIGHTSHIFT_", "TELEGRAM_", "CLAUDE_CONFIG_DIR", "CLAUDECODE")
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """No test reads the developer's real settings, `.env`, Claude logs or tmux server."""
+    for key in list(os.environ):
+        if key.startswith(_ENV_PREFIXES):
+            monkeypatch.delenv(key, raising=False)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("NIGHTSHIFT_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("NIGHTSHIFT_BRAIN", str(tmp_path / "brain"))
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude"))
+    monkeypatch.setenv("NIGHTSHIFT_TMUX_SOCKET", f"ns-test-{os.getpid()}-{tmp_path.name}")
+    monkeypatch.chdir(tmp_path)
+    yield tmp_path
+
+
+@pytest.fixture
+def settings(isolated_env: Path) -> Settings:
+    return load_settings(env_file=None)
+
+
+@pytest.fixture
+async def store(settings: Settings) -> AsyncIterator[Store]:
+    opened = await Store.open(settings.db_path)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture
+async def service(settings: Settings, store: Store) -> AsyncIterator[Service]:
+    yield Service(settings, store)
