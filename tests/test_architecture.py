@@ -1,0 +1,50 @@
+"""`core/` is the engine; `bot/` is one front. The engine must never depend on a front."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FORBIDDEN = ("bot", "telegram")
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_core_sources_never_import_bot_or_telegram() -> None:
+    offenders = []
+    for path in sorted((ROOT / "core").rglob("*.py")):
+        for name in imported_modules(path):
+            if name.split(".")[0] in FORBIDDEN:
+                offenders.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert offenders == []
+
+
+def test_importing_all_of_core_loads_no_bot_or_telegram() -> None:
+    code = (
+        "import pkgutil, importlib, sys, core\n"
+        "for m in pkgutil.walk_packages(core.__path__, 'core.'):\n"
+        "    if m.name != 'core.agent.fake_claude': importlib.import_module(m.name)\n"
+        "bad = sorted(n for n in sys.modules if n.split('.')[0] in ('bot', 'telegram'))\n"
+        "print(bad)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_checker_sees_an_offending_import(tmp_path: Path) -> None:
+    sample = tmp_path / "x.py"
+    sample.write_text("from bot.handlers import x\nimport telegram.ext\n")
+    assert {n.split(".")[0] for n in imported_modules(sample)} == {"bot", "telegram"}

@@ -1,0 +1,86 @@
+"""Settings: valid values parse, invalid ones name their variable; secrets stay secret."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from core.errors import ConfigError
+from core.settings import load_settings, parse_hour_ranges
+
+
+def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NIGHTSHIFT_HOME")
+    s = load_settings(env_file=None)
+    assert s.home == Path("~/.nightshift")
+    assert s.max_parallel == 1 and s.reset_margin_s == 60 and s.tmux_socket.startswith("ns-test")
+    assert s.telegram_bot_token is None and not s.telegram_enabled
+    assert s.telegram_api_base_url == "https://api.telegram.org/bot"
+
+
+def test_lists_and_maps_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("NIGHTSHIFT_REPOS", "shop=~/code/shop, api=/srv/api")
+    monkeypatch.setenv("TELEGRAM_ALLOWED_USERS", "123, 456")
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", f"{tmp_path}/a,{tmp_path}/b")
+    monkeypatch.setenv("NIGHTSHIFT_PRIME_AT", "06:00,11:30")
+    monkeypatch.setenv("NIGHTSHIFT_RESERVE", "9-17:30")
+    s = load_settings(env_file=None)
+    assert s.repos == {"shop": Path("~/code/shop"), "api": Path("/srv/api")}
+    assert s.telegram_allowed_users == frozenset({123, 456})
+    assert s.claude_config_dir == [tmp_path / "a", tmp_path / "b"]
+    assert s.prime_at == ["06:00", "11:30"]
+    assert s.reserve_by_hour == {h: 0.3 for h in range(9, 18)}
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "fragment"),
+    [
+        ("NIGHTSHIFT_MAX_PARALLEL", "0", "greater than or equal to 1"),
+        ("NIGHTSHIFT_MAX_PARALLEL", "many", "valid integer"),
+        ("NIGHTSHIFT_RESET_MARGIN_S", "-5", "greater than or equal to 0"),
+        ("NIGHTSHIFT_PERMISSION_MODE", "yolo", "acceptEdits"),
+        ("NIGHTSHIFT_REPOS", "shop", "'shop' is not alias=path"),
+        ("TELEGRAM_ALLOWED_USERS", "me", "'me' is not a numeric Telegram user id"),
+        ("NIGHTSHIFT_TZ", "Mars/Olympus", "unknown time zone"),
+        ("NIGHTSHIFT_CRON", "every night", "not a crontab expression"),
+        ("NIGHTSHIFT_PRIME_AT", "6am", "not a HH:MM time"),
+        ("NIGHTSHIFT_RESERVE", "9-30:10", "hour out of range"),
+        ("NIGHTSHIFT_MAX_ITERATIONS", "50", "less than or equal to 20"),
+    ],
+)
+def test_invalid_values_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, var: str, value: str, fragment: str
+) -> None:
+    monkeypatch.setenv(var, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env_file=None)
+    assert caught.value.variable == var
+    assert str(caught.value).startswith(f"{var}: ")
+    assert fragment in str(caught.value)
+
+
+def test_token_is_secret_and_never_in_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    token = "123456:AAHsecretsecretsecret"
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", token)
+    s = load_settings(env_file=None)
+    assert s.telegram_enabled
+    assert token not in repr(s) and token not in str(s.model_dump())
+    assert s.telegram_bot_token is not None and s.telegram_bot_token.get_secret_value() == token
+
+
+def test_dotenv_file_is_read(tmp_path: Path) -> None:
+    env = tmp_path / "custom.env"
+    env.write_text("NIGHTSHIFT_MAX_PARALLEL=3\n")
+    assert load_settings(env_file=env).max_parallel == 3
+
+
+@given(st.integers(0, 23), st.integers(0, 23), st.integers(0, 100))
+def test_hour_ranges_cover_the_span(start: int, end: int, percent: int) -> None:
+    hours = parse_hour_ranges(f"{start}-{end}:{percent}")
+    span = (end - start) % 24 + 1
+    assert len(hours) == span
+    assert all(abs(v - percent / 100) < 1e-9 for v in hours.values())
+    assert start in hours and end in hours
