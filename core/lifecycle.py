@@ -11,9 +11,7 @@ from core.models import TaskState as S
 
 TRANSITIONS: dict[S, frozenset[S]] = {
     S.QUEUED: frozenset({S.PLANNING, S.READY, S.CANCELLED}),
-    S.PLANNING: frozenset(
-        {S.AWAITING_APPROVAL, S.QUEUED, S.PAUSED_LIMIT, S.FAILED, S.CANCELLED}
-    ),
+    S.PLANNING: frozenset({S.AWAITING_APPROVAL, S.QUEUED, S.PAUSED_LIMIT, S.FAILED, S.CANCELLED}),
     S.AWAITING_APPROVAL: frozenset({S.READY, S.PLANNING, S.REJECTED, S.CANCELLED}),
     S.READY: frozenset({S.RUNNING, S.PLANNING, S.CANCELLED}),
     # running -> ready: an interrupted or continuing run goes back to the queue to resume.

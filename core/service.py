@@ -139,7 +139,7 @@ class Service:
             except ValueError:
                 names = ", ".join(s.value for s in TaskState)
                 raise InvalidInput(f"state must be one of {names}, not {state!r}") from None
-        return await self.store.tasks.list(states, limit=limit, offset=offset)
+        return await self.store.tasks.query(states, limit=limit, offset=offset)
 
     async def show(self, task_id: int) -> TaskDetail:
         task = await self.store.tasks.get(task_id)
@@ -201,8 +201,12 @@ class Service:
         """Approve the latest plan (refusing a stale version) and make the task ready."""
         task = await self.store.tasks.get(task_id)
         if task.state is not TaskState.AWAITING_APPROVAL:
-            raise InvalidTransition(task_id, task.state.value, TaskState.READY.value,
-                                    "approve it (only a task awaiting approval can be approved)")
+            raise InvalidTransition(
+                task_id,
+                task.state.value,
+                TaskState.READY.value,
+                "approve it (only a task awaiting approval can be approved)",
+            )
         plan = await self.store.plans.latest(task_id)
         if plan is not None:
             if version is not None and version != plan.version:

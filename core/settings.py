@@ -108,9 +108,7 @@ class Settings(BaseSettings):
     auto_approve_small: bool = False
 
     # --- telegram
-    telegram_bot_token: SecretStr | None = Field(
-        None, validation_alias=AliasChoices("TELEGRAM_BOT_TOKEN")
-    )
+    telegram_bot_token: SecretStr | None = Field(None, validation_alias=AliasChoices("TELEGRAM_BOT_TOKEN"))
     telegram_allowed_users: Annotated[frozenset[int], NoDecode] = Field(
         default_factory=frozenset, validation_alias=AliasChoices("TELEGRAM_ALLOWED_USERS")
     )
@@ -262,5 +260,6 @@ def load_settings(env_file: str | os.PathLike[str] | None = ".env", **overrides:
         message = str(error["msg"]).removeprefix("Value error, ")
         raw = error.get("input")
         shown = "" if "token" in field or not isinstance(raw, str | int | float) else f" (got {raw!r})"
-        raise ConfigError(env_name(field) if field in Settings.model_fields else field,
-                          message + shown) from None
+        raise ConfigError(
+            env_name(field) if field in Settings.model_fields else field, message + shown
+        ) from None

@@ -58,9 +58,7 @@ async def test_good_file_is_imported_and_moved(service: Service) -> None:
         ("---\nplan: maybe\n---\nbody", "expected true or false"),
     ],
 )
-async def test_malformed_file_is_rejected_with_a_note(
-    service: Service, content: str, problem: str
-) -> None:
+async def test_malformed_file_is_rejected_with_a_note(service: Service, content: str, problem: str) -> None:
     inbox = inbox_dir(service)
     (inbox / "bad.md").write_text(content)
     report = await service.import_inbox()

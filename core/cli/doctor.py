@@ -47,18 +47,24 @@ def _tool(name: str, argv: list[str], fix: str) -> Check:
 
 def run_checks(settings: Settings) -> list[Check]:
     checks = [
-        Check("python", sys.version_info >= (3, 11), sys.version.split()[0],
-              "install Python 3.11 or newer"),
+        Check("python", sys.version_info >= (3, 11), sys.version.split()[0], "install Python 3.11 or newer"),
         _tool("tmux", ["tmux", "-V"], "install tmux (apt install tmux / brew install tmux)"),
         _tool("git", ["git", "--version"], "install git (apt install git / brew install git)"),
-        _tool("claude", [settings.claude_bin, "--version"],
-              "install Claude Code (npm install -g @anthropic-ai/claude-code), run `claude` once "
-              "to log in, or set NIGHTSHIFT_CLAUDE_BIN to its path"),
+        _tool(
+            "claude",
+            [settings.claude_bin, "--version"],
+            "install Claude Code (npm install -g @anthropic-ai/claude-code), run `claude` once "
+            "to log in, or set NIGHTSHIFT_CLAUDE_BIN to its path",
+        ),
     ]
     dirs = projects_dirs(settings.claude_config_dir or None)
     checks.append(
-        Check("claude data", bool(dirs), ", ".join(map(str, dirs)) or "no projects/ directory found",
-              "run Claude Code once, or set CLAUDE_CONFIG_DIR to the directory holding projects/")
+        Check(
+            "claude data",
+            bool(dirs),
+            ", ".join(map(str, dirs)) or "no projects/ directory found",
+            "run Claude Code once, or set CLAUDE_CONFIG_DIR to the directory holding projects/",
+        )
     )
     db_path = settings.db_path
     if db_path.exists():
@@ -69,23 +75,45 @@ def run_checks(settings: Settings) -> list[Check]:
                 version = int(row[0] or 0)
             finally:
                 conn.close()
-            checks.append(Check("database", version <= latest_version(),
-                                f"{db_path} (schema v{version} of v{latest_version()})",
-                                "upgrade nightshift"))
+            checks.append(
+                Check(
+                    "database",
+                    version <= latest_version(),
+                    f"{db_path} (schema v{version} of v{latest_version()})",
+                    "upgrade nightshift",
+                )
+            )
         except sqlite3.Error as exc:
-            checks.append(Check("database", False, f"{db_path}: {exc}",
-                                "check NIGHTSHIFT_HOME's permissions and free disk space"))
+            checks.append(
+                Check(
+                    "database",
+                    False,
+                    f"{db_path}: {exc}",
+                    "check NIGHTSHIFT_HOME's permissions and free disk space",
+                )
+            )
     else:
         home = settings.home_dir
         parent = home if home.exists() else home.parent
         writable = parent.exists() and _writable(parent)
-        checks.append(Check("database", writable, f"{db_path} (created on first use)",
-                            f"make {parent} writable or set NIGHTSHIFT_HOME"))
+        checks.append(
+            Check(
+                "database",
+                writable,
+                f"{db_path} (created on first use)",
+                f"make {parent} writable or set NIGHTSHIFT_HOME",
+            )
+        )
     if settings.telegram_enabled:
         users = len(settings.telegram_allowed_users)
-        checks.append(Check("telegram", users > 0,
-                            f"bot token set, {users} allowed user{'s' if users != 1 else ''}",
-                            "set TELEGRAM_ALLOWED_USERS to your numeric Telegram id"))
+        checks.append(
+            Check(
+                "telegram",
+                users > 0,
+                f"bot token set, {users} allowed user{'s' if users != 1 else ''}",
+                "set TELEGRAM_ALLOWED_USERS to your numeric Telegram id",
+            )
+        )
     else:
         checks.append(Check("telegram", True, "off (TELEGRAM_BOT_TOKEN not set)"))
     return checks

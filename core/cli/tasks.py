@@ -95,9 +95,13 @@ def add(
     title: Annotated[str | None, typer.Option(help="Short title; default: the prompt's first line.")] = None,
     repo: Annotated[str | None, typer.Option(help="Repository path or alias from NIGHTSHIFT_REPOS.")] = None,
     priority: Annotated[PriorityChoice, typer.Option(help="Queue priority.")] = PriorityChoice.normal,
-    after: Annotated[list[int] | None, typer.Option("--after", help="Run only after this task is done.")] = None,
+    after: Annotated[
+        list[int] | None, typer.Option("--after", help="Run only after this task is done.")
+    ] = None,
     check: Annotated[str | None, typer.Option(help="Command that must pass, e.g. 'make test'.")] = None,
-    plan: Annotated[bool | None, typer.Option("--plan/--no-plan", help="Draft a plan for approval first.")] = None,
+    plan: Annotated[
+        bool | None, typer.Option("--plan/--no-plan", help="Draft a plan for approval first.")
+    ] = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="Tag for metrics and lessons.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -105,8 +109,14 @@ def add(
 
     async def work(service: Service) -> Task:
         return await service.add(
-            prompt, title=title, repo=repo, priority=priority.value, after=after or (),
-            check=check, plan=plan, tags=tag or (),
+            prompt,
+            title=title,
+            repo=repo,
+            priority=priority.value,
+            after=after or (),
+            check=check,
+            plan=plan,
+            tags=tag or (),
         )
 
     task = with_service(work)
@@ -118,7 +128,7 @@ def add(
 
 @app.command("list")
 def list_(
-    state: Annotated[StateChoice | None, typer.Option(help="Only tasks in this state.")] = None,  # type: ignore[valid-type]
+    state: Annotated[StateChoice | None, typer.Option(help="Only tasks in this state.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """List tasks in queue order."""
@@ -182,7 +192,9 @@ def retry(task_id: TaskId, as_json: JsonFlag = False) -> None:
 @app.command()
 def approve(
     task_id: TaskId,
-    version: Annotated[int | None, typer.Option(help="Refuse unless this is the latest plan version.")] = None,
+    version: Annotated[
+        int | None, typer.Option(help="Refuse unless this is the latest plan version.")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Approve a task's latest plan."""

@@ -59,11 +59,16 @@ class PlanStore:
                 "INSERT INTO plans (task_id, version, body, status, size, estimate_tokens,"
                 " suggested_check, comment, run_id, created_at)"
                 " VALUES (?, ?, ?, 'draft', ?, ?, ?, ?, ?, ?)",
-                (task_id, version, body, size, estimate_tokens, suggested_check, comment,
-                 run_id, iso(now)),
+                (task_id, version, body, size, estimate_tokens, suggested_check, comment, run_id, iso(now)),
             )
-            await record_event(conn, "plan_added", task_id=task_id, run_id=run_id,
-                               data={"version": version, "size": size}, at=now)
+            await record_event(
+                conn,
+                "plan_added",
+                task_id=task_id,
+                run_id=run_id,
+                data={"version": version, "size": size},
+                at=now,
+            )
         plan = await self.latest(task_id)
         assert plan is not None
         return plan
@@ -76,16 +81,13 @@ class PlanStore:
 
     async def approved(self, task_id: int) -> Plan | None:
         row = await self.db.fetchone(
-            "SELECT * FROM plans WHERE task_id = ? AND status = 'approved'"
-            " ORDER BY version DESC LIMIT 1",
+            "SELECT * FROM plans WHERE task_id = ? AND status = 'approved' ORDER BY version DESC LIMIT 1",
             (task_id,),
         )
         return row_to_plan(row) if row else None
 
     async def for_task(self, task_id: int) -> list[Plan]:
-        rows = await self.db.fetchall(
-            "SELECT * FROM plans WHERE task_id = ? ORDER BY version", (task_id,)
-        )
+        rows = await self.db.fetchall("SELECT * FROM plans WHERE task_id = ? ORDER BY version", (task_id,))
         return [row_to_plan(r) for r in rows]
 
     async def set_status(self, plan_id: int, status: str) -> None:

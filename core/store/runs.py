@@ -89,13 +89,17 @@ class RunStore:
         names = ", ".join(columns)
         marks = ", ".join("?" * len(columns))
         async with self.db.transaction() as conn:
-            cur = await conn.execute(
-                f"INSERT INTO runs ({names}) VALUES ({marks})", tuple(columns.values())
-            )
+            cur = await conn.execute(f"INSERT INTO runs ({names}) VALUES ({marks})", tuple(columns.values()))
             assert cur.lastrowid is not None
             run_id = cur.lastrowid
-            await record_event(conn, "run_created", task_id=task_id, run_id=run_id,
-                               data={"kind": kind.value, "iteration": iteration}, at=now)
+            await record_event(
+                conn,
+                "run_created",
+                task_id=task_id,
+                run_id=run_id,
+                data={"kind": kind.value, "iteration": iteration},
+                at=now,
+            )
         return await self.get(run_id)
 
     async def update(self, run_id: int, **fields: Any) -> Run:
@@ -103,9 +107,7 @@ class RunStore:
         if columns:
             sets = ", ".join(f"{k} = ?" for k in columns)
             async with self.db.transaction() as conn:
-                cur = await conn.execute(
-                    f"UPDATE runs SET {sets} WHERE id = ?", (*columns.values(), run_id)
-                )
+                cur = await conn.execute(f"UPDATE runs SET {sets} WHERE id = ?", (*columns.values(), run_id))
                 if cur.rowcount != 1:
                     raise RunNotFound(run_id)
         return await self.get(run_id)
@@ -123,10 +125,17 @@ class RunStore:
                 (*columns.values(), run_id),
             )
             if cur.rowcount == 1:
-                row = await (await conn.execute("SELECT task_id FROM runs WHERE id = ?",
-                                                (run_id,))).fetchone()
-                await record_event(conn, "run_finished", task_id=row[0] if row else None,
-                                   run_id=run_id, reason=outcome.value, at=now)
+                row = await (
+                    await conn.execute("SELECT task_id FROM runs WHERE id = ?", (run_id,))
+                ).fetchone()
+                await record_event(
+                    conn,
+                    "run_finished",
+                    task_id=row[0] if row else None,
+                    run_id=run_id,
+                    reason=outcome.value,
+                    at=now,
+                )
         return await self.get(run_id)
 
     async def get(self, run_id: int) -> Run:
@@ -136,9 +145,7 @@ class RunStore:
         return row_to_run(row)
 
     async def for_task(self, task_id: int) -> list[Run]:
-        rows = await self.db.fetchall(
-            "SELECT * FROM runs WHERE task_id = ? ORDER BY id", (task_id,)
-        )
+        rows = await self.db.fetchall("SELECT * FROM runs WHERE task_id = ? ORDER BY id", (task_id,))
         return [row_to_run(r) for r in rows]
 
     async def unfinished(self) -> list[Run]:

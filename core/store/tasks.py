@@ -74,9 +74,7 @@ def validate_new_task(new: NewTask) -> NewTask:
     if not prompt:
         raise InvalidInput("the prompt is empty: say what the task should do")
     if len(prompt) > MAX_PROMPT_CHARS:
-        raise InvalidInput(
-            f"the prompt has {len(prompt):,} characters; the limit is {MAX_PROMPT_CHARS:,}"
-        )
+        raise InvalidInput(f"the prompt has {len(prompt):,} characters; the limit is {MAX_PROMPT_CHARS:,}")
     title = (new.title or "").strip() or title_from_prompt(prompt)
     if len(title) > MAX_TITLE_CHARS:
         raise InvalidInput(f"the title is longer than {MAX_TITLE_CHARS} characters")
@@ -138,6 +136,12 @@ def row_to_event(row: sqlite3.Row) -> Event:
     )
 
 
+async def _one(conn: aiosqlite.Connection, sql: str, params: Sequence[Any]) -> sqlite3.Row | None:
+    """One row in one thread hop (execute + fetchone would be two)."""
+    rows = await conn.execute_fetchall(sql, tuple(params))
+    return next(iter(rows), None)
+
+
 async def record_event(
     conn: aiosqlite.Connection,
     kind: str,
@@ -154,8 +158,7 @@ async def record_event(
     await conn.execute(
         "INSERT INTO events (at, kind, task_id, run_id, from_state, to_state, reason, data)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (iso(at or utcnow()), kind, task_id, run_id, from_state, to_state, reason,
-         dumps(data or {})),
+        (iso(at or utcnow()), kind, task_id, run_id, from_state, to_state, reason, dumps(data or {})),
     )
 
 
@@ -170,10 +173,7 @@ class TaskStore:
         now = now or utcnow()
         async with self.db.transaction() as conn:
             if new.source_ref is not None:
-                cur = await conn.execute(
-                    "SELECT id FROM tasks WHERE source_ref = ?", (new.source_ref,)
-                )
-                existing = await cur.fetchone()
+                existing = await _one(conn, "SELECT id FROM tasks WHERE source_ref = ?", (new.source_ref,))
                 if existing is not None:
                     # Idempotent import: the same inbox file twice is the same task.
                     task_id = int(existing[0])
@@ -190,10 +190,23 @@ class TaskStore:
                     " check_cmd, max_iterations, max_minutes, max_budget_usd, tags, source,"
                     " source_ref, created_at, updated_at)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (new.title, new.prompt, new.repo, int(new.priority), state.value,
-                     int(new.needs_plan), new.check_cmd, new.max_iterations, new.max_minutes,
-                     new.max_budget_usd, json.dumps(list(new.tags)), new.source,
-                     new.source_ref, iso(now), iso(now)),
+                    (
+                        new.title,
+                        new.prompt,
+                        new.repo,
+                        int(new.priority),
+                        state.value,
+                        int(new.needs_plan),
+                        new.check_cmd,
+                        new.max_iterations,
+                        new.max_minutes,
+                        new.max_budget_usd,
+                        json.dumps(list(new.tags)),
+                        new.source,
+                        new.source_ref,
+                        iso(now),
+                        iso(now),
+                    ),
                 )
                 assert cur.lastrowid is not None
                 task_id = cur.lastrowid
@@ -202,8 +215,14 @@ class TaskStore:
                         "INSERT OR IGNORE INTO task_deps (task_id, depends_on) VALUES (?, ?)",
                         [(task_id, dep) for dep in new.depends_on],
                     )
-                await record_event(conn, "task_added", task_id=task_id, to_state=state.value,
-                                   reason=f"added from {new.source}", at=now)
+                await record_event(
+                    conn,
+                    "task_added",
+                    task_id=task_id,
+                    to_state=state.value,
+                    reason=f"added from {new.source}",
+                    at=now,
+                )
                 # A task that needs no plan is ready at once; record that as its own transition
                 # so the event log shows every state the task was in.
                 if not new.needs_plan:
@@ -215,8 +234,8 @@ class TaskStore:
         if not deps:
             return
         marks = ",".join("?" * len(deps))
-        cur = await conn.execute(f"SELECT id FROM tasks WHERE id IN ({marks})", tuple(deps))
-        found = {int(r[0]) for r in await cur.fetchall()}
+        rows = await conn.execute_fetchall(f"SELECT id FROM tasks WHERE id IN ({marks})", tuple(deps))
+        found = {int(r[0]) for r in rows}
         missing = sorted(set(deps) - found)
         if missing:
             raise DependencyError(
@@ -232,46 +251,41 @@ class TaskStore:
             await self._check_deps_exist(conn, deps)
             for dep in deps:
                 if dep == task_id or await self._reaches(conn, dep, task_id):
-                    raise DependencyError(
-                        f"task {task_id} cannot wait for task {dep}: that would be a cycle"
-                    )
+                    raise DependencyError(f"task {task_id} cannot wait for task {dep}: that would be a cycle")
             await conn.executemany(
                 "INSERT OR IGNORE INTO task_deps (task_id, depends_on) VALUES (?, ?)",
                 [(task_id, dep) for dep in deps],
             )
-            await record_event(conn, "dependencies_added", task_id=task_id,
-                               data={"after": list(deps)})
+            await record_event(conn, "dependencies_added", task_id=task_id, data={"after": list(deps)})
             del task
             return await self._get(conn, task_id)
 
     async def _reaches(self, conn: aiosqlite.Connection, start: int, goal: int) -> bool:
         """Does `start` (transitively) depend on `goal`?"""
-        cur = await conn.execute(
+        found = await _one(
+            conn,
             "WITH RECURSIVE up(id) AS (SELECT ? UNION"
             " SELECT d.depends_on FROM task_deps d JOIN up ON d.task_id = up.id)"
             " SELECT 1 FROM up WHERE id = ? LIMIT 1",
             (start, goal),
         )
-        return await cur.fetchone() is not None
+        return found is not None
 
     # --- read -----------------------------------------------------------------------------
 
     async def _get(self, conn: aiosqlite.Connection, task_id: int) -> Task:
-        cur = await conn.execute(f"SELECT {_TASK_COLUMNS} FROM tasks t WHERE t.id = ?", (task_id,))
-        row = await cur.fetchone()
+        row = await _one(conn, f"SELECT {_TASK_COLUMNS} FROM tasks t WHERE t.id = ?", (task_id,))
         if row is None:
             raise TaskNotFound(task_id)
         return row_to_task(row)
 
     async def get(self, task_id: int) -> Task:
-        row = await self.db.fetchone(
-            f"SELECT {_TASK_COLUMNS} FROM tasks t WHERE t.id = ?", (task_id,)
-        )
+        row = await self.db.fetchone(f"SELECT {_TASK_COLUMNS} FROM tasks t WHERE t.id = ?", (task_id,))
         if row is None:
             raise TaskNotFound(task_id)
         return row_to_task(row)
 
-    async def list(
+    async def query(
         self,
         states: Iterable[TaskState] | None = None,
         *,
@@ -279,7 +293,8 @@ class TaskStore:
         offset: int = 0,
     ) -> list[Task]:
         """Tasks in queue order: priority, then age."""
-        where, params = "", []
+        where = ""
+        params: list[Any] = []
         wanted = [s.value for s in states] if states is not None else None
         if wanted is not None:
             where = f"WHERE t.state IN ({','.join('?' * len(wanted))})"
@@ -313,9 +328,7 @@ class TaskStore:
 
     async def events(self, task_id: int | None = None, *, since_id: int = 0) -> list[Event]:
         if task_id is None:
-            rows = await self.db.fetchall(
-                "SELECT * FROM events WHERE id > ? ORDER BY id", (since_id,)
-            )
+            rows = await self.db.fetchall("SELECT * FROM events WHERE id > ? ORDER BY id", (since_id,))
         else:
             rows = await self.db.fetchall(
                 "SELECT * FROM events WHERE task_id = ? AND id > ? ORDER BY id",
@@ -351,15 +364,21 @@ class TaskStore:
             sets.append(f"{column} = ?")
             params.append(iso(value) if isinstance(value, datetime) else value)
         params.extend([task_id, current.value])
-        cur = await conn.execute(
-            f"UPDATE tasks SET {', '.join(sets)} WHERE id = ? AND state = ?", params
-        )
+        cur = await conn.execute(f"UPDATE tasks SET {', '.join(sets)} WHERE id = ? AND state = ?", params)
         if cur.rowcount != 1:
             # Unreachable inside BEGIN IMMEDIATE unless a caller passed a stale `current`.
             fresh = await self._get(conn, task_id)
             raise InvalidTransition(task_id, fresh.state.value, target.value, action)
-        await record_event(conn, "state_changed", task_id=task_id, run_id=run_id,
-                           from_state=current.value, to_state=target.value, reason=reason, at=now)
+        await record_event(
+            conn,
+            "state_changed",
+            task_id=task_id,
+            run_id=run_id,
+            from_state=current.value,
+            to_state=target.value,
+            reason=reason,
+            at=now,
+        )
 
     async def transition(
         self,
@@ -382,10 +401,12 @@ class TaskStore:
         async with self.db.transaction() as conn:
             task = await self._get(conn, task_id)
             if expect is not None and task.state not in set(expect):
-                raise InvalidTransition(task_id, task.state.value, target.value,
-                                        action or f"move to {target.value}")
-            await self._move(conn, task_id, task.state, target, reason, now, action=action,
-                             fields=fields, run_id=run_id)
+                raise InvalidTransition(
+                    task_id, task.state.value, target.value, action or f"move to {target.value}"
+                )
+            await self._move(
+                conn, task_id, task.state, target, reason, now, action=action, fields=fields, run_id=run_id
+            )
             return await self._get(conn, task_id)
 
     async def update_fields(self, task_id: int, **fields: Any) -> Task:
@@ -427,9 +448,7 @@ class TaskStore:
         ]
         params: list[Any] = [source.value, iso(now)]
         if excluded:
-            conditions.append(
-                f"(t.repo IS NULL OR t.repo NOT IN ({','.join('?' * len(excluded))}))"
-            )
+            conditions.append(f"(t.repo IS NULL OR t.repo NOT IN ({','.join('?' * len(excluded))}))")
             params.extend(excluded)
         if only_ids is not None:
             ids = list(only_ids)
@@ -438,12 +457,12 @@ class TaskStore:
             conditions.append(f"t.id IN ({','.join('?' * len(ids))})")
             params.extend(ids)
         sql = (
-            "SELECT t.id FROM tasks t WHERE " + " AND ".join(conditions)
+            "SELECT t.id FROM tasks t WHERE "
+            + " AND ".join(conditions)
             + " ORDER BY t.priority, t.created_at, t.id LIMIT 1"
         )
         async with self.db.transaction() as conn:
-            cur = await conn.execute(sql, params)
-            row = await cur.fetchone()
+            row = await _one(conn, sql, params)
             if row is None:
                 return None
             task_id = int(row[0])
@@ -456,4 +475,3 @@ class TaskStore:
         if task.state not in TERMINAL_STATES or task.state is TaskState.DONE:
             return []
         return await self.dependents(task_id)
-

@@ -27,11 +27,7 @@ def projects_dirs(
     if configured:
         candidates = [Path(p).expanduser() for p in configured]
     elif env.get("CLAUDE_CONFIG_DIR", "").strip():
-        candidates = [
-            Path(p.strip()).expanduser()
-            for p in env["CLAUDE_CONFIG_DIR"].split(",")
-            if p.strip()
-        ]
+        candidates = [Path(p.strip()).expanduser() for p in env["CLAUDE_CONFIG_DIR"].split(",") if p.strip()]
     else:
         candidates = default_config_dirs(env)
     found: list[Path] = []
