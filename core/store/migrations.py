@@ -215,3 +215,11 @@ def _v2(conn: sqlite3.Connection) -> None:
         )
         """,
     )
+
+
+@migration(3, "outbox delivery progress")
+def _v3(conn: sqlite3.Connection) -> None:
+    # One notification can become several Telegram messages (long text split, photo + text,
+    # several recipients); `delivered` counts those already accepted so a restart resumes
+    # after them instead of sending them twice.
+    conn.execute("ALTER TABLE outbox ADD COLUMN delivered INTEGER NOT NULL DEFAULT 0")
