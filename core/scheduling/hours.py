@@ -1,0 +1,44 @@
+"""The owner's hours: how much of a window to keep for them, and when nothing may start.
+
+Both settings are per local hour of day (`NIGHTSHIFT_RESERVE="9-18:30"`,
+`NIGHTSHIFT_QUIET_HOURS="23-6"`); every function takes `now` and the zone explicitly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Set
+from datetime import UTC, datetime, timedelta, tzinfo
+
+_STEP = timedelta(minutes=15)
+"""Every UTC offset in use is a multiple of 15 minutes, so every local hour starts on one."""
+
+
+def reserve_fraction(by_hour: Mapping[int, float], now: datetime, tz: tzinfo) -> float:
+    """Share of the window the owner keeps for interactive use at `now` (0 when unset)."""
+    return by_hour.get(now.astimezone(tz).hour, 0.0)
+
+
+def smallest_reserve(by_hour: Mapping[int, float]) -> float:
+    """The reserve of the most generous hour: what the biggest window this owner allows keeps."""
+    return min(by_hour.get(hour, 0.0) for hour in range(24))
+
+
+def is_quiet(quiet: Set[int], now: datetime, tz: tzinfo) -> bool:
+    return now.astimezone(tz).hour in quiet
+
+
+def quiet_ends_at(quiet: Set[int], now: datetime, tz: tzinfo) -> datetime | None:
+    """When the quiet hours around `now` end; None if `now` is not quiet or they never end.
+
+    Walks UTC in 15-minute steps instead of adding local hours, so a daylight-saving jump
+    inside the quiet hours cannot produce a wall time that does not exist.
+    """
+    if not is_quiet(quiet, now, tz) or len(quiet) >= 24:
+        return None
+    utc_now = now.astimezone(UTC)
+    moment = utc_now.replace(minute=utc_now.minute - utc_now.minute % 15, second=0, microsecond=0)
+    for _ in range(26 * 4):
+        moment += _STEP
+        if moment.astimezone(tz).hour not in quiet:
+            return moment.astimezone(tz)
+    return None  # unreachable with fewer than 24 quiet hours; kept total for the type
