@@ -7,7 +7,7 @@ from core.cli.app import app
 
 def main() -> None:
     # Each module registers its commands on `app` when imported.
-    from core.cli import doctor, tasks  # noqa: F401
+    from core.cli import doctor, setup, tasks  # noqa: F401
 
     app()
 

@@ -1,0 +1,1 @@
+"""First-run set-up: the .env file and the service unit."""
