@@ -117,7 +117,7 @@ def init(
     if token and check:
         base = os.environ.get("TELEGRAM_API_BASE_URL", "https://api.telegram.org/bot")
         try:
-            name = verify_token(base, token)
+            bot_name = verify_token(base, token)
         except InvalidInput as exc:
             fail(exc.message)
         console.print(
