@@ -57,6 +57,7 @@ def run_checks(settings: Settings) -> list[Check]:
             "to log in, or set NIGHTSHIFT_CLAUDE_BIN to its path",
         ),
     ]
+    checks.append(_claude_login())
     dirs = projects_dirs(settings.claude_config_dir or None)
     checks.append(
         Check(
@@ -75,12 +76,14 @@ def run_checks(settings: Settings) -> list[Check]:
                 version = int(row[0] or 0)
             finally:
                 conn.close()
+            writable = _writable(db_path) and _writable(db_path.parent)
             checks.append(
                 Check(
                     "database",
-                    version <= latest_version(),
-                    f"{db_path} (schema v{version} of v{latest_version()})",
-                    "upgrade nightshift",
+                    version <= latest_version() and writable,
+                    f"{db_path} (schema v{version} of v{latest_version()})"
+                    + ("" if writable else ", not writable"),
+                    "upgrade nightshift" if writable else f"make {db_path} and its directory writable by you",
                 )
             )
         except sqlite3.Error as exc:
@@ -105,6 +108,7 @@ def run_checks(settings: Settings) -> list[Check]:
             )
         )
     if settings.telegram_enabled:
+        checks.append(_telegram_reachable(settings))
         users = len(settings.telegram_allowed_users)
         checks.append(
             Check(
@@ -117,6 +121,45 @@ def run_checks(settings: Settings) -> list[Check]:
     else:
         checks.append(Check("telegram", True, "off (TELEGRAM_BOT_TOKEN not set)"))
     return checks
+
+
+def _claude_login() -> Check:
+    """Logged in, judged from Claude Code's files: never by running `claude` (that would use the window)."""
+    import os
+    from pathlib import Path
+
+    credentials = Path(os.environ.get("HOME", str(Path.home()))) / ".claude" / ".credentials.json"
+    if credentials.exists():
+        return Check("claude login", True, "OAuth credentials found (contents not shown)")
+    if os.environ.get("ANTHROPIC_API_KEY"):
+        return Check("claude login", True, "ANTHROPIC_API_KEY is set (value not shown)")
+    return Check(
+        "claude login",
+        False,
+        "no Claude Code credentials found (on macOS they live in the Keychain: ignore this there)",
+        "run `claude` once and log in with /login",
+    )
+
+
+def _telegram_reachable(settings: Settings) -> Check:
+    from core.cli.setup import verify_token
+    from core.errors import InvalidInput
+
+    assert settings.telegram_bot_token is not None
+    try:
+        name = verify_token(settings.telegram_api_base_url, settings.telegram_bot_token.get_secret_value())
+    except InvalidInput as exc:
+        return Check(
+            "telegram api", False, exc.message, "create a new token with @BotFather, then nightshift init"
+        )
+    if name is None:
+        return Check(
+            "telegram api",
+            False,
+            f"cannot reach {settings.telegram_api_base_url.split('/bot')[0]}",
+            "check the network or TELEGRAM_API_BASE_URL; messages wait in the outbox meanwhile",
+        )
+    return Check("telegram api", True, f"reachable, bot {name}")
 
 
 def _writable(path: object) -> bool:

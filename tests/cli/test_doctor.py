@@ -1,0 +1,48 @@
+"""`doctor` names each problem with its fix and never prints a secret."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+BIN = Path(sys.executable).parent / "nightshift"
+
+
+def doctor(env: dict[str, str]) -> tuple[int, dict[str, dict[str, object]], str]:
+    done = subprocess.run([str(BIN), "doctor", "--json"], capture_output=True, text=True, env=env, timeout=60)
+    text = subprocess.run([str(BIN), "doctor"], capture_output=True, text=True, env=env, timeout=60)
+    return done.returncode, {c["name"]: c for c in json.loads(done.stdout)}, text.stdout + text.stderr
+
+
+def test_missing_tmux_and_claude_are_reported_with_fixes(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    git = subprocess.run(["which", "git"], capture_output=True, text=True).stdout.strip()
+    (bin_dir / "git").symlink_to(git)
+    env = {**os.environ, "PATH": str(bin_dir), "NIGHTSHIFT_CLAUDE_BIN": "claude"}
+    code, checks, text = doctor(env)
+    assert code == 1
+    assert checks["tmux"]["ok"] is False and "install tmux" in str(checks["tmux"]["fix"])
+    assert checks["claude"]["ok"] is False and "NIGHTSHIFT_CLAUDE_BIN" in str(checks["claude"]["fix"])
+    assert checks["git"]["ok"] is True
+    assert "fix: install tmux" in text
+
+
+def test_fake_claude_found_and_no_secrets_printed(tmp_path: Path) -> None:
+    token = "123456789:AAH" + "s" * 32
+    env = {
+        **os.environ,
+        "NIGHTSHIFT_CLAUDE_BIN": str(Path(sys.executable).parent / "nightshift-fake-claude"),
+        "TELEGRAM_BOT_TOKEN": token,
+        "TELEGRAM_ALLOWED_USERS": "42",
+        "TELEGRAM_API_BASE_URL": "http://127.0.0.1:9/bot",  # nothing listens on port 9
+    }
+    code, checks, text = doctor(env)
+    assert token not in text and token not in json.dumps(checks)
+    assert checks["telegram api"]["ok"] is False
+    assert "outbox" in str(checks["telegram api"]["fix"])
+    assert checks["telegram"]["ok"] is True
+    assert code == 1
