@@ -223,3 +223,76 @@ def _v3(conn: sqlite3.Connection) -> None:
     # several recipients); `delivered` counts those already accepted so a restart resumes
     # after them instead of sending them twice.
     conn.execute("ALTER TABLE outbox ADD COLUMN delivered INTEGER NOT NULL DEFAULT 0")
+
+
+@migration(4, "self-improvement: run analyses, lessons, estimates, style stats, adjustments")
+def _v4(conn: sqlite3.Connection) -> None:
+    _script(
+        conn,
+        """
+        CREATE TABLE run_analyses (
+            run_id INTEGER PRIMARY KEY REFERENCES runs(id),
+            task_id INTEGER NOT NULL REFERENCES tasks(id),
+            outcome TEXT NOT NULL,
+            findings TEXT NOT NULL DEFAULT '[]',
+            tags TEXT NOT NULL DEFAULT '[]',
+            repo TEXT,
+            prompt_variant TEXT,
+            started_at TEXT,
+            finished_at TEXT NOT NULL,
+            analyzed_at TEXT NOT NULL
+        );
+        CREATE INDEX run_analyses_finished ON run_analyses (finished_at);
+        CREATE TABLE lessons (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            pattern TEXT NOT NULL,
+            scope_kind TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'proposed',
+            text TEXT NOT NULL,
+            evidence TEXT NOT NULL DEFAULT '[]',
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            UNIQUE (pattern, scope_kind, scope)
+        );
+        CREATE TABLE estimates (
+            dimension TEXT NOT NULL,
+            key TEXT NOT NULL,
+            metric TEXT NOT NULL,
+            value REAL NOT NULL,
+            samples INTEGER NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (dimension, key, metric)
+        ) WITHOUT ROWID;
+        CREATE TABLE estimate_samples (
+            task_id INTEGER PRIMARY KEY REFERENCES tasks(id),
+            finished_at TEXT NOT NULL,
+            tokens INTEGER NOT NULL,
+            minutes REAL NOT NULL,
+            predicted_tokens REAL,
+            predicted_minutes REAL,
+            keys TEXT NOT NULL DEFAULT '[]'
+        );
+        CREATE INDEX estimate_samples_finished ON estimate_samples (finished_at);
+        CREATE TABLE style_stats (
+            style TEXT PRIMARY KEY,
+            runs INTEGER NOT NULL DEFAULT 0,
+            successes INTEGER NOT NULL DEFAULT 0,
+            failures INTEGER NOT NULL DEFAULT 0,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE adjustments (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at TEXT NOT NULL,
+            knob TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            old_value TEXT,
+            new_value TEXT,
+            reason TEXT NOT NULL,
+            evidence TEXT NOT NULL DEFAULT '[]'
+        );
+        CREATE INDEX adjustments_at ON adjustments (at)
+        """,
+    )
