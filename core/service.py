@@ -26,6 +26,10 @@ CancelHook = Callable[[Task], Awaitable[None]]
 QUEUE_PAUSED_KEY = "queue_paused"
 
 
+def plan_request_key(task_id: int) -> str:
+    return f"plan_request:{task_id}"
+
+
 @dataclass(frozen=True)
 class TaskDetail:
     task: Task
@@ -226,6 +230,45 @@ class Service:
         )
         self._changed("task_approved", task_id)
         return task
+
+    async def revise(self, task_id: int, comment: str, version: int | None = None) -> Task:
+        """Ask for a new plan version that takes the owner's comment into account."""
+        comment = (comment or "").strip()
+        if not comment:
+            raise InvalidInput("say what should change in the plan (the comment is empty)")
+        if len(comment) > 4000:
+            raise InvalidInput("the comment is longer than 4,000 characters")
+        task = await self.store.tasks.get(task_id)
+        if task.state is not TaskState.AWAITING_APPROVAL:
+            raise InvalidTransition(
+                task_id,
+                task.state.value,
+                TaskState.PLANNING.value,
+                "revise it (only a plan awaiting approval can be revised)",
+            )
+        plan = await self.store.plans.latest(task_id)
+        if plan is not None and version is not None and version != plan.version:
+            raise StalePlan(task_id, version, plan.version)
+        await self.store.kv.set(
+            plan_request_key(task_id),
+            {"comment": comment, "previous_version": plan.version if plan else None},
+        )
+        if plan is not None:
+            await self.store.plans.set_status(plan.id, "revision_requested")
+        task = await self.store.tasks.transition(
+            task_id,
+            TaskState.PLANNING,
+            reason=f"revision requested: {comment[:200]}",
+            expect=(TaskState.AWAITING_APPROVAL,),
+            now=self.clock(),
+        )
+        self._changed("plan_requested", task_id)
+        return task
+
+    async def plan_request(self, task_id: int) -> dict[str, Any] | None:
+        """The owner's pending revision comment for the planner, if any."""
+        value = await self.store.kv.get(plan_request_key(task_id))
+        return dict(value) if value else None
 
     async def reject(self, task_id: int, reason: str | None = None, version: int | None = None) -> Task:
         plan = await self.store.plans.latest(task_id)

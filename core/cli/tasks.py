@@ -224,3 +224,38 @@ def inbox(as_json: JsonFlag = False) -> None:
         console.print(f"rejected {name}: {problem}", markup=False)
     if not report.imported and not report.rejected:
         console.print("inbox is empty", markup=False)
+
+
+@app.command()
+def plan(task_id: TaskId, as_json: JsonFlag = False) -> None:
+    """Show a task's latest plan."""
+    latest = with_service(lambda s: s.latest_plan(task_id))
+    if as_json:
+        print_json(latest.as_json())
+        return
+    console.print(f"plan v{latest.version} of task {task_id} ({latest.status})", markup=False)
+    if latest.comment:
+        console.print(f"revised for: {latest.comment}", markup=False)
+    console.print(latest.body, markup=False)
+    if latest.status == "draft":
+        console.print(
+            f"\napprove: nightshift approve {task_id} --version {latest.version}\n"
+            f"revise:  nightshift revise {task_id} 'what to change'\n"
+            f"reject:  nightshift reject {task_id}",
+            markup=False,
+        )
+
+
+@app.command()
+def revise(
+    task_id: TaskId,
+    comment: Annotated[str, typer.Argument(help="What should change in the plan.")],
+    version: Annotated[
+        int | None, typer.Option(help="Refuse unless this is the latest plan version.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Ask for a new plan version with your comment."""
+    _state_command(
+        "sent back for a new plan", with_service(lambda s: s.revise(task_id, comment, version)), as_json
+    )
