@@ -296,3 +296,61 @@ def _v4(conn: sqlite3.Connection) -> None:
         CREATE INDEX adjustments_at ON adjustments (at)
         """,
     )
+
+
+@migration(5, "usage scanner: per-file read state, parsed usage entries, block cache")
+def _v5(conn: sqlite3.Connection) -> None:
+    # Version 3, planned for these tables, was taken by the outbox. The scanner keeps what it
+    # read so a re-scan reads only appended bytes (core/usage/scanner.py explains each column).
+    _script(
+        conn,
+        """
+        CREATE TABLE usage_files (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            path TEXT NOT NULL UNIQUE,
+            dev INTEGER NOT NULL,
+            inode INTEGER NOT NULL,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            offset INTEGER NOT NULL,
+            tail_check TEXT NOT NULL DEFAULT '',
+            min_ts_ms INTEGER,
+            lines INTEGER NOT NULL DEFAULT 0,
+            malformed INTEGER NOT NULL DEFAULT 0,
+            pending_bytes INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE usage_entries (
+            id INTEGER PRIMARY KEY,
+            file_id INTEGER NOT NULL REFERENCES usage_files(id),
+            offset INTEGER NOT NULL,
+            provisional INTEGER NOT NULL DEFAULT 0,
+            ts_ms INTEGER NOT NULL,
+            hash TEXT,
+            winner INTEGER NOT NULL DEFAULT 1,
+            input_tokens INTEGER NOT NULL,
+            output_tokens INTEGER NOT NULL,
+            cache_creation_tokens INTEGER NOT NULL,
+            cache_read_tokens INTEGER NOT NULL,
+            cost REAL NOT NULL,
+            logged_cost REAL,
+            model TEXT,
+            reset_ms INTEGER,
+            limit_text TEXT,
+            UNIQUE (file_id, offset)
+        );
+        CREATE INDEX usage_entries_time ON usage_entries (ts_ms) WHERE winner = 1;
+        CREATE INDEX usage_entries_hash ON usage_entries (hash) WHERE hash IS NOT NULL;
+        CREATE INDEX usage_entries_limits ON usage_entries (ts_ms) WHERE limit_text IS NOT NULL;
+        CREATE TABLE usage_blocks (
+            seq INTEGER PRIMARY KEY,
+            start_ms INTEGER NOT NULL,
+            is_gap INTEGER NOT NULL,
+            total_tokens INTEGER NOT NULL,
+            body TEXT NOT NULL
+        );
+        CREATE TABLE usage_state (
+            key TEXT PRIMARY KEY,
+            value TEXT
+        )
+        """,
+    )
