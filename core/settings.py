@@ -82,6 +82,7 @@ class Settings(BaseSettings):
     reserve: str = ""
     prime_at: Annotated[list[str], NoDecode] = Field(default_factory=list)
     usage_refresh_s: float = Field(60.0, ge=5)
+    inbox_poll_s: float = Field(30.0, ge=1)
     window_capacity_tokens: int = Field(0, ge=0)
     default_task_tokens: int = Field(2_000_000, ge=1)
     usage_api_base_url: str = "https://api.anthropic.com"
