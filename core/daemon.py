@@ -1,0 +1,782 @@
+"""The daemon behind `nightshift run`: start the right work the moment a window resets.
+
+One asyncio process per NIGHTSHIFT_HOME (an fcntl lock in the home says so). APScheduler
+3.x fires the timed jobs (usage refresh, inbox import, the reset job, the owner's cron
+triggers, window priming); a dispatcher coroutine, woken by those jobs and by every change
+the service makes, claims tasks and hands them to the executor.
+
+The rules come from the tools that came before (DESIGN, "Usage windows and resets"): one
+limit pauses the whole queue until the reset plus a margin, and the pause is kept in the
+database so a restart honours it; nothing probes the limit by running `claude`; after the
+reset the interrupted task resumes its session first; a "still limited" answer backs off
+1, 2, 4 … minutes without touching the task's attempts.
+
+Stopping (SIGTERM, SIGINT) stops claiming and leaves live runs in tmux; the next start
+adopts them through the executor's `reconcile()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import signal
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from core.errors import AlreadyRunning, NightshiftError
+from core.models import Outcome, Run, RunKind, Task, TaskState, iso, parse_iso
+from core.scheduling.budget import Candidate, WindowCapacity, WindowPlan, plan_window
+from core.scheduling.cron import cron_triggers
+from core.scheduling.estimates import choose_capacity, choose_estimate
+from core.scheduling.hours import is_quiet, quiet_ends_at
+from core.scheduling.priming import (
+    PRIME_MODEL,
+    PRIME_PROMPT,
+    prime_decision,
+    prime_times,
+)
+from core.scheduling.resets import LimitPause, pause_for_limit, reset_fire_time
+from core.service import Service
+from core.store.db import ensure_private_dir
+
+log = logging.getLogger("nightshift.daemon")
+
+LIMIT_PAUSE_KEY = "limit_pause"
+"""KV: the queue pause after a limit (`LimitPause.as_json`); survives restarts."""
+LAST_PRIMED_KEY = "last_primed_at"
+LOCK_FILE = "daemon.lock"
+
+POST_RESET_PROBE_S = 30.0
+"""After a reset only the resumed task runs until a run gets through or has run this long:
+a CLI that still says "limited" answers within seconds, and then only one call was spent."""
+SAFETY_TICK_S = 60.0
+"""The dispatcher also wakes on this interval, for pauses that end without an event."""
+PRIME_TIMEOUT_S = 120.0
+HISTORY_TASKS = 20
+"""How many recent finished tasks the history estimate looks at."""
+
+
+# --- the seams the daemon drives ----------------------------------------------------------
+
+
+class TaskExecutor(Protocol):
+    """Runs one task to its end (`core.execution.executor.Executor`)."""
+
+    async def execute(self, task: Task) -> Run: ...
+
+    async def reconcile(self) -> Any: ...
+
+
+class LimitView(Protocol):
+    """What the daemon reads of the usage monitor's `LimitState`."""
+
+    @property
+    def limited(self) -> bool: ...
+    @property
+    def kind(self) -> str | None: ...
+    @property
+    def resets_at(self) -> datetime | None: ...
+    @property
+    def utilization(self) -> float | None: ...
+    @property
+    def source(self) -> str | None: ...
+    @property
+    def window_start(self) -> datetime | None: ...
+    @property
+    def tokens_used(self) -> int | None: ...
+    @property
+    def capacity_tokens(self) -> int | None: ...
+
+
+class UsageSource(Protocol):
+    """`core.usage.monitor.UsageMonitor`, as far as the daemon needs it."""
+
+    async def refresh(self, now: datetime) -> Any: ...
+
+    def predict_next_reset(self, now: datetime) -> datetime | None: ...
+
+
+FrontFactory = Callable[[], AbstractAsyncContextManager[Any]]
+"""A front that lives as long as the daemon (the Telegram bot); entered at start."""
+
+
+# --- structured log lines -----------------------------------------------------------------
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object per line: `at`, `level`, `event`, then the event's fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "at": iso(datetime.fromtimestamp(record.created, UTC)),
+            "level": record.levelname.lower(),
+            "event": record.getMessage(),
+        }
+        out.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            out["error"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False, default=str)
+
+
+def _log(event: str, level: int = logging.INFO, **fields: Any) -> None:
+    log.log(level, event, extra={"fields": fields})
+
+
+# --- one daemon per home ------------------------------------------------------------------
+
+
+class InstanceLock:
+    """An exclusive `flock` on `<home>/daemon.lock`, holding the owner's pid.
+
+    The kernel drops the lock when the process dies, so a crash never leaves a stale lock
+    behind; the file itself is kept (deleting a lock file races with the next start).
+    """
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.path = home / LOCK_FILE
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        ensure_private_dir(self.home)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raw = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            os.close(fd)
+            raise AlreadyRunning(str(self.home), int(raw) if raw.isdigit() else None) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> InstanceLock:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.release()
+
+
+# --- the daemon ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Active:
+    task: Task
+    job: asyncio.Task[None]
+    started_at: datetime
+    estimate_tokens: int
+
+
+@dataclass
+class _Round:
+    """Why the next dispatch round runs: a reset or cron time makes it 'scheduled'."""
+
+    reason: str
+    scheduled_for: datetime | None = None
+    fresh_window: bool = False
+
+
+@dataclass
+class DaemonStats:
+    """What happened, for `--burst`'s exit and for tests."""
+
+    started: list[int] = field(default_factory=list)
+    finished: list[tuple[int, str]] = field(default_factory=list)
+    resets: int = 0
+    primes: int = 0
+
+
+class Daemon:
+    def __init__(
+        self,
+        service: Service,
+        executor: TaskExecutor,
+        *,
+        monitor: UsageSource | None = None,
+        fronts: Sequence[FrontFactory] = (),
+        burst: bool = False,
+        max_wait_s: float = 0.0,
+        install_signal_handlers: bool = True,
+    ) -> None:
+        self.service = service
+        self.settings = service.settings
+        self.store = service.store
+        self.executor = executor
+        self.monitor = monitor
+        self.fronts = tuple(fronts)
+        self.burst = burst
+        self.max_wait_s = max_wait_s
+        self.install_signal_handlers = install_signal_handlers
+        self.tz = self.settings.local_tz
+        self.margin_s = self.settings.reset_margin_s
+        self.stats = DaemonStats()
+        self.scheduler: AsyncIOScheduler | None = None
+        self._active: dict[int, _Active] = {}
+        self._adopted: set[asyncio.Task[Any]] = set()
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._stopping = False
+        self._round: _Round | None = None
+        self._resume_first: list[int] = []
+        self._lifted_at: datetime | None = None
+        self._limit: Any = None
+        self._exit_code = 0
+        self._listener = self._on_service_event
+
+    # --- life cycle ---------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        return self.service.now()
+
+    async def run(self) -> int:
+        """Run until stopped (or, with `burst`, until nothing runnable is left); the exit code."""
+        with InstanceLock(self.settings.home_dir):
+            async with AsyncExitStack() as stack:
+                for front in self.fronts:
+                    await stack.enter_async_context(front())
+                await self._start()
+                try:
+                    await self._stop.wait()
+                finally:
+                    await self._shutdown()
+        return self._exit_code
+
+    def request_stop(self, reason: str = "stop requested") -> None:
+        """Stop claiming and exit; live runs stay in tmux for the next start to adopt."""
+        if not self._stopping:
+            _log("stopping", reason=reason, live_runs=sorted(self._active))
+        self._stopping = True
+        self._stop.set()
+        self._wake.set()
+
+    async def _start(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self.install_signal_handlers:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, self.request_stop, signal.Signals(signum).name)
+        self.service.listeners.append(self._listener)
+        _log("starting", home=str(self.settings.home_dir), pid=os.getpid(), burst=self.burst,
+             max_parallel=self.settings.max_parallel, margin_s=self.margin_s)
+        await self._adopt()
+        self.scheduler = AsyncIOScheduler(
+            timezone=self.tz,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        self.scheduler.start()
+        await self._rebuild_jobs()
+        self._dispatcher = asyncio.create_task(self._dispatch_loop(), name="dispatcher")
+        self.wake("start")
+
+    async def _shutdown(self) -> None:
+        self._stopping = True
+        with contextlib.suppress(ValueError):
+            self.service.listeners.remove(self._listener)
+        if self.install_signal_handlers:
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        dispatcher = getattr(self, "_dispatcher", None)
+        if dispatcher is not None:
+            dispatcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await dispatcher
+        # Stop watching; the runs themselves live on in tmux.
+        watchers = [a.job for a in self._active.values()] + list(self._adopted)
+        for job in watchers:
+            job.cancel()
+        for job in watchers:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await job
+        _log("stopped", left_running=sorted(self._active))
+
+    # --- events -------------------------------------------------------------------------
+
+    def wake(self, reason: str, *, scheduled_for: datetime | None = None,
+             fresh_window: bool = False) -> None:
+        """Ask the dispatcher for a round; a scheduled reason marks the runs it starts."""
+        if scheduled_for is not None or fresh_window or self._round is None:
+            self._round = _Round(reason, scheduled_for, fresh_window)
+        self._wake.set()
+
+    def _on_service_event(self, kind: str, task_id: int | None) -> None:
+        self.wake(kind)
+
+    # --- jobs ---------------------------------------------------------------------------
+
+    async def _rebuild_jobs(self) -> None:
+        """Every timed job, from settings and the database; a missed reset fires now."""
+        assert self.scheduler is not None
+        s = self.settings
+        self.scheduler.add_job(self._tick, IntervalTrigger(seconds=SAFETY_TICK_S), id="tick",
+                               replace_existing=True)
+        if not self.burst:
+            if self.monitor is not None:
+                self.scheduler.add_job(self._refresh_usage, IntervalTrigger(seconds=s.usage_refresh_s),
+                                       id="usage", replace_existing=True, next_run_time=self.now())
+            self.scheduler.add_job(self._import_inbox, IntervalTrigger(seconds=s.inbox_poll_s),
+                                   id="inbox", replace_existing=True, next_run_time=self.now())
+            for index, trigger in enumerate(cron_triggers(s.cron, self.tz)):
+                self.scheduler.add_job(self._on_cron, trigger, id=f"cron-{index}",
+                                       replace_existing=True)
+            for hour, minute in prime_times(s.prime_at):
+                self.scheduler.add_job(self._prime, CronTrigger(hour=hour, minute=minute,
+                                                                timezone=self.tz),
+                                       id=f"prime-{hour:02d}{minute:02d}", replace_existing=True)
+        await self._restore_pause()
+
+    async def _restore_pause(self) -> None:
+        """The queue pause as the database has it, including tasks paused without a record."""
+        now = self.now()
+        pause = await self.load_pause()
+        paused = await self.store.tasks.query([TaskState.PAUSED_LIMIT])
+        if pause is None and paused:
+            latest = max((t.resume_after for t in paused if t.resume_after), default=None)
+            reset = latest or now
+            pause = LimitPause(reset, reset_fire_time(reset, self.margin_s), source="database",
+                               task_id=paused[0].id)
+            await self.save_pause(pause)
+        if pause is None:
+            self._schedule_predicted_reset(now)
+            return
+        if pause.lifted:
+            self._lifted_at = now
+            self._resume_first = [t.id for t in await self._resuming_tasks()]
+            return
+        _log("queue paused by a limit", until=iso(pause.until), resets_at=iso(pause.resets_at),
+             kind=pause.kind, still_limited=pause.still_limited)
+        self._schedule_reset(pause.until)
+
+    def _schedule_reset(self, when: datetime) -> None:
+        """(Re)place the one reset job; a time already past runs at once."""
+        if self.scheduler is None:
+            return
+        self.scheduler.add_job(self._on_reset, DateTrigger(run_date=when, timezone=self.tz),
+                               id="reset", args=[when], replace_existing=True,
+                               misfire_grace_time=None)
+
+    def _schedule_predicted_reset(self, now: datetime) -> None:
+        if self.monitor is None or self.burst:
+            return
+        predicted = self.monitor.predict_next_reset(now)
+        if predicted is not None and predicted > now:
+            self._schedule_reset(reset_fire_time(predicted, self.margin_s))
+
+    async def _tick(self) -> None:
+        self.wake("tick")
+
+    async def _wake_job(self, reason: str) -> None:
+        # A coroutine on purpose: APScheduler runs plain functions in a thread pool, and
+        # asyncio.Event is not thread-safe.
+        self.wake(reason)
+
+    async def _import_inbox(self) -> None:
+        report = await self.service.import_inbox()
+        if report.imported or report.rejected:
+            _log("inbox imported", imported=report.imported, rejected=report.rejected)
+
+    async def _refresh_usage(self) -> None:
+        if self.monitor is None:
+            return
+        now = self.now()
+        state = await self.monitor.refresh(now)
+        self._limit = state
+        if getattr(state, "limited", False) and getattr(state, "resets_at", None) is not None:
+            await self.apply_limit(state.resets_at, now, kind=str(state.kind or "unknown"),
+                                   source=str(state.source or "monitor"))
+        elif await self.load_pause() is None:
+            self._schedule_predicted_reset(now)
+
+    async def _on_cron(self) -> None:
+        now = self.now()
+        _log("cron trigger", at=iso(now))
+        self.wake("cron", scheduled_for=now.replace(microsecond=0))
+
+    async def _on_reset(self, fire_at: datetime) -> None:
+        """The window reset (plus the margin): release paused tasks, resumed one first."""
+        now = self.now()
+        pause = await self.load_pause()
+        scheduled_for = fire_at
+        if pause is not None and not pause.lifted:
+            if now < pause.until:  # the pause was extended after this job was placed
+                self._schedule_reset(pause.until)
+                return
+            await self.save_pause(pause.lift())
+            self._lifted_at = now
+            released = await self._release_paused(now)
+            first = [pause.task_id] if pause.task_id in released else []
+            self._resume_first = first + [t for t in released if t not in first]
+            scheduled_for = pause.until
+            _log("window reset", resets_at=iso(pause.resets_at), until=iso(pause.until),
+                 resuming=self._resume_first, late_s=(now - pause.until).total_seconds())
+        else:
+            _log("window reset", predicted=True, at=iso(fire_at))
+        self.stats.resets += 1
+        self.wake("reset", scheduled_for=scheduled_for, fresh_window=True)
+        if self.monitor is not None:
+            # After the round starts: the scan must not delay the first run.
+            asyncio.get_running_loop().call_later(
+                1.0, lambda: self._spawn(self._refresh_usage(), "usage after reset"))
+
+    def _spawn(self, coro: Any, what: str) -> None:
+        job: asyncio.Task[Any] = asyncio.ensure_future(coro)
+
+        def done(j: asyncio.Task[Any]) -> None:
+            self._adopted.discard(j)
+            if not j.cancelled() and j.exception() is not None:
+                _log("background job failed", logging.ERROR, what=what, error=repr(j.exception()))
+
+        self._adopted.add(job)
+        job.add_done_callback(done)
+
+    async def _release_paused(self, now: datetime) -> list[int]:
+        """Tasks a limit paused go back to the queue: work to ready, planning to queued."""
+        released: list[int] = []
+        for task in await self.store.tasks.query([TaskState.PAUSED_LIMIT]):
+            if task.resume_after is not None and task.resume_after > now:
+                continue
+            runs = await self.store.runs.for_task(task.id)
+            target = TaskState.QUEUED if runs and runs[-1].kind is RunKind.PLAN else TaskState.READY
+            try:
+                await self.store.tasks.transition(task.id, target, reason="window reset",
+                                                  expect=(TaskState.PAUSED_LIMIT,), now=now)
+            except NightshiftError as exc:  # cancelled meanwhile: nothing to resume
+                _log("not resumed", task=task.id, reason=str(exc))
+                continue
+            released.append(task.id)
+        return released
+
+    async def _resuming_tasks(self) -> list[Task]:
+        """Ready tasks whose last run ended on a limit: they resume before anything new."""
+        out = []
+        for task in await self.store.tasks.query([TaskState.READY]):
+            runs = await self.store.runs.for_task(task.id)
+            if runs and runs[-1].outcome is Outcome.LIMIT:
+                out.append(task)
+        return out
+
+    # --- the queue pause ----------------------------------------------------------------
+
+    async def load_pause(self) -> LimitPause | None:
+        raw = await self.store.kv.get(LIMIT_PAUSE_KEY)
+        if not raw:
+            return None
+        try:
+            return LimitPause.from_json(raw)
+        except (KeyError, TypeError, ValueError):
+            _log("unreadable limit pause dropped", logging.WARNING, value=raw)
+            await self.store.kv.delete(LIMIT_PAUSE_KEY)
+            return None
+
+    async def save_pause(self, pause: LimitPause | None) -> None:
+        if pause is None:
+            await self.store.kv.delete(LIMIT_PAUSE_KEY)
+        else:
+            await self.store.kv.set(LIMIT_PAUSE_KEY, pause.as_json())
+
+    async def apply_limit(
+        self,
+        resets_at: datetime | None,
+        now: datetime,
+        *,
+        kind: str = "unknown",
+        source: str = "run",
+        task_id: int | None = None,
+    ) -> LimitPause:
+        """Pause the whole queue for a limit seen at `now`; reschedule the reset job."""
+        previous = await self.load_pause()
+        pause = pause_for_limit(previous, resets_at, now, self.margin_s, kind=kind,
+                                source=source, task_id=task_id)
+        if pause != previous:
+            await self.save_pause(pause)
+            self._lifted_at = None
+            self._schedule_reset(pause.until)
+            _log("queue paused by a limit", until=iso(pause.until), resets_at=iso(pause.resets_at),
+                 kind=pause.kind, source=source, task=task_id,
+                 still_limited=pause.still_limited)
+        return pause
+
+    # --- dispatching --------------------------------------------------------------------
+
+    async def _dispatch_loop(self) -> None:
+        while not self._stopping:
+            await self._wake.wait()
+            self._wake.clear()
+            if self._stopping:
+                break
+            round_, self._round = self._round, None
+            try:
+                await self.dispatch(round_ or _Round("wake"))
+            except Exception:
+                log.exception("dispatch failed", extra={"fields": {}})
+            if self.burst:
+                await self._maybe_finish_burst()
+
+    async def dispatch(self, round_: _Round) -> list[int]:
+        """One round: start what may start now. Returns the ids started."""
+        now = self.now()
+        if self._stopping:
+            return []
+        if await self.service.queue_paused():
+            return []
+        pause = await self.load_pause()
+        if pause is not None and pause.active(now):
+            return []
+        if not self.burst and is_quiet(self.settings.quiet_hour_set, now, self.tz):
+            end = quiet_ends_at(self.settings.quiet_hour_set, now, self.tz)
+            if end is not None and self.scheduler is not None:
+                self.scheduler.add_job(self._wake_job, DateTrigger(run_date=end, timezone=self.tz),
+                                       args=["quiet hours over"], id="quiet-end",
+                                       replace_existing=True)
+            return []
+        free = self.settings.max_parallel - len(self._active)
+        if free <= 0:
+            return []
+        if pause is not None and pause.lifted and self._probing(now):
+            return []
+        started: list[int] = []
+        resuming = [i for i in self._resume_first if i not in self._active]
+        plan = await self._plan(now, round_)
+        for _ in range(free):
+            busy = {a.task.repo for a in self._active.values() if a.task.repo}
+            task = None
+            if resuming:
+                task = await self.store.tasks.claim_next(now, exclude_repos=busy,
+                                                         only_ids=resuming, reason="resumed after reset")
+            if task is None:
+                allowed = None if plan is None else list(plan.picked)
+                task = await self.store.tasks.claim_next(now, exclude_repos=busy, only_ids=allowed,
+                                                         reason=round_.reason)
+            if task is None:
+                break
+            if task.id in self._resume_first:
+                self._resume_first.remove(task.id)
+            self._start_run(task, round_.scheduled_for, now, await self.estimate(task), plan)
+            started.append(task.id)
+            if pause is not None and pause.lifted:
+                break  # after a reset one run goes first; the rest follow once it gets through
+        if plan is not None and plan.deferred:
+            _log("deferred", level=logging.DEBUG, budget=plan.budget_tokens,
+                 reasons={str(k): v for k, v in plan.reasons.items()})
+        return started
+
+    def _probing(self, now: datetime) -> bool:
+        """Right after a reset: is the first run still proving the window open?"""
+        since = self._lifted_at
+        probes = [a for a in self._active.values() if since is None or a.started_at >= since]
+        if not probes:
+            return False
+        first = min(a.started_at for a in probes)
+        if now - first < timedelta(seconds=POST_RESET_PROBE_S):
+            if self.scheduler is not None:
+                when = first + timedelta(seconds=POST_RESET_PROBE_S)
+                self.scheduler.add_job(self._wake_job, DateTrigger(run_date=when, timezone=self.tz),
+                                       args=["probe over"], id="probe", replace_existing=True)
+            return True
+        self._spawn(self._window_proven(), "clear pause")
+        return False
+
+    async def _window_proven(self) -> None:
+        pause = await self.load_pause()
+        if pause is not None and pause.lifted:
+            await self.save_pause(None)
+            self._lifted_at = None
+            _log("window open again", after_reset=iso(pause.resets_at))
+            self._schedule_predicted_reset(self.now())
+
+    async def _plan(self, now: datetime, round_: _Round) -> WindowPlan | None:
+        """The budget plan for this window, or None to hold nothing back."""
+        if self.burst:
+            return None
+        ready = await self.store.tasks.runnable(now)
+        if not ready:
+            return None
+        capacity = await self._capacity(round_.fresh_window)
+        resuming = set(self._resume_first)
+        candidates = []
+        for task in ready:
+            candidates.append(Candidate(
+                task_id=task.id, priority=int(task.priority),
+                estimate_tokens=await self.estimate(task),
+                rank=(iso(task.created_at),), resuming=task.id in resuming,
+            ))
+        return plan_window(candidates, capacity, self.settings.reserve_by_hour, now, self.tz)
+
+    async def _capacity(self, fresh_window: bool) -> WindowCapacity | None:
+        state = self._limit
+        utilization = getattr(state, "utilization", None)
+        tokens_used = getattr(state, "tokens_used", None)
+        choice = choose_capacity(
+            utilization=utilization if not fresh_window else None,
+            tokens_used=tokens_used,
+            largest_block_tokens=getattr(state, "capacity_tokens", None),
+            setting_tokens=self.settings.window_capacity_tokens,
+        )
+        if choice.tokens is None:
+            return None
+        used = 0 if fresh_window else int(tokens_used or 0)
+        # Runs in flight will spend their estimates; count them as spent already.
+        used += sum(a.estimate_tokens for a in self._active.values())
+        return WindowCapacity(choice.tokens, used)
+
+    async def estimate(self, task: Task) -> int:
+        """Plan estimate, else the median cost of recent finished tasks like it, else default."""
+        plan = await self.store.plans.approved(task.id)
+        history = await self._history(task.repo)
+        choice = choose_estimate(plan.estimate_tokens if plan else None, history,
+                                 self.settings.default_task_tokens)
+        return int(choice.tokens or self.settings.default_task_tokens)
+
+    async def _history(self, repo: str | None) -> list[int]:
+        rows = await self.store.db.fetchall(
+            "SELECT SUM(r.tokens_input + r.tokens_output + r.tokens_cache_creation"
+            " + r.tokens_cache_read) FROM runs r JOIN tasks t ON t.id = r.task_id"
+            " WHERE t.state = 'done' AND r.kind = 'work' AND (? IS NULL OR t.repo = ?)"
+            " GROUP BY r.task_id ORDER BY MAX(r.id) DESC LIMIT ?",
+            (repo, repo, HISTORY_TASKS),
+        )
+        return [int(r[0] or 0) for r in rows]
+
+    # --- runs ---------------------------------------------------------------------------
+
+    def _start_run(self, task: Task, scheduled_for: datetime | None, now: datetime,
+                   estimate_tokens: int, plan: WindowPlan | None) -> None:
+        job = asyncio.create_task(self._run(task, scheduled_for), name=f"task-{task.id}")
+        self._active[task.id] = _Active(task, job, now, estimate_tokens)
+        self.stats.started.append(task.id)
+        _log("run starting", task=task.id, title=task.title, scheduled_for=iso(scheduled_for),
+             resume=bool(task.session_id), budget=plan.budget_tokens if plan else None)
+
+    async def _run(self, task: Task, scheduled_for: datetime | None) -> None:
+        run: Run | None = None
+        try:
+            run = await self._execute(task, scheduled_for)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            _log("run failed to execute", logging.ERROR, task=task.id, error=repr(exc))
+        finally:
+            self._active.pop(task.id, None)
+        await self._after_run(task.id, run)
+
+    async def _execute(self, task: Task, scheduled_for: datetime | None) -> Run:
+        return await self.executor.execute(task)
+
+    async def _after_run(self, task_id: int, run: Run | None) -> None:
+        now = self.now()
+        task = await self.store.tasks.get(task_id)
+        outcome = run.outcome.value if run is not None and run.outcome else None
+        self.stats.finished.append((task_id, outcome or "unknown"))
+        _log("run finished", task=task_id, run=run.id if run else None, outcome=outcome,
+             state=task.state.value, latency_s=run.latency_s if run else None)
+        if task.state is TaskState.PAUSED_LIMIT or (run is not None and run.outcome is Outcome.LIMIT):
+            await self.apply_limit(task.resume_after, now, kind=str(run.extra.get("limit_kind",
+                                   "unknown")) if run else "unknown", source="run",
+                                   task_id=task_id)
+        elif run is not None and run.outcome is not None:
+            pause = await self.load_pause()
+            if pause is not None and pause.lifted:
+                await self._window_proven()
+        self.wake("run finished")
+
+    async def _adopt(self) -> None:
+        """Runs left by the previous daemon: the executor watches them again or finishes them."""
+        adopted = await self.executor.reconcile()
+        _log("reconciled", adopted=repr(adopted))
+
+    # --- burst ----------------------------------------------------------------------------
+
+    async def _maybe_finish_burst(self) -> None:
+        if self._active or self._stopping:
+            return
+        now = self.now()
+        pause = await self.load_pause()
+        if pause is not None and pause.active(now):
+            wait_s = (pause.until - now).total_seconds()
+            if wait_s <= self.max_wait_s:
+                _log("waiting for the reset", seconds=round(wait_s, 1))
+                return
+            _log("limited beyond --max-wait", until=iso(pause.until), max_wait_s=self.max_wait_s)
+            self.request_stop("burst: limited beyond --max-wait")
+            return
+        if not await self.store.tasks.runnable(now) and not self._resume_first:
+            self.request_stop("burst: nothing runnable left")
+        else:
+            self.wake("burst")
+
+    # --- priming ------------------------------------------------------------------------
+
+    async def _prime(self) -> None:
+        """At a priming time with no window open, start one with a minimal prompt."""
+        now = self.now()
+        if self.monitor is None:
+            _log("priming skipped", reason="no usage monitor to tell whether a window is open")
+            return
+        state = await self.monitor.refresh(now)
+        self._limit = state
+        last = parse_iso(await self.store.kv.get(LAST_PRIMED_KEY))
+        decision = prime_decision(now, window_start=getattr(state, "window_start", None),
+                                  limited=bool(getattr(state, "limited", False)),
+                                  last_primed_at=last)
+        if not decision.prime or self._active:
+            _log("priming skipped", reason=decision.reason if not decision.prime
+                 else "a run is in progress")
+            return
+        await self.store.kv.set(LAST_PRIMED_KEY, iso(now))
+        self.stats.primes += 1
+        await self._send_prime(now)
+
+    async def _send_prime(self, now: datetime) -> None:
+        from core.agent.argv import ClaudeCall, build_command, child_env
+        from core.agent.stream import StreamState
+
+        command = build_command(self.settings, ClaudeCall(prompt=PRIME_PROMPT, model=PRIME_MODEL,
+                                                          max_turns=1, permission_mode="plan"))
+        home = ensure_private_dir(self.settings.home_dir)
+        _log("priming the window", model=PRIME_MODEL)
+        proc = await asyncio.create_subprocess_exec(
+            *command.argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL, cwd=home, env=child_env(),
+        )
+        stream = StreamState()
+        try:
+            async with asyncio.timeout(PRIME_TIMEOUT_S):
+                assert proc.stdout is not None
+                async for line in proc.stdout:
+                    stream.feed(line)
+                await proc.wait()
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+        hit = stream.limit_hit(self.now(), self.tz)
+        if hit is not None:
+            await self.apply_limit(hit.resets_at, self.now(), kind=hit.kind, source="prime")
+        _log("primed", exit_code=proc.returncode, limited=hit is not None,
+             tokens=stream.tokens.total)
