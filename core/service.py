@@ -18,7 +18,7 @@ from core.inbox import InboxReport, inbox_files, move_aside, parse_inbox_file
 from core.models import Event, Plan, Priority, Run, Task, TaskState, utcnow
 from core.settings import Settings
 from core.store.store import Store
-from core.store.tasks import NewTask
+from core.store.tasks import NewTask, record_event
 
 CancelHook = Callable[[Task], Awaitable[None]]
 """Stops a task's live run (the executor provides it); the service only changes state."""
@@ -337,6 +337,15 @@ class Service:
             move_aside(path, inbox / "imported")
             report.imported.append((path.name, task.id))
         return report
+
+    # --- audit ---------------------------------------------------------------------------
+
+    async def audit(
+        self, kind: str, *, reason: str | None = None, data: dict[str, Any] | None = None
+    ) -> None:
+        """Append an event that belongs to no task (a stranger refused by the bot)."""
+        async with self.store.db.transaction() as conn:
+            await record_event(conn, kind, reason=reason, data=data, at=self.clock())
 
     # --- time ----------------------------------------------------------------------------
 
