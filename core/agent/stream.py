@@ -1,0 +1,236 @@
+"""Live parsing of `claude -p --output-format stream-json --verbose` output, line by line.
+
+The parser keeps only running totals (never the whole stream): session, model, turns and
+tokens so far, the last assistant text, rate-limit events and the result. Formats drift
+between CLI releases, so unknown event types and fields are ignored and a line that is not
+JSON is counted, not fatal (reference section 3).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from typing import Any
+
+from core.models import Tokens
+from core.usage.limits import LimitHit, parse_limit_message
+from core.usage.stream import RateLimitInfo, limit_from_result, parse_rate_limit_event
+
+
+def _int(value: Any) -> int:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
+
+
+def tokens_from_usage(usage: Any) -> Tokens:
+    if not isinstance(usage, Mapping):
+        return Tokens()
+    return Tokens(
+        input=_int(usage.get("input_tokens")),
+        output=_int(usage.get("output_tokens")),
+        cache_creation=_int(usage.get("cache_creation_input_tokens")),
+        cache_read=_int(usage.get("cache_read_input_tokens")),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ResultInfo:
+    """The `result` line: how the CLI says the run ended."""
+
+    subtype: str
+    is_error: bool
+    api_error_status: int | None
+    num_turns: int
+    text: str
+    session_id: str | None
+    cost_usd: float
+    tokens: Tokens
+    permission_denials: tuple[str, ...]
+    terminal_reason: str | None
+    duration_ms: int | None
+    raw: Mapping[str, Any]
+
+    @classmethod
+    def parse(cls, obj: Mapping[str, Any]) -> ResultInfo:
+        status = obj.get("api_error_status")
+        try:
+            api_status = int(status) if status is not None and not isinstance(status, bool) else None
+        except (TypeError, ValueError):
+            api_status = None
+        denials: list[str] = []
+        for item in obj.get("permission_denials") or ():
+            if isinstance(item, Mapping):
+                denials.append(str(item.get("tool_name") or item.get("tool") or "?"))
+            elif isinstance(item, str):
+                denials.append(item)
+        cost = obj.get("total_cost_usd")
+        text = obj.get("result")
+        session = obj.get("session_id")
+        reason = obj.get("terminal_reason")
+        duration = obj.get("duration_ms")
+        return cls(
+            subtype=str(obj.get("subtype") or ""),
+            is_error=obj.get("is_error") is True,
+            api_error_status=api_status,
+            num_turns=_int(obj.get("num_turns")),
+            text=text if isinstance(text, str) else "",
+            session_id=session if isinstance(session, str) and session else None,
+            cost_usd=float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) else 0.0,
+            tokens=tokens_from_usage(obj.get("usage")),
+            permission_denials=tuple(denials),
+            terminal_reason=reason if isinstance(reason, str) else None,
+            duration_ms=_int(duration) if duration is not None else None,
+            raw=obj,
+        )
+
+
+@dataclass
+class StreamState:
+    """Running totals of one run's stream; `feed` it each complete line as it arrives."""
+
+    session_id: str | None = None
+    model: str | None = None
+    cwd: str | None = None
+    permission_mode: str | None = None
+    cli_version: str | None = None
+    last_text: str = ""
+    result: ResultInfo | None = None
+    rate_limit: RateLimitInfo | None = None
+    """The last rate-limit event (sent on normal runs too)."""
+    rejected: RateLimitInfo | None = None
+    """The first refusal, if any: its `resets_at` is exact, unlike the message text."""
+    limit_texts: list[str] = field(default_factory=list)
+    lines: int = 0
+    bad_lines: int = 0
+    _usage_by_message: dict[str, Tokens] = field(default_factory=dict)
+    _anonymous: Tokens = field(default_factory=Tokens)
+    _anonymous_turns: int = 0
+
+    @property
+    def started(self) -> bool:
+        """The CLI got far enough to own a session (its init line or any message arrived)."""
+        return self.session_id is not None
+
+    @property
+    def turns(self) -> int:
+        """Assistant messages so far (the result's `num_turns` is final)."""
+        if self.result is not None and self.result.num_turns:
+            return self.result.num_turns
+        return len(self._usage_by_message) + self._anonymous_turns
+
+    @property
+    def tokens(self) -> Tokens:
+        """Tokens so far; the result's totals once it has arrived.
+
+        An assistant message is printed once per content block with the same usage, so
+        usage is counted once per message id.
+        """
+        if self.result is not None:
+            return self.result.tokens
+        total = self._anonymous
+        for tokens in self._usage_by_message.values():
+            total = total + tokens
+        return total
+
+    @property
+    def cost_usd(self) -> float:
+        return self.result.cost_usd if self.result else 0.0
+
+    @property
+    def final_text(self) -> str:
+        return self.result.text if self.result and self.result.text else self.last_text
+
+    def feed(self, line: str | bytes) -> Mapping[str, Any] | None:
+        """Take one line; return the decoded event (None for blank or broken lines)."""
+        if isinstance(line, bytes):
+            line = line.decode("utf-8", "replace")
+        line = line.strip()
+        if not line:
+            return None
+        self.lines += 1
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            self.bad_lines += 1
+            return None
+        if not isinstance(obj, Mapping):
+            self.bad_lines += 1
+            return None
+        self._apply(obj)
+        return obj
+
+    def _apply(self, obj: Mapping[str, Any]) -> None:
+        kind = obj.get("type")
+        session = obj.get("session_id")
+        if isinstance(session, str) and session and kind in ("system", "result"):
+            self.session_id = session
+        if kind == "system" and obj.get("subtype") == "init":
+            self.model = _str_or(obj.get("model"), self.model)
+            self.cwd = _str_or(obj.get("cwd"), self.cwd)
+            self.permission_mode = _str_or(obj.get("permissionMode"), self.permission_mode)
+            self.cli_version = _str_or(obj.get("claude_code_version"), self.cli_version)
+        elif kind == "assistant":
+            self._assistant(obj)
+        elif kind == "rate_limit_event":
+            info = parse_rate_limit_event(obj)
+            if info is not None:
+                self.rate_limit = info
+                if info.rejected and self.rejected is None:
+                    self.rejected = info
+        elif kind == "result":
+            self.result = ResultInfo.parse(obj)
+
+    def _assistant(self, obj: Mapping[str, Any]) -> None:
+        if self.session_id is None and isinstance(obj.get("session_id"), str):
+            self.session_id = obj["session_id"]
+        message = obj.get("message")
+        if not isinstance(message, Mapping):
+            return
+        texts = [
+            block.get("text", "")
+            for block in message.get("content") or ()
+            if isinstance(block, Mapping) and block.get("type") == "text"
+        ]
+        text = "\n".join(t for t in texts if isinstance(t, str) and t)
+        synthetic = message.get("model") == "<synthetic>" or obj.get("error") == "rate_limit"
+        if synthetic:
+            # The CLI's stand-in reply for a refused call: the limit text, not model output.
+            if text:
+                self.limit_texts.append(text)
+            return
+        if text:
+            self.last_text = text
+        tokens = tokens_from_usage(message.get("usage"))
+        message_id = message.get("id")
+        if isinstance(message_id, str) and message_id:
+            self._usage_by_message[message_id] = tokens
+        else:
+            self._anonymous = self._anonymous + tokens
+            self._anonymous_turns += 1
+
+    def limit_hit(self, now: datetime, local_tz: tzinfo) -> LimitHit | None:
+        """The usage limit that ended this run, if one did.
+
+        A run whose result is a success went through, whatever events it saw. Otherwise the
+        refusal event wins (its reset time is exact), then the result, then the limit text.
+        """
+        if self.result is not None and not self.result.is_error:
+            return None
+        if self.rejected is not None:
+            hit = self.rejected.as_hit(now)
+            if hit is not None:
+                return hit
+        if self.result is not None:
+            hit = limit_from_result(self.result.raw, now, local_tz)
+            if hit is not None:
+                return hit
+        for text in self.limit_texts:
+            hit = parse_limit_message(text, now, local_tz)
+            if hit is not None:
+                return hit
+        return None
+
+
+def _str_or(value: Any, default: str | None) -> str | None:
+    return value if isinstance(value, str) and value else default

@@ -1,0 +1,105 @@
+"""How a run ended, as one outcome class: pure functions of what the run left behind.
+
+Two steps, because the check only runs when the CLI itself finished normally:
+`agent_verdict` judges the CLI's end (stopped by us, limit, crash, error result);
+when it returns None, `work_verdict` judges the work (check command, else the marker).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+
+from core.abc import ProcessExit
+from core.agent.prompts import has_completion_marker
+from core.agent.stream import ResultInfo, StreamState
+from core.execution.check import CheckResult
+from core.models import Outcome
+from core.usage.limits import LimitHit
+
+CONTINUABLE = frozenset({Outcome.CHECK_FAILED})
+"""Outcomes after which the continuation loop resumes the session for another iteration."""
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    outcome: Outcome
+    reason: str
+    limit: LimitHit | None = None
+
+    @property
+    def continuable(self) -> bool:
+        return self.outcome in CONTINUABLE
+
+
+def _tail_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else ""
+
+
+def agent_verdict(
+    stream: StreamState,
+    exit: ProcessExit | None,
+    *,
+    stopped: str | None,
+    stderr: str,
+    now: datetime,
+    local_tz: tzinfo,
+) -> Verdict | None:
+    """The outcome decided by the CLI's end alone, or None when the work itself must be judged.
+
+    `stopped` is why nightshift ended the process ("cancel", "timeout"), if it did.
+    `exit.code` None means the process vanished without a recorded exit (killed from outside).
+    """
+    if stopped == "cancel":
+        return Verdict(Outcome.CANCELLED, "cancelled while running")
+    if stopped == "timeout":
+        return Verdict(Outcome.TIMEOUT, "stopped at its time limit")
+    hit = stream.limit_hit(now, local_tz)
+    if hit is not None:
+        return Verdict(Outcome.LIMIT, f"usage limit ({hit.kind}); resets {hit.resets_at.isoformat()}",
+                       limit=hit)
+    result = stream.result
+    if result is None:
+        if exit is None or exit.code is None:
+            return Verdict(Outcome.INTERRUPTED, "the run's process ended without a trace (killed "
+                           "or lost with its tmux session)")
+        detail = _tail_line(stderr)
+        if not stream.started:
+            return Verdict(Outcome.ERROR, f"the CLI did not start (exit {exit.code})"
+                           + (f": {detail}" if detail else ""))
+        return Verdict(Outcome.CRASHED, f"the CLI ended without a result (exit {exit.code})"
+                       + (f": {detail}" if detail else ""))
+    return result_verdict(result)
+
+
+def result_verdict(result: ResultInfo) -> Verdict | None:
+    if result.subtype == "error_max_turns" or result.terminal_reason == "max_turns":
+        return Verdict(Outcome.MAX_TURNS, f"stopped at the turn limit after {result.num_turns} turns")
+    if result.subtype == "error_max_budget_usd" or result.terminal_reason == "budget_exhausted":
+        return Verdict(Outcome.BUDGET, f"stopped at the budget limit (${result.cost_usd:.2f} spent)")
+    if result.is_error:
+        detail = _tail_line(result.text) or result.subtype or "error"
+        return Verdict(Outcome.ERROR, f"the CLI reported an error: {detail}")
+    return None
+
+
+def work_verdict(result: ResultInfo, check_cmd: str | None, check: CheckResult | None) -> Verdict:
+    """The CLI finished normally: did the work get done?"""
+    denied = result.permission_denials
+    if check_cmd:
+        if check is not None and check.passed:
+            return Verdict(Outcome.SUCCESS, "the check passed")
+        if denied:
+            return Verdict(Outcome.PERMISSION_DENIED,
+                           "permission denied for " + ", ".join(sorted(set(denied))))
+        if check is not None and check.timed_out:
+            return Verdict(Outcome.CHECK_FAILED, "the check timed out")
+        code = check.exit_code if check is not None else None
+        return Verdict(Outcome.CHECK_FAILED, f"the check failed (exit {code})")
+    if has_completion_marker(result.text):
+        return Verdict(Outcome.SUCCESS, "finished (completion marker)")
+    if denied:
+        return Verdict(Outcome.PERMISSION_DENIED,
+                       "permission denied for " + ", ".join(sorted(set(denied))))
+    return Verdict(Outcome.CHECK_FAILED, "the final message lacks the completion marker")

@@ -1,0 +1,168 @@
+"""The real `ProcessRunner`: one detached tmux session per run, on nightshift's private socket.
+
+tmux keeps runs alive when the daemon restarts and lets the owner attach over ssh to
+watch (`tmux -L <socket> attach -t ns-<task>-<run>`). State never comes from the pane's
+screen: the launcher writes the stream to the log file and the exit code to a file.
+
+libtmux calls are synchronous (each is a `tmux` subprocess), so they run in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import libtmux
+
+from core.abc import ProcessExit, ProcessSpec
+from core.errors import TmuxError, ToolMissing
+from core.store.db import ensure_private_dir
+
+LAUNCHER = Path(__file__).with_name("launcher.py")
+PANE_SIZE = ("200", "50")
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, text.encode("utf-8", "surrogateescape"))
+    finally:
+        os.close(fd)
+
+
+def read_exit(run_dir: Path) -> int | None:
+    try:
+        return int((run_dir / "exit").read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class TmuxHandle:
+    def __init__(self, runner: TmuxRunner, spec: ProcessSpec, pid: int | None) -> None:
+        self.runner = runner
+        self.spec = spec
+        self.name = spec.name
+        self._pid = pid
+
+    @property
+    def pid(self) -> int | None:
+        return self._pid
+
+    async def poll(self) -> ProcessExit | None:
+        code = read_exit(self.spec.run_dir)
+        if code is not None:
+            return ProcessExit(code)
+        if self._pid is not None:
+            alive = pid_alive(self._pid)
+        else:
+            alive = await self.runner.has_session(self.name)
+        if alive:
+            return None
+        # The launcher writes `exit` before it ends: look once more to avoid a race.
+        code = read_exit(self.spec.run_dir)
+        return ProcessExit(code)
+
+    async def kill(self, grace_s: float = 3.0) -> None:
+        """SIGTERM the pane's process group (the launcher leads it, the CLI is in it), then SIGKILL."""
+        pid = self._pid
+        if pid is not None and pid_alive(pid):
+            _signal_group(pid, signal.SIGTERM)
+            deadline = time.monotonic() + grace_s
+            while pid_alive(pid) and time.monotonic() < deadline:  # noqa: ASYNC110 - no event to wait on
+                await asyncio.sleep(0.05)
+            _signal_group(pid, signal.SIGKILL)
+        await self.runner.kill_session(self.name)
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+class TmuxRunner:
+    """Starts each run as `tmux -L <socket> new-session -d -s <name> -- python -I launcher.py DIR`."""
+
+    def __init__(self, socket_name: str, *, python: str | None = None) -> None:
+        self.socket_name = socket_name
+        self.python = python or sys.executable
+        self.server = libtmux.Server(socket_name=socket_name)
+
+    def _cmd(self, *args: str) -> list[str]:
+        try:
+            proc = self.server.cmd(*args)
+        except FileNotFoundError as exc:  # pragma: no cover - depends on the machine
+            raise ToolMissing("tmux", "install tmux (apt install tmux / brew install tmux)") from exc
+        except Exception as exc:  # libtmux raises its own errors for a missing binary
+            if "tmux" in str(exc).lower() and "not found" in str(exc).lower():
+                raise ToolMissing("tmux", "install tmux (apt install tmux / brew install tmux)") from exc
+            raise
+        if proc.returncode != 0:
+            raise TmuxError(f"tmux {args[0]} failed: {' '.join(proc.stderr).strip() or 'no output'}")
+        return list(proc.stdout)
+
+    async def run(self, spec: ProcessSpec) -> TmuxHandle:
+        ensure_private_dir(spec.run_dir)
+        _write_private(spec.run_dir / "spec.json", json.dumps({
+            "name": spec.name,
+            "argv": list(spec.argv),
+            "cwd": str(spec.cwd),
+            "log_path": str(spec.log_path),
+            "stdin_path": str(spec.stdin_path) if spec.stdin_path else None,
+        }, ensure_ascii=False))
+        _write_private(spec.run_dir / "env.json", json.dumps(dict(spec.env), ensure_ascii=False))
+        fd = os.open(spec.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.close(fd)
+        # Separate arguments after `--`: tmux executes them directly, without a shell.
+        out = await asyncio.to_thread(
+            self._cmd, "new-session", "-d", "-P", "-F", "#{pane_pid}", "-s", spec.name,
+            "-c", str(spec.cwd), "-x", PANE_SIZE[0], "-y", PANE_SIZE[1],
+            "--", self.python, "-I", str(LAUNCHER), str(spec.run_dir),
+        )
+        try:
+            pid = int(out[0].strip())
+        except (IndexError, ValueError):
+            pid = None
+        return TmuxHandle(self, spec, pid)
+
+    async def attach(self, spec: ProcessSpec) -> TmuxHandle:
+        pid: int | None = None
+        if read_exit(spec.run_dir) is None and await self.has_session(spec.name):
+            try:
+                out = await asyncio.to_thread(
+                    self._cmd, "list-panes", "-t", f"={spec.name}", "-F", "#{pane_pid}"
+                )
+                pid = int(out[0].strip())
+            except (TmuxError, IndexError, ValueError):
+                pid = None
+        return TmuxHandle(self, spec, pid)
+
+    async def has_session(self, name: str) -> bool:
+        try:
+            return await asyncio.to_thread(self.server.has_session, name)
+        except Exception:
+            return False
+
+    async def kill_session(self, name: str) -> None:
+        if await self.has_session(name):
+            with contextlib.suppress(TmuxError):  # it may end between the two commands
+                await asyncio.to_thread(self._cmd, "kill-session", "-t", f"={name}")
+
+    async def kill_server(self) -> None:
+        """Ends every run on this socket: for tests and `nightshift clean --all`-style teardown."""
+        await asyncio.to_thread(self.server.cmd, "kill-server")
