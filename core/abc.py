@@ -7,9 +7,10 @@ through these interfaces rather than mocking internals.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 Clock = Callable[[], datetime]
@@ -61,3 +62,60 @@ class RecordingNotifier:
 
     async def notify(self, note: Notification) -> None:
         self.sent.append(note)
+
+
+# --- running programs unattended (the executor's seam, shaped like httpx's transports) -------
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessSpec:
+    """One program to run unattended: an argument vector, never a shell string.
+
+    `env` is the child's complete environment (the runner passes nothing else through);
+    stdout is appended to `log_path`; `run_dir` is private space for the runner's own
+    bookkeeping (exit code, pid) so that a later process can `attach` to the same run.
+    """
+
+    name: str
+    argv: tuple[str, ...]
+    cwd: Path
+    env: Mapping[str, str]
+    log_path: Path
+    run_dir: Path
+    stdin_path: Path | None = None  # None: /dev/null
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessExit:
+    """How a program ended. `code` is None when it vanished without reporting one (killed)."""
+
+    code: int | None
+
+
+@runtime_checkable
+class ProcessHandle(Protocol):
+    name: str
+
+    @property
+    def pid(self) -> int | None:
+        """Leader of the run's process group, when known."""
+        ...
+
+    async def poll(self) -> ProcessExit | None:
+        """None while the program runs; its exit once it has ended."""
+        ...
+
+    async def kill(self, grace_s: float = 3.0) -> None:
+        """Stop the whole process group: SIGTERM, then SIGKILL after `grace_s`."""
+        ...
+
+
+@runtime_checkable
+class ProcessRunner(Protocol):
+    """Starts programs and finds them again after a restart (tmux in production)."""
+
+    async def run(self, spec: ProcessSpec) -> ProcessHandle: ...
+
+    async def attach(self, spec: ProcessSpec) -> ProcessHandle:
+        """A handle on a run started earlier, perhaps by another process; `poll` says if it lives."""
+        ...

@@ -87,6 +87,7 @@ class Settings(BaseSettings):
     default_task_tokens: int = Field(2_000_000, ge=1)
     usage_api_base_url: str = "https://api.anthropic.com"
     usage_api: bool = True
+    usage_prices_file: str = ""
 
     # --- execution
     tmux_socket: str = "nightshift"
@@ -103,10 +104,18 @@ class Settings(BaseSettings):
     max_iterations: int = Field(3, ge=1, le=HARD_MAX_ITERATIONS)
     check_timeout_s: float = Field(600.0, gt=0)
     append_system_prompt: str = ""
+    add_dirs: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    max_attempts: int = Field(2, ge=1, le=10)
 
     # --- plans
     plan_by_default: bool = True
     auto_approve_small: bool = False
+
+    # --- self-improvement
+    prompt_style: str = ""
+    style_exploration: float = Field(0.1, ge=0, le=1)
+    auto_adjust: bool = True
+    meta_task: bool = False
 
     # --- telegram
     telegram_bot_token: SecretStr | None = Field(None, validation_alias=AliasChoices("TELEGRAM_BOT_TOKEN"))
@@ -119,6 +128,11 @@ class Settings(BaseSettings):
     telegram_allow_groups: bool = False
     daily_summary_hour: int = Field(8, ge=0, le=23)
     notify_run_started: bool = False
+
+    @field_validator("add_dirs", mode="before")
+    @classmethod
+    def _add_dirs(cls, value: Any) -> Any:
+        return _split_csv(value)
 
     @field_validator("claude_config_dir", mode="before")
     @classmethod
