@@ -1,0 +1,324 @@
+"""The simulated world: usage windows, runs that burn tokens, limits, and the owner's own use.
+
+A discrete-event simulation. From each moment the engine computes the next one anything
+can change (an arrival, the owner's use, a run finishing, the window filling up, a window
+resetting, a policy's wake-up), moves the virtual clock there, applies what happened and
+asks the policy what to start. Windows follow the subscription's rules as DESIGN.md
+states them: a 5-hour window opens with the first use (at the full hour), holds a fixed
+number of tokens, and a run that hits the limit pauses and later resumes its session,
+paying a resume overhead to re-read its context.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any
+
+from core.improve.sim.clock import VirtualClock
+from core.improve.sim.policies import (
+    MidnightCron,
+    Policy,
+    QueuedTask,
+    ResetAware,
+    ResetAwarePacking,
+    RunningTask,
+    View,
+)
+from core.improve.sim.workload import TaskSpec, Workload, make_workload
+from core.settings import parse_hour_ranges
+
+WINDOW = timedelta(hours=5)
+EPSILON_TOKENS = 1e-3
+
+
+def _after(seconds: float) -> timedelta:
+    """A delay rounded *up* to a whole microsecond, so time always moves past `now`."""
+    return timedelta(microseconds=max(1, math.ceil(seconds * 1_000_000)))
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    days: int = 14
+    seed: int = 1
+    capacity_tokens: int = 6_000_000
+    max_parallel: int = 1
+    margin_s: float = 60.0
+    reserve: str = "9-17:50"
+    """The owner keeps half of a window for themselves in working hours (NIGHTSHIFT_RESERVE)."""
+    default_task_tokens: int = 2_000_000
+    resume_overhead: float = 0.10
+    """A resumed session re-reads its context: this share of the task's cost is spent again."""
+    tz: tzinfo = UTC
+
+
+@dataclass(frozen=True)
+class SimResult:
+    policy: str
+    submitted: int
+    completed: int
+    completion_rate: float
+    utilization: float
+    """Tokens used (owner and nightshift) / what back-to-back windows could hold in the period."""
+    window_utilization: float | None
+    """Mean of used / capacity over the windows that opened."""
+    windows: int
+    limit_hits: int
+    nightshift_tokens: int
+    owner_tokens: int
+    owner_blocked_tokens: int
+    """Owner use refused because nightshift had emptied the window."""
+    resume_overhead_tokens: int
+    start_latency_mean_h: float | None
+    start_latency_median_h: float | None
+    """From when a task could run (queued, dependencies done, window reset) to its start."""
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Task:
+    spec: TaskSpec
+    remaining: float
+    spent: float = 0.0
+    state: str = "future"  # future | queued | running | paused | done
+    ready_at: datetime | None = None
+    started_first: datetime | None = None
+    run_started: datetime | None = None
+    minutes: float = 0.0
+    done_at: datetime | None = None
+
+
+@dataclass
+class _Window:
+    start: datetime
+    end: datetime
+    used: float = 0.0
+
+
+@dataclass
+class World:
+    workload: Workload
+    config: SimConfig
+    policy: Policy
+    clock: VirtualClock = field(init=False)
+    tasks: dict[int, _Task] = field(default_factory=dict)
+    window: _Window | None = None
+    windows: list[_Window] = field(default_factory=list)
+    next_owner: int = 0
+    limit_hits: int = 0
+    owner_tokens: float = 0.0
+    owner_blocked: float = 0.0
+    overhead_tokens: float = 0.0
+    latencies_s: list[float] = field(default_factory=list)
+    reserve: dict[int, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.clock = VirtualClock(self.workload.start)
+        self.tasks = {t.id: _Task(t, float(t.tokens)) for t in self.workload.tasks}
+        self.reserve = parse_hour_ranges(self.config.reserve)
+
+    @property
+    def now(self) -> datetime:
+        return self.clock()
+
+    # --- the world's rules ----------------------------------------------------------------
+
+    def running(self) -> list[_Task]:
+        return [t for t in self.tasks.values() if t.state == "running"]
+
+    def _open_window(self) -> _Window:
+        if self.window is None:
+            start = self.now.replace(minute=0, second=0, microsecond=0)
+            self.window = _Window(start, start + WINDOW)
+            self.windows.append(self.window)
+        return self.window
+
+    def _burn_rate_per_s(self) -> float:
+        return sum(t.spec.burn_per_min / 60.0 for t in self.running())
+
+    def advance(self, moment: datetime) -> None:
+        seconds = (moment - self.now).total_seconds()
+        if seconds > 0 and self.window is not None:
+            running = self.running()
+            wants = [min(t.remaining, t.spec.burn_per_min / 60.0 * seconds) for t in running]
+            left = max(0.0, self.config.capacity_tokens - self.window.used)
+            # Moments are whole microseconds, so the last one can overshoot the window by a
+            # hair; share what is left instead, so a window never holds more than it can.
+            scale = min(1.0, left / sum(wants)) if sum(wants) > 0 else 1.0
+            for task, want in zip(running, wants, strict=True):
+                spend = want * scale
+                task.remaining -= spend
+                task.spent += spend
+                self.window.used += spend
+        self.clock.advance_to(moment)
+
+    def next_moment(self) -> datetime | None:
+        now = self.now
+        moments: list[datetime] = []
+        future = [t.spec.arrival for t in self.tasks.values() if t.state == "future"]
+        if future:
+            moments.append(min(future))
+        if self.next_owner < len(self.workload.owner):
+            moments.append(self.workload.owner[self.next_owner].at)
+        if self.window is not None:
+            moments.append(self.window.end)
+            rate = self._burn_rate_per_s()
+            if rate > 0:
+                left = max(0.0, self.config.capacity_tokens - self.window.used)
+                moments.append(now + _after(left / rate))
+        for task in self.running():
+            moments.append(now + _after(task.remaining / (task.spec.burn_per_min / 60)))
+        wake = self.policy.wake_at(self.view())
+        if wake is not None and wake > now:
+            moments.append(wake)
+        later = [m for m in moments if m >= now]
+        return min(later) if later else None
+
+    def _exhausted(self) -> bool:
+        return self.window is not None and (
+            self.window.used >= self.config.capacity_tokens - EPSILON_TOKENS
+        )
+
+    def _limit(self) -> None:
+        """The window is empty: every run pauses, to resume its session after the reset."""
+        assert self.window is not None
+        self.limit_hits += 1
+        for task in self.running():
+            task.state = "paused"
+            task.minutes += (self.now - (task.run_started or self.now)).total_seconds() / 60
+            overhead = task.spec.tokens * self.config.resume_overhead
+            task.remaining += overhead
+            self.overhead_tokens += overhead
+            task.ready_at = self.window.end
+        self.policy.on_limit(self.now, self.window.end)
+
+    def step(self) -> None:
+        now = self.now
+        if self.window is not None and now >= self.window.end:
+            self.window = None
+            if self.running():
+                self._open_window()  # runs go on: their next call opens the next window
+        while (self.next_owner < len(self.workload.owner)
+               and self.workload.owner[self.next_owner].at <= now):
+            use = self.workload.owner[self.next_owner].tokens
+            self.next_owner += 1
+            window = self._open_window()
+            take = min(float(use), max(0.0, self.config.capacity_tokens - window.used))
+            window.used += take
+            self.owner_tokens += take
+            self.owner_blocked += use - take
+        for task in self.tasks.values():
+            if task.state == "future" and task.spec.arrival <= now:
+                task.state = "queued"
+                task.ready_at = task.spec.arrival
+        for task in self.running():
+            if task.remaining <= EPSILON_TOKENS:
+                task.state = "done"
+                task.done_at = now
+                task.minutes += (now - (task.run_started or now)).total_seconds() / 60
+                self.policy.on_finish(task.spec.tags, task.spent, task.minutes)
+        if self.running() and self._exhausted():
+            self._limit()
+        self._start(self.policy.starts(self.view()))
+
+    def _start(self, ids: list[int]) -> None:
+        for task_id in ids:
+            task = self.tasks[task_id]
+            if task.state not in ("queued", "paused") or len(self.running()) >= self.config.max_parallel:
+                continue
+            window = self._open_window()
+            ready = max([task.ready_at or task.spec.arrival]
+                        + [self.tasks[d].done_at or self.now for d in task.spec.depends_on])
+            self.latencies_s.append(max(0.0, (self.now - ready).total_seconds()))
+            task.started_first = task.started_first or self.now
+            task.run_started = self.now
+            task.state = "running"
+            if window.used >= self.config.capacity_tokens - EPSILON_TOKENS:
+                self._limit()  # refused at once: the window is already spent
+                break
+
+    def view(self) -> View:
+        queue = []
+        for task in self.tasks.values():
+            if task.state not in ("queued", "paused"):
+                continue
+            waiting = tuple(d for d in task.spec.depends_on if self.tasks[d].state != "done")
+            queue.append(QueuedTask(task.spec.id, task.spec.priority, task.spec.tags,
+                                    task.spec.arrival, waiting, task.state == "paused", task.spent))
+        running = [RunningTask(t.spec.id, t.spec.tags, t.spent) for t in self.running()]
+        window = self.window
+        return View(
+            now=self.now, queue=queue, running=running,
+            window_used=window.used if window else None,
+            window_end=window.end if window else None,
+            capacity_tokens=self.config.capacity_tokens, max_parallel=self.config.max_parallel,
+            reserve=self.reserve, tz=self.config.tz,
+        )
+
+    def run(self) -> SimResult:
+        end = self.workload.end
+        self.step()
+        for _ in range(1_000_000):  # a bound, so a policy bug cannot loop forever
+            moment = self.next_moment()
+            if moment is None or moment >= end:
+                self.advance(end)
+                break
+            self.advance(moment)
+            self.step()
+        else:
+            raise RuntimeError("simulation did not reach its end: a policy never lets time move")
+        return self.result()
+
+    def result(self) -> SimResult:
+        submitted = sum(1 for t in self.tasks.values() if t.spec.arrival < self.workload.end)
+        completed = sum(1 for t in self.tasks.values() if t.state == "done")
+        nightshift = sum(t.spent for t in self.tasks.values())
+        used = sum(w.used for w in self.windows)
+        possible = (self.workload.end - self.workload.start) / WINDOW * self.config.capacity_tokens
+        per_window = [w.used / self.config.capacity_tokens for w in self.windows]
+        hours = [s / 3600 for s in self.latencies_s]
+        return SimResult(
+            policy=self.policy.name,
+            submitted=submitted,
+            completed=completed,
+            completion_rate=completed / submitted if submitted else 0.0,
+            utilization=used / possible,
+            window_utilization=statistics.fmean(per_window) if per_window else None,
+            windows=len(self.windows),
+            limit_hits=self.limit_hits,
+            nightshift_tokens=round(nightshift),
+            owner_tokens=round(self.owner_tokens),
+            owner_blocked_tokens=round(self.owner_blocked),
+            resume_overhead_tokens=round(self.overhead_tokens),
+            start_latency_mean_h=statistics.fmean(hours) if hours else None,
+            start_latency_median_h=statistics.median(hours) if hours else None,
+        )
+
+
+PolicyFactory = Callable[[SimConfig], Policy]
+
+POLICIES: dict[str, PolicyFactory] = {
+    "midnight-cron": lambda c: MidnightCron(c.margin_s),
+    "reset-aware": lambda c: ResetAware(c.margin_s),
+    "reset-aware+packing": lambda c: ResetAwarePacking(c.margin_s,
+                                                        default_tokens=c.default_task_tokens),
+}
+
+
+def simulate_policy(name: str, config: SimConfig, workload: Workload | None = None) -> SimResult:
+    if name not in POLICIES:
+        raise ValueError(f"unknown policy {name!r} (known: {', '.join(POLICIES)})")
+    load = workload or make_workload(config.days, config.seed)
+    return World(load, config, POLICIES[name](config)).run()
+
+
+def simulate(days: int = 14, seed: int = 1, **overrides: Any) -> dict[str, SimResult]:
+    """Every policy on the same workload; same seed, same numbers."""
+    config = SimConfig(days=days, seed=seed, **overrides)
+    workload = make_workload(days, seed)
+    return {name: simulate_policy(name, config, workload) for name in POLICIES}

@@ -1,0 +1,205 @@
+"""The three start policies the simulator compares, built on nightshift's real scheduling code.
+
+- `midnight-cron`: fires at 00:00 (`core.scheduling.cron.next_cron_fire`), works through the
+  queue until it is empty or the limit hits, then waits for the next midnight.
+- `reset-aware`: starts whenever work is queued; after a limit, waits for the reset plus
+  the margin (`core.scheduling.resets.pause_for_limit`), then resumes.
+- `reset-aware+packing`: the same start rule, and each start goes through the budget
+  planner (`core.scheduling.budget.plan_window`) with the owner's reserve and estimates
+  learned from the tasks finished so far (`core.improve.estimates`).
+
+None of these copies a rule: each calls the function the daemon calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, tzinfo
+from typing import Protocol
+
+from core.improve.estimates import EstimateBook, task_keys
+from core.scheduling.budget import Candidate, WindowCapacity, plan_window
+from core.scheduling.cron import next_cron_fire
+from core.scheduling.resets import LimitPause, pause_for_limit, reset_fire_time
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedTask:
+    """A task as a policy may see it: never its true cost."""
+
+    id: int
+    priority: int
+    tags: tuple[str, ...]
+    arrival: datetime
+    waiting_for: tuple[int, ...]
+    """Dependencies not done yet."""
+    resuming: bool
+    spent_tokens: float
+
+
+@dataclass(frozen=True, slots=True)
+class RunningTask:
+    id: int
+    tags: tuple[str, ...]
+    spent_tokens: float
+
+
+@dataclass(frozen=True)
+class View:
+    """What a policy may look at when it decides (what the daemon can see, no more)."""
+
+    now: datetime
+    queue: Sequence[QueuedTask]
+    running: Sequence[RunningTask]
+    window_used: float | None
+    """Tokens used in the open window, None when no window is open."""
+    window_end: datetime | None
+    capacity_tokens: int
+    max_parallel: int
+    reserve: Mapping[int, float]
+    tz: tzinfo
+
+    @property
+    def free(self) -> int:
+        return max(0, self.max_parallel - len(self.running))
+
+    def runnable(self) -> list[QueuedTask]:
+        ready = [t for t in self.queue if not t.waiting_for]
+        return sorted(ready, key=lambda t: (not t.resuming, t.priority, t.arrival, t.id))
+
+
+class Policy(Protocol):
+    name: str
+
+    def wake_at(self, view: View) -> datetime | None:
+        """The next moment this policy wants to decide even if nothing else happens."""
+
+    def starts(self, view: View) -> list[int]:
+        """Task ids to start now, at most `view.free`, in order."""
+
+    def on_limit(self, now: datetime, resets_at: datetime) -> None: ...
+
+    def on_finish(self, tags: tuple[str, ...], tokens: float, minutes: float) -> None: ...
+
+
+@dataclass
+class MidnightCron:
+    """The naive baseline: a fixed 00:00 trigger, as a crontab line would give."""
+
+    margin_s: float
+    spec: str = "0 0 * * *"
+    name: str = "midnight-cron"
+    next_fire: datetime | None = None
+    batch: bool = False
+
+    def _advance(self, now: datetime, tz: tzinfo) -> None:
+        if self.next_fire is None:
+            self.next_fire = next_cron_fire(self.spec, now, tz)
+        while self.next_fire is not None and self.next_fire <= now:
+            self.batch = True
+            self.next_fire = next_cron_fire(self.spec, self.next_fire + timedelta(seconds=1), tz)
+
+    def wake_at(self, view: View) -> datetime | None:
+        self._advance(view.now, view.tz)
+        return self.next_fire
+
+    def starts(self, view: View) -> list[int]:
+        self._advance(view.now, view.tz)
+        if not self.batch:
+            return []
+        ready = view.runnable()
+        if not ready and not view.running:
+            self.batch = False  # the queue is empty: this night's run is over
+            return []
+        return [t.id for t in ready[: view.free]]
+
+    def on_limit(self, now: datetime, resets_at: datetime) -> None:
+        self.batch = False
+
+    def on_finish(self, tags: tuple[str, ...], tokens: float, minutes: float) -> None:
+        return None
+
+
+@dataclass
+class ResetAware:
+    """Start whenever work is queued; after a limit, start again at the reset plus margin."""
+
+    margin_s: float
+    name: str = "reset-aware"
+    pause: LimitPause | None = None
+
+    def paused(self, now: datetime) -> bool:
+        return self.pause is not None and self.pause.active(now)
+
+    def wake_at(self, view: View) -> datetime | None:
+        if self.pause is not None and self.pause.active(view.now):
+            return self.pause.until
+        return None
+
+    def starts(self, view: View) -> list[int]:
+        if self.paused(view.now):
+            return []
+        return [t.id for t in view.runnable()[: view.free]]
+
+    def on_limit(self, now: datetime, resets_at: datetime) -> None:
+        self.pause = pause_for_limit(self.pause, resets_at, now, self.margin_s, kind="session",
+                                     source="simulator")
+
+    def on_finish(self, tags: tuple[str, ...], tokens: float, minutes: float) -> None:
+        return None
+
+
+@dataclass
+class ResetAwarePacking(ResetAware):
+    """Reset-aware starts, each one admitted by the real budget planner."""
+
+    default_tokens: int = 2_000_000
+    name: str = "reset-aware+packing"
+    book: EstimateBook = field(default_factory=EstimateBook)
+    deferred: bool = False
+    plans: int = 0
+
+    def estimate(self, tags: tuple[str, ...]) -> float:
+        value = self.book.predict(task_keys(tags, None, None), "tokens")
+        return float(self.default_tokens) if value is None else value
+
+    def wake_at(self, view: View) -> datetime | None:
+        wake = super().wake_at(view)
+        if wake is None and self.deferred:
+            if view.window_end is not None:
+                # Work was held back for a fresh window: plan again right after this one resets.
+                wake = reset_fire_time(view.window_end, self.margin_s)
+            else:
+                # Held back by the owner's reserve: it is set per hour, so look again then.
+                wake = view.now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        return wake
+
+    def starts(self, view: View) -> list[int]:
+        if self.paused(view.now):
+            return []
+        ready = view.runnable()
+        if not ready or view.free <= 0:
+            self.deferred = bool(ready)
+            return []
+        candidates = [
+            Candidate(
+                task_id=t.id,
+                priority=t.priority,
+                estimate_tokens=max(1, round(self.estimate(t.tags) - t.spent_tokens)),
+                rank=(t.arrival, t.id),
+                resuming=t.resuming,
+            )
+            for t in ready
+        ]
+        used = view.window_used or 0.0
+        # As the daemon does: runs in flight will spend their estimates; count them now.
+        used += sum(max(0.0, self.estimate(r.tags) - r.spent_tokens) for r in view.running)
+        capacity = WindowCapacity(view.capacity_tokens, round(used))
+        plan = plan_window(candidates, capacity, view.reserve, view.now, view.tz)
+        self.plans += 1
+        self.deferred = bool(plan.deferred)
+        return list(plan.picked[: view.free])
+
+    def on_finish(self, tags: tuple[str, ...], tokens: float, minutes: float) -> None:
+        self.book.observe(task_keys(tags, None, None), {"tokens": tokens, "minutes": minutes})
