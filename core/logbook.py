@@ -1,0 +1,241 @@
+"""Structured logs: one JSON line per event in `brain/logs/YYYY-MM-DD.jsonl` (UTC days).
+
+The `events` table already records every state change, run event and plan; `export_events`
+copies it out incrementally, with a cursor in the KV store. Things that are not in the
+table (limits hit, notifications sent) are written directly with `write()`. Every line has
+the same keys, so `jq` and Dataview-style tools can read them:
+
+    {"time": "<UTC ISO-8601>", "event": "...", "task": 3 | null, "run": 7 | null,
+     "id": 42 (exported table events only), "fields": {...}}
+
+Nothing secret may reach a line: every string (keys included) goes through `redact()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import os
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from core.abc import Clock
+from core.models import Event, iso, utcnow
+from core.store.store import Store
+from core.store.tasks import row_to_event
+
+CURSOR_KEY = "logbook.cursor"
+"""KV key: id of the last table event written to the logs."""
+
+REDACTED = "[redacted]"
+SECRET_ENV = (
+    "TELEGRAM_BOT_TOKEN",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_AUTH_TOKEN",
+    "CLAUDE_CODE_OAUTH_TOKEN",
+    "GITHUB_TOKEN",
+    "GH_TOKEN",
+)
+"""Environment variables whose values must never appear in a log or note, whatever their shape."""
+
+# Hand-written patterns: secret scanners (detect-secrets, gitleaks) scan files and repos;
+# we need a cheap in-process filter on short strings, which a dozen regexes do well.
+_SECRET_PATTERNS = [
+    re.compile(r"\b\d{5,12}:[A-Za-z0-9_-]{30,}"),  # Telegram bot token
+    re.compile(r"\bsk-ant-[A-Za-z0-9_-]{8,}"),  # Anthropic API / OAuth tokens
+    re.compile(r"\bsk-[A-Za-z0-9_-]{20,}"),
+    re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"),  # GitHub tokens
+    re.compile(r"\bgithub_pat_[A-Za-z0-9_]{20,}"),
+    re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}"),  # Slack
+    re.compile(r"\bAKIA[0-9A-Z]{16}\b"),  # AWS access key id
+    re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),  # JWT
+    re.compile(r"(?i)\b(bearer|token)\s+[A-Za-z0-9._~+/=-]{16,}"),
+]
+_SECRET_KEY = re.compile(r"(?i)(token|secret|passw|api[_-]?key|authorization|cookie|credential)")
+_MIN_SECRET_CHARS = 8
+"""Shorter environment values are not treated as secrets: redacting "1" everywhere helps nobody."""
+
+
+def _env_secrets() -> list[str]:
+    values = (os.environ.get(name, "") for name in SECRET_ENV)
+    return sorted({v for v in values if len(v) >= _MIN_SECRET_CHARS}, key=len, reverse=True)
+
+
+def redact_text(text: str, secrets: list[str] | None = None) -> str:
+    for secret in _env_secrets() if secrets is None else secrets:
+        text = text.replace(secret, REDACTED)
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(REDACTED, text)
+    return text
+
+
+def redact(value: Any, *, _secrets: list[str] | None = None, _key: str = "") -> Any:
+    """`value` with every token-like string replaced; string values under secret-sounding
+    keys (`api_key`, `password`…) are dropped whole. Numbers are kept: `tokens_input` is a count."""
+    secrets = _env_secrets() if _secrets is None else _secrets
+    if isinstance(value, str):
+        if _key and _SECRET_KEY.search(_key) and value:
+            return REDACTED
+        return redact_text(value, secrets)
+    if isinstance(value, Mapping):
+        return {redact_text(str(k), secrets): redact(v, _secrets=secrets, _key=str(k))
+                for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [redact(v, _secrets=secrets, _key=_key) for v in value]
+    return value
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, date | Path):
+        return str(value)
+    if hasattr(value, "as_json"):
+        return value.as_json()
+    if hasattr(value, "as_dict"):
+        return value.as_dict()
+    return str(value)
+
+
+def encode_line(record: Mapping[str, Any]) -> str:
+    """One redacted JSON line (no newline inside: json escapes them)."""
+    clean = redact(json.loads(json.dumps(record, default=_jsonable, ensure_ascii=False)))
+    line = json.dumps(clean, ensure_ascii=False, separators=(",", ":"))
+    # Second guard: a secret that JSON escaping split or that hid in a number's text.
+    for secret in _env_secrets():
+        if secret in line:
+            line = line.replace(secret, REDACTED)
+    return line
+
+
+def event_record(event: Event) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    if event.from_state is not None:
+        fields["from"] = event.from_state
+    if event.to_state is not None:
+        fields["to"] = event.to_state
+    if event.reason is not None:
+        fields["reason"] = event.reason
+    fields.update(event.data)
+    return {"time": iso(event.at.astimezone(UTC)), "event": event.kind, "task": event.task_id,
+            "run": event.run_id, "id": event.id, "fields": fields}
+
+
+class LogBook:
+    def __init__(self, brain_dir: Path, *, clock: Clock = utcnow) -> None:
+        self.dir = Path(brain_dir) / "logs"
+        self.clock = clock
+
+    def path_for(self, day: date) -> Path:
+        return self.dir / f"{day.isoformat()}.jsonl"
+
+    def write(self, event: str, **fields: Any) -> dict[str, Any]:
+        """Log an event that is not in the events table (a limit hit, a notification sent).
+
+        `task`, `run` and `at` (a datetime, default now) are taken out of `fields`; the rest
+        goes under "fields". Returns the record as written (redacted).
+        """
+        task = fields.pop("task", None)
+        run = fields.pop("run", None)
+        at = fields.pop("at", None) or self.clock()
+        if not isinstance(at, datetime) or at.tzinfo is None:
+            raise ValueError("`at` must be an aware datetime")
+        record = {"time": iso(at.astimezone(UTC)), "event": event, "task": task, "run": run,
+                  "fields": fields}
+        line = encode_line(record)
+        with self._locked():
+            self._append(self.path_for(at.astimezone(UTC).date()), [line])
+        parsed: dict[str, Any] = json.loads(line)
+        return parsed
+
+    async def export_events(self, store: Store, *, batch: int = 500) -> int:
+        """Append table events not yet in the logs; return how many lines were written.
+
+        Lines are appended and synced before the cursor moves, and events already present in
+        a day's file are skipped, so a crash between the two writes no duplicate line.
+        """
+        written = 0
+        while True:
+            cursor = int(await store.kv.get(CURSOR_KEY, 0))
+            rows = await store.db.fetchall(
+                "SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?", (cursor, batch)
+            )
+            if not rows:
+                return written
+            events = [row_to_event(r) for r in rows]
+            written += await asyncio.to_thread(self._export, events)
+            await store.kv.set(CURSOR_KEY, events[-1].id)
+
+    def _export(self, events: list[Event]) -> int:
+        by_day: dict[date, list[Event]] = {}
+        for event in events:
+            by_day.setdefault(event.at.astimezone(UTC).date(), []).append(event)
+        written = 0
+        with self._locked():
+            for day, members in by_day.items():
+                path = self.path_for(day)
+                seen = self._max_id(path)
+                lines = [encode_line(event_record(e)) for e in members if e.id > seen]
+                self._append(path, lines)
+                written += len(lines)
+        return written
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One writer at a time across processes (the daemon and a CLI `notes` may overlap)."""
+        self._ensure_dir()
+        fd = os.open(self.dir / ".lock", os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def _ensure_dir(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    @staticmethod
+    def _max_id(path: Path) -> int:
+        highest = 0
+        try:
+            with path.open(encoding="utf-8") as fh:
+                for raw in fh:
+                    try:
+                        value = json.loads(raw).get("id")
+                    except (json.JSONDecodeError, AttributeError):
+                        continue  # a torn last line from a crash: ignore it, never fail on it
+                    if isinstance(value, int) and value > highest:
+                        highest = value
+        except FileNotFoundError:
+            return 0
+        return highest
+
+    @staticmethod
+    def _append(path: Path, lines: list[str]) -> None:
+        if not lines:
+            return
+        data = "".join(line + "\n" for line in lines).encode("utf-8")
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            # A torn line (crash mid-write) would glue onto ours: start on a fresh line.
+            size = os.fstat(fd).st_size
+            if size:
+                with path.open("rb") as fh:
+                    fh.seek(size - 1)
+                    if fh.read(1) != b"\n":
+                        data = b"\n" + data
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)

@@ -1,0 +1,184 @@
+"""Writes the vault from the database: idempotent, and never losing the owner's text.
+
+The database is the truth; notes are regenerated from it whole. A file is only rewritten
+when its bytes change (so Obsidian, git and sync tools see no churn), the owner's text
+below the marker line is carried over verbatim, and every wikilink in a note we write
+points at a note or chart that exists once the write is over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import tempfile
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from core.abc import Clock
+from core.errors import RunNotFound
+from core.metrics.charts import chart_series, draw
+from core.metrics.compute import Capacity
+from core.metrics.history import load_history
+from core.models import utcnow
+from core.settings import Settings
+from core.store.store import Store
+from core.vault.markdown import compose, split_owner_text, wikilinks
+from core.vault.notes import NoteSpec, VaultModel
+
+CHART_HASHES_KEY = "vault.chart_hashes"
+"""KV: hash of the data each chart file was drawn from, so unchanged charts are not redrawn."""
+CHART_STYLE = "1"
+"""Bump when the drawing code changes, to redraw every chart once."""
+
+
+@dataclass
+class VaultReport:
+    written: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    removed: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, object]:
+        return {"written": self.written, "unchanged": self.unchanged, "removed": self.removed}
+
+
+def _write_atomic(path: Path, data: bytes) -> bool:
+    """Replace `path` with `data` unless it already holds exactly that; True if written."""
+    try:
+        if path.read_bytes() == data:
+            return False
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return True
+
+
+class VaultWriter:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        capacity_tokens: Capacity = None,
+        clock: Clock = utcnow,
+    ) -> None:
+        """`capacity_tokens` is the usage monitor's window estimate when it has one; else the
+        configured NIGHTSHIFT_WINDOW_CAPACITY_TOKENS (0 means unknown)."""
+        self.root = settings.brain_dir
+        self.tz = settings.local_tz
+        self.store = store
+        self.clock = clock
+        self.capacity: Capacity = (capacity_tokens if capacity_tokens is not None
+                                   else settings.window_capacity_tokens or None)
+
+    async def _model(self) -> VaultModel:
+        return VaultModel(await load_history(self.store), tz=self.tz, capacity=self.capacity)
+
+    async def sync(self, now: datetime | None = None) -> VaultReport:
+        """Regenerate every note and chart; a second call with the same data writes nothing."""
+        model = await self._model()
+        return await self._write(model, None, now or self.clock())
+
+    async def write_run(self, run_id: int) -> VaultReport:
+        """Write one run's note, its task's note and its day's note (plus any note they link
+        to that does not exist yet). Falls back to a full sync when a note must move."""
+        model = await self._model()
+        specs = model.specs()
+        name = model.run_name(run_id)
+        if name not in specs:
+            raise RunNotFound(run_id)
+        run = model.runs_by_id[run_id]
+        day = model.run_day(run)
+        wanted = [name, model.task_name(run.task_id), day,
+                  *(f"{day}-{kind}.png" for kind in model.chart_kinds)]
+        if any(self._stale_copies(specs[n]) for n in wanted):
+            return await self.sync()
+        return await self._write(model, wanted, self.clock())
+
+    async def _write(self, model: VaultModel, names: list[str] | None, now: datetime) -> VaultReport:
+        hashes = dict(await self.store.kv.get(CHART_HASHES_KEY, {}) or {})
+        before = dict(hashes)
+        report = await asyncio.to_thread(self._apply, model, names, now, hashes)
+        if hashes != before:
+            await self.store.kv.set(CHART_HASHES_KEY, hashes)
+        return report
+
+    def _stale_copies(self, spec: NoteSpec) -> list[Path]:
+        if spec.stale_glob is None:
+            return []
+        target = self.root / spec.path
+        return sorted(p for p in self.root.glob(spec.stale_glob) if p != target)
+
+    def _apply(
+        self, model: VaultModel, names: list[str] | None, now: datetime, hashes: dict[str, str]
+    ) -> VaultReport:
+        specs = model.specs()
+        queue = deque(specs if names is None else names)
+        done: set[str] = set()
+        report = VaultReport()
+        while queue:
+            name = queue.popleft()
+            if name in done:
+                continue
+            done.add(name)
+            spec = specs[name]
+            path = self.root / spec.path
+            if spec.kind == "chart":
+                changed = self._chart(model, spec, now, hashes)
+            else:
+                stale = self._stale_copies(spec)
+                existing = self._read(path)
+                if existing is None and stale:
+                    existing = self._read(stale[0])
+                generated = model.render(spec)
+                changed = _write_atomic(path, compose(generated, split_owner_text(existing))
+                                        .encode("utf-8"))
+                for old in stale:
+                    old.unlink(missing_ok=True)
+                    report.removed.append(str(old.relative_to(self.root)))
+                # Whatever this note links to must exist when we are done.
+                # Whatever this note links to must exist when we are done (a full sync
+                # writes everything anyway).
+                if names is not None:
+                    queue.extend(t for t in wikilinks(generated)
+                                 if t in specs and t not in done
+                                 and not (self.root / specs[t].path).exists())
+            if changed:
+                report.written.append(str(spec.path))
+            else:
+                report.unchanged += 1
+        return report
+
+    @staticmethod
+    def _read(path: Path) -> str | None:
+        try:
+            return path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+
+    def _chart(self, model: VaultModel, spec: NoteSpec, now: datetime, hashes: dict[str, str]) -> bool:
+        kind, report = model.chart_input(spec, now)
+        series = chart_series(kind, report)
+        digest = hashlib.sha256(
+            json.dumps([CHART_STYLE, series.as_json()], sort_keys=True).encode()
+        ).hexdigest()
+        path = self.root / spec.path
+        key = str(spec.path)
+        if hashes.get(key) == digest and path.exists():
+            return False
+        changed = _write_atomic(path, draw(series))
+        hashes[key] = digest
+        return changed
