@@ -262,6 +262,7 @@ def _v4(conn: sqlite3.Connection) -> None:
             key TEXT NOT NULL,
             metric TEXT NOT NULL,
             value REAL NOT NULL,
+            variance REAL NOT NULL DEFAULT 0,
             samples INTEGER NOT NULL,
             updated_at TEXT NOT NULL,
             PRIMARY KEY (dimension, key, metric)
