@@ -1,0 +1,123 @@
+"""Inline buttons: short callback data that names an action, a task and a plan version.
+
+Callback data is at most 64 bytes and comes back from a phone that may show a message
+from days ago, so plan buttons carry the plan's version: the service refuses a stale one
+instead of approving a plan the owner never saw.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.constants import InlineKeyboardButtonLimit
+
+from core.abc import Button
+from core.errors import InvalidInput
+
+Keyboard = tuple[tuple[Button, ...], ...]
+MAX_DATA_BYTES = InlineKeyboardButtonLimit.MAX_CALLBACK_DATA
+
+
+class Act(enum.StrEnum):
+    APPROVE = "ap"
+    REVISE = "rv"
+    REJECT = "rj"
+    CANCEL = "cn"
+    RETRY = "rt"
+    LOGS = "lg"
+    TASK = "tk"
+    PLAN = "pl"
+    QUEUE = "q"
+
+
+PLAN_ACTS = frozenset({Act.APPROVE, Act.REVISE, Act.REJECT})
+
+
+@dataclass(frozen=True, slots=True)
+class Callback:
+    act: Act
+    number: int
+    """The task id, or the page for `Act.QUEUE`."""
+    version: int | None = None
+
+    def encode(self) -> str:
+        fields = [self.act.value, str(self.number)]
+        if self.version is not None:
+            fields.append(str(self.version))
+        data = ":".join(fields)
+        if len(data.encode()) > MAX_DATA_BYTES:  # unreachable for 64-bit ids; kept as a guard
+            raise InvalidInput(f"callback data {data!r} is longer than {MAX_DATA_BYTES} bytes")
+        return data
+
+    @classmethod
+    def decode(cls, data: str | None) -> Callback:
+        fields = (data or "").split(":")
+        try:
+            act = Act(fields[0])
+            numbers = [int(f) for f in fields[1:]]
+        except ValueError:
+            raise InvalidInput("this button is not one nightshift knows") from None
+        wants_version = act in PLAN_ACTS
+        if len(numbers) != (2 if wants_version else 1) or any(n < 0 for n in numbers):
+            raise InvalidInput("this button is not one nightshift knows")
+        return cls(act, numbers[0], numbers[1] if wants_version else None)
+
+
+def plan_buttons(task_id: int, version: int) -> Keyboard:
+    return (
+        (
+            Button("✅ Approve", Callback(Act.APPROVE, task_id, version).encode()),
+            Button("✏️ Revise", Callback(Act.REVISE, task_id, version).encode()),
+            Button("🗑 Reject", Callback(Act.REJECT, task_id, version).encode()),
+        ),
+    )
+
+
+def task_buttons(task_id: int, *, plan_version: int | None = None) -> Keyboard:
+    rows: list[tuple[Button, ...]] = [
+        (
+            Button("✖ Cancel", Callback(Act.CANCEL, task_id).encode()),
+            Button("↻ Retry", Callback(Act.RETRY, task_id).encode()),
+            Button("📜 Logs", Callback(Act.LOGS, task_id).encode()),
+        )
+    ]
+    if plan_version is not None:
+        rows.append((Button(f"📝 Plan v{plan_version}", Callback(Act.PLAN, task_id).encode()),))
+    return tuple(rows)
+
+
+def queue_buttons(shown: list[tuple[int, str]], page: int, pages: int) -> Keyboard:
+    """One button per task on the page (opens it), then ◀ ▶ to turn pages."""
+    rows: list[tuple[Button, ...]] = []
+    for task_id, title in shown:
+        label = f"#{task_id} {title}"
+        label = label if len(label) <= 40 else label[:39] + "…"
+        rows.append((Button(label, Callback(Act.TASK, task_id).encode()),))
+    nav = []
+    if page > 0:
+        nav.append(Button("◀ Prev", Callback(Act.QUEUE, page - 1).encode()))
+    if page < pages - 1:
+        nav.append(Button("Next ▶", Callback(Act.QUEUE, page + 1).encode()))
+    if nav:
+        rows.append(tuple(nav))
+    return tuple(rows)
+
+
+def markup(buttons: Keyboard) -> InlineKeyboardMarkup | None:
+    if not buttons:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(b.text, callback_data=b.data) for b in row] for row in buttons]
+    )
+
+
+def buttons_to_json(buttons: Keyboard) -> list[list[dict[str, str]]]:
+    return [[{"text": b.text, "data": b.data} for b in row] for row in buttons]
+
+
+def buttons_from_json(value: object) -> Keyboard:
+    if not isinstance(value, list):
+        return ()
+    return tuple(tuple(Button(str(b["text"]), str(b["data"])) for b in row) for row in value)

@@ -1,0 +1,177 @@
+"""Running the bot inside the daemon's event loop: polling, handlers and the outbox sender.
+
+    async with running_bot(settings, service):
+        ...  # the daemon's own work; the bot answers and delivers meanwhile
+
+The bot never owns the loop (no `run_polling()`): it is started with
+`async with application` + `updater.start_polling()` + `application.start()` and stopped
+in reverse when the block ends. If Telegram cannot be reached at start-up the daemon
+goes on and the bot keeps trying in the background; a token Telegram rejects is a
+`ConfigError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from telegram.error import InvalidToken, TelegramError
+from telegram.ext import Application
+
+from bot.app import ALLOWED_UPDATES, BotOptions, bot_commands, build_application, register
+from bot.deps import BotDeps, RefusalLimiter
+from bot.redact import SecretRedactor, install_redaction, secret_variants
+from bot.sender import OutboxSender
+from core.errors import ConfigError
+from core.notify import OutboxNotifier
+from core.service import Service
+from core.settings import Settings
+from core.store.outbox import OutboxStore
+
+log = logging.getLogger(__name__)
+
+
+def _nothing() -> None:
+    return None
+
+
+def ensure_outbox_notifier(settings: Settings, service: Service) -> OutboxNotifier | None:
+    """The service's notifications must reach the outbox; install the notifier if it is missing.
+
+    It stays installed after the bot stops, so what happens while Telegram is away is
+    delivered at the next start.
+    """
+    from core.abc import NullNotifier
+
+    if isinstance(service.notifier, OutboxNotifier):
+        return service.notifier
+    if isinstance(service.notifier, NullNotifier):
+        notifier = OutboxNotifier(OutboxStore(service.store.db), settings.telegram_allowed_users,
+                                  clock=service.clock)
+        service.notifier = notifier
+        return notifier
+    log.warning("the service's notifier is a %s, not an OutboxNotifier: its notifications will not"
+                " reach Telegram", type(service.notifier).__name__)
+    return None
+
+
+class BotRuntime:
+    """The running bot: the PTB Application, the outbox and its sender."""
+
+    def __init__(self, settings: Settings, service: Service, options: BotOptions) -> None:
+        if settings.telegram_bot_token is None:
+            raise ConfigError("TELEGRAM_BOT_TOKEN", "is not set, so the bot is off")
+        self.settings = settings
+        self.service = service
+        self.options = options
+        notifier = ensure_outbox_notifier(settings, service)
+        self.outbox = notifier.outbox if notifier else OutboxStore(service.store.db)
+        self.redactor = SecretRedactor(secret_variants(settings.telegram_bot_token.get_secret_value()))
+        self.application: Application | None = None  # type: ignore[type-arg]
+        self.sender: OutboxSender | None = None
+        self.ready = asyncio.Event()
+        self._attempt_failed = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._serve_task: asyncio.Task[None] | None = None
+        self._uninstall_redaction: Callable[[], None] = _nothing
+        self.limiter = RefusalLimiter(interval_s=options.refusal_interval_s)
+
+    async def start(self) -> None:
+        """Start serving; return once the bot polls, or once the first attempt failed for now."""
+        self._uninstall_redaction = install_redaction(self.redactor.secrets)
+        if not self.settings.telegram_allowed_users:
+            log.warning("TELEGRAM_ALLOWED_USERS is empty: the bot refuses everyone")
+        self._serve_task = asyncio.create_task(self._serve(), name="nightshift-bot")
+        waiters = [asyncio.ensure_future(e.wait()) for e in (self.ready, self._attempt_failed)]
+        try:
+            await asyncio.wait([self._serve_task, *waiters], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        if self._serve_task.done():
+            self._uninstall_redaction()
+            self._serve_task.result()  # raises ConfigError for a rejected token
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._serve_task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._serve_task), self.options.stop_timeout_s)
+            except TimeoutError:
+                log.warning("the bot did not stop within %ss; cancelling it", self.options.stop_timeout_s)
+                self._serve_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._serve_task
+            except Exception:
+                log.exception("the bot stopped with an error")
+        self._uninstall_redaction()
+
+    async def _serve(self) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            application = build_application(self.settings, self.options)
+            try:
+                await self._serve_once(application)
+                return
+            except InvalidToken:
+                raise ConfigError("TELEGRAM_BOT_TOKEN", "Telegram rejected the token") from None
+            except TelegramError as exc:
+                wait_s = self.options.connect_retry.backoff_s(failures)
+                failures += 1
+                log.warning("cannot reach Telegram (%s: %s); trying again in %.3gs",
+                            type(exc).__name__, exc, wait_s)
+                self._attempt_failed.set()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=wait_s)
+
+    async def _serve_once(self, application: Application) -> None:  # type: ignore[type-arg]
+        register(application, BotDeps(self.settings, self.service, self.outbox, self.limiter))
+        async with application:
+            try:
+                await application.bot.set_my_commands(bot_commands())
+            except TelegramError as exc:  # only the phone's menu is missing; commands still work
+                log.warning("could not register the command menu (%s)", type(exc).__name__)
+            updater = application.updater
+            assert updater is not None
+            await updater.start_polling(
+                poll_interval=0.0,
+                timeout=int(self.options.poll_timeout_s),
+                allowed_updates=ALLOWED_UPDATES,
+                error_callback=self._polling_error,
+            )
+            await application.start()
+            sender = OutboxSender(self.outbox, application.bot, policy=self.options.retry,
+                                  clock=self.options.clock, sleep=self.options.sleep,
+                                  redact=self.redactor.redact)
+            sender_task = asyncio.create_task(sender.run(), name="nightshift-outbox")
+            self.application, self.sender = application, sender
+            self.ready.set()
+            log.info("Telegram bot @%s is polling", application.bot.username)
+            try:
+                await self._stopping.wait()
+            finally:
+                self.ready.clear()
+                await updater.stop()
+                await application.stop()
+                sender.stop()
+                await sender_task
+
+    def _polling_error(self, exc: TelegramError) -> None:
+        # PTB retries polling on its own with backoff; one line per failure is enough.
+        log.warning("polling Telegram failed: %s: %s", type(exc).__name__, exc)
+
+
+@asynccontextmanager
+async def running_bot(
+    settings: Settings, service: Service, options: BotOptions | None = None
+) -> AsyncIterator[BotRuntime]:
+    """Run the Telegram bot and the outbox sender for the duration of the block."""
+    runtime = BotRuntime(settings, service, options or BotOptions())
+    await runtime.start()
+    try:
+        yield runtime
+    finally:
+        await runtime.stop()

@@ -1,0 +1,175 @@
+"""The one outbox sender: delivers notifications strictly in order, exactly when Telegram lets it.
+
+- 429: wait exactly the `retry_after` Telegram asked for; the whole queue waits with it.
+- 5xx, timeouts, connection errors: exponential backoff, the row keeps its place.
+- 400/403 (bad message, bot blocked by that user): give that one message up, record why,
+  go on — retrying cannot help and would block every later notification.
+- A row is marked sent only after Telegram accepted each of its messages; `delivered`
+  remembers progress inside a row, so a restart continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import warnings
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from telegram import Bot
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    EndPointNotFound,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
+
+from bot.delivery import send_with_fallback
+from bot.notifications import expand
+from core.abc import Clock
+from core.models import utcnow
+from core.store.outbox import OutboxItem, OutboxStore
+
+log = logging.getLogger(__name__)
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Delivery timings; tests shrink them so an outage takes milliseconds, not minutes."""
+
+    base_s: float = 2.0
+    factor: float = 2.0
+    max_s: float = 300.0
+    idle_poll_s: float = 5.0
+    """How often an idle sender looks for rows written by another process (the CLI)."""
+
+    def backoff_s(self, failures: int) -> float:
+        return float(min(self.max_s, self.base_s * self.factor ** max(failures, 0)))
+
+
+def retry_after_s(exc: RetryAfter) -> float:
+    # PTB 22 warns when reading `retry_after` as a number (it will become a timedelta).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+class OutboxSender:
+    def __init__(
+        self,
+        outbox: OutboxStore,
+        bot: Bot,
+        *,
+        policy: RetryPolicy | None = None,
+        clock: Clock = utcnow,
+        sleep: Sleep | None = None,
+        redact: Callable[[str], str] = lambda text: text,
+    ) -> None:
+        self.outbox = outbox
+        self.bot = bot
+        self.policy = policy or RetryPolicy()
+        self.clock = clock
+        self.redact = redact
+        self._sleep = sleep or self._sleep_until_stopped
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self.idle = asyncio.Event()
+        """Set while the outbox is empty (as last seen); cleared by every enqueue."""
+        outbox.listeners.append(self.wake)
+
+    def wake(self) -> None:
+        self.idle.clear()
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def close(self) -> None:
+        with contextlib.suppress(ValueError):
+            self.outbox.listeners.remove(self.wake)
+
+    async def _sleep_until_stopped(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), timeout=max(seconds, 0.0))
+
+    async def run(self) -> None:
+        """Deliver until `stop()`; a message in flight is finished, never cut off."""
+        try:
+            while not self._stop.is_set():
+                self._wake.clear()  # before looking, so an enqueue during the look is not missed
+                item = await self.outbox.head()
+                if item is None:
+                    self.idle.set()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), timeout=self.policy.idle_poll_s)
+                    continue
+                now = self.clock()
+                if not item.due(now):
+                    assert item.next_attempt_at is not None
+                    await self._sleep((item.next_attempt_at - now).total_seconds())
+                    continue
+                try:
+                    await self.deliver(item)
+                except Exception as exc:  # a bug must not stop every later notification
+                    log.exception("outbox #%s: unexpected error while delivering", item.id)
+                    await self._retry_later(item, item.delivered, f"{type(exc).__name__}: {exc}",
+                                            self.policy.backoff_s(item.attempts))
+        finally:
+            self.close()
+
+    async def deliver(self, item: OutboxItem) -> bool:
+        """Send what is left of one row; True if it is now fully sent."""
+        try:
+            deliveries = expand(item.payload)
+        except (KeyError, TypeError, ValueError) as exc:
+            # Written by a newer or broken producer: nothing can ever send it; say so and move on.
+            log.error("outbox #%s has a payload this bot cannot read (%s); dropping it", item.id, exc)
+            await self.outbox.mark_progress(item.id, item.delivered, error=f"unreadable: {exc}")
+            await self.outbox.mark_sent(item.id, delivered=item.delivered, now=self.clock())
+            return True
+        done = item.delivered
+        while done < len(deliveries):
+            chat_id, message = deliveries[done]
+            try:
+                await send_with_fallback(self.bot, chat_id, message)
+            except RetryAfter as exc:
+                wait_s = retry_after_s(exc)
+                await self._retry_later(item, done, f"429 flood control: retry after {wait_s:g}s",
+                                        wait_s)
+                return False
+            except (BadRequest, Forbidden, ChatMigrated, EndPointNotFound) as exc:
+                # Permanent for this message: skip it so later notifications are not held hostage.
+                error = self.redact(f"{type(exc).__name__}: {exc}")
+                log.warning("outbox #%s: Telegram refused message %s of %s for good (%s)",
+                            item.id, done + 1, len(deliveries), error)
+                done += 1
+                await self.outbox.mark_progress(item.id, done, error=error)
+                continue
+            except (NetworkError, TelegramError) as exc:
+                wait_s = self.policy.backoff_s(item.attempts)
+                await self._retry_later(item, done, f"{type(exc).__name__}: {exc}", wait_s)
+                return False
+            done += 1
+            if done < len(deliveries):
+                await self.outbox.mark_progress(item.id, done)
+        await self.outbox.mark_sent(item.id, delivered=done, now=self.clock())
+        return True
+
+    async def _retry_later(self, item: OutboxItem, done: int, error: str, wait_s: float) -> None:
+        error = self.redact(error)
+        log.warning("outbox #%s: delivery failed (attempt %s): %s; next try in %.3gs",
+                    item.id, item.attempts + 1, error, wait_s)
+        if done != item.delivered:
+            await self.outbox.mark_progress(item.id, done)
+        await self.outbox.record_failure(
+            item.id, error, next_attempt_at=self.clock() + timedelta(seconds=wait_s)
+        )

@@ -1,0 +1,1 @@
+"""Local stand-ins for services nightshift talks to (the Telegram Bot API)."""
