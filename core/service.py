@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.abc import Clock, Notification, Notifier, NullNotifier
 from core.errors import InvalidInput, InvalidTransition, NoPlan, StalePlan, UserError
@@ -19,6 +19,9 @@ from core.models import Event, Plan, Priority, Run, Task, TaskState, utcnow
 from core.settings import Settings
 from core.store.store import Store
 from core.store.tasks import NewTask, record_event
+
+if TYPE_CHECKING:
+    from core.metrics.report import MetricsReport
 
 CancelHook = Callable[[Task], Awaitable[None]]
 """Stops a task's live run (the executor provides it); the service only changes state."""
@@ -337,6 +340,29 @@ class Service:
             move_aside(path, inbox / "imported")
             report.imported.append((path.name, task.id))
         return report
+
+    # --- metrics ---------------------------------------------------------------------------
+
+    async def metrics(self, since: datetime | None = None) -> MetricsReport:
+        """Day-one metrics since `since` (all time without it), days cut in the owner's zone."""
+        from core.metrics import compute_metrics
+
+        return await compute_metrics(
+            self.store,
+            since=since,
+            now=self.clock(),
+            capacity_tokens=self.settings.window_capacity_tokens or None,
+            tz=self.settings.local_tz,
+        )
+
+    async def chart(self, kind: str, report: MetricsReport) -> Path:
+        """Draw chart `kind` as a PNG under the state directory (in a thread: drawing is slow)."""
+        import asyncio
+
+        from core.metrics.charts import render_chart
+
+        out = self.settings.home_dir / "charts" / f"{kind}.png"
+        return await asyncio.to_thread(render_chart, kind, report, out)
 
     # --- audit ---------------------------------------------------------------------------
 
