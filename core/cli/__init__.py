@@ -7,13 +7,9 @@ from core.cli.app import app
 
 def main() -> None:
     # Each module registers its commands on `app` when imported.
-    from core.cli import (  # noqa: F401
-        doctor,
-        improve,
-        setup,
-        stats,
-        tasks,
-    )
+    from core.cli import doctor, setup, tasks  # noqa: F401
+    from core.cli import improve  # noqa: F401
+    from core.cli import stats  # noqa: F401
     from core.cli import run as _run  # noqa: F401
 
     app()
