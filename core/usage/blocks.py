@@ -1,0 +1,269 @@
+"""ccusage's 5-hour blocks, as a pure function of usage entries and `now`.
+
+Users check nightshift's window figures against `ccusage blocks`, so this follows ccusage
+17's `identifySessionBlocks` step for step, quirks included: a block starts at its first
+entry's time floored to the UTC hour; an entry more than 5 h after the block's start or
+after the previous entry opens a new block; a gap of more than 5 h between entries gets a
+zero-token gap block from `last + 5 h` to the next entry; blocks are finally ordered by
+start time with a stable sort (a gap can start after the block that follows it).
+
+Times are integer epoch milliseconds throughout: the block algorithm runs over every entry
+on a cold scan, and integer comparisons are what keep it fast and exact.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
+
+SESSION_MS = 5 * 60 * 60 * 1000
+HOUR_MS = 60 * 60 * 1000
+MINUTE_MS = 60 * 1000
+WARNING_FRACTION = 0.8
+"""ccusage's BLOCKS_WARNING_THRESHOLD: a projection above 80 % of the limit is a warning."""
+
+
+class Entry(NamedTuple):
+    """One deduplicated usage entry (the scanner's row, in this order)."""
+
+    ts_ms: int
+    input_tokens: float
+    output_tokens: float
+    cache_creation_tokens: float
+    cache_read_tokens: float
+    cost: float
+    model: str | None
+    reset_ms: int | None = None
+
+
+@dataclass(slots=True)
+class Block:
+    start_ms: int
+    end_ms: int
+    first_ms: int = 0
+    last_ms: int | None = None
+    """`actualEndTime`: the last entry's time (None for a gap)."""
+    is_gap: bool = False
+    is_active: bool = False
+    entries: int = 0
+    input_tokens: float = 0
+    output_tokens: float = 0
+    cache_creation_tokens: float = 0
+    cache_read_tokens: float = 0
+    cost: float = 0
+    models: list[str] = field(default_factory=list)
+    reset_ms: int | None = None
+
+    @property
+    def total_tokens(self) -> float:
+        return self.input_tokens + self.output_tokens + self.cache_creation_tokens + self.cache_read_tokens
+
+    def add(self, entry: Entry) -> None:
+        self.entries += 1
+        self.last_ms = entry.ts_ms
+        self.input_tokens += entry.input_tokens
+        self.output_tokens += entry.output_tokens
+        self.cache_creation_tokens += entry.cache_creation_tokens
+        self.cache_read_tokens += entry.cache_read_tokens
+        self.cost += entry.cost
+        if entry.reset_ms is not None:
+            self.reset_ms = entry.reset_ms
+        model = entry.model if entry.model is not None else "unknown"
+        if model not in self.models:
+            self.models.append(model)
+
+    def active_at(self, now_ms: int, session_ms: int = SESSION_MS) -> bool:
+        if self.is_gap or self.last_ms is None:
+            return False
+        return now_ms - self.last_ms < session_ms and now_ms < self.end_ms
+
+    # --- ccusage's derived figures (only for the active block) ----------------------------
+
+    def burn_rate(self) -> BurnRate | None:
+        if self.is_gap or self.entries == 0 or self.last_ms is None:
+            return None
+        minutes = (self.last_ms - self.first_ms) / MINUTE_MS
+        if minutes <= 0:
+            return None
+        return BurnRate(
+            tokens_per_minute=self.total_tokens / minutes,
+            tokens_per_minute_for_indicator=(self.input_tokens + self.output_tokens) / minutes,
+            cost_per_hour=self.cost / minutes * 60,
+        )
+
+    def projection(self, now_ms: int) -> Projection | None:
+        if not self.is_active or self.is_gap:
+            return None
+        rate = self.burn_rate()
+        if rate is None:
+            return None
+        remaining = max(0.0, (self.end_ms - now_ms) / MINUTE_MS)
+        total = self.total_tokens + rate.tokens_per_minute * remaining
+        cost = self.cost + rate.cost_per_hour / 60 * remaining
+        return Projection(js_round(total), js_round(cost * 100) / 100, js_round(remaining))
+
+
+class BurnRate(NamedTuple):
+    tokens_per_minute: float
+    tokens_per_minute_for_indicator: float
+    cost_per_hour: float
+
+
+class Projection(NamedTuple):
+    total_tokens: int
+    total_cost: float
+    remaining_minutes: int
+
+
+def js_round(value: float) -> int:
+    """JavaScript's Math.round (halves go up), not Python's banker's rounding."""
+    return math.floor(value + 0.5)
+
+
+def floor_hour(ts_ms: int) -> int:
+    return ts_ms - ts_ms % HOUR_MS
+
+
+class BlockBuilder:
+    """Feeds entries in time order; `closed` holds every block that can no longer change.
+
+    Streaming keeps a cold scan's memory flat, and `closed` is what the scanner caches:
+    once a later entry has opened a new block, the earlier ones are final.
+    """
+
+    def __init__(self, session_ms: int = SESSION_MS) -> None:
+        self.session_ms = session_ms
+        self.closed: list[Block] = []
+        self.current: Block | None = None
+
+    def add(self, entry: Entry) -> None:
+        current = self.current
+        ts = entry.ts_ms
+        if current is not None:
+            assert current.last_ms is not None
+            since_last = ts - current.last_ms
+            if ts - current.start_ms > self.session_ms or since_last > self.session_ms:
+                self.closed.append(current)
+                if since_last > self.session_ms:
+                    start = current.last_ms + self.session_ms
+                    self.closed.append(Block(start_ms=start, end_ms=ts, is_gap=True))
+                current = None
+        if current is None:
+            start = floor_hour(ts)
+            current = Block(start_ms=start, end_ms=start + self.session_ms, first_ms=ts)
+            self.current = current
+        current.add(entry)
+
+    def extend(self, entries: Iterable[Entry]) -> BlockBuilder:
+        for entry in entries:
+            self.add(entry)
+        return self
+
+    def blocks(self, now_ms: int) -> list[Block]:
+        """Every block, `is_active` set for `now_ms`, in ccusage's (stable) start order."""
+        found = [*self.closed, *([self.current] if self.current else [])]
+        for block in found:
+            block.is_active = block.active_at(now_ms, self.session_ms)
+        return sorted(found, key=lambda block: block.start_ms)
+
+
+def identify_blocks(entries: Iterable[Entry], now: datetime, session_ms: int = SESSION_MS) -> list[Block]:
+    """The blocks of `entries` (deduplicated, in time order; ties keep their order) at `now`."""
+    ordered = sorted(entries, key=lambda entry: entry.ts_ms)
+    return BlockBuilder(session_ms).extend(ordered).blocks(to_ms(now))
+
+
+def largest_completed(blocks: Iterable[Block]) -> float:
+    """ccusage's `--token-limit max`: the largest total of a finished, non-gap block (0 if none)."""
+    best: float = 0
+    for block in blocks:
+        if not block.is_gap and not block.is_active and block.total_tokens > best:
+            best = block.total_tokens
+    return best
+
+
+# --- time and JSON -------------------------------------------------------------------------
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_ms(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        raise ValueError("now must be an aware datetime")
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+def from_ms(ts_ms: int) -> datetime:
+    return _EPOCH + timedelta(milliseconds=ts_ms)
+
+
+def iso_ms(ts_ms: int) -> str:
+    """JavaScript's Date.toISOString(): UTC, milliseconds, `Z`."""
+    moment = from_ms(ts_ms)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{ts_ms % 1000:03d}Z"
+
+
+def number(value: float) -> float | int:
+    """A JSON number as JavaScript prints it: integral values without `.0`."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    return value
+
+
+def token_limit_status(projected: int, limit: int) -> dict[str, Any]:
+    if projected > limit:
+        status = "exceeds"
+    elif projected > limit * WARNING_FRACTION:
+        status = "warning"
+    else:
+        status = "ok"
+    return {
+        "limit": limit,
+        "projectedUsage": projected,
+        "percentUsed": number(projected / limit * 100) if limit else None,
+        "status": status,
+    }
+
+
+def block_json(block: Block, now_ms: int, limit: int | None = None,
+               limit_given: bool = False) -> dict[str, Any]:
+    """ccusage's `blocks --json` object for one block (`limit_given`: `--token-limit` was used)."""
+    active = block.is_active
+    rate = block.burn_rate() if active else None
+    projection = block.projection(now_ms) if active else None
+    out: dict[str, Any] = {
+        "id": f"gap-{iso_ms(block.start_ms)}" if block.is_gap else iso_ms(block.start_ms),
+        "startTime": iso_ms(block.start_ms),
+        "endTime": iso_ms(block.end_ms),
+        "actualEndTime": iso_ms(block.last_ms) if block.last_ms is not None else None,
+        "isActive": active,
+        "isGap": block.is_gap,
+        "entries": block.entries,
+        "tokenCounts": {
+            "inputTokens": number(block.input_tokens),
+            "outputTokens": number(block.output_tokens),
+            "cacheCreationInputTokens": number(block.cache_creation_tokens),
+            "cacheReadInputTokens": number(block.cache_read_tokens),
+        },
+        "totalTokens": number(block.total_tokens),
+        "costUSD": number(block.cost),
+        "models": list(block.models),
+        "burnRate": None if rate is None else {
+            "tokensPerMinute": number(rate.tokens_per_minute),
+            "tokensPerMinuteForIndicator": number(rate.tokens_per_minute_for_indicator),
+            "costPerHour": number(rate.cost_per_hour),
+        },
+        "projection": None if projection is None else {
+            "totalTokens": projection.total_tokens,
+            "totalCost": number(projection.total_cost),
+            "remainingMinutes": projection.remaining_minutes,
+        },
+    }
+    if projection is not None and limit_given and limit is not None:
+        out["tokenLimitStatus"] = token_limit_status(projection.total_tokens, limit)
+    if block.reset_ms is not None:
+        out["usageLimitResetTime"] = iso_ms(block.reset_ms)
+    return out

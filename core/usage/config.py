@@ -1,0 +1,107 @@
+"""The few settings the usage scanner needs, readable without building `Settings`.
+
+`nightshift usage blocks --json` is what status lines and scripts poll every few seconds;
+building the pydantic `Settings` costs about a third of a second, several times the whole
+incremental scan. So this reads the same four variables the same way (the environment
+first, then `.env`, names case-insensitive, `CLAUDE_CONFIG_DIR` comma-separated), and a
+test holds it equal to `Settings` for them. Anything doubtful returns None and the caller
+takes the ordinary path, which reports the problem properly.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import tzinfo
+from pathlib import Path
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from core.usage.paths import projects_dirs
+
+if TYPE_CHECKING:
+    from core.settings import Settings
+
+_VARIABLES = {
+    "home": "NIGHTSHIFT_HOME",
+    "claude_config_dir": "CLAUDE_CONFIG_DIR",
+    "tz": "NIGHTSHIFT_TZ",
+    "usage_prices_file": "NIGHTSHIFT_USAGE_PRICES_FILE",
+}
+_DEFAULT_HOME = "~/.nightshift"
+
+
+@dataclass(frozen=True)
+class UsageConfig:
+    home: Path
+    claude_config_dirs: tuple[Path, ...]
+    tz: str
+    prices_file: Path | None
+
+    @property
+    def db_path(self) -> Path:
+        return self.home.expanduser() / "nightshift.db"
+
+    @property
+    def projects(self) -> list[Path]:
+        return projects_dirs(list(self.claude_config_dirs) or None)
+
+    @property
+    def zone(self) -> tzinfo | None:
+        """The configured zone, or None for the system's (which `time.localtime` applies)."""
+        return ZoneInfo(self.tz) if self.tz else None
+
+    @property
+    def price_file(self) -> Path:
+        """The override price table: the setting, or `prices.json` in the state directory."""
+        return (self.prices_file or self.home / "prices.json").expanduser()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> UsageConfig:
+        return cls(
+            home=settings.home,
+            claude_config_dirs=tuple(settings.claude_config_dir),
+            tz=settings.tz,
+            prices_file=Path(settings.usage_prices_file) if settings.usage_prices_file else None,
+        )
+
+
+def _split(value: str) -> tuple[Path, ...]:
+    return tuple(Path(part.strip()) for part in value.split(",") if part.strip())
+
+
+def read_config(env: Mapping[str, str] | None = None, env_file: str | None = ".env") -> UsageConfig | None:
+    """The usage settings as `load_settings()` would read them, or None if in doubt."""
+    env = os.environ if env is None else env
+    lowered = {key.lower(): value for key, value in env.items()}
+    values: dict[str, str] = {}
+    if env_file and os.path.isfile(env_file):
+        try:
+            from dotenv import dotenv_values
+        except ImportError:
+            return None
+        try:
+            from_file = dotenv_values(env_file, encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+        for key, value in from_file.items():
+            if value is not None:
+                values[key.lower()] = value
+    for field, variable in _VARIABLES.items():
+        if variable.lower() in lowered:
+            values[variable.lower()] = lowered[variable.lower()]
+        values.setdefault(variable.lower(), "" if field != "home" else _DEFAULT_HOME)
+    tz = values["nightshift_tz"]
+    if tz:
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            return None
+    prices = values["nightshift_usage_prices_file"]
+    return UsageConfig(
+        home=Path(values["nightshift_home"]),
+        claude_config_dirs=_split(values["claude_config_dir"]),
+        tz=tz,
+        prices_file=Path(prices) if prices else None,
+    )

@@ -1,0 +1,55 @@
+"""A plain `sqlite3` connection to nightshift's database for the scanner.
+
+The scanner is synchronous file-and-SQLite work (the monitor runs it in a thread), and the
+`usage blocks` fast path must not pay for importing asyncio/aiosqlite; so this opens the
+same file with the same pragmas and migrations as `core.store.db.Database.open` does,
+without importing that module (which imports aiosqlite).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from core.errors import StoreError
+from core.store import migrations
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+def _private_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
+
+
+def _private_file(path: Path) -> None:
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(fd)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)
+
+
+def open_scan_db(path: Path) -> sqlite3.Connection:
+    """Open (creating and migrating if needed) the database in autocommit mode."""
+    try:
+        _private_dir(path.parent)
+        _private_file(path)
+        conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000,
+                               check_same_thread=False)
+    except (OSError, sqlite3.Error) as exc:
+        raise StoreError(f"cannot open the database at {path}: {exc}") from exc
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        migrations.migrate(conn)
+    except sqlite3.Error as exc:
+        conn.close()
+        raise StoreError(f"cannot prepare the database at {path}: {exc}") from exc
+    except BaseException:
+        conn.close()
+        raise
+    return conn

@@ -1,0 +1,56 @@
+"""The scanned usage data of one database: scan, then blocks, in one place for every caller.
+
+The CLI (`usage`, `usage blocks`), its fast path and the monitor all do the same two steps;
+keeping them here means they cannot disagree about what a refresh is.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.usage.config import UsageConfig
+from core.usage.db import open_scan_db
+from core.usage.prices import PriceTable, load_prices
+from core.usage.report import BlockView, load_blocks
+from core.usage.scanner import ProgressHook, ScanReport, UsageScanner
+
+
+@dataclass(frozen=True)
+class LimitLine:
+    """The newest synthetic limit line in the logs (Claude Code's own refusal, interactive too)."""
+
+    ts_ms: int
+    text: str
+
+
+class UsageIndex:
+    def __init__(self, conn: sqlite3.Connection, projects: list[Path], prices: PriceTable) -> None:
+        self.conn = conn
+        self.projects = projects
+        self.prices = prices
+
+    @classmethod
+    def open(cls, config: UsageConfig) -> UsageIndex:
+        prices = load_prices(config.price_file)
+        return cls(open_scan_db(config.db_path), config.projects, prices)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def scan(self, progress: ProgressHook | None = None) -> ScanReport:
+        return UsageScanner(self.conn, self.projects, self.prices, progress).scan()
+
+    def blocks(self, now_ms: int) -> BlockView:
+        return load_blocks(self.conn, now_ms)
+
+    def refresh(self, now_ms: int, progress: ProgressHook | None = None) -> tuple[ScanReport, BlockView]:
+        report = self.scan(progress)
+        return report, self.blocks(now_ms)
+
+    def latest_limit_line(self) -> LimitLine | None:
+        row = self.conn.execute(
+            "SELECT ts_ms, limit_text FROM usage_entries WHERE limit_text IS NOT NULL"
+            " ORDER BY ts_ms DESC LIMIT 1").fetchone()
+        return LimitLine(int(row[0]), str(row[1])) if row else None

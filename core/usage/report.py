@@ -1,0 +1,294 @@
+"""Blocks from the scanned entries, with finished blocks cached, and `blocks --json` output.
+
+A block that a later entry has closed can never change again (unless an older entry
+appears, which the scanner records as `dirty_from_ms`), so closed blocks are stored once,
+already rendered as their JSON text. A refresh then only runs the block algorithm from the
+first entry of the last open block (`cut_ms`): after appending to a log, that is a few rows
+instead of every entry ever written.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, tzinfo
+from typing import Any
+
+from core.errors import InvalidInput
+from core.usage.blocks import (
+    SESSION_MS,
+    Block,
+    BlockBuilder,
+    Entry,
+    block_json,
+    from_ms,
+)
+
+CACHE_FORMAT = "1"
+"""Bump when the cached JSON of a block changes shape: the cache is then rebuilt."""
+RECENT_MS = 3 * 24 * 60 * 60 * 1000
+"""`--recent`: ccusage's DEFAULT_RECENT_DAYS (3)."""
+
+_ENTRY_COLUMNS = (
+    "ts_ms, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens,"
+    " cost, model, reset_ms, file_id, offset"
+)
+
+
+@dataclass(frozen=True)
+class CachedBlock:
+    seq: int
+    start_ms: int
+    is_gap: bool
+    total_tokens: float
+    body: str
+
+
+@dataclass(frozen=True)
+class BlockItem:
+    """One block of the report: cached (closed, rendered) or live (with `block`)."""
+
+    start_ms: int
+    is_gap: bool
+    is_active: bool
+    total_tokens: float
+    body: str | None = None
+    block: Block | None = None
+
+
+@dataclass(frozen=True)
+class BlockView:
+    items: list[BlockItem]
+    now_ms: int
+
+    def blocks(self) -> Iterator[BlockItem]:
+        return iter(self.items)
+
+    @property
+    def active(self) -> Block | None:
+        for item in reversed(self.items):
+            if item.is_active and item.block is not None:
+                return item.block
+        return None
+
+    @property
+    def last(self) -> Block | None:
+        """The most recent non-gap block (live: never served from the cache)."""
+        for item in reversed(self.items):
+            if item.block is not None and not item.is_gap:
+                return item.block
+        return None
+
+    def largest_completed(self) -> float:
+        """ccusage's `--token-limit max`: the largest finished, non-gap block (0 if none)."""
+        best: float = 0
+        for item in self.items:
+            if not item.is_gap and not item.is_active and item.total_tokens > best:
+                best = item.total_tokens
+        return best
+
+
+def _file_ordered_ties(conn: sqlite3.Connection, rows: Iterable[tuple[Any, ...]]) -> Iterator[Entry]:
+    """Entries in time order; equal times in ccusage's file order (its sort is stable).
+
+    SQLite returns the rows straight from the time index; only the rare runs of equal
+    timestamps are re-ordered here, by (file's earliest timestamp, path, offset), which is
+    far cheaper than a joined sort of every row.
+    """
+    rank: dict[int, tuple[bool, int, str]] | None = None
+    run: list[tuple[Any, ...]] = []
+    for row in rows:
+        if run and row[0] != run[0][0]:
+            if len(run) > 1:
+                if rank is None:
+                    rank = {fid: (m is None, m or 0, path) for fid, m, path in
+                            conn.execute("SELECT id, min_ts_ms, path FROM usage_files")}
+                order = rank
+                run.sort(key=lambda r: (*order[r[8]], r[9]))
+            for item in run:
+                yield Entry._make(item[:8])
+            run.clear()
+        run.append(row)
+    if len(run) > 1:
+        if rank is None:
+            rank = {fid: (m is None, m or 0, path) for fid, m, path in
+                    conn.execute("SELECT id, min_ts_ms, path FROM usage_files")}
+        order = rank
+        run.sort(key=lambda r: (*order[r[8]], r[9]))
+    for item in run:
+        yield Entry._make(item[:8])
+
+
+def _state(conn: sqlite3.Connection) -> dict[str, str | None]:
+    return {key: value for key, value in conn.execute("SELECT key, value FROM usage_state")}
+
+
+def _set_state(conn: sqlite3.Connection, key: str, value: object) -> None:
+    if value is None:
+        conn.execute("DELETE FROM usage_state WHERE key = ?", (key,))
+    else:
+        conn.execute("INSERT OR REPLACE INTO usage_state (key, value) VALUES (?, ?)", (key, str(value)))
+
+
+def render_fragment(value: dict[str, Any]) -> str:
+    """One block as it appears inside `JSON.stringify({blocks}, null, 2)`: indented by 4."""
+    text = json.dumps(value, indent=2, ensure_ascii=False)
+    return "\n".join("    " + line for line in text.split("\n"))
+
+
+def load_blocks(conn: sqlite3.Connection, now_ms: int, session_ms: int = SESSION_MS) -> BlockView:
+    """Every block at `now_ms`, reusing and extending the cache of closed blocks."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        view = _load_blocks(conn, now_ms, session_ms)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return view
+
+
+def _load_blocks(conn: sqlite3.Connection, now_ms: int, session_ms: int) -> BlockView:
+    state = _state(conn)
+    cut_text = state.get("cut_ms")
+    dirty_text = state.get("dirty_from_ms")
+    cut = int(cut_text) if cut_text is not None else None
+    dirty = int(dirty_text) if dirty_text is not None else None
+    newest = conn.execute("SELECT MAX(ts_ms) FROM usage_entries WHERE winner = 1").fetchone()[0]
+    # A closed block is inactive only once `now` has passed the entry that closed it; with
+    # entries in the future (clock skew, a pinned `now`) nothing is cached or reused.
+    cacheable = newest is None or newest <= now_ms
+    usable = (
+        cacheable
+        and cut is not None
+        and (dirty is None or dirty >= cut)
+        and state.get("format") == CACHE_FORMAT
+        and state.get("session_ms") == str(session_ms)
+    )
+    cached: list[CachedBlock] = []
+    if usable:
+        cached = [
+            CachedBlock(seq, start, bool(gap), total, body)
+            for seq, start, gap, total, body in conn.execute(
+                "SELECT seq, start_ms, is_gap, total_tokens, body FROM usage_blocks ORDER BY seq")
+        ]
+        rows = conn.execute(
+            f"SELECT {_ENTRY_COLUMNS} FROM usage_entries WHERE winner = 1 AND ts_ms >= ?"
+            " ORDER BY ts_ms", (cut,))
+    else:
+        if cacheable:
+            conn.execute("DELETE FROM usage_blocks")
+        rows = conn.execute(
+            f"SELECT {_ENTRY_COLUMNS} FROM usage_entries WHERE winner = 1 ORDER BY ts_ms")
+    builder = BlockBuilder(session_ms)
+    add = builder.add
+    for entry in _file_ordered_ties(conn, rows):
+        add(entry)
+    live = builder.blocks(now_ms)  # sets is_active; sorted
+    closed_now = builder.closed
+    if cacheable:
+        next_seq = (cached[-1].seq + 1) if cached else 1
+        fresh = []
+        for offset, block in enumerate(closed_now):
+            fresh.append((next_seq + offset, block.start_ms, int(block.is_gap), block.total_tokens,
+                          render_fragment(block_json(block, now_ms))))
+        if fresh:
+            conn.executemany(
+                "INSERT INTO usage_blocks (seq, start_ms, is_gap, total_tokens, body) VALUES (?,?,?,?,?)",
+                fresh)
+            cached.extend(CachedBlock(seq, start, bool(gap), total, body)
+                          for seq, start, gap, total, body in fresh)
+        current = builder.current
+        _set_state(conn, "cut_ms", current.first_ms if current is not None else None)
+        _set_state(conn, "dirty_from_ms", None)
+        _set_state(conn, "format", CACHE_FORMAT)
+        _set_state(conn, "session_ms", session_ms)
+        items = [BlockItem(c.start_ms, c.is_gap, False, c.total_tokens, body=c.body) for c in cached]
+        if current is not None:
+            items.append(BlockItem(current.start_ms, False, current.is_active, current.total_tokens,
+                                   block=current))
+    else:
+        items = [BlockItem(b.start_ms, b.is_gap, b.is_active, b.total_tokens, block=b) for b in live]
+    # ccusage orders by start time with a stable sort; a gap can start after the next block.
+    items.sort(key=lambda item: item.start_ms)
+    return BlockView(items, now_ms)
+
+
+# --- the `blocks --json` document -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BlocksQuery:
+    active: bool = False
+    recent: bool = False
+    token_limit: str | None = None
+    """`max`, a number, or None when `--token-limit` was not given."""
+    since: str | None = None
+    until: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("since", "until"):
+            value = getattr(self, name)
+            if value is not None and not _valid_day(value):
+                raise InvalidInput(f"--{name} must be a date as YYYYMMDD, not {value!r}")
+        if self.token_limit not in (None, "", "max") and not re.fullmatch(r"\d+", self.token_limit or ""):
+            raise InvalidInput(f"--token-limit must be a number of tokens or 'max', not {self.token_limit!r}")
+
+
+def _valid_day(text: str) -> bool:
+    if not re.fullmatch(r"\d{8}", text):
+        return False
+    try:
+        date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    except ValueError:
+        return False
+    return True
+
+
+def local_day(ts_ms: int, zone: tzinfo | None) -> str:
+    """YYYYMMDD of a moment in `zone` (None: the system's zone, DST-correct for any date)."""
+    if zone is None:
+        return time.strftime("%Y%m%d", time.localtime(ts_ms // 1000))
+    return from_ms(ts_ms).astimezone(zone).strftime("%Y%m%d")
+
+
+def blocks_document(view: BlockView, query: BlocksQuery, zone: tzinfo | None) -> str:
+    """`ccusage blocks --json` text for the view, with ccusage's filters and edge cases."""
+    items = view.items
+    if query.since or query.until:
+        items = [
+            item for item in items
+            if not (query.since and local_day(item.start_ms, zone) < query.since)
+            and not (query.until and local_day(item.start_ms, zone) > query.until)
+        ]
+    if not items:
+        return json.dumps({"blocks": []}, separators=(",", ":"))
+    largest = 0.0
+    if query.token_limit in (None, "", "max"):
+        largest = max((i.total_tokens for i in items if not i.is_gap and not i.is_active), default=0)
+    if query.recent:
+        items = [i for i in items if i.start_ms >= view.now_ms - RECENT_MS or i.is_active]
+    if query.active:
+        items = [i for i in items if i.is_active]
+        if not items:
+            return json.dumps({"blocks": [], "message": "No active block"}, separators=(",", ":"))
+    if query.token_limit in (None, "", "max"):
+        limit = int(largest) if largest > 0 else None
+    else:
+        limit = int(query.token_limit or 0)
+    fragments = []
+    for item in items:
+        if item.body is not None:
+            fragments.append(item.body)
+        else:
+            assert item.block is not None
+            fragments.append(render_fragment(block_json(
+                item.block, view.now_ms, limit, limit_given=query.token_limit is not None)))
+    if not fragments:
+        return '{\n  "blocks": []\n}'
+    return '{\n  "blocks": [\n' + ",\n".join(fragments) + "\n  ]\n}"
+

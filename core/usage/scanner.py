@@ -1,0 +1,545 @@
+"""Incremental reader of Claude Code's logs into SQLite.
+
+Claude Code appends to its `.jsonl` logs and rarely rewrites them, and users keep gigabytes
+of them; earlier tools that re-read everything took tens of seconds (reference section 6).
+So each file's read state is kept (path, device and inode, size, mtime, the byte offset up
+to the last complete line, a checksum of the bytes just before that offset) and a re-scan
+reads only what was appended. A file that shrank, was replaced (new inode) or whose bytes
+before the offset changed is read again from the start. An unfinished last line is left
+for the next scan; if it already is a complete JSON object (only its newline is missing)
+its entry counts provisionally, as ccusage would count it, and is dropped and re-read once
+the file grows.
+
+Files are read in large chunks and split on newlines; only lines that contain `"usage"`
+are decoded as JSON (the others matter only for the file's earliest timestamp, found with
+a byte search). Everything one batch of files adds is written in one transaction, together
+with the per-file state, so a crash or a concurrent scanner never sees half a file.
+
+Deduplication follows ccusage 17: entries with both `message.id` and `requestId` count
+once; the copy that wins is the first in file order, files ordered by their earliest
+timestamp (any line's), then by path. Winners are kept in a column so that building the
+blocks is a plain ordered read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import stat as stat_mod
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from msgspec import DecodeError, ValidationError
+
+from core.usage.blocks import iso_ms
+from core.usage.logline import (
+    NOTHING,
+    STAMP_DECODER,
+    USAGE_DECODER,
+    UsageLine,
+    decode_line,
+    entry_of,
+    timestamp_ms,
+)
+from core.usage.prices import PriceTable
+
+CHUNK_BYTES = 4 << 20
+BATCH_ENTRIES = 25_000
+"""Rows written per transaction: bounds memory on a cold scan and keeps write locks short."""
+CHECK_BYTES = 4096
+"""Bytes before the read offset whose checksum tells an append from a rewrite."""
+FULL = -(2**62)
+"""`dirty_from_ms` meaning "everything changed": the block cache is rebuilt from scratch."""
+
+_USAGE_KEY = b'"usage"'
+
+ProgressHook = Callable[[int, int], None]
+"""Called with (bytes done, bytes to read) during a scan that reads a lot."""
+
+
+@dataclass(frozen=True)
+class FileState:
+    id: int
+    path: str
+    dev: int
+    inode: int
+    size: int
+    mtime_ns: int
+    offset: int
+    tail_check: str
+    min_ts_ms: int | None
+    lines: int
+    malformed: int
+    pending_bytes: int
+
+
+@dataclass
+class ScanReport:
+    files: int = 0
+    files_read: int = 0
+    files_reset: int = 0
+    files_removed: int = 0
+    bytes_read: int = 0
+    lines: int = 0
+    entries: int = 0
+    malformed: int = 0
+    pending_bytes: int = 0
+    seconds: float = 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class _FileRead:
+    """What reading one file produced; applied to the database in a batch."""
+
+    path: str
+    dev: int
+    inode: int
+    size: int
+    mtime_ns: int
+    start: int
+    reset: bool
+    base: FileState | None
+    offset: int = 0
+    tail_check: str = ""
+    min_ts_ms: int | None = None
+    lines: int = 0
+    malformed: int = 0
+    pending_bytes: int = 0
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+def log_files(projects: Sequence[Path]) -> Iterator[tuple[str, os.stat_result]]:
+    """Every `**/*.jsonl` below the `projects/` dirs, as ccusage's glob finds them.
+
+    Names starting with a dot are skipped (the glob's `dot: false`); symbolic links are
+    followed (with a guard against loops); a file reachable twice is listed once.
+    """
+    seen_dirs: set[tuple[int, int]] = set()
+    seen_files: set[tuple[int, int]] = set()
+    stack = [str(p) for p in reversed(projects)]
+    while stack:
+        directory = stack.pop()
+        try:
+            info = os.stat(directory)
+        except OSError:
+            continue
+        key = (info.st_dev, info.st_ino)
+        if key in seen_dirs:
+            continue
+        seen_dirs.add(key)
+        try:
+            with os.scandir(directory) as listing:
+                items = sorted(listing, key=lambda item: item.name)
+        except OSError:
+            continue
+        subdirs: list[str] = []
+        for item in items:
+            if item.name.startswith("."):
+                continue
+            try:
+                if item.is_dir():
+                    subdirs.append(item.path)
+                elif item.name.endswith(".jsonl") and item.is_file():
+                    file_info = item.stat()
+                    file_key = (file_info.st_dev, file_info.st_ino)
+                    if file_key not in seen_files:
+                        seen_files.add(file_key)
+                        yield item.path, file_info
+            except OSError:
+                continue
+        stack.extend(reversed(subdirs))
+
+
+def _checksum(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=12).hexdigest()
+
+
+def _read_check(path: str, offset: int) -> str | None:
+    """Checksum of the bytes just before `offset` as the file is now (None if unreadable)."""
+    start = max(0, offset - CHECK_BYTES)
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(start)
+            data = handle.read(offset - start)
+    except OSError:
+        return None
+    return _checksum(data) if len(data) == offset - start else None
+
+
+class UsageScanner:
+    """Scans Claude's `projects/` dirs into the scanner tables of one SQLite database.
+
+    The connection must be in autocommit mode (isolation_level=None): every write happens
+    in an explicit BEGIN IMMEDIATE … COMMIT here.
+    """
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        projects: Sequence[Path],
+        prices: PriceTable,
+        progress: ProgressHook | None = None,
+    ) -> None:
+        self.conn = conn
+        self.projects = list(projects)
+        self.prices = prices
+        self.progress = progress
+
+    # --- public -----------------------------------------------------------------------------
+
+    def scan(self) -> ScanReport:
+        started = time.perf_counter()
+        report = ScanReport()
+        self._reprice_if_needed()
+        known = self._known_files()
+        work: list[_FileRead] = []
+        found: set[str] = set()
+        for path, info in log_files(self.projects):
+            found.add(path)
+            report.files += 1
+            plan = self._plan(path, info, known.get(path))
+            if plan is not None:
+                work.append(plan)
+        gone = [state for path, state in known.items() if path not in found]
+        total_bytes = sum(item.size - item.start for item in work)
+        done_bytes = 0
+        batch: list[_FileRead] = []
+        pending_rows = 0
+        for item in work:
+            self._read(item)
+            report.files_read += 1
+            report.files_reset += item.reset and item.base is not None
+            report.bytes_read += item.size - item.start
+            report.lines += item.lines
+            report.entries += len(item.rows)
+            report.malformed += item.malformed
+            batch.append(item)
+            pending_rows += len(item.rows)
+            done_bytes += item.size - item.start
+            if self.progress is not None:
+                self.progress(done_bytes, total_bytes)
+            if pending_rows >= BATCH_ENTRIES:
+                self._apply(batch, [])
+                batch, pending_rows = [], 0
+        if batch or gone:
+            self._apply(batch, gone)
+        report.files_removed = len(gone)
+        row = self.conn.execute("SELECT COALESCE(SUM(pending_bytes), 0) FROM usage_files").fetchone()
+        report.pending_bytes = int(row[0])
+        report.seconds = time.perf_counter() - started
+        return report
+
+    # --- planning ---------------------------------------------------------------------------
+
+    def _known_files(self) -> dict[str, FileState]:
+        rows = self.conn.execute(
+            "SELECT id, path, dev, inode, size, mtime_ns, offset, tail_check, min_ts_ms, lines,"
+            " malformed, pending_bytes FROM usage_files"
+        ).fetchall()
+        return {row[1]: FileState(*row) for row in rows}
+
+    def _plan(self, path: str, info: os.stat_result, state: FileState | None) -> _FileRead | None:
+        """What to read of `path`: None when unchanged, else from where."""
+        if not stat_mod.S_ISREG(info.st_mode):
+            return None
+
+        def fresh(reset: bool) -> _FileRead:
+            return _FileRead(path, info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns,
+                             start=0, reset=reset, base=state)
+
+        if state is None:
+            return fresh(False)
+        same_file = (state.dev, state.inode) == (info.st_dev, info.st_ino)
+        if same_file and state.size == info.st_size and state.mtime_ns == info.st_mtime_ns:
+            return None
+        if not same_file or info.st_size < state.offset:
+            return fresh(True)
+        if state.offset and _read_check(path, state.offset) != state.tail_check:
+            return fresh(True)
+        read = _FileRead(path, info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns,
+                         start=state.offset, reset=False, base=state)
+        read.min_ts_ms = state.min_ts_ms
+        read.lines = 0
+        return read
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def _read(self, item: _FileRead) -> None:
+        """Read `item.path` from `item.start` up to the size seen when planning."""
+        pos = item.start
+        carry = b""
+        remaining = item.size - item.start
+        min_ts = item.min_ts_ms
+        min_text = ""
+        rows = item.rows
+        price = self.prices.cost
+        usage_decode = USAGE_DECODER.decode
+        stamp_decode = STAMP_DECODER.decode
+        try:
+            handle = open(item.path, "rb", buffering=0)  # noqa: SIM115 - closed below
+        except OSError:
+            item.offset = item.size = item.start
+            return
+        with handle:
+            handle.seek(item.start)
+            while remaining > 0:
+                chunk = handle.read(min(CHUNK_BYTES, remaining))
+                if not chunk:
+                    break
+                remaining -= len(chunk)
+                data = carry + chunk if carry else chunk
+                cut = data.rfind(b"\n")
+                if cut < 0:
+                    carry = data
+                    continue
+                carry = data[cut + 1:]
+                line_at = pos
+                for line in data[:cut].split(b"\n"):
+                    at = line_at
+                    line_at += len(line) + 1
+                    # The hot loop of a cold scan: decoders and checks inline, no helpers.
+                    stamp = None
+                    if _USAGE_KEY in line:
+                        try:
+                            parsed = usage_decode(line)
+                        except ValidationError:
+                            parsed = None  # JSON that is no usage entry (or broken later on)
+                        except DecodeError:
+                            item.lines += 1
+                            item.malformed += 1
+                            continue
+                        if parsed is not None:
+                            item.lines += 1
+                            entry = entry_of(parsed)
+                            if entry is not None:
+                                rows.append(_row(entry, at, False, price))
+                                if min_ts is None or entry.ts_ms < min_ts:
+                                    min_ts = entry.ts_ms
+                                    min_text = ""
+                                continue
+                            stamp = parsed.timestamp
+                    elif not line.strip():
+                        continue  # ccusage skips blank lines without a word
+                    if stamp is None:
+                        # Other lines matter only for their timestamp (the file's place in
+                        # the dedup order) and to count broken ones; msgspec skips the rest in C.
+                        item.lines += 1
+                        try:
+                            stamp = stamp_decode(line).timestamp
+                        except ValidationError:
+                            continue  # JSON, but not an object
+                        except DecodeError:
+                            item.malformed += 1
+                            continue
+                        if not isinstance(stamp, str):
+                            continue
+                    if min_ts is not None and len(stamp) == 24 and stamp[23] == "Z":
+                        # ISO text with milliseconds orders like its time: no parsing needed
+                        if not min_text:
+                            min_text = iso_ms(min_ts)
+                        if stamp >= min_text:
+                            continue
+                    millis = timestamp_ms(stamp)
+                    if millis is not None and (min_ts is None or millis < min_ts):
+                        min_ts = millis
+                        min_text = ""
+                pos += cut + 1
+        item.offset = pos
+        item.min_ts_ms = min_ts
+        if carry.strip():
+            item.pending_bytes = len(carry)
+            decoded = decode_line(carry) if _USAGE_KEY in carry else NOTHING
+            if decoded.entry is not None:
+                # Complete JSON without its newline: counted for now, as ccusage counts it.
+                rows.append(_row(decoded.entry, pos, True, price))
+        start = max(0, pos - CHECK_BYTES)
+        if pos:
+            try:
+                with open(item.path, "rb") as again:
+                    again.seek(start)
+                    item.tail_check = _checksum(again.read(pos - start))
+            except OSError:
+                item.tail_check = ""
+
+    # --- writing ----------------------------------------------------------------------------
+
+    def _apply(self, batch: list[_FileRead], gone: list[FileState]) -> None:
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            dirty: int | None = None
+
+            def mark(ts: int | None) -> None:
+                nonlocal dirty
+                if ts is not None and (dirty is None or ts < dirty):
+                    dirty = ts
+
+            touched: set[str] = set()
+            current = self._known_files()
+            applied: list[tuple[_FileRead, int]] = []
+            # 1. removals: vanished files, files read again from the start, provisional rows
+            for state in gone:
+                if state.path in current:
+                    self._delete_rows("file_id = ?", (state.id,), mark, touched)
+                    conn.execute("DELETE FROM usage_files WHERE id = ?", (state.id,))
+            for item in batch:
+                now_state = current.get(item.path)
+                if not _still_valid(item, now_state):
+                    continue  # another scanner moved this file on meanwhile; next scan sees it
+                if now_state is not None:
+                    if item.reset:
+                        self._delete_rows("file_id = ?", (now_state.id,), mark, touched)
+                    else:
+                        self._delete_rows("file_id = ? AND provisional = 1", (now_state.id,),
+                                          mark, touched)
+                applied.append((item, now_state.id if now_state else 0))
+            boundary = int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM usage_entries").fetchone()[0])
+            # 2. per-file state and new rows
+            new_rows_min: dict[str | None, int] = {}
+            for item, file_id in applied:
+                old = current.get(item.path)
+                lines = item.lines + (old.lines if old and not item.reset else 0)
+                malformed = item.malformed + (old.malformed if old and not item.reset else 0)
+                values = (item.dev, item.inode, item.size, item.mtime_ns, item.offset, item.tail_check,
+                          item.min_ts_ms, lines, malformed, item.pending_bytes)
+                if file_id:
+                    conn.execute(
+                        "UPDATE usage_files SET dev = ?, inode = ?, size = ?, mtime_ns = ?, offset = ?,"
+                        " tail_check = ?, min_ts_ms = ?, lines = ?, malformed = ?, pending_bytes = ?"
+                        " WHERE id = ?", (*values, file_id))
+                    if old is not None and not item.reset and old.min_ts_ms != item.min_ts_ms:
+                        # the file moved in the dedup order: its duplicates must be re-decided
+                        touched.update(h for (h,) in conn.execute(
+                            "SELECT DISTINCT hash FROM usage_entries WHERE file_id = ? AND hash IS NOT NULL",
+                            (file_id,)))
+                else:
+                    file_id = int(conn.execute(
+                        "INSERT INTO usage_files (path, dev, inode, size, mtime_ns, offset, tail_check,"
+                        " min_ts_ms, lines, malformed, pending_bytes) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                        (item.path, *values)).lastrowid or 0)
+                if item.rows:
+                    conn.executemany(
+                        "INSERT INTO usage_entries (file_id, offset, provisional, ts_ms, hash, input_tokens,"
+                        " output_tokens, cache_creation_tokens, cache_read_tokens, cost, logged_cost, model,"
+                        " reset_ms, limit_text) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        ((file_id, *row) for row in item.rows))
+                    for row in item.rows:
+                        key = row[3]
+                        if key not in new_rows_min or row[2] < new_rows_min[key]:
+                            new_rows_min[key] = row[2]
+                    touched.update(row[3] for row in item.rows if row[3] is not None)
+                item.rows = []  # free the memory now that the rows are in the database
+            # 3. duplicates: decide the winner of every group something touched
+            contested = self._resolve(touched, boundary, mark)
+            for key, ts in new_rows_min.items():
+                if key is None or key not in contested:
+                    mark(ts)
+            if dirty is not None:
+                _merge_dirty(conn, dirty)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _delete_rows(self, where: str, params: tuple[Any, ...], mark: Callable[[int | None], None],
+                     touched: set[str]) -> None:
+        for ts, hash_, winner in self.conn.execute(
+            f"SELECT ts_ms, hash, winner FROM usage_entries WHERE {where}", params
+        ):
+            if winner:
+                mark(ts)
+                if hash_ is not None:
+                    touched.add(hash_)
+        self.conn.execute(f"DELETE FROM usage_entries WHERE {where}", params)
+
+    def _resolve(self, touched: set[str], boundary: int, mark: Callable[[int | None], None]) -> set[str]:
+        """Set `winner` in every duplicate group of `touched`; return the groups (hashes)."""
+        if not touched:
+            return set()
+        conn = self.conn
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS usage_touched (hash TEXT PRIMARY KEY) WITHOUT ROWID")
+        conn.execute("DELETE FROM temp.usage_touched")
+        conn.executemany("INSERT OR IGNORE INTO temp.usage_touched VALUES (?)", ((h,) for h in touched))
+        rows = conn.execute(
+            "SELECT e.hash, e.id, e.ts_ms, e.winner FROM usage_entries e"
+            " JOIN usage_files f ON f.id = e.file_id"
+            " WHERE e.hash IN (SELECT t.hash FROM temp.usage_touched t"
+            "   WHERE (SELECT COUNT(*) FROM"
+            "          (SELECT 1 FROM usage_entries d WHERE d.hash = t.hash LIMIT 2)) > 1)"
+            " ORDER BY e.hash, f.min_ts_ms IS NULL, f.min_ts_ms, f.path, e.offset"
+        )
+        contested: set[str] = set()
+        changes: list[tuple[int, int]] = []
+        previous = None
+        for hash_, row_id, ts, winner in rows:
+            first = hash_ != previous
+            previous = hash_
+            contested.add(hash_)
+            should = 1 if first else 0
+            if should != winner:
+                changes.append((should, row_id))
+                if row_id <= boundary:
+                    mark(ts)  # an old row gained or lost its place
+            if should and row_id > boundary:
+                mark(ts)  # a new row that counts
+        if changes:
+            conn.executemany("UPDATE usage_entries SET winner = ? WHERE id = ?", changes)
+        conn.execute("DELETE FROM temp.usage_touched")
+        return contested
+
+    def _reprice_if_needed(self) -> None:
+        """Entries without a logged cost were priced with a table; a new table reprices them."""
+        conn = self.conn
+        row = conn.execute("SELECT value FROM usage_state WHERE key = 'prices'").fetchone()
+        if row is not None and row[0] == self.prices.fingerprint:
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            updates = [
+                (self.prices.cost(model, (i, o, c, r)), row_id)
+                for row_id, model, i, o, c, r in conn.execute(
+                    "SELECT id, model, input_tokens, output_tokens, cache_creation_tokens,"
+                    " cache_read_tokens FROM usage_entries WHERE logged_cost IS NULL")
+            ]
+            conn.executemany("UPDATE usage_entries SET cost = ? WHERE id = ?", updates)
+            conn.execute("INSERT OR REPLACE INTO usage_state (key, value) VALUES ('prices', ?)",
+                         (self.prices.fingerprint,))
+            if updates:
+                _merge_dirty(conn, FULL)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def _row(entry: UsageLine, offset: int, provisional: bool,
+         price: Callable[[str | None, tuple[float, float, float, float]], float]) -> tuple[Any, ...]:
+    tokens = (entry.input_tokens, entry.output_tokens, entry.cache_creation_tokens, entry.cache_read_tokens)
+    cost = entry.logged_cost if entry.logged_cost is not None else price(entry.model, tokens)
+    return (offset, int(provisional), entry.ts_ms, entry.hash, *tokens, cost, entry.logged_cost,
+            entry.model, entry.reset_ms, entry.limit_text)
+
+
+def _still_valid(item: _FileRead, now: FileState | None) -> bool:
+    base = item.base
+    if base is None:
+        return now is None
+    if now is None:
+        return False
+    return (now.dev, now.inode, now.offset, now.size, now.mtime_ns) == (
+        base.dev, base.inode, base.offset, base.size, base.mtime_ns)
+
+
+def _merge_dirty(conn: sqlite3.Connection, ts: int) -> None:
+    conn.execute(
+        "INSERT INTO usage_state (key, value) VALUES ('dirty_from_ms', ?)"
+        " ON CONFLICT(key) DO UPDATE SET value = MIN(CAST(value AS INTEGER), excluded.value)",
+        (ts,),
+    )
