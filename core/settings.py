@@ -88,7 +88,6 @@ class Settings(BaseSettings):
     usage_api_base_url: str = "https://api.anthropic.com"
     usage_api: bool = True
     usage_prices_file: str = ""
-    usage_prices_file: str = ""
 
     # --- execution
     tmux_socket: str = "nightshift"
