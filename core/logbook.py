@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from core.abc import Clock
-from core.models import Event, iso, utcnow
+from core.models import Event, Run, iso, utcnow
+from core.store.runs import row_to_run
 from core.store.store import Store
 from core.store.tasks import row_to_event
 
@@ -116,7 +117,9 @@ def encode_line(record: Mapping[str, Any]) -> str:
     return line
 
 
-def event_record(event: Event) -> dict[str, Any]:
+def event_record(event: Event, run: Run | None = None) -> dict[str, Any]:
+    """The log line of a table event; a finished run's line also carries what it cost, so
+    `jq` over the logs alone can add up tokens."""
     fields: dict[str, Any] = {}
     if event.from_state is not None:
         fields["from"] = event.from_state
@@ -125,6 +128,16 @@ def event_record(event: Event) -> dict[str, Any]:
     if event.reason is not None:
         fields["reason"] = event.reason
     fields.update(event.data)
+    if run is not None and event.kind == "run_finished":
+        fields.update({
+            "kind": run.kind.value,
+            "iteration": run.iteration,
+            "tokens": run.tokens.as_dict(),
+            "cost_usd": run.cost_usd,
+            "num_turns": run.num_turns,
+            "duration_s": run.duration_s,
+            "window_id": run.window_id,
+        })
     return {"time": iso(event.at.astimezone(UTC)), "event": event.kind, "task": event.task_id,
             "run": event.run_id, "id": event.id, "fields": fields}
 
@@ -171,10 +184,17 @@ class LogBook:
             if not rows:
                 return written
             events = [row_to_event(r) for r in rows]
-            written += await asyncio.to_thread(self._export, events)
+            finished = sorted({e.run_id for e in events
+                               if e.kind == "run_finished" and e.run_id is not None})
+            runs: dict[int, Run] = {}
+            if finished:
+                marks = ",".join("?" * len(finished))
+                runs = {r.id: r for r in map(row_to_run, await store.db.fetchall(
+                    f"SELECT * FROM runs WHERE id IN ({marks})", finished))}
+            written += await asyncio.to_thread(self._export, events, runs)
             await store.kv.set(CURSOR_KEY, events[-1].id)
 
-    def _export(self, events: list[Event]) -> int:
+    def _export(self, events: list[Event], runs: Mapping[int, Run]) -> int:
         by_day: dict[date, list[Event]] = {}
         for event in events:
             by_day.setdefault(event.at.astimezone(UTC).date(), []).append(event)
@@ -183,7 +203,8 @@ class LogBook:
             for day, members in by_day.items():
                 path = self.path_for(day)
                 seen = self._max_id(path)
-                lines = [encode_line(event_record(e)) for e in members if e.id > seen]
+                lines = [encode_line(event_record(e, runs.get(e.run_id or 0)))
+                         for e in members if e.id > seen]
                 self._append(path, lines)
                 written += len(lines)
         return written

@@ -26,7 +26,7 @@ from core.metrics.history import load_history
 from core.models import utcnow
 from core.settings import Settings
 from core.store.store import Store
-from core.vault.markdown import compose, split_owner_text, wikilinks
+from core.vault.markdown import MARKER, compose, split_owner_text, wikilinks
 from core.vault.notes import NoteSpec, VaultModel
 
 CHART_HASHES_KEY = "vault.chart_hashes"
@@ -117,10 +117,13 @@ class VaultWriter:
         return report
 
     def _stale_copies(self, spec: NoteSpec) -> list[Path]:
+        """Earlier copies of this note under another name. Only files carrying our marker
+        count: a note of the owner's that happens to match the pattern is left alone."""
         if spec.stale_glob is None:
             return []
         target = self.root / spec.path
-        return sorted(p for p in self.root.glob(spec.stale_glob) if p != target)
+        return sorted(p for p in self.root.glob(spec.stale_glob)
+                      if p != target and MARKER in (self._read(p) or ""))
 
     def _apply(
         self, model: VaultModel, names: list[str] | None, now: datetime, hashes: dict[str, str]
@@ -140,12 +143,13 @@ class VaultWriter:
                 changed = self._chart(model, spec, now, hashes)
             else:
                 stale = self._stale_copies(spec)
-                existing = self._read(path)
-                if existing is None and stale:
-                    existing = self._read(stale[0])
+                owner = split_owner_text(self._read(path))
+                for old in stale:
+                    extra = split_owner_text(self._read(old))
+                    if extra.strip() and extra not in owner:
+                        owner += extra if not owner or owner.endswith("\n") else "\n" + extra
                 generated = model.render(spec)
-                changed = _write_atomic(path, compose(generated, split_owner_text(existing))
-                                        .encode("utf-8"))
+                changed = _write_atomic(path, compose(generated, owner).encode("utf-8"))
                 for old in stale:
                     old.unlink(missing_ok=True)
                     report.removed.append(str(old.relative_to(self.root)))

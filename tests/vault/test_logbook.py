@@ -46,6 +46,13 @@ async def test_export_writes_each_event_once_by_utc_day(history: Fixture, settin
     assert first_change["fields"] == {"from": "queued", "to": "planning", "reason": "planning"}
     run_finished = [x for x in lines if x["event"] == "run_finished"]
     assert [x["fields"]["reason"] for x in run_finished][:2] == ["check_failed", "success"]
+    assert run_finished[0]["run"] == 1
+    assert run_finished[0]["fields"] == {
+        "reason": "check_failed", "kind": "work", "iteration": 1,
+        "tokens": {"input": 1000, "output": 2000, "cache_creation": 3000, "cache_read": 4000},
+        "cost_usd": 0.5, "num_turns": 5, "duration_s": 1140.0,
+        "window_id": "2026-10-01T10:00:00.000Z"}
+    assert sum(sum(x["fields"]["tokens"].values()) for x in run_finished) == 47_000
     # task 3 ended 23:31 UTC on 1 October: its line is in the 1 October file (UTC days)
     day1 = (logs / "2026-10-01.jsonl").read_text()
     assert '"to":"done","reason":"done"' in day1

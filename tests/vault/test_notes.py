@@ -115,15 +115,19 @@ async def test_bodies_link_runs_tasks_days_and_charts(vault: VaultWriter) -> Non
     assert "everything" not in links(rust)
 
 
-async def test_no_link_points_at_a_missing_note(vault: VaultWriter) -> None:
-    root = vault.root
+def assert_links_resolve(root: Path) -> int:
     names = {p.stem for p in root.rglob("*.md")} | {p.name for p in root.rglob("*.png")}
     seen = 0
     for note in root.rglob("*.md"):
         for target in links(note.read_text()):
             assert target in names, f"{note.relative_to(root)} links to missing {target}"
             seen += 1
-    assert seen > 40
+    return seen
+
+
+async def test_no_link_points_at_a_missing_note(vault: VaultWriter) -> None:
+    root = vault.root
+    assert assert_links_resolve(root) > 40
     for chart in root.rglob("*.png"):
         with Image.open(chart) as image:
             assert image.format == "PNG" and image.size == (1000, 625)
@@ -177,14 +181,26 @@ async def test_a_renamed_task_moves_its_note_and_the_owners_text(
     root = vault.root
     old = root / "tasks/2-add-dark-mode.md"
     old.write_text(old.read_text() + "remember the contrast ratio\n", encoding="utf-8")
+    mine = root / "tasks/2-ideas.md"  # the owner's own note, matching the same pattern
+    mine.write_text("my ideas for task 2\n", encoding="utf-8")
     await history.store.tasks.update_fields(2, title="Add a dark theme")
     report = await vault.sync(NOW)
     new = root / "tasks/2-add-a-dark-theme.md"
     assert report.removed == ["tasks/2-add-dark-mode.md"]
     assert not old.exists()
+    assert mine.read_text() == "my ideas for task 2\n"
     assert new.read_text().endswith(f"\n{MARKER}\nremember the contrast ratio\n")
+
+    # a copy under the old name reappears (restored from a backup) with more owner text:
+    # both texts are kept in the one note
+    old.write_text(f"old\n{MARKER}\nfrom the backup\n", encoding="utf-8")
+    await vault.sync(NOW)
+    assert not old.exists()
+    assert new.read_text().endswith(
+        f"\n{MARKER}\nremember the contrast ratio\nfrom the backup\n")
+    assert (await vault.sync(NOW)).written == []
     assert "[[2-add-a-dark-theme]]" in (root / "runs/2026-10-01/run-3.md").read_text()
-    await test_no_link_points_at_a_missing_note(vault)
+    assert assert_links_resolve(root) > 40
 
 
 async def test_write_run_into_an_empty_vault_leaves_no_dangling_link(
