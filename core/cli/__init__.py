@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
-from core.cli.app import app
+import sys
+from typing import Any
 
 
 def main() -> None:
+    # `usage blocks --json` is polled by status lines and scripts: it is answered without
+    # loading typer, pydantic-settings and the service (see core/usage/quick.py).
+    from core.usage.quick import main as usage_blocks_fast
+
+    handled = usage_blocks_fast(sys.argv[1:])
+    if handled is not None:
+        raise SystemExit(handled)
+
     # Each module registers its commands on `app` when imported.
     from core.cli import doctor, setup, tasks  # noqa: F401
     from core.cli import improve  # noqa: F401
     from core.cli import stats  # noqa: F401
     from core.cli import run as _run  # noqa: F401
+    from core.cli import usage as _usage  # noqa: F401
+    from core.cli.app import app
 
     app()
+
+
+def __getattr__(name: str) -> Any:
+    # `app` is imported on first use, so that the fast path in main() does not pay for it.
+    if name == "app":
+        from core.cli.app import app
+
+        return app
+    raise AttributeError(name)
 
 
 __all__ = ["app", "main"]

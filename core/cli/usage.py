@@ -1,0 +1,181 @@
+"""`nightshift usage` (the current window) and `nightshift usage blocks` (ccusage's blocks).
+
+`usage blocks --json` normally never gets here: `core.cli.main` answers it through the
+lean path in `core.usage.quick`; this command serves every other form and gives the same
+output for the same command line.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, tzinfo
+from typing import Annotated, Any
+
+import typer
+
+from core.cli.app import app, console, fail, print_json, settings, with_service
+from core.errors import NightshiftError
+from core.service import Service
+from core.usage.config import UsageConfig
+from core.usage.monitor import LimitState, UsageMonitor
+from core.usage.quick import blocks_text
+from core.usage.report import BlocksQuery
+
+PROGRESS_MIN_BYTES = 64 << 20
+"""A scan that reads less than this is quick enough to need no progress bar."""
+
+usage_app = typer.Typer(
+    help="The usage window: start, reset, tokens, burn rate, limit state and their sources.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+app.add_typer(usage_app, name="usage")
+
+
+@contextmanager
+def progress_bar(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A scan progress hook that draws a bar only for a big cold scan on a terminal."""
+    if not (enabled and sys.stdout.isatty() and sys.stderr.isatty()):
+        yield None
+        return
+    state: dict[str, Any] = {}
+
+    def hook(done: int, total: int) -> None:
+        if "bar" not in state:
+            if total < PROGRESS_MIN_BYTES:
+                state["bar"] = None
+                return
+            from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+            bar = Progress("reading Claude's logs", BarColumn(), DownloadColumn(),
+                           TimeRemainingColumn(), transient=True)
+            bar.start()
+            state["bar"] = bar
+            state["task"] = bar.add_task("scan", total=total)
+        bar = state["bar"]
+        if bar is not None:
+            bar.update(state["task"], completed=done)
+
+    try:
+        yield hook
+    finally:
+        if state.get("bar") is not None:
+            state["bar"].stop()
+
+
+def _clock(moment: datetime | None, zone: tzinfo, now: datetime) -> str:
+    if moment is None:
+        return "unknown"
+    local = moment.astimezone(zone)
+    utc = moment.astimezone(UTC)
+    delta = moment - now
+    minutes = int(abs(delta.total_seconds()) // 60)
+    span = f"{minutes // 60}h {minutes % 60:02d}m"
+    when = f"in {span}" if delta.total_seconds() >= 0 else f"{span} ago"
+    return f"{local:%a %d %b %H:%M} local ({utc:%H:%M} UTC), {when}"
+
+
+def _render(state: LimitState, zone: tzinfo, now: datetime, endpoint: dict[str, Any]) -> None:
+    source = dict(state.sources)
+
+    def line(label: str, value: str, key: str | None = None) -> None:
+        origin = f"  [{source[key]}]" if key and key in source else ""
+        console.print(f"{label:<13} {value}{origin}", markup=False)
+
+    if state.limited:
+        line("Limited", f"yes: {state.kind} window, by {state.source}", "limited")
+        if state.text:
+            line("", state.text)
+    else:
+        line("Limited", "no")
+    line("Window start", _clock(state.window_start, zone, now) if state.window_start else
+         "no window open", "window_start")
+    line("Resets", _clock(state.resets_at, zone, now) if state.resets_at else "unknown", "resets_at")
+    line("Tokens used", f"{state.tokens_used:,}", "tokens_used")
+    if state.burn_rate_per_min is not None:
+        line("Burn rate", f"{state.burn_rate_per_min:,.0f} tokens/min", "burn_rate_per_min")
+    if state.projection is not None:
+        line("Projection", f"{state.projection:,} tokens by the reset", "projection")
+    if state.capacity_tokens:
+        line("Est. limit", f"{state.capacity_tokens:,} tokens", "capacity_tokens")
+    if state.percent_used is not None:
+        line("Used", f"{state.percent_used:.1f} %", "utilization")
+    line("Endpoint", f"{endpoint['state']}: {endpoint['detail']}")
+
+
+@usage_app.callback(invoke_without_command=True)
+def usage(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """The current usage window, the limit state, and which source says so."""
+    if ctx.invoked_subcommand is not None:
+        return
+    now = datetime.now(UTC)
+
+    async def work(service: Service) -> tuple[LimitState, dict[str, Any], Any]:
+        monitor = UsageMonitor(service.settings, service.store)
+        try:
+            with progress_bar(not as_json) as hook:
+                state = await monitor.refresh(now, hook)
+            return state, monitor.endpoint.status.as_json(), monitor.last_scan
+        finally:
+            await monitor.close()
+
+    state, endpoint, report = with_service(work)
+    if as_json:
+        out = state.as_json()
+        out["endpoint"] = endpoint
+        out["scan"] = report.as_json() if report is not None else None
+        print_json(out)
+    else:
+        _render(state, settings().local_tz, now, endpoint)
+
+
+@usage_app.command("blocks")
+def blocks(
+    as_json: Annotated[bool, typer.Option("--json", help="ccusage's `blocks --json` document")] = False,
+    active: Annotated[bool, typer.Option("--active", "-a", help="only the active block")] = False,
+    recent: Annotated[bool, typer.Option("--recent", "-r", help="the last 3 days and the active block")]
+    = False,
+    token_limit: Annotated[str | None, typer.Option("--token-limit", "-t",
+                                                    help="tokens, or 'max' (largest finished block)")]
+    = None,
+    since: Annotated[str | None, typer.Option("--since", help="from this local date, YYYYMMDD")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="up to this local date, YYYYMMDD")] = None,
+) -> None:
+    """5-hour blocks as ccusage computes them (same JSON as `ccusage blocks --json`)."""
+    try:
+        query = BlocksQuery(active=active, recent=recent, token_limit=token_limit, since=since, until=until)
+        config = UsageConfig.from_settings(settings())
+        with progress_bar(not as_json) as hook:
+            text = blocks_text(config, query, datetime.now(UTC), hook)
+    except NightshiftError as exc:
+        fail(exc.message, exc.exit_code)
+    if as_json:
+        sys.stdout.write(text + "\n")
+        return
+    _table(text, config)
+
+
+def _table(text: str, config: UsageConfig) -> None:
+    import json
+
+    from rich.table import Table
+
+    document = json.loads(text)
+    found = document.get("blocks", [])
+    if not found:
+        console.print(document.get("message", "No Claude usage found."), markup=False)
+        return
+    zone: tzinfo = config.zone or datetime.now().astimezone().tzinfo or UTC
+    table = Table("start", "end", "state", "tokens", "cost USD", "models")
+    for block in found:
+        start = datetime.fromisoformat(block["startTime"].replace("Z", "+00:00")).astimezone(zone)
+        end = datetime.fromisoformat(block["endTime"].replace("Z", "+00:00")).astimezone(zone)
+        state = "gap" if block["isGap"] else ("ACTIVE" if block["isActive"] else "")
+        table.add_row(f"{start:%Y-%m-%d %H:%M}", f"{end:%H:%M}", state,
+                      f"{block['totalTokens']:,}", f"{block['costUSD']:.2f}", ", ".join(block["models"]))
+    console.print(table)
+

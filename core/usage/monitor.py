@@ -1,0 +1,346 @@
+"""One answer to "may we run now, and until when?" from every source nightshift has.
+
+Precedence (DESIGN, usage windows), most authoritative first:
+1. `stream`: what our own runs saw (a rejected `rate_limit_event`, a 429 result), reported
+   through `note_limit` and kept in the store's KV so a restart still knows it;
+2. `message`: a limit message (passed to `note_limit`, or Claude Code's synthetic limit
+   line in the local logs, which also catches limits the owner hit interactively);
+3. `endpoint`: the subscription usage endpoint (utilization and reset times);
+4. `logs`: ccusage's 5-hour blocks over the local logs (window start, tokens, burn rate,
+   projection, capacity as the largest finished block).
+A limit with a reset time in the past is over. Several limits at once (session and weekly)
+keep the queue paused until the last of them resets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from core.models import iso, parse_iso
+from core.settings import Settings
+from core.store.store import Store
+from core.usage.blocks import Block, from_ms, to_ms
+from core.usage.config import UsageConfig
+from core.usage.endpoint import EndpointReading, UsageEndpoint, credentials_paths
+from core.usage.index import LimitLine, UsageIndex
+from core.usage.limits import LimitHit, parse_limit_message
+from core.usage.report import BlockView
+from core.usage.scanner import ProgressHook, ScanReport
+from core.usage.stream import RateLimitInfo
+
+LIMITS_KEY = "usage.limits"
+RATE_KEY = "usage.rate_info"
+STREAM_SOURCES = frozenset({"stream", "result", "rate_limit_event", "executor", "daemon"})
+
+
+@dataclass(frozen=True)
+class LimitState:
+    limited: bool
+    kind: str | None
+    """The window that limits (or, when not limited, the window the figures describe)."""
+    resets_at: datetime | None
+    utilization: float | None
+    """Share of the window used, 0..1, when a source knows it."""
+    source: str
+    """Which source decided `limited`/`resets_at`: stream, message, endpoint, logs or none."""
+    window_start: datetime | None = None
+    tokens_used: int = 0
+    burn_rate_per_min: float | None = None
+    projection: int | None = None
+    capacity_tokens: int | None = None
+    """The largest finished block (ccusage `--token-limit max`), or the configured capacity."""
+    sources: tuple[tuple[str, str], ...] = ()
+    """Where each figure came from, e.g. (("utilization", "endpoint"), ("tokens_used", "logs"))."""
+    text: str | None = None
+    """The limit message or event that set a limit, for people."""
+
+    @property
+    def percent_used(self) -> float | None:
+        if self.utilization is not None:
+            return self.utilization * 100
+        if self.capacity_tokens:
+            return self.tokens_used / self.capacity_tokens * 100
+        return None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "limited": self.limited,
+            "kind": self.kind,
+            "resets_at": iso(self.resets_at),
+            "utilization": self.utilization,
+            "source": self.source,
+            "window_start": iso(self.window_start),
+            "tokens_used": self.tokens_used,
+            "burn_rate_per_min": self.burn_rate_per_min,
+            "projection": self.projection,
+            "capacity_tokens": self.capacity_tokens,
+            "percent_used": self.percent_used,
+            "sources": dict(self.sources),
+            "text": self.text,
+        }
+
+
+@dataclass(frozen=True)
+class _Noted:
+    kind: str
+    resets_at: datetime
+    source: str
+    text: str
+    estimated: bool
+    noted_at: datetime
+
+    def as_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "resets_at": iso(self.resets_at), "source": self.source,
+                "text": self.text, "estimated": self.estimated, "noted_at": iso(self.noted_at)}
+
+    @classmethod
+    def from_json(cls, data: Any) -> _Noted | None:
+        try:
+            resets_at = parse_iso(data["resets_at"])
+            noted_at = parse_iso(data["noted_at"])
+        except (KeyError, TypeError, ValueError):
+            return None
+        if resets_at is None or noted_at is None:
+            return None
+        return cls(str(data.get("kind", "unknown")), resets_at, str(data.get("source", "stream")),
+                   str(data.get("text", "")), bool(data.get("estimated", False)), noted_at)
+
+
+@dataclass
+class _Logs:
+    """What the last look at the logs found."""
+
+    view: BlockView | None = None
+    limit_line: LimitLine | None = None
+    report: ScanReport | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class UsageMonitor:
+    def __init__(self, settings: Settings, store: Store, *, endpoint: UsageEndpoint | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.config = UsageConfig.from_settings(settings)
+        self.endpoint = endpoint or UsageEndpoint(
+            settings.usage_api_base_url,
+            credentials_paths(settings.claude_config_dir, Path.home()),
+            enabled=settings.usage_api,
+            cache_s=max(60.0, settings.usage_refresh_s),
+        )
+        self._index: UsageIndex | None = None
+        self._lock = asyncio.Lock()
+        self._logs = _Logs()
+        self._noted: dict[str, _Noted] | None = None
+        self._rate: RateLimitInfo | None = None
+        self._last: LimitState | None = None
+
+    @property
+    def last_scan(self) -> ScanReport | None:
+        """What the last `refresh` read (None before one)."""
+        return self._logs.report
+
+    # --- the sources ------------------------------------------------------------------------
+
+    def _open_index(self) -> UsageIndex:
+        if self._index is None:
+            self._index = UsageIndex.open(self.config)
+        return self._index
+
+    def _look(self, now_ms: int, scan: bool, progress: ProgressHook | None) -> _Logs:
+        index = self._open_index()
+        report = index.scan(progress) if scan else None
+        return _Logs(index.blocks(now_ms), index.latest_limit_line(), report)
+
+    async def _load_noted(self) -> dict[str, _Noted]:
+        if self._noted is None:
+            raw = await self.store.kv.get(LIMITS_KEY, {})
+            noted = {}
+            for kind, data in (raw.items() if isinstance(raw, dict) else ()):
+                item = _Noted.from_json(data)
+                if item is not None:
+                    noted[kind] = item
+            self._noted = noted
+            rate = await self.store.kv.get(RATE_KEY)
+            if isinstance(rate, dict):
+                self._rate = RateLimitInfo(str(rate.get("status", "")), parse_iso(rate.get("resets_at")),
+                                           str(rate.get("window", "")), rate.get("utilization"))
+        return self._noted
+
+    # --- the API the daemon and the executor use -------------------------------------------
+
+    async def refresh(self, now: datetime, progress: ProgressHook | None = None) -> LimitState:
+        """Scan the logs (incrementally), read the endpoint if its cache ran out, combine."""
+        async with self._lock:
+            self._logs = await asyncio.to_thread(self._look, to_ms(now), True, progress)
+            await self.endpoint.read(now)
+            return await self._combine(now)
+
+    async def state(self, now: datetime) -> LimitState:
+        """The combined state from what is known, without scanning or fetching."""
+        async with self._lock:
+            if self._logs.view is None:
+                self._logs = await asyncio.to_thread(self._look, to_ms(now), False, None)
+            return await self._combine(now)
+
+    async def note_limit(self, hit_or_info: LimitHit | RateLimitInfo, source: str, now: datetime) -> None:
+        """Record a limit (or a rate-limit event) seen in a run; it survives a restart."""
+        async with self._lock:
+            noted = await self._load_noted()
+            if isinstance(hit_or_info, RateLimitInfo):
+                info = hit_or_info
+                self._rate = info
+                await self.store.kv.set(RATE_KEY, {
+                    "status": info.status, "resets_at": iso(info.resets_at), "window": info.window,
+                    "utilization": info.utilization, "noted_at": iso(now)})
+                hit = info.as_hit(now)
+                if hit is None:
+                    return
+            else:
+                hit = hit_or_info
+            resets_at = hit.resets_at
+            if hit.estimated:
+                resets_at = self._better_estimate(now) or resets_at
+            noted[hit.kind] = _Noted(hit.kind, resets_at.astimezone(UTC), source, hit.text,
+                                     hit.estimated, now.astimezone(UTC))
+            noted = {k: v for k, v in noted.items() if v.resets_at > now}
+            self._noted = noted
+            await self.store.kv.set(LIMITS_KEY, {k: v.as_json() for k, v in noted.items()})
+            self._last = None
+
+    async def clear_limits(self) -> None:
+        """Forget noted limits (the owner says the window is open; a run proved it)."""
+        async with self._lock:
+            self._noted = {}
+            await self.store.kv.set(LIMITS_KEY, {})
+
+    def predict_next_reset(self, now: datetime) -> datetime | None:
+        """When the binding window reopens (limited) or the current one resets (not limited)."""
+        state = self._last
+        if state is not None and state.resets_at is not None and state.resets_at > now:
+            return state.resets_at
+        candidates: list[datetime] = []
+        for item in (self._noted or {}).values():
+            if item.resets_at > now:
+                candidates.append(item.resets_at)
+        if candidates:
+            return max(candidates)
+        reading = self.endpoint.cached(now) or self.endpoint.reading
+        window = reading.window("five_hour") if reading else None
+        if window and window.resets_at and window.resets_at > now:
+            return window.resets_at
+        if self._rate and self._rate.resets_at and self._rate.resets_at > now:
+            return self._rate.resets_at
+        block = self._logs.view.active if self._logs.view else None
+        if block is not None:
+            return from_ms(block.end_ms)
+        return None
+
+    async def close(self) -> None:
+        if self._index is not None:
+            index, self._index = self._index, None
+            await asyncio.to_thread(index.close)
+
+    # --- combining --------------------------------------------------------------------------
+
+    def _better_estimate(self, now: datetime) -> datetime | None:
+        """For a limit without a reset time: the end of the logs' current block, if ahead."""
+        view = self._logs.view
+        block = view.active if view else None
+        if block is not None and from_ms(block.end_ms) > now:
+            return from_ms(block.end_ms)
+        return None
+
+    async def _combine(self, now: datetime) -> LimitState:
+        noted = await self._load_noted()
+        sources: dict[str, str] = {}
+        view = self._logs.view
+        now_ms = to_ms(now)
+        active: Block | None = view.active if view else None
+        # figures from the logs (source 4)
+        window_start = from_ms(active.start_ms) if active else None
+        tokens_used = int(active.total_tokens) if active else 0
+        rate = active.burn_rate() if active else None
+        projection = active.projection(now_ms) if active else None
+        largest = int(view.largest_completed()) if view else 0
+        capacity: int | None = largest or None
+        if active:
+            sources.update(window_start="logs", tokens_used="logs")
+            if rate:
+                sources["burn_rate_per_min"] = "logs"
+            if projection:
+                sources["projection"] = "logs"
+        if self.settings.window_capacity_tokens and not capacity:
+            capacity = self.settings.window_capacity_tokens
+            sources["capacity_tokens"] = "setting"
+        elif capacity:
+            sources["capacity_tokens"] = "logs (largest finished block)"
+        # limits: our runs and messages (1, 2), the logs' limit line (2), the endpoint (3)
+        limits: list[tuple[datetime, str, str, str]] = []  # (resets_at, kind, source, text)
+        for item in noted.values():
+            if item.resets_at > now:
+                source = "stream" if item.source in STREAM_SOURCES else item.source
+                limits.append((item.resets_at, item.kind, source, item.text))
+        line = self._logs.limit_line
+        if line is not None:
+            hit = parse_limit_message(line.text, from_ms(line.ts_ms), self.settings.local_tz)
+            if hit is not None and not hit.estimated and hit.resets_at > now:
+                limits.append((hit.resets_at, hit.kind, "message", hit.text))
+        reading: EndpointReading | None = self.endpoint.cached(now)
+        utilization: float | None = None
+        window_reset: datetime | None = None
+        if reading is not None:
+            for name, kind in (("five_hour", "session"), ("seven_day", "weekly"),
+                               ("seven_day_opus", "opus"), ("seven_day_sonnet", "sonnet")):
+                window = reading.window(name)
+                if window and window.utilization >= 100 and window.resets_at and window.resets_at > now:
+                    limits.append((window.resets_at, kind, "endpoint", f"{name} at {window.utilization:g}%"))
+            five = reading.window("five_hour")
+            if five is not None:
+                utilization = five.utilization / 100
+                sources["utilization"] = "endpoint"
+                if five.resets_at and five.resets_at > now:
+                    window_reset = five.resets_at
+                    sources["resets_at"] = "endpoint"
+        stream_rate = self._rate
+        if stream_rate and stream_rate.resets_at and stream_rate.resets_at > now and \
+                stream_rate.window in ("five_hour", ""):
+            if utilization is None and stream_rate.utilization is not None:
+                utilization = stream_rate.utilization
+                sources["utilization"] = "stream"
+            if window_reset is None:
+                window_reset = stream_rate.resets_at
+                sources["resets_at"] = "stream"
+        if utilization is None and capacity and active:
+            utilization = min(1.0, tokens_used / capacity)
+            sources["utilization"] = "logs (tokens / capacity)"
+        if window_reset is None and active:
+            window_reset = from_ms(active.end_ms)
+            sources["resets_at"] = "logs"
+        if limits:
+            rank = {"stream": 0, "message": 1, "endpoint": 2}
+            resets_at = max(limit[0] for limit in limits)
+            binding = min((limit for limit in limits if limit[0] == resets_at),
+                          key=lambda limit: rank.get(limit[2], 3))
+            sources["limited"] = sources["resets_at"] = binding[2]
+            state = LimitState(
+                limited=True, kind=binding[1], resets_at=resets_at, utilization=utilization,
+                source=binding[2], window_start=window_start, tokens_used=tokens_used,
+                burn_rate_per_min=rate.tokens_per_minute if rate else None,
+                projection=projection.total_tokens if projection else None,
+                capacity_tokens=capacity, sources=tuple(sources.items()), text=binding[3])
+        else:
+            decided = sources.get("resets_at", "none" if not active else "logs")
+            state = LimitState(
+                limited=False, kind="session" if (active or window_reset) else None,
+                resets_at=window_reset, utilization=utilization,
+                source=decided.split(" ")[0] if decided else "none", window_start=window_start,
+                tokens_used=tokens_used, burn_rate_per_min=rate.tokens_per_minute if rate else None,
+                projection=projection.total_tokens if projection else None,
+                capacity_tokens=capacity, sources=tuple(sources.items()))
+        self._last = state
+        return state
+

@@ -1,0 +1,79 @@
+"""`nightshift usage blocks` without the full CLI: what both the typer command and the fast
+path run, and the fast path itself.
+
+Status lines and scripts poll `usage blocks --json` every few seconds. An incremental scan
+takes a few milliseconds, but importing typer, pydantic-settings and the service takes
+several hundred; so `core.cli.main` hands exactly this command line (and nothing it does
+not fully understand) to `main()` here, which imports only the scanner. Any other form,
+`--help` included, goes through typer, which calls the same `blocks_text()`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from core.errors import NightshiftError
+from core.usage.blocks import to_ms
+from core.usage.config import UsageConfig, read_config
+from core.usage.index import UsageIndex
+from core.usage.report import BlocksQuery, blocks_document
+from core.usage.scanner import ProgressHook
+
+_FLAGS = {"--json", "--active", "--recent", "-a", "-r"}
+_VALUED = {"--token-limit", "--since", "--until", "-t"}
+
+
+def blocks_text(config: UsageConfig, query: BlocksQuery, now: datetime,
+                progress: ProgressHook | None = None) -> str:
+    """Scan (incrementally) and print `ccusage blocks --json`'s document."""
+    index = UsageIndex.open(config)
+    try:
+        _, view = index.refresh(to_ms(now), progress)
+    finally:
+        index.close()
+    return blocks_document(view, query, config.zone)
+
+
+def parse_args(argv: Sequence[str]) -> BlocksQuery | None:
+    """The query for `usage blocks --json …`, or None for anything else (typer handles it)."""
+    if len(argv) < 2 or argv[0] != "usage" or argv[1] != "blocks":
+        return None
+    flags: set[str] = set()
+    values: dict[str, str] = {}
+    rest = list(argv[2:])
+    while rest:
+        arg = rest.pop(0)
+        name, eq, value = arg.partition("=")
+        if not eq and arg in _FLAGS:
+            flags.add({"-a": "--active", "-r": "--recent"}.get(arg, arg))
+        elif name in _VALUED and (eq or rest):
+            values[{"-t": "--token-limit"}.get(name, name)] = value if eq else rest.pop(0)
+        else:
+            return None
+    if "--json" not in flags:
+        return None
+    return BlocksQuery(active="--active" in flags, recent="--recent" in flags,
+                       token_limit=values.get("--token-limit"), since=values.get("--since"),
+                       until=values.get("--until"))
+
+
+def main(argv: Sequence[str]) -> int | None:
+    """Run `usage blocks --json …` if that is what `argv` is; None: not handled here."""
+    try:
+        query = parse_args(argv)
+    except NightshiftError:
+        return None  # let typer report bad values the usual way
+    if query is None:
+        return None
+    config = read_config()
+    if config is None:
+        return None
+    try:
+        text = blocks_text(config, query, datetime.now(UTC))
+    except NightshiftError as exc:
+        sys.stderr.write(f"error: {exc.message}\n")
+        return exc.exit_code
+    sys.stdout.write(text + "\n")
+    return 0
