@@ -79,7 +79,7 @@ class RunAnalysis:
 # --- matchers on tool output ---------------------------------------------------------------
 
 _FAILED_TEST_IDS = [
-    re.compile(r"^FAILED (\S+)", re.M),  # pytest short summary
+    re.compile(r"^FAILED (?!\()(\S+)", re.M),  # pytest short summary (not unittest's "FAILED (")
     re.compile(r"^FAIL: (\S+)", re.M),  # unittest
     re.compile(r"^\s*--- FAIL: (\S+)", re.M),  # go test
     re.compile(r"^test (\S+) \.\.\. FAILED", re.M),  # cargo test

@@ -2,9 +2,10 @@
 
 Each key keeps an exponentially weighted moving average (EWMA), so the estimate follows
 drift (a repo that got bigger, a model that got cheaper) instead of averaging all of
-history. A task's estimate combines the keys it matches, weighted by how much each key
-has seen; with no history at all there is no estimate (`None`), and the planner falls
-back to its default. Everything here is pure; `core.improve.learning` persists it.
+history. A task's estimate combines the keys it matches, weighted by how consistent
+each key's history is (see `EstimateBook`); with no history at all there is no estimate
+(`None`) and the planner falls back to its default. Everything here is pure;
+`core.improve.learning` persists it.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ ALL_KEY = ("all", "*")
 
 DEFAULT_ALPHA = 0.3
 """Weight of the newest sample: about the last 6 tasks of a key carry 90 % of its estimate."""
-
-CONFIDENCE_CAP = 10
-"""A key's weight in the combination stops growing after this many samples."""
+SINGLE_SAMPLE_SPREAD = 0.5
+"""With one sample a key's spread is unknown: assume +-50 % until a second sample says more."""
+MIN_SPREAD = 0.05
+"""No key is trusted to better than +-5 %: keeps one lucky streak from taking all the weight."""
 
 Key = tuple[str, str]
 
@@ -51,27 +53,55 @@ def task_keys(tags: Iterable[str], repo: str | None, plan_size: str | None) -> l
 class Cell:
     value: float
     samples: int
+    variance: float = 0.0
+    """Exponentially weighted variance of the samples around `value`."""
+
+    def add(self, sample: float, alpha: float) -> None:
+        # West/Finch's incremental form of the exponentially weighted variance.
+        diff = sample - self.value
+        self.value += alpha * diff
+        self.variance = (1 - alpha) * (self.variance + alpha * diff * diff)
+        self.samples += 1
+
+    def weight(self, alpha: float) -> float:
+        """Inverse relative variance, scaled by the EWMA's effective number of samples.
+
+        Relative (variance / value^2), because costs spread multiplicatively: a 100k key
+        at +-10 % is as sure as a 1M key at +-10 %, and neither may pull the mean its way.
+        """
+        scale = abs(self.value) or 1.0
+        if self.samples <= 1:
+            spread = SINGLE_SAMPLE_SPREAD**2
+        else:
+            spread = max(self.variance / (scale * scale), MIN_SPREAD**2)
+        effective = min(float(self.samples), (2 - alpha) / alpha)
+        return effective / spread
 
 
 @dataclass
 class EstimateBook:
-    """EWMA per (key, metric). Mutable: `observe` folds one finished task in."""
+    """EWMA per (key, metric). Mutable: `observe` folds one finished task in.
+
+    A task's estimate is the inverse-variance weighted mean of its keys' EWMAs: a key
+    whose tasks cost alike (a tag) outweighs one that mixes kinds (a busy repo), which is
+    how independent estimates of one quantity are best combined.
+    """
 
     alpha: float = DEFAULT_ALPHA
     cells: dict[tuple[str, str, Metric], Cell] = field(default_factory=dict)
 
     def predict(self, keys: Sequence[Key], metric: Metric) -> float | None:
-        """Samples-weighted mean of the matching keys' EWMAs, else the `all` key, else None."""
+        """Weighted mean of the matching keys' EWMAs, else the `all` key, else None."""
         weighted = 0.0
-        weight = 0
+        weight = 0.0
         for dimension, key in keys:
             cell = self.cells.get((dimension, key, metric))
             if cell is None or cell.samples <= 0:
                 continue
-            w = min(cell.samples, CONFIDENCE_CAP)
+            w = cell.weight(self.alpha)
             weighted += w * cell.value
             weight += w
-        if weight:
+        if weight > 0:
             return weighted / weight
         fallback = self.cells.get((*ALL_KEY, metric))
         return fallback.value if fallback and fallback.samples > 0 else None
@@ -86,8 +116,7 @@ class EstimateBook:
                 if cell is None:
                     self.cells[(dimension, key, metric)] = Cell(value, 1)
                 else:
-                    cell.value = ewma(cell.value, value, self.alpha)
-                    cell.samples += 1
+                    cell.add(value, self.alpha)
         return predicted
 
 

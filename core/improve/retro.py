@@ -105,6 +105,7 @@ class Retro:
     new_lessons: tuple[Lesson, ...]
     open_lessons: tuple[Lesson, ...]
     posteriors: dict[str, Posterior] = field(default_factory=dict)
+    style_runs: dict[str, int] = field(default_factory=dict)
     retired: frozenset[str] = frozenset()
 
     def as_json(self) -> dict[str, Any]:
@@ -189,6 +190,7 @@ async def build_retro(
         open_lessons=tuple(item for item in lessons if item.status is LessonStatus.PROPOSED
                            and item.created_at < end),
         posteriors=await improve.style_stats(),
+        style_runs=await improve.style_runs(),
         retired=Knobs.from_log(await improve.adjustments()).retired_styles,
     )
 
@@ -252,7 +254,8 @@ def render_retro(retro: Retro, now: datetime) -> str:
         f"to: {(retro.end - timedelta(days=1)).date().isoformat()}",
         f"generated: {now.isoformat(timespec='seconds')}",
         f"tasks_done: {retro.this.metrics.tasks_done}",
-        f"completion_rate: {retro.this.metrics.completion_rate}",
+        "completion_rate: " + ("null" if retro.this.metrics.completion_rate is None
+                               else f"{retro.this.metrics.completion_rate:.3f}"),
         "tags: [nightshift, retro]",
         "---",
         "",
@@ -276,7 +279,7 @@ def render_retro(retro: Retro, now: datetime) -> str:
             post = retro.posteriors.get(name, Posterior())
             low, high = post.interval()
             rows.append((
-                name, f"{s}/{s + f}" if s + f else "-", str(post.trials),
+                name, f"{s}/{s + f}" if s + f else "-", str(retro.style_runs.get(name, 0)),
                 percent(post.rate), f"{low * 100:.0f}–{high * 100:.0f}%",
                 "retired" if name in retro.retired else "active",
             ))

@@ -305,9 +305,12 @@ class ImproveStore:
 
     async def estimate_book(self, alpha: float | None = None) -> EstimateBook:
         book = EstimateBook() if alpha is None else EstimateBook(alpha=alpha)
-        for r in await self.db.fetchall("SELECT dimension, key, metric, value, samples FROM estimates"):
+        rows = await self.db.fetchall(
+            "SELECT dimension, key, metric, value, samples, variance FROM estimates"
+        )
+        for r in rows:
             metric: Metric = "tokens" if r[2] == "tokens" else "minutes"
-            book.cells[(r[0], r[1], metric)] = Cell(float(r[3]), int(r[4]))
+            book.cells[(r[0], r[1], metric)] = Cell(float(r[3]), int(r[4]), float(r[5]))
         return book
 
     async def fold_tasks(
@@ -322,10 +325,12 @@ class ImproveStore:
         folded: list[EstimateSample] = []
         async with self.db.transaction() as conn:
             book = EstimateBook()
-            cur = await conn.execute("SELECT dimension, key, metric, value, samples FROM estimates")
+            cur = await conn.execute(
+                "SELECT dimension, key, metric, value, samples, variance FROM estimates"
+            )
             for r in await cur.fetchall():
                 metric: Metric = "tokens" if r[2] == "tokens" else "minutes"
-                book.cells[(r[0], r[1], metric)] = Cell(float(r[3]), int(r[4]))
+                book.cells[(r[0], r[1], metric)] = Cell(float(r[3]), int(r[4]), float(r[5]))
             for task in tasks:
                 cur = await conn.execute("SELECT 1 FROM estimate_samples WHERE task_id = ?",
                                          (task.task_id,))
@@ -344,11 +349,13 @@ class ImproveStore:
                                              task.minutes, predicted["tokens"],
                                              predicted["minutes"]))
             await conn.executemany(
-                "INSERT INTO estimates (dimension, key, metric, value, samples, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(dimension, key, metric) DO UPDATE SET"
-                " value = excluded.value, samples = excluded.samples,"
+                "INSERT INTO estimates (dimension, key, metric, value, variance, samples,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(dimension, key, metric) DO UPDATE SET value = excluded.value,"
+                " variance = excluded.variance, samples = excluded.samples,"
                 " updated_at = excluded.updated_at",
-                [(d, k, m, c.value, c.samples, iso(now)) for (d, k, m), c in book.cells.items()],
+                [(d, k, m, c.value, c.variance, c.samples, iso(now))
+                 for (d, k, m), c in book.cells.items()],
             )
         return folded
 
