@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, time, tzinfo
 from typing import Any
 
 from core.models import Tokens, iso
@@ -144,12 +144,13 @@ class MetricsReport:
             "windows": [w.as_json() for w in self.windows],
         }
 
-    def as_text(self, *, days: int = 7) -> str:
+    def as_text(self, *, days: int = 7, top: int = 5) -> str:
         """A short plain-text summary that fits a phone screen (the bot's /stats)."""
         o = self.overall
         span = "all time"
         if self.since is not None:
-            span = "since " + self.since.astimezone(self.tz).strftime("%Y-%m-%d %H:%M")
+            local = self.since.astimezone(self.tz)
+            span = "since " + local.strftime("%Y-%m-%d" if local.time() == time(0) else "%Y-%m-%d %H:%M")
         lines = [
             f"nightshift stats, {span}",
             f"tasks: {o.tasks_done} done, {o.tasks_failed} failed, {o.tasks_cancelled} cancelled,"
@@ -183,6 +184,16 @@ class MetricsReport:
                     f"  {g.key}  {g.tasks_done} done, {g.tasks_failed} failed,"
                     f" {g.runs} runs, {human(g.tokens.total)} tokens"
                 )
+        for title, groups in (("by repo", self.by_repo), ("by tag", self.by_tag)):
+            if len(groups) > 1:
+                lines.append(f"{title}:")
+                busiest = sorted(groups, key=lambda g: (-g.runs, g.key))[:top]
+                for g in busiest:
+                    name = g.key.rstrip("/").rsplit("/", 1)[-1] if title == "by repo" else g.key
+                    lines.append(
+                        f"  {name}  {g.tasks_done} done, {g.tasks_failed} failed,"
+                        f" completion {percent(g.completion_rate)}, {human(g.tokens.total)} tokens"
+                    )
         return "\n".join(lines)
 
 
@@ -197,7 +208,7 @@ def number(value: float | None) -> str:
 def seconds(value: float | None) -> str:
     if value is None:
         return "-"
-    return f"{value:.0f}s" if abs(value) < 600 else f"{value / 60:.1f}min"
+    return f"{value:.0f}s" if abs(value) < 600 else f"{value / 60:.0f}min"
 
 
 def human(value: float | None) -> str:

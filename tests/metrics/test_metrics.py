@@ -125,6 +125,11 @@ async def test_text_and_json_forms(history: Fixture) -> None:
     assert "window utilization: 24% on average, capacity 40k" in text
     assert "reset-to-start latency: mean 80s, max 120s (3 runs)" in text
     assert "  2026-10-02  1 done, 0 failed, 2 runs, 2.0k tokens" in text
+    assert "by repo:\n  shop  1 done, 1 failed, completion 50%, 45k tokens\n" in text
+    assert "by tag:\n  ui  0 done, 1 failed, completion 0%, 26k tokens\n" in text
+    assert text.startswith("nightshift stats, all time\n")
+    since = await compute_metrics(history.store, since=at(1, 22), now=NOW, tz=BERLIN)
+    assert since.as_text().startswith("nightshift stats, since 2026-10-02\n")  # Berlin midnight
 
 
 async def test_an_empty_database_has_no_ratios(store) -> None:  # type: ignore[no-untyped-def]
