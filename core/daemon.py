@@ -24,7 +24,7 @@ import json
 import logging
 import os
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -68,17 +68,23 @@ SAFETY_TICK_S = 60.0
 PRIME_TIMEOUT_S = 120.0
 HISTORY_TASKS = 20
 """How many recent finished tasks the history estimate looks at."""
+START_FAILURE_HOLD_S = 60.0
+"""After a run could not even start (CLI or tmux missing), claim nothing for this long rather
+than claim, fail and re-queue the same task in a tight loop."""
 
 
 # --- the seams the daemon drives ----------------------------------------------------------
 
 
 class TaskExecutor(Protocol):
-    """Runs one task to its end (`core.execution.executor.Executor`)."""
+    """Runs one claimed task to its end (`core.execution.executor.Executor`)."""
 
-    async def execute(self, task: Task) -> Run: ...
+    adopted: dict[int, asyncio.Task[Run]]
+    """Runs `reconcile` found alive in tmux and follows in the background."""
 
-    async def reconcile(self) -> Any: ...
+    async def execute(self, task: Task, *, scheduled_for: datetime | None = None) -> Run: ...
+
+    async def reconcile(self) -> list[Run]: ...
 
 
 class LimitView(Protocol):
@@ -223,6 +229,7 @@ class Daemon:
         burst: bool = False,
         max_wait_s: float = 0.0,
         install_signal_handlers: bool = True,
+        on_finished: Callable[[Task, Run | None], None] | None = None,
     ) -> None:
         self.service = service
         self.settings = service.settings
@@ -233,6 +240,7 @@ class Daemon:
         self.burst = burst
         self.max_wait_s = max_wait_s
         self.install_signal_handlers = install_signal_handlers
+        self.on_finished = on_finished
         self.tz = self.settings.local_tz
         self.margin_s = self.settings.reset_margin_s
         self.stats = DaemonStats()
@@ -246,6 +254,7 @@ class Daemon:
         self._resume_first: list[int] = []
         self._lifted_at: datetime | None = None
         self._limit: Any = None
+        self._hold_until: datetime | None = None
         self._exit_code = 0
         self._listener = self._on_service_event
 
@@ -309,13 +318,14 @@ class Daemon:
             with contextlib.suppress(asyncio.CancelledError):
                 await dispatcher
         # Stop watching; the runs themselves live on in tmux.
+        live = sorted(self._active)
         watchers = [a.job for a in self._active.values()] + list(self._adopted)
         for job in watchers:
             job.cancel()
         for job in watchers:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await job
-        _log("stopped", left_running=sorted(self._active))
+        _log("stopped", left_running=live)
 
     # --- events -------------------------------------------------------------------------
 
@@ -415,31 +425,47 @@ class Daemon:
             self._schedule_predicted_reset(now)
 
     async def _on_cron(self) -> None:
-        now = self.now()
-        _log("cron trigger", at=iso(now))
-        self.wake("cron", scheduled_for=now.replace(microsecond=0))
+        """An owner's fixed time: a window reset they declare (DESIGN, usage source 5).
 
-    async def _on_reset(self, fire_at: datetime) -> None:
-        """The window reset (plus the margin): release paused tasks, resumed one first."""
+        It ends a pause whose reset time was only a guess, never one a source named: that
+        would be probing the limit by running `claude`.
+        """
         now = self.now()
         pause = await self.load_pause()
-        scheduled_for = fire_at
+        if pause is not None and pause.active(now) and not pause.estimated:
+            _log("cron trigger skipped", reason="limited until a known reset",
+                 until=iso(pause.until))
+            return
+        _log("cron trigger", at=iso(now))
+        await self._window_reset(now, now.replace(microsecond=0), "cron")
+
+    async def _on_reset(self, fire_at: datetime) -> None:
+        """The reset job: the window reset (plus the margin), known or predicted."""
+        now = self.now()
+        pause = await self.load_pause()
+        if pause is not None and not pause.lifted and now < pause.until:
+            self._schedule_reset(pause.until)  # the pause was extended after this job was placed
+            return
+        await self._window_reset(now, fire_at, "reset")
+
+    async def _window_reset(self, now: datetime, scheduled_for: datetime, reason: str) -> None:
+        """Release the paused tasks, the interrupted one first, and start a fresh window's round."""
+        pause = await self.load_pause()
         if pause is not None and not pause.lifted:
-            if now < pause.until:  # the pause was extended after this job was placed
-                self._schedule_reset(pause.until)
-                return
             await self.save_pause(pause.lift())
             self._lifted_at = now
-            released = await self._release_paused(now)
+            released = await self._release_paused(now, force=reason != "reset")
             first = [pause.task_id] if pause.task_id in released else []
             self._resume_first = first + [t for t in released if t not in first]
-            scheduled_for = pause.until
-            _log("window reset", resets_at=iso(pause.resets_at), until=iso(pause.until),
-                 resuming=self._resume_first, late_s=(now - pause.until).total_seconds())
+            if reason == "reset":
+                scheduled_for = pause.until
+            _log("window reset", trigger=reason, resets_at=iso(pause.resets_at),
+                 until=iso(pause.until), resuming=self._resume_first,
+                 late_s=round((now - scheduled_for).total_seconds(), 3))
         else:
-            _log("window reset", predicted=True, at=iso(fire_at))
+            _log("window reset", trigger=reason, predicted=True, at=iso(scheduled_for))
         self.stats.resets += 1
-        self.wake("reset", scheduled_for=scheduled_for, fresh_window=True)
+        self.wake(reason, scheduled_for=scheduled_for, fresh_window=True)
         if self.monitor is not None:
             # After the round starts: the scan must not delay the first run.
             asyncio.get_running_loop().call_later(
@@ -456,17 +482,22 @@ class Daemon:
         self._adopted.add(job)
         job.add_done_callback(done)
 
-    async def _release_paused(self, now: datetime) -> list[int]:
-        """Tasks a limit paused go back to the queue: work to ready, planning to queued."""
+    async def _release_paused(self, now: datetime, *, force: bool = False) -> list[int]:
+        """Tasks a limit paused go back to the queue: work to ready, planning to queued.
+
+        Their `resume_after` is cleared: the pause decides when work starts, and a guessed
+        reset time must not keep a task back once the owner's cron time has ended the pause.
+        """
         released: list[int] = []
         for task in await self.store.tasks.query([TaskState.PAUSED_LIMIT]):
-            if task.resume_after is not None and task.resume_after > now:
+            if not force and task.resume_after is not None and task.resume_after > now:
                 continue
             runs = await self.store.runs.for_task(task.id)
             target = TaskState.QUEUED if runs and runs[-1].kind is RunKind.PLAN else TaskState.READY
             try:
                 await self.store.tasks.transition(task.id, target, reason="window reset",
-                                                  expect=(TaskState.PAUSED_LIMIT,), now=now)
+                                                  expect=(TaskState.PAUSED_LIMIT,), now=now,
+                                                  fields={"resume_after": None})
             except NightshiftError as exc:  # cancelled meanwhile: nothing to resume
                 _log("not resumed", task=task.id, reason=str(exc))
                 continue
@@ -509,11 +540,12 @@ class Daemon:
         kind: str = "unknown",
         source: str = "run",
         task_id: int | None = None,
+        estimated: bool = False,
     ) -> LimitPause:
         """Pause the whole queue for a limit seen at `now`; reschedule the reset job."""
         previous = await self.load_pause()
         pause = pause_for_limit(previous, resets_at, now, self.margin_s, kind=kind,
-                                source=source, task_id=task_id)
+                                source=source, task_id=task_id, estimated=estimated)
         if pause != previous:
             await self.save_pause(pause)
             self._lifted_at = None
@@ -555,6 +587,8 @@ class Daemon:
                 self.scheduler.add_job(self._wake_job, DateTrigger(run_date=end, timezone=self.tz),
                                        args=["quiet hours over"], id="quiet-end",
                                        replace_existing=True)
+            return []
+        if self._hold_until is not None and now < self._hold_until:
             return []
         free = self.settings.max_parallel - len(self._active)
         if free <= 0:
@@ -668,26 +702,31 @@ class Daemon:
 
     def _start_run(self, task: Task, scheduled_for: datetime | None, now: datetime,
                    estimate_tokens: int, plan: WindowPlan | None) -> None:
-        job = asyncio.create_task(self._run(task, scheduled_for), name=f"task-{task.id}")
-        self._active[task.id] = _Active(task, job, now, estimate_tokens)
+        execution = self.executor.execute(task, scheduled_for=scheduled_for)
+        self._follow(task, execution, now, estimate_tokens)
         self.stats.started.append(task.id)
         _log("run starting", task=task.id, title=task.title, scheduled_for=iso(scheduled_for),
              resume=bool(task.session_id), budget=plan.budget_tokens if plan else None)
 
-    async def _run(self, task: Task, scheduled_for: datetime | None) -> None:
+    def _follow(self, task: Task, execution: Awaitable[Run], started_at: datetime,
+                estimate_tokens: int) -> None:
+        job = asyncio.create_task(self._run(task, execution), name=f"task-{task.id}")
+        self._active[task.id] = _Active(task, job, started_at, estimate_tokens)
+
+    async def _run(self, task: Task, execution: Awaitable[Run]) -> None:
         run: Run | None = None
         try:
-            run = await self._execute(task, scheduled_for)
+            run = await execution
         except asyncio.CancelledError:
+            # The daemon is stopping: stop watching, leave the run alive in tmux.
             raise
         except Exception as exc:
-            _log("run failed to execute", logging.ERROR, task=task.id, error=repr(exc))
+            self._hold_until = self.now() + timedelta(seconds=START_FAILURE_HOLD_S)
+            _log("run failed to execute", logging.ERROR, task=task.id, error=str(exc),
+                 hold_s=START_FAILURE_HOLD_S)
         finally:
             self._active.pop(task.id, None)
         await self._after_run(task.id, run)
-
-    async def _execute(self, task: Task, scheduled_for: datetime | None) -> Run:
-        return await self.executor.execute(task)
 
     async def _after_run(self, task_id: int, run: Run | None) -> None:
         now = self.now()
@@ -696,10 +735,14 @@ class Daemon:
         self.stats.finished.append((task_id, outcome or "unknown"))
         _log("run finished", task=task_id, run=run.id if run else None, outcome=outcome,
              state=task.state.value, latency_s=run.latency_s if run else None)
+        if self.on_finished is not None:
+            self.on_finished(task, run)
         if task.state is TaskState.PAUSED_LIMIT or (run is not None and run.outcome is Outcome.LIMIT):
-            await self.apply_limit(task.resume_after, now, kind=str(run.extra.get("limit_kind",
-                                   "unknown")) if run else "unknown", source="run",
-                                   task_id=task_id)
+            limit = run.extra.get("limit") if run is not None else None
+            limit = limit if isinstance(limit, dict) else {}
+            await self.apply_limit(task.resume_after, now, kind=str(limit.get("kind", "unknown")),
+                                   source="run", task_id=task_id,
+                                   estimated=bool(limit.get("estimated", False)))
         elif run is not None and run.outcome is not None:
             pause = await self.load_pause()
             if pause is not None and pause.lifted:
@@ -707,9 +750,18 @@ class Daemon:
         self.wake("run finished")
 
     async def _adopt(self) -> None:
-        """Runs left by the previous daemon: the executor watches them again or finishes them."""
-        adopted = await self.executor.reconcile()
-        _log("reconciled", adopted=repr(adopted))
+        """Runs left by the previous daemon: followed again if alive, else finished from logs."""
+        settled = await self.executor.reconcile()
+        for task_id, following in list(self.executor.adopted.items()):
+            task = await self.store.tasks.get(task_id)
+            runs = await self.store.runs.for_task(task_id)
+            started = next((r.started_at for r in reversed(runs) if r.started_at), None)
+            self._follow(task, following, started or self.now(), await self.estimate(task))
+        if settled:
+            _log("reconciled", adopted=sorted(self.executor.adopted),
+                 finished=[{"run": r.id, "task": r.task_id,
+                            "outcome": r.outcome.value if r.outcome else None}
+                           for r in settled if r.finished_at is not None])
 
     # --- burst ----------------------------------------------------------------------------
 

@@ -1,22 +1,28 @@
-"""`nightshift run --burst` (minimal: claim ready tasks one by one and execute them) and `clean`.
+"""`nightshift run [--burst]` (the daemon, `core.daemon`) and `clean`.
 
-The scheduler daemon grows out of this; the rules it already keeps: runs left by an earlier
-process are reconciled first, one limit stops all claiming until the reset (plus
-`NIGHTSHIFT_RESET_MARGIN_S`), and the task the limit paused resumes its session first.
+`run_queue` is the first, minimal burst loop (one task at a time, no timed jobs); the
+command now runs `core.daemon.Daemon` in both modes so that burst and daemon keep the same
+rules: one instance per home, the queue pause persisted across restarts, backoff without
+counting attempts, `NIGHTSHIFT_MAX_PARALLEL` and one run per repository.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
+import logging
+import sys
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from core.abc import Notification
 from core.cli.app import app as cli_app
 from core.cli.app import console, print_json, with_service
-from core.errors import InvalidTransition
+from core.daemon import Daemon, FrontFactory, JsonLines
+from core.errors import ConfigError, InvalidTransition
 from core.execution.executor import Executor
 from core.execution.tmux import TmuxRunner
 from core.execution.workspace import CleanReport, clean_worktrees
@@ -94,21 +100,90 @@ async def run_queue(service: Service, executor: Executor, *, max_wait_s: float, 
         report(_describe(await store.tasks.get(task.id), run))
 
 
+class _ServiceNotifier:
+    """Delivers through whatever notifier the service has at the time of the call.
+
+    The Telegram front installs its outbox notifier on the service when it starts, which is
+    after the executor is built; reading `service.notifier` late keeps run reports flowing.
+    """
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+
+    async def notify(self, note: Notification) -> None:
+        await self.service.notifier.notify(note)
+
+
+def configure_logging() -> None:
+    """Structured log lines (one JSON object each) on stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLines())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    # APScheduler logs every job execution at INFO: one line a minute per job, noise.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def _fronts(service: Service) -> list[FrontFactory]:
+    """The Telegram bot, when configured; loaded here, at the edge, so core never imports it.
+
+    `importlib` with a string keeps `bot` out of core's import graph: the engine works
+    without the bot package, and this is the one place that knows the front exists.
+    """
+    settings = service.settings
+    if not settings.telegram_enabled:
+        return []
+    try:
+        runtime = importlib.import_module("bot.runtime")
+    except ImportError as exc:
+        raise ConfigError("TELEGRAM_BOT_TOKEN", f"is set but the Telegram front cannot load: {exc}"
+                          ) from None
+    return [lambda: runtime.running_bot(settings, service)]
+
+
+def _monitor(service: Service) -> Any:
+    """The usage monitor, when this installation has one."""
+    try:
+        monitor = importlib.import_module("core.usage.monitor")
+    except ImportError:
+        return None
+    return monitor.UsageMonitor(service.settings, service.store)
+
+
 @cli_app.command()
 def run(
-    burst: Annotated[bool, typer.Option("--burst", help="Run what is runnable, then exit 0.")] = False,
+    burst: Annotated[bool, typer.Option(
+        "--burst", help="Run what is runnable now, then exit 0 (no timed jobs, no bot).")] = False,
     max_wait: Annotated[float, typer.Option(
         "--max-wait", help="With --burst: wait at most this many seconds for a limit to reset.")] = 0.0,
 ) -> None:
-    """Execute ready tasks one by one in tmux (the scheduler daemon builds on this)."""
+    """The daemon: start queued work the moment the usage window resets.
 
-    async def work(service: Service) -> None:
-        executor = Executor(service.settings, service.store, TmuxRunner(service.settings.tmux_socket),
-                            service.notifier, clock=service.clock)
+    One per NIGHTSHIFT_HOME. SIGTERM or Ctrl-C stops claiming and exits; runs in progress
+    stay alive in tmux and the next start follows them again.
+    """
+    configure_logging()
+
+    async def work(service: Service) -> int:
+        executor = Executor(service.settings, service.store,
+                            TmuxRunner(service.settings.tmux_socket), _ServiceNotifier(service),
+                            clock=service.clock)
         service.cancel_hooks.append(executor.cancel)
-        await run_queue(service, executor, max_wait_s=max_wait, forever=not burst)
 
-    with_service(work)
+        def finished(task: Task, run: Run | None) -> None:
+            if burst and run is not None:
+                console.print(_describe(task, run), markup=False, soft_wrap=True)
+
+        daemon = Daemon(service, executor, monitor=None if burst else _monitor(service),
+                        fronts=[] if burst else _fronts(service), burst=burst,
+                        max_wait_s=max_wait, on_finished=finished)
+        return await daemon.run()
+
+    code = with_service(work)
+    if code:
+        raise typer.Exit(code)
 
 
 def _print_clean(report: CleanReport) -> None:

@@ -47,6 +47,8 @@ class LimitPause:
     """"Still limited" answers since the reset; drives the backoff, never the attempts."""
     lifted: bool = False
     """The reset job ran: work may start, but the pause is kept until a run gets through."""
+    estimated: bool = False
+    """No source named the reset time (a guess of now + 5 h): an owner's cron time may end it."""
 
     def active(self, now: datetime) -> bool:
         return not self.lifted and now < self.until
@@ -63,6 +65,7 @@ class LimitPause:
             "task_id": self.task_id,
             "still_limited": self.still_limited,
             "lifted": self.lifted,
+            "estimated": self.estimated,
         }
 
     @classmethod
@@ -79,6 +82,7 @@ class LimitPause:
             task_id=data.get("task_id"),
             still_limited=int(data.get("still_limited", 0)),
             lifted=bool(data.get("lifted", False)),
+            estimated=bool(data.get("estimated", False)),
         )
 
 
@@ -91,6 +95,7 @@ def pause_for_limit(
     kind: str = "unknown",
     source: str = "run",
     task_id: int | None = None,
+    estimated: bool = False,
 ) -> LimitPause:
     """The pause after a limit was seen at `now`.
 
@@ -104,9 +109,9 @@ def pause_for_limit(
         if previous is not None and not previous.lifted and previous.until > until:
             return previous
         carried = first_task if previous is not None and not previous.lifted else task_id
-        return LimitPause(resets_at, until, kind, source, carried, 0, False)
+        return LimitPause(resets_at, until, kind, source, carried, 0, False, estimated)
     failures = (previous.still_limited if previous is not None else 0) + 1
     until = now + timedelta(seconds=backoff_delay_s(failures))
     if previous is not None and not previous.lifted and previous.until > until:
         return previous
-    return LimitPause(resets_at or now, until, kind, source, first_task, failures, False)
+    return LimitPause(resets_at or now, until, kind, source, first_task, failures, False, False)

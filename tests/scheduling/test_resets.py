@@ -70,8 +70,10 @@ def test_a_new_window_limit_after_the_reset_starts_the_backoff_over() -> None:
     assert fresh.still_limited == 0 and fresh.task_id == 2
 
 
-@given(st.integers(0, 50), st.booleans(), st.integers(-3600, 3600))
-def test_pause_round_trips_through_json(failures: int, lifted: bool, offset_s: int) -> None:
+@given(st.integers(0, 50), st.booleans(), st.integers(-3600, 3600), st.booleans())
+def test_pause_round_trips_through_json(
+    failures: int, lifted: bool, offset_s: int, estimated: bool
+) -> None:
     pause = LimitPause(NOW, NOW + timedelta(seconds=offset_s), "weekly", "monitor", None,
-                       failures, lifted)
+                       failures, lifted, estimated)
     assert LimitPause.from_json(pause.as_json()) == pause

@@ -1,0 +1,161 @@
+"""Real parts for daemon tests: the fake CLI, a private tmux server, a temp database, margin 1 s."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.daemon import Daemon
+from core.execution.executor import Executor
+from core.execution.tmux import TmuxRunner
+from core.models import Task, TaskState
+from core.service import Service
+from core.settings import Settings, load_settings
+from core.store.store import Store
+
+BIN = Path(sys.executable).parent
+FAKE = str(BIN / "nightshift-fake-claude")
+NIGHTSHIFT = str(BIN / "nightshift")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+def make_repo(path: Path) -> Path:
+    path.mkdir(parents=True)
+    git(path, "init", "-q", "-b", "main")
+    git(path, "config", "user.email", "dev@example.com")
+    git(path, "config", "user.name", "Dev")
+    (path / "README.md").write_text("hello\n")
+    git(path, "add", "README.md")
+    git(path, "commit", "-q", "-m", "initial")
+    return path
+
+
+Record = Callable[[], list[dict[str, Any]]]
+
+
+@pytest.fixture
+def record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Record:
+    """Every invocation of the fake CLI, in the order it arrived."""
+    path = tmp_path / "fake-record.jsonl"
+    monkeypatch.setenv("FAKE_CLAUDE_RECORD", str(path))
+
+    def read() -> list[dict[str, Any]]:
+        if not path.exists():
+            return []
+        return [json.loads(ln) for ln in path.read_text(encoding="utf-8").splitlines()]
+
+    return read
+
+
+@pytest.fixture
+def daemon_settings(isolated_env: Path, monkeypatch: pytest.MonkeyPatch, record: Record) -> Settings:
+    monkeypatch.setenv("NIGHTSHIFT_CLAUDE_BIN", FAKE)
+    monkeypatch.setenv("NIGHTSHIFT_RESET_MARGIN_S", "1")
+    monkeypatch.setenv("NIGHTSHIFT_PLAN_BY_DEFAULT", "false")
+    return load_settings(env_file=None)
+
+
+@pytest.fixture
+async def dstore(daemon_settings: Settings) -> AsyncIterator[Store]:
+    opened = await Store.open(daemon_settings.db_path)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture
+def dservice(daemon_settings: Settings, dstore: Store) -> Service:
+    return Service(daemon_settings, dstore)
+
+
+@pytest.fixture
+def runner(daemon_settings: Settings) -> Iterator[TmuxRunner]:
+    tmux = TmuxRunner(daemon_settings.tmux_socket)
+    try:
+        yield tmux
+    finally:
+        subprocess.run(["tmux", "-L", daemon_settings.tmux_socket, "kill-server"],
+                       capture_output=True, check=False)
+
+
+@pytest.fixture
+def executor(dservice: Service, runner: TmuxRunner) -> Executor:
+    executor = Executor(dservice.settings, dservice.store, runner, dservice.notifier,
+                        poll_interval_s=0.02, progress_interval_s=0.2, kill_grace_s=1.0)
+    dservice.cancel_hooks.append(executor.cancel)
+    return executor
+
+
+@dataclass
+class Running:
+    daemon: Daemon
+    job: asyncio.Task[int]
+
+    async def stop(self) -> int:
+        self.daemon.request_stop("test over")
+        return await asyncio.wait_for(self.job, 30)
+
+
+@pytest.fixture
+async def start_daemon(dservice: Service, executor: Executor) -> AsyncIterator[Callable[..., Awaitable[Running]]]:
+    """Start a daemon in this event loop; it is stopped at the end of the test."""
+    started: list[Running] = []
+
+    async def start(**kwargs: Any) -> Running:
+        daemon = Daemon(dservice, executor, install_signal_handlers=False, **kwargs)
+        job = asyncio.create_task(daemon.run())
+        running = Running(daemon, job)
+        started.append(running)
+        for _ in range(500):
+            if daemon.scheduler is not None and daemon.scheduler.running or job.done():
+                break
+            await asyncio.sleep(0.01)
+        if job.done():
+            job.result()
+        return running
+
+    yield start
+    for running in started:
+        if not running.job.done():
+            await running.stop()
+
+
+async def wait_for_states(store: Store, ids: list[int], states: set[TaskState],
+                          timeout_s: float = 60) -> list[Task]:
+    """Poll until every task is in one of `states` (the test's only wait on the real clock)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        tasks = [await store.tasks.get(i) for i in ids]
+        if all(t.state in states for t in tasks):
+            return tasks
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out; states: {[(t.id, t.state.value) for t in tasks]}")
+        await asyncio.sleep(0.05)
+
+
+def start_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen([NIGHTSHIFT, *args], env=env or dict(os.environ), cwd=os.getcwd(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def stop_cli(proc: subprocess.Popen[str], timeout_s: float = 30) -> tuple[int, str, str]:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=timeout_s)
+    return proc.returncode, out, err

@@ -1,0 +1,77 @@
+"""The reason nightshift exists: a limit pauses the whole queue, and the reset starts the work.
+
+Real fake CLI in real tmux, margin 1 s, a reset 5 s away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Any
+
+from core.daemon import LIMIT_PAUSE_KEY
+from core.models import Outcome, Priority, TaskState
+from core.service import Service
+from core.store.store import Store
+
+from .conftest import Record, wait_for_states
+
+
+def _at(call: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(str(call["at"]).replace("Z", "+00:00"))
+
+
+def _first_words(call: dict[str, Any]) -> str:
+    """'resume' for a --resume call, else the task's prompt before any directive."""
+    if call["resume"] is not None:
+        return "resume"
+    return str(call["prompt"]).splitlines()[0].split(" [")[0]
+
+
+async def test_a_limit_pauses_the_queue_until_the_reset_and_the_limited_task_resumes_first(
+    dservice: Service, dstore: Store, record: Record, start_daemon: object
+) -> None:
+    first = await dservice.add("first task [fake: limit reset_in=5]", priority=Priority.HIGH)
+    second = await dservice.add("second task")
+    third = await dservice.add("third task")
+    running = await start_daemon()  # type: ignore[operator]
+
+    # The first task hits the limit: it is paused, its attempt not counted, the queue paused.
+    (paused,) = await wait_for_states(dstore, [first.id], {TaskState.PAUSED_LIMIT})
+    assert paused.attempts == 0 and paused.resume_after is not None
+    reset = paused.resume_after
+    for _ in range(100):
+        pause = await dstore.kv.get(LIMIT_PAUSE_KEY)
+        if pause:
+            break
+        await asyncio.sleep(0.02)
+    assert pause is not None
+    assert datetime.fromisoformat(pause["until"]) == reset + timedelta(seconds=1)
+    assert pause["task_id"] == first.id
+    job = running.daemon.scheduler.get_job("reset")
+    assert job is not None and job.next_run_time == reset + timedelta(seconds=1)
+
+    tasks = await wait_for_states(dstore, [first.id, second.id, third.id], {TaskState.DONE})
+    assert await running.stop() == 0
+
+    calls = record()
+    assert [_first_words(c) for c in calls] == [
+        "first task", "resume", "second task", "third task",
+    ], calls
+    # Nothing but the first call reached the CLI before the reset.
+    assert _at(calls[0]) < reset
+    assert all(_at(c) >= reset for c in calls[1:])
+    # The limited task resumed its own session, with --resume.
+    runs = await dstore.runs.for_task(first.id)
+    assert [r.outcome for r in runs] == [Outcome.LIMIT, Outcome.SUCCESS]
+    assert calls[1]["resume"] == runs[0].session_id
+    assert "--resume" in calls[1]["argv"]
+    # One attempt in all: the limit cost none.
+    assert tasks[0].attempts == 1
+    # Reset-to-start latency is recorded for the run the reset started.
+    resumed = runs[1]
+    assert resumed.scheduled_for == reset + timedelta(seconds=1)
+    assert resumed.started_at is not None and resumed.latency_s is not None
+    assert resumed.started_at >= resumed.scheduled_for
+    # The window got through: the pause is gone.
+    assert await dstore.kv.get(LIMIT_PAUSE_KEY) is None
