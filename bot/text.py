@@ -67,7 +67,7 @@ def split_html(markup: str, limit: int = TELEGRAM_TEXT_LIMIT) -> list[str]:
         while visible + width > limit and visible > 0:
             if boundary is not None:
                 cut, open_tags, seen = boundary
-                flush(cut, open_tags)
+                flush(cut - 1, open_tags)  # the newline itself ends the part: not sent
                 tokens = [tag for _, tag in open_tags] + tokens[cut:]
                 visible -= seen
             else:

@@ -211,8 +211,8 @@ class FakeTelegram:
     def sent_message(self, sent: Sent) -> dict[str, Any]:
         """The message dict Telegram would attach to a callback on `sent`."""
         body = self.bot_message(sent.chat_id, sent.text, sent.message_id)
-        if sent.reply_markup is not None:
-            body["reply_markup"] = sent.reply_markup
+        if sent.reply_markup is not None and "inline_keyboard" in sent.reply_markup:
+            body["reply_markup"] = sent.reply_markup  # messages carry only inline keyboards
         return body
 
     # --- misbehaving ----------------------------------------------------------------------

@@ -1,0 +1,221 @@
+"""Handlers fed one `Update.de_json` at a time (no polling), replies read from the fake Bot API."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from telegram import Update
+from telegram.ext import Application
+
+from bot.access import REFUSAL
+from bot.app import build_application, register
+from bot.deps import BotDeps, RefusalLimiter
+from bot.handlers import GENERIC_FAILURE
+from core.models import TaskState
+from core.service import Service
+from core.settings import Settings
+from core.store.outbox import OutboxStore
+from tests.bot.conftest import FAST, OWNER, STRANGER
+from tests.fakes.telegram_api import FakeTelegram
+
+_ids = itertools.count(1)
+
+
+class Monotonic:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def monotonic() -> Monotonic:
+    return Monotonic()
+
+
+@pytest.fixture
+async def app(
+    bot_settings: Settings, bot_service: Service, monotonic: Monotonic
+) -> AsyncIterator[Application]:  # type: ignore[type-arg]
+    application = build_application(bot_settings, FAST)
+    deps = BotDeps(bot_settings, bot_service, OutboxStore(bot_service.store.db),
+                   RefusalLimiter(interval_s=600), monotonic=monotonic)
+    register(application, deps)
+    async with application:
+        yield application
+
+
+@pytest.fixture
+def feed(app: Application, fake_telegram: FakeTelegram) -> Callable[..., Any]:  # type: ignore[type-arg]
+    async def feed(body: dict[str, Any]) -> None:
+        update = Update.de_json({"update_id": next(_ids), **body}, app.bot)
+        await app.process_update(update)
+
+    return feed
+
+
+def texts(fake: FakeTelegram, chat_id: int = OWNER) -> list[str]:
+    return [s.text for s in fake.sent(chat_id)]
+
+
+async def test_unknown_commands_and_plain_text_get_a_pointer(
+    feed: Callable[..., Any], fake_telegram: FakeTelegram
+) -> None:
+    await feed({"message": fake_telegram.message(OWNER, "/frobnicate 3")})
+    await feed({"message": fake_telegram.message(OWNER, "just chatting")})
+    other = fake_telegram.message(OWNER, "Revise plan v1 of task #1: reply to this message")
+    await feed({"message": fake_telegram.message(OWNER, "a reply", reply_to=other)})
+    assert texts(fake_telegram) == [
+        "I do not know that command; /help lists the ones I do.",
+        "Send <code>/add TEXT</code> to queue a task, or /help.",
+        "Send <code>/add TEXT</code> to queue a task, or /help.",  # not a prompt from the bot
+    ]
+
+
+async def test_a_revision_comment_for_a_replaced_plan_is_refused(
+    feed: Callable[..., Any], fake_telegram: FakeTelegram, bot_service: Service
+) -> None:
+    task = await bot_service.add("plan me", plan=True)
+    await bot_service.store.tasks.transition(task.id, TaskState.PLANNING)
+    await bot_service.store.plans.add(task.id, "one")
+    await bot_service.store.plans.add(task.id, "two")
+    await bot_service.store.tasks.transition(task.id, TaskState.AWAITING_APPROVAL)
+    prompt = fake_telegram.bot_message(OWNER, f"Revise plan v1 of task #{task.id}: reply to this")
+    await feed({"message": fake_telegram.message(OWNER, "shorter", reply_to=prompt)})
+    [reply] = texts(fake_telegram)
+    assert "was replaced by v2" in reply
+    assert (await bot_service.get(task.id)).state is TaskState.AWAITING_APPROVAL
+
+
+async def test_an_unexpected_error_gets_a_generic_reply_and_a_log_line(
+    feed: Callable[..., Any], fake_telegram: FakeTelegram, bot_service: Service,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def broken(task_id: int) -> None:
+        raise RuntimeError("database exploded")
+
+    monkeypatch.setattr(bot_service, "show", broken)
+    await feed({"message": fake_telegram.message(OWNER, "/task 1")})
+    assert texts(fake_telegram) == [GENERIC_FAILURE]
+    assert "handler task failed" in caplog.text and "database exploded" in caplog.text
+
+
+async def test_a_plan_is_requested_when_the_task_has_none(
+    feed: Callable[..., Any], fake_telegram: FakeTelegram, bot_service: Service,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    task = await bot_service.add("no plan yet", plan=True)
+    await feed({"message": fake_telegram.message(OWNER, f"/plan {task.id}")})
+    requested: list[int] = []
+
+    async def request_plan(task_id: int) -> None:
+        requested.append(task_id)
+
+    if not hasattr(bot_service, "request_plan"):
+        assert texts(fake_telegram) == [f"task {task.id} has no plan yet"]
+        monkeypatch.setattr(bot_service, "request_plan", request_plan, raising=False)
+    else:
+        monkeypatch.setattr(bot_service, "request_plan", request_plan)
+    await feed({"message": fake_telegram.message(OWNER, f"/plan {task.id}")})
+    assert requested == [task.id]
+    assert texts(fake_telegram)[-1] == f"Asked for a plan for <code>#{task.id}</code>; it comes here."
+
+
+async def test_bad_button_data_is_answered_not_ignored(
+    feed: Callable[..., Any], fake_telegram: FakeTelegram
+) -> None:
+    await feed({"callback_query": {"id": "9", "from": fake_telegram.user(OWNER),
+                                   "chat_instance": "c", "data": "zz:1",
+                                   "message": fake_telegram.bot_message(OWNER, "old")}})
+    [answer] = [c.params for c in fake_telegram.calls("answerCallbackQuery")]
+    assert answer["text"] == "this button is not one nightshift knows"
+    assert answer["show_alert"] in ("true", "True")
+
+
+async def test_refusals_are_rate_limited_per_stranger_and_audited(
+    feed: Callable[..., Any], fake_telegram: FakeTelegram, bot_service: Service,
+    monotonic: Monotonic,
+) -> None:
+    await feed({"message": fake_telegram.message(STRANGER, "/queue")})
+    monotonic.now += 10
+    await feed({"message": fake_telegram.message(STRANGER, "/queue")})
+    await feed({"message": fake_telegram.message(STRANGER + 1, "hello")})
+    monotonic.now += 600
+    await feed({"message": fake_telegram.message(STRANGER, "/queue")})
+    assert texts(fake_telegram, STRANGER) == [REFUSAL, REFUSAL]
+    assert texts(fake_telegram, STRANGER + 1) == [REFUSAL]
+    refused = [e for e in await bot_service.store.tasks.events() if e.kind == "telegram_refused"]
+    assert [(e.data["user_id"], e.data["suppressed_since_last"]) for e in refused] == [
+        (STRANGER, 0), (STRANGER + 1, 0), (STRANGER, 1)]
+
+
+async def test_a_strangers_button_press_is_always_answered_with_the_refusal(
+    feed: Callable[..., Any], fake_telegram: FakeTelegram
+) -> None:
+    for _ in range(3):
+        await feed({"callback_query": {"id": "7", "from": fake_telegram.user(STRANGER),
+                                       "chat_instance": "c", "data": "ap:1:1",
+                                       "message": fake_telegram.bot_message(STRANGER, "x")}})
+    assert [c.params["text"] for c in fake_telegram.calls("answerCallbackQuery")] == [REFUSAL] * 3
+    assert fake_telegram.sent() == []
+
+
+async def test_updates_without_a_user_and_channel_posts_are_dropped(
+    feed: Callable[..., Any], fake_telegram: FakeTelegram
+) -> None:
+    post = fake_telegram.message(OWNER, "/queue", chat_id=-1001, chat_type="channel")
+    post.pop("from")
+    await feed({"channel_post": post})
+    await feed({"poll": {"id": "p", "question": "?", "options": [], "total_voter_count": 0,
+                         "is_closed": False, "is_anonymous": True, "type": "regular",
+                         "allows_multiple_answers": False, "allows_revoting": False,
+                         "members_only": False}})
+    assert fake_telegram.sent() == []
+
+
+async def test_usage_renders_times_in_the_owners_zone(
+    feed: Callable[..., Any], fake_telegram: FakeTelegram, bot_service: Service,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class State:
+        def as_json(self) -> dict[str, Any]:
+            return {"limited": True, "window": "session", "resets_at": "2026-07-14T01:05:00+00:00",
+                    "source": "<stream>", "usage": {"tokens": 123}}
+
+    async def usage() -> State:
+        return State()
+
+    monkeypatch.setattr(bot_service, "usage", usage, raising=False)
+    await feed({"message": fake_telegram.message(OWNER, "/usage")})
+    [reply] = texts(fake_telegram)
+    assert "resets_at: Tue 14 Jul 03:05 CEST" in reply  # Europe/Berlin, summer time
+    assert "source: &lt;stream&gt;" in reply and "  tokens: 123" in reply
+
+
+def test_when_is_in_the_given_zone() -> None:
+    from zoneinfo import ZoneInfo
+
+    from bot.render import when
+
+    moment = datetime(2026, 1, 5, 23, 30, tzinfo=UTC)
+    assert when(moment, ZoneInfo("Asia/Tokyo")) == "Tue 06 Jan 08:30 JST"
+    assert when(None, UTC) == "-"
+
+
+async def test_a_reply_telegram_cannot_take_now_waits_in_the_outbox(
+    feed: Callable[..., Any], fake_telegram: FakeTelegram, bot_service: Service,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING)
+    fake_telegram.fail("502", method="sendMessage")
+    await feed({"message": fake_telegram.message(OWNER, "/help")})
+    [item] = await OutboxStore(bot_service.store.db).pending()
+    assert item.kind == "reply" and item.payload["to"] == [OWNER]
+    assert "/add" in item.payload["messages"][0]["html"]
+    assert "deferred to the outbox" in caplog.text
