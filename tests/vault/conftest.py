@@ -1,17 +1,6 @@
 from __future__ import annotations
 
-import pytest
+# The vault is written from the same fixture history the metrics are checked against.
+from tests.metrics.conftest import berlin_settings, history
 
-from core.settings import Settings, load_settings
-from core.store.store import Store
-from tests.metrics.history import Fixture, build_history
-
-
-@pytest.fixture
-def berlin_settings(settings: Settings) -> Settings:
-    return load_settings(env_file=None, tz="Europe/Berlin")
-
-
-@pytest.fixture
-async def history(store: Store, berlin_settings: Settings) -> Fixture:
-    return await build_history(store, berlin_settings)
+__all__ = ["berlin_settings", "history"]
