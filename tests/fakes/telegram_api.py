@@ -405,6 +405,9 @@ class FakeTelegram:
 class _Handler(BaseHTTPRequestHandler):
     server_fake: FakeTelegram
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle's algorithm on, the body waits for
+    # the client's delayed ACK (~40 ms on Linux), which would swamp every latency measured.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         return  # quiet: tests read the recorded calls instead
