@@ -380,6 +380,8 @@ class Daemon:
             self._lifted_at = now
             self._resume_first = [t.id for t in await self._resuming_tasks()]
             return
+        if pause.until <= now:
+            return  # missed while down: the first dispatch round fires it, before claiming
         _log("queue paused by a limit", until=iso(pause.until), resets_at=iso(pause.resets_at),
              kind=pause.kind, still_limited=pause.still_limited)
         self._schedule_reset(pause.until)
@@ -443,12 +445,14 @@ class Daemon:
         """The reset job: the window reset (plus the margin), known or predicted."""
         now = self.now()
         pause = await self.load_pause()
-        if pause is not None and not pause.lifted and now < pause.until:
+        if pause is not None and pause.lifted:
+            return  # the dispatcher got to this reset first
+        if pause is not None and now < pause.until:
             self._schedule_reset(pause.until)  # the pause was extended after this job was placed
             return
         await self._window_reset(now, fire_at, "reset")
 
-    async def _window_reset(self, now: datetime, scheduled_for: datetime, reason: str) -> None:
+    async def _window_reset(self, now: datetime, scheduled_for: datetime, reason: str) -> _Round:
         """Release the paused tasks, the interrupted one first, and start a fresh window's round."""
         pause = await self.load_pause()
         if pause is not None and not pause.lifted:
@@ -470,6 +474,7 @@ class Daemon:
             # After the round starts: the scan must not delay the first run.
             asyncio.get_running_loop().call_later(
                 1.0, lambda: self._spawn(self._refresh_usage(), "usage after reset"))
+        return _Round(reason, scheduled_for, fresh_window=True)
 
     def _spawn(self, coro: Any, what: str) -> None:
         job: asyncio.Task[Any] = asyncio.ensure_future(coro)
@@ -581,6 +586,11 @@ class Daemon:
         pause = await self.load_pause()
         if pause is not None and pause.active(now):
             return []
+        if pause is not None and not pause.lifted:
+            # The reset is due but its job has not run yet (a restart, or a wake that came
+            # first): release the paused tasks now, so that they go before anything else.
+            round_ = await self._window_reset(now, pause.until, "reset")
+            pause = await self.load_pause()
         if not self.burst and is_quiet(self.settings.quiet_hour_set, now, self.tz):
             end = quiet_ends_at(self.settings.quiet_hour_set, now, self.tz)
             if end is not None and self.scheduler is not None:

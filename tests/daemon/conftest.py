@@ -112,7 +112,9 @@ class Running:
 
 
 @pytest.fixture
-async def start_daemon(dservice: Service, executor: Executor) -> AsyncIterator[Callable[..., Awaitable[Running]]]:
+async def start_daemon(
+    dservice: Service, executor: Executor
+) -> AsyncIterator[Callable[..., Awaitable[Running]]]:
     """Start a daemon in this event loop; it is stopped at the end of the test."""
     started: list[Running] = []
 
@@ -122,7 +124,7 @@ async def start_daemon(dservice: Service, executor: Executor) -> AsyncIterator[C
         running = Running(daemon, job)
         started.append(running)
         for _ in range(500):
-            if daemon.scheduler is not None and daemon.scheduler.running or job.done():
+            if (daemon.scheduler is not None and daemon.scheduler.running) or job.done():
                 break
             await asyncio.sleep(0.01)
         if job.done():

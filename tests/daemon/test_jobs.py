@@ -1,0 +1,199 @@
+"""The daemon's timed jobs and dispatch rules, in process with the real executor and fake CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from core.daemon import LIMIT_PAUSE_KEY, _Round
+from core.models import Outcome, Run, Task, TaskState, utcnow
+from core.scheduling.cron import next_cron_fire
+from core.scheduling.hours import quiet_ends_at
+from core.scheduling.resets import LimitPause
+from core.service import Service
+from core.settings import Settings
+from core.store.store import Store
+
+from .conftest import Record, Running, make_repo, wait_for_states
+
+Start = Callable[..., Awaitable[Running]]
+
+
+async def _paused_task(service: Service, prompt: str, resume_after: datetime) -> Task:
+    """A task the limit paused (as the executor leaves it), without running anything."""
+    task = await service.add(prompt)
+    claimed = await service.store.tasks.claim_next(only_ids=[task.id])
+    assert claimed is not None
+    return await service.store.tasks.transition(
+        task.id, TaskState.PAUSED_LIMIT, reason="limit", fields={"resume_after": resume_after})
+
+
+def _configure(service: Service, **changes: Any) -> Settings:
+    service.settings = service.settings.model_copy(update=changes)
+    return service.settings
+
+
+async def test_a_cron_trigger_fires_and_ends_a_pause_whose_reset_was_only_guessed(
+    dservice: Service, dstore: Store, record: Record, start_daemon: Start,
+) -> None:
+    tz = ZoneInfo("Europe/Berlin")
+    _configure(dservice, cron="0 0 * * *", tz="Europe/Berlin")
+    guess = utcnow() + timedelta(hours=5)
+    task = await _paused_task(dservice, "night work", guess)
+    await dstore.kv.set(LIMIT_PAUSE_KEY, LimitPause(
+        guess, guess + timedelta(seconds=1), task_id=task.id, estimated=True).as_json())
+    before = utcnow()
+    running = await start_daemon()
+    after = utcnow()
+    scheduler = running.daemon.scheduler
+    assert scheduler is not None
+    job = scheduler.get_job("cron-0")
+    # The job's next fire time is the trigger computed from now: the next midnight in Berlin.
+    assert job.next_run_time in {next_cron_fire("0 0 * * *", before, tz),
+                                 next_cron_fire("0 0 * * *", after, tz)}
+    assert job.next_run_time.astimezone(tz).hour == 0
+    assert (await dstore.tasks.get(task.id)).state is TaskState.PAUSED_LIMIT
+    assert record() == []
+
+    # Fire it now instead of at midnight: APScheduler runs the real job.
+    fired_at = datetime.now(UTC)
+    job.modify(next_run_time=fired_at)
+    await wait_for_states(dstore, [task.id], {TaskState.DONE})
+    (run,) = await dstore.runs.for_task(task.id)
+    assert run.scheduled_for is not None
+    assert fired_at - timedelta(seconds=1) <= run.scheduled_for <= utcnow()
+    assert len(record()) == 1
+    assert scheduler.get_job("cron-0").next_run_time.astimezone(tz).hour == 0
+
+
+async def test_a_cron_trigger_never_ends_a_pause_with_a_known_reset(
+    dservice: Service, dstore: Store, record: Record, start_daemon: Start,
+) -> None:
+    _configure(dservice, cron="0 0 * * *")
+    reset = utcnow() + timedelta(hours=2)
+    task = await _paused_task(dservice, "night work", reset)
+    await dstore.kv.set(LIMIT_PAUSE_KEY, LimitPause(
+        reset, reset + timedelta(seconds=1), task_id=task.id).as_json())
+    running = await start_daemon()
+    await running.daemon._on_cron()
+    started = await running.daemon.dispatch(_Round("test"))
+    assert started == [] and record() == []
+    assert (await dstore.tasks.get(task.id)).state is TaskState.PAUSED_LIMIT
+
+
+async def test_a_reset_missed_while_the_daemon_was_down_fires_at_start(
+    dservice: Service, dstore: Store, record: Record, start_daemon: Start,
+) -> None:
+    reset = utcnow() - timedelta(seconds=30)
+    limited = await _paused_task(dservice, "was limited", reset)
+    waiting = await dservice.add("queued meanwhile", priority="urgent")
+    until = reset + timedelta(seconds=1)
+    await dstore.kv.set(LIMIT_PAUSE_KEY, LimitPause(reset, until, task_id=limited.id).as_json())
+    await start_daemon()
+    await wait_for_states(dstore, [limited.id, waiting.id], {TaskState.DONE})
+    calls = record()
+    # The paused task goes first although the other one is urgent.
+    assert [c["prompt"].splitlines()[0] for c in calls] == ["was limited", "queued meanwhile"]
+    (run,) = await dstore.runs.for_task(limited.id)
+    assert run.scheduled_for == until
+
+
+async def test_a_paused_task_without_a_pause_record_still_pauses_the_queue_after_a_restart(
+    dservice: Service, dstore: Store, record: Record, start_daemon: Start,
+) -> None:
+    """The executor paused the task, then the daemon died before it saved the pause."""
+    reset = utcnow() + timedelta(hours=1)
+    await _paused_task(dservice, "was limited", reset)
+    other = await dservice.add("other")
+    running = await start_daemon()
+    assert await running.daemon.dispatch(_Round("test")) == []
+    pause = await running.daemon.load_pause()
+    assert pause is not None and pause.until == reset + timedelta(seconds=1)
+    assert running.daemon.scheduler.get_job("reset").next_run_time == pause.until
+    assert (await dstore.tasks.get(other.id)).state is TaskState.READY and record() == []
+
+
+async def test_still_limited_after_the_reset_backs_off_1_then_2_minutes_without_attempts(
+    dservice: Service, dstore: Store, record: Record, start_daemon: Start,
+) -> None:
+    running = await start_daemon()
+    daemon = running.daemon
+    reset = utcnow() - timedelta(seconds=5)
+    task = await _paused_task(dservice, "x", reset)
+    await daemon.save_pause(LimitPause(reset, reset, task_id=task.id, lifted=True))
+    now = utcnow()
+    one = await daemon.apply_limit(reset, now, task_id=task.id)
+    assert (one.still_limited, one.until) == (1, now + timedelta(minutes=1))
+    assert daemon.scheduler.get_job("reset").next_run_time == one.until
+    assert await daemon.load_pause() == one
+    await daemon.save_pause(one.lift())
+    two = await daemon.apply_limit(None, one.until, task_id=task.id)
+    assert (two.still_limited, two.until) == (2, one.until + timedelta(minutes=2))
+    assert daemon.scheduler.get_job("reset").next_run_time == two.until
+    assert (await dstore.tasks.get(task.id)).attempts == 0
+    assert record() == []
+
+
+async def test_max_parallel_runs_at_once_but_never_two_in_one_repository(
+    dservice: Service, dstore: Store, start_daemon: Start, tmp_path: Any,
+) -> None:
+    _configure(dservice, max_parallel=2)
+    repo = make_repo(tmp_path / "shop")
+    a = await dservice.add("a [fake: slow delay=0.1]", repo=str(repo), priority="urgent")
+    b = await dservice.add("b [fake: slow delay=0.1]", repo=str(repo), priority="high")
+    c = await dservice.add("c [fake: slow delay=0.1]")
+    await start_daemon()
+    await wait_for_states(dstore, [a.id, b.id, c.id], {TaskState.DONE})
+
+    async def run_of(task: Task) -> Run:
+        (run,) = await dstore.runs.for_task(task.id)
+        assert run.started_at and run.finished_at and run.outcome is Outcome.SUCCESS
+        return run
+
+    ra, rb, rc = await run_of(a), await run_of(b), await run_of(c)
+    assert rc.started_at < ra.finished_at and ra.started_at < rc.finished_at  # a and c overlapped
+    assert rb.started_at >= ra.finished_at  # b waited for a: same repository
+
+
+async def test_quiet_hours_start_nothing_and_wake_the_dispatcher_when_they_end(
+    dservice: Service, dstore: Store, record: Record, start_daemon: Start,
+) -> None:
+    hour = utcnow().hour
+    settings = _configure(dservice, quiet_hours=f"{hour}-{(hour + 1) % 24}", tz="UTC")
+    task = await dservice.add("not now")
+    running = await start_daemon()
+    now = utcnow()
+    assert await running.daemon.dispatch(_Round("test")) == []
+    job = running.daemon.scheduler.get_job("quiet-end")
+    assert job.next_run_time == quiet_ends_at(settings.quiet_hour_set, now, UTC)
+    assert (await dstore.tasks.get(task.id)).state is TaskState.READY and record() == []
+
+
+async def test_the_budget_holds_back_what_does_not_fit_beside_a_run_in_flight(
+    dservice: Service, dstore: Store, start_daemon: Start,
+) -> None:
+    _configure(dservice, max_parallel=2, window_capacity_tokens=1000, default_task_tokens=600)
+    a = await dservice.add("a [fake: slow delay=0.05]", priority="high")
+    b = await dservice.add("b [fake: slow delay=0.05]")
+    await start_daemon()
+    await wait_for_states(dstore, [a.id, b.id], {TaskState.DONE})
+    (ra,) = await dstore.runs.for_task(a.id)
+    (rb,) = await dstore.runs.for_task(b.id)
+    assert ra.finished_at is not None and rb.started_at is not None
+    assert rb.started_at >= ra.finished_at  # 600 + 600 > 1000: b waited although 2 may run
+
+
+async def test_a_task_larger_than_any_window_starts_alone(
+    dservice: Service, dstore: Store, start_daemon: Start,
+) -> None:
+    _configure(dservice, max_parallel=2, window_capacity_tokens=1000, default_task_tokens=5000)
+    a = await dservice.add("a [fake: slow delay=0.05]", priority="high")
+    b = await dservice.add("b [fake: slow delay=0.05]")
+    await start_daemon()
+    await wait_for_states(dstore, [a.id, b.id], {TaskState.DONE})
+    (ra,) = await dstore.runs.for_task(a.id)
+    (rb,) = await dstore.runs.for_task(b.id)
+    assert ra.finished_at is not None and rb.started_at is not None
+    assert rb.started_at >= ra.finished_at
