@@ -4,7 +4,7 @@ Producers in the core write plain text and never Telegram markup; this module es
 it, splits it with the core's `split_text`, and adds the buttons the kind calls for:
 
 - `plan_ready` with `task_id` and `data["version"]`: Approve / Revise / Reject.
-- `run_started`, `run_finished`, `task_done`, `task_failed`, `task_paused`: Cancel / Retry / Logs.
+- `run_started`, `run_finished`, `limit_hit`, `task_*` with `task_id`: Cancel / Retry / Logs.
 - explicit `Notification.buttons` win over both.
 """
 
@@ -19,7 +19,9 @@ from core.abc import Notification
 from core.notify import note_from_json, split_text, utf16_len
 
 PLAN_KINDS = frozenset({"plan_ready"})
-TASK_KINDS = frozenset({"run_started", "run_finished", "task_done", "task_failed", "task_paused"})
+TASK_KINDS = frozenset(
+    {"run_started", "run_finished", "limit_hit", "task_done", "task_failed", "task_paused"}
+)
 
 
 def default_buttons(note: Notification) -> Keyboard:

@@ -355,13 +355,16 @@ class Service:
             tz=self.settings.local_tz,
         )
 
-    async def chart(self, kind: str, report: MetricsReport) -> Path:
-        """Draw chart `kind` as a PNG under the state directory (in a thread: drawing is slow)."""
+    async def chart(self, kind: str, report: MetricsReport, *, name: str | None = None) -> Path:
+        """Draw chart `kind` as `charts/<name or kind>.png` in the state directory.
+
+        Drawn in a thread (matplotlib takes a while); one file per name, replaced each time.
+        """
         import asyncio
 
         from core.metrics.charts import render_chart
 
-        out = self.settings.home_dir / "charts" / f"{kind}.png"
+        out = self.settings.home_dir / "charts" / f"{name or kind}.png"
         return await asyncio.to_thread(render_chart, kind, report, out)
 
     # --- audit ---------------------------------------------------------------------------
