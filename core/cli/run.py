@@ -74,11 +74,11 @@ async def run_queue(service: Service, executor: Executor, *, max_wait_s: float, 
             report(f"limited: waiting {wait_s:.0f}s for the reset")
             await asyncio.sleep(max(0.0, wait_s))
             continue
-        for task in paused:
+        for limited in paused:
             with contextlib.suppress(InvalidTransition):
-                await store.tasks.transition(task.id, TaskState.READY, reason="the limit has reset",
+                await store.tasks.transition(limited.id, TaskState.READY, reason="the limit has reset",
                                              expect=(TaskState.PAUSED_LIMIT,), now=now)
-                resume_first.append(task.id)
+                resume_first.append(limited.id)
         if await service.queue_paused():
             report("the queue is paused (nightshift resume to continue); stopping")
             return finished

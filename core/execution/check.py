@@ -2,7 +2,9 @@
 
 The command is the owner's own shell text, so it runs through `/bin/sh -c` by design (the
 prompt never does). It gets its own process group so a timeout or cancel ends everything it
-started, and only the tail of its output is kept in memory.
+started. Its output goes to a file, not a pipe: a background child that keeps the pipe open
+would otherwise keep the check "running" after the shell has exited; only the file's tail is
+read back into memory.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,7 +28,7 @@ class CheckResult:
     passed: bool
     exit_code: int | None
     output: str
-    """The end of stdout and stderr, interleaved as they arrived."""
+    """The end of stdout and stderr, interleaved as they were written."""
     timed_out: bool
     duration_s: float
 
@@ -35,31 +38,41 @@ def _kill_group(pid: int, sig: signal.Signals) -> None:
         os.killpg(pid, sig)
 
 
+def _tail(path: Path, limit: int = KEEP_BYTES) -> str:
+    with path.open("rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        fh.seek(max(0, fh.tell() - limit))
+        return fh.read().decode("utf-8", "replace")
+
+
 async def run_check(
-    command: str, cwd: Path, timeout_s: float, env: Mapping[str, str] | None = None
+    command: str,
+    cwd: Path,
+    timeout_s: float,
+    env: Mapping[str, str] | None = None,
+    output_path: Path | None = None,
 ) -> CheckResult:
+    """Run the check; its full output is kept at `output_path` when given (0600)."""
     started = time.monotonic()
-    proc = await asyncio.create_subprocess_exec(
-        "/bin/sh", "-c", command,
-        cwd=str(cwd),
-        env=dict(env) if env is not None else None,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        start_new_session=True,
-    )
-    buffer = bytearray()
-
-    async def read() -> None:
-        assert proc.stdout is not None
-        while chunk := await proc.stdout.read(65536):
-            buffer.extend(chunk)
-            if len(buffer) > 2 * KEEP_BYTES:
-                del buffer[:-KEEP_BYTES]
-
-    reader = asyncio.create_task(read())
-    timed_out = False
+    if output_path is None:
+        fd, name = tempfile.mkstemp(prefix="nightshift-check-")
+        output_path, keep = Path(name), False
+    else:
+        fd, keep = os.open(output_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), True
     try:
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                "/bin/sh", "-c", command,
+                cwd=str(cwd),
+                env=dict(env) if env is not None else None,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=fd,
+                stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,
+            )
+        finally:
+            os.close(fd)
+        timed_out = False
         try:
             await asyncio.wait_for(proc.wait(), timeout_s)
         except TimeoutError:
@@ -70,22 +83,18 @@ async def run_check(
             except TimeoutError:
                 _kill_group(proc.pid, signal.SIGKILL)
                 await proc.wait()
-        # A background child may still hold the pipe: give it a moment, then end the group.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(reader), KILL_GRACE_S)
-    except asyncio.CancelledError:
-        _kill_group(proc.pid, signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(proc.wait(), KILL_GRACE_S)
-        raise
+        except asyncio.CancelledError:
+            _kill_group(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), KILL_GRACE_S)
+            raise
+        finally:
+            # Whatever it left running in the background ends with it.
+            _kill_group(proc.pid, signal.SIGKILL)
+        output = _tail(output_path)
     finally:
-        _kill_group(proc.pid, signal.SIGKILL)
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reader
-    output = bytes(buffer[-KEEP_BYTES:]).decode("utf-8", "replace")
+        if not keep:
+            output_path.unlink(missing_ok=True)
     code = proc.returncode
     if timed_out:
         output += f"\n[nightshift: the check was stopped after {timeout_s:g}s]\n"

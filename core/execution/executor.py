@@ -208,7 +208,7 @@ class Executor:
             if alive:
                 log.info("run %s of task %s is still alive: following it again", run.id, task.id)
                 self.adopted[task.id] = asyncio.create_task(
-                    self._execute(task, ExecOptions(), continue_loop=True),
+                    self._run_live(task, self._register(task.id), ExecOptions(), continue_loop=True),
                     name=f"nightshift-adopt-{task.id}",
                 )
                 out.append(run)
@@ -272,12 +272,18 @@ class Executor:
             raise ExecutionError(
                 f"task {task.id} is {fresh.state}; claim it (move it to running) before executing"
             )
-        if task.id in self._live:
-            raise ExecutionError(f"task {task.id} is already executing in this process")
-        live = _Live()
-        self._live[task.id] = live
+        return await self._run_live(fresh, self._register(task.id), options, continue_loop)
+
+    def _register(self, task_id: int) -> _Live:
+        """Mark the task as executing here, synchronously, so nobody starts it twice."""
+        if task_id in self._live:
+            raise ExecutionError(f"task {task_id} is already executing in this process")
+        live = self._live[task_id] = _Live()
+        return live
+
+    async def _run_live(self, task: Task, live: _Live, options: ExecOptions, continue_loop: bool) -> Run:
         try:
-            return await self._loop(fresh, live, options, continue_loop)
+            return await self._loop(task, live, options, continue_loop)
         finally:
             self._live.pop(task.id, None)
 
@@ -568,7 +574,7 @@ class Executor:
     ) -> CheckResult | None:
         """The check, or None if the task was cancelled meanwhile."""
         job = asyncio.create_task(run_check(command, ws.path, self.settings.check_timeout_s,
-                                            env=child_env()))
+                                            env=child_env(), output_path=run_dir / "check.log"))
         while not job.done():
             await asyncio.wait({job}, timeout=self.poll_interval_s)
             if live.stop is None and ((run_dir / "cancel").exists()

@@ -33,8 +33,11 @@ class Verdict:
 
 
 def _tail_line(text: str) -> str:
+    """The line that says what went wrong: the last one naming an error, not a stack frame."""
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    return lines[-1][:300] if lines else ""
+    named = [ln for ln in lines if "error" in ln.lower() and not ln.startswith("at ")]
+    chosen = named[-1] if named else (lines[-1] if lines else "")
+    return chosen[:300]
 
 
 def agent_verdict(

@@ -26,6 +26,7 @@ from core.store.db import ensure_private_dir
 
 LAUNCHER = Path(__file__).with_name("launcher.py")
 PANE_SIZE = ("200", "50")
+START_ATTEMPTS = 5
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -44,13 +45,19 @@ def read_exit(run_dir: Path) -> int | None:
 
 
 def pid_alive(pid: int) -> bool:
+    """Is `pid` running? A zombie is not: when tmux's server is gone, its pane's process is
+    reparented to an init that may never reap it, and `kill(pid, 0)` would still succeed."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (macOS): trust kill()
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 class TmuxHandle:
@@ -129,11 +136,19 @@ class TmuxRunner:
         fd = os.open(spec.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         os.close(fd)
         # Separate arguments after `--`: tmux executes them directly, without a shell.
-        out = await asyncio.to_thread(
-            self._cmd, "new-session", "-d", "-P", "-F", "#{pane_pid}", "-s", spec.name,
-            "-c", str(spec.cwd), "-x", PANE_SIZE[0], "-y", PANE_SIZE[1],
-            "--", self.python, "-I", str(LAUNCHER), str(spec.run_dir),
-        )
+        args = ("new-session", "-d", "-P", "-F", "#{pane_pid}", "-s", spec.name,
+                "-c", str(spec.cwd), "-x", PANE_SIZE[0], "-y", PANE_SIZE[1],
+                "--", self.python, "-I", str(LAUNCHER), str(spec.run_dir))
+        for attempt in range(START_ATTEMPTS):
+            try:
+                out = await asyncio.to_thread(self._cmd, *args)
+                break
+            except TmuxError as exc:
+                # The server quits when its last session ends; a start that meets it on its
+                # way out is refused and simply goes again (a fresh server starts).
+                if "server exited" not in exc.message or attempt == START_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.05 * (attempt + 1))
         try:
             pid = int(out[0].strip())
         except (IndexError, ValueError):

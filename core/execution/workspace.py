@@ -83,7 +83,7 @@ async def prepare_workspace(settings: Settings, task: Task, *, base: str | None 
     try:
         start = (await git(top, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")).strip()
     except GitFailed:
-        what = f"branch {ref!r} (NIGHTSHIFT_BASE_BRANCH)" if settings.base_branch else "a commit"
+        what = f"branch {ref!r} (NIGHTSHIFT_BASE_BRANCH)" if settings.base_branch else "commit yet"
         raise WorktreeError(f"task {task.id}: {top} has no {what} to start a worktree from") from None
     if await _branch_exists(top, branch):
         await git(top, "worktree", "add", str(path), branch)

@@ -1,0 +1,140 @@
+"""Real parts for execution tests: a private tmux server per test, git repos, the fake CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.abc import RecordingNotifier
+from core.execution.executor import Executor, LimitNotice
+from core.execution.tmux import TmuxRunner
+from core.models import Task
+from core.settings import Settings, load_settings
+from core.store.store import Store
+from core.store.tasks import NewTask
+
+FAKE = str(Path(sys.executable).parent / "nightshift-fake-claude")
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+async def eventually(condition: Callable[[], Any], what: str, limit_s: float = 60.0) -> None:
+    """Wait until `condition()` holds; the limit only guards against a hung test."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit_s
+    while not condition():  # the condition lives outside this process: poll it
+        if loop.time() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def group_gone(pgid: int) -> bool:
+    """No live process is left in the group (zombies waiting for a lazy init do not count)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != "Z":
+            return False
+    return True
+
+
+def make_repo(path: Path) -> Path:
+    path.mkdir(parents=True)
+    git(path, "init", "-q", "-b", "main")
+    git(path, "config", "user.email", "dev@example.com")
+    git(path, "config", "user.name", "Dev")
+    (path / "README.md").write_text("hello\n")
+    git(path, "add", "README.md")
+    git(path, "commit", "-q", "-m", "initial")
+    return path
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return make_repo(tmp_path / "repo")
+
+
+@pytest.fixture
+def record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[], list[dict[str, Any]]]:
+    """Every invocation of the fake CLI, as it arrived."""
+    path = tmp_path / "fake-record.jsonl"
+    monkeypatch.setenv("FAKE_CLAUDE_RECORD", str(path))
+
+    def read() -> list[dict[str, Any]]:
+        if not path.exists():
+            return []
+        return [json.loads(ln) for ln in path.read_text(encoding="utf-8").splitlines()]
+
+    return read
+
+
+@pytest.fixture
+def exec_settings(isolated_env: Path, monkeypatch: pytest.MonkeyPatch, record: Any) -> Settings:
+    monkeypatch.setenv("NIGHTSHIFT_CLAUDE_BIN", FAKE)
+    monkeypatch.setenv("NIGHTSHIFT_RESET_MARGIN_S", "0")
+    return load_settings(env_file=None)
+
+
+@pytest.fixture
+async def exec_store(exec_settings: Settings) -> AsyncIterator[Store]:
+    opened = await Store.open(exec_settings.db_path)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture
+def runner(exec_settings: Settings) -> Iterator[TmuxRunner]:
+    tmux = TmuxRunner(exec_settings.tmux_socket)
+    try:
+        yield tmux
+    finally:
+        tmux.server.cmd("kill-server")
+
+
+@pytest.fixture
+def notes() -> RecordingNotifier:
+    return RecordingNotifier()
+
+
+@pytest.fixture
+def limits() -> list[LimitNotice]:
+    return []
+
+
+@pytest.fixture
+def executor(exec_settings: Settings, exec_store: Store, runner: TmuxRunner, notes: RecordingNotifier,
+             limits: list[LimitNotice]) -> Executor:
+    async def on_limit(notice: LimitNotice) -> None:
+        limits.append(notice)
+
+    return Executor(exec_settings, exec_store, runner, notes, on_limit=on_limit, poll_interval_s=0.05,
+                    progress_interval_s=0.2, kill_grace_s=1.0)
+
+
+AddTask = Callable[..., "asyncio.Future[Task]"]
+
+
+@pytest.fixture
+def claimed(exec_store: Store) -> Callable[..., Any]:
+    """Add a task that needs no plan and claim it (move it to running), as the daemon does."""
+
+    async def make(prompt: str, **fields: Any) -> Task:
+        task = await exec_store.tasks.add(NewTask(prompt=prompt, needs_plan=False, **fields))
+        got = await exec_store.tasks.claim_next(only_ids=[task.id])
+        assert got is not None
+        return got
+
+    return make
