@@ -7,6 +7,7 @@ about the owner, the tasks or the bot's users; each refusal is an audit event.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from telegram import Update
@@ -19,6 +20,7 @@ from bot.deps import deps
 log = logging.getLogger(__name__)
 
 REFUSAL = "Sorry, this is a private bot."
+PRIVATE_ONLY = "nightshift answers in a private chat only."
 
 
 async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -36,6 +38,9 @@ async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         raise ApplicationHandlerStop
     chat = update.effective_chat
     if chat is not None and chat.type != ChatType.PRIVATE and not d.settings.telegram_allow_groups:
+        if update.callback_query is not None:  # answered, or the phone keeps spinning
+            with contextlib.suppress(TelegramError):
+                await update.callback_query.answer(PRIVATE_ONLY)
         raise ApplicationHandlerStop
     message = update.message
     if message is not None and (message.forward_origin is not None or message.is_automatic_forward):

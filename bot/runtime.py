@@ -87,6 +87,7 @@ class BotRuntime:
         if not self.settings.telegram_allowed_users:
             log.warning("TELEGRAM_ALLOWED_USERS is empty: the bot refuses everyone")
         self._serve_task = asyncio.create_task(self._serve(), name="nightshift-bot")
+        self._serve_task.add_done_callback(self._report_crash)
         if self.options.daily_summary:
             self._summary_task = asyncio.create_task(
                 daily_summaries(self.service, self.settings.daily_summary_hour,
@@ -112,15 +113,13 @@ class BotRuntime:
         if self._summary_task is not None:
             await self._summary_task
         if self._serve_task is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(self._serve_task), self.options.stop_timeout_s)
-            except TimeoutError:
+            # An error the task ended with was logged by _report_crash already.
+            done, _ = await asyncio.wait([self._serve_task], timeout=self.options.stop_timeout_s)
+            if not done:
                 log.warning("the bot did not stop within %ss; cancelling it", self.options.stop_timeout_s)
                 self._serve_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._serve_task
-            except Exception:
-                log.exception("the bot stopped with an error")
         self._uninstall_redaction()
 
     async def _serve(self) -> None:
@@ -172,6 +171,14 @@ class BotRuntime:
                 await application.stop()
                 sender.stop()
                 await sender_task
+
+    def _report_crash(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None and not isinstance(error, ConfigError):  # start() raises that one
+            log.error("the Telegram bot stopped: %s: %s", type(error).__name__, error,
+                      exc_info=error)
 
     def _polling_error(self, exc: TelegramError) -> None:
         # PTB retries polling on its own with backoff; one line per failure is enough.

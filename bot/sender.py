@@ -103,28 +103,38 @@ class OutboxSender:
 
     async def run(self) -> None:
         """Deliver until `stop()`; a message in flight is finished, never cut off."""
+        failures = 0
         try:
             while not self._stop.is_set():
-                self._wake.clear()  # before looking, so an enqueue during the look is not missed
-                item = await self.outbox.head()
-                if item is None:
-                    self.idle.set()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), timeout=self.policy.idle_poll_s)
-                    continue
-                now = self.clock()
-                if not item.due(now):
-                    assert item.next_attempt_at is not None
-                    await self._sleep((item.next_attempt_at - now).total_seconds())
-                    continue
                 try:
-                    await self.deliver(item)
-                except Exception as exc:  # a bug must not stop every later notification
-                    log.exception("outbox #%s: unexpected error while delivering", item.id)
-                    await self._retry_later(item, item.delivered, f"{type(exc).__name__}: {exc}",
-                                            self.policy.backoff_s(item.attempts))
+                    await self._step()
+                    failures = 0
+                except Exception:  # the database or a bug: keep the sender alive, back off
+                    log.exception("the outbox sender failed; trying again")
+                    await self._sleep_until_stopped(self.policy.backoff_s(failures))
+                    failures += 1
         finally:
             self.close()
+
+    async def _step(self) -> None:
+        self._wake.clear()  # before looking, so an enqueue during the look is not missed
+        item = await self.outbox.head()
+        if item is None:
+            self.idle.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.policy.idle_poll_s)
+            return
+        now = self.clock()
+        if not item.due(now):
+            assert item.next_attempt_at is not None
+            await self._sleep((item.next_attempt_at - now).total_seconds())
+            return
+        try:
+            await self.deliver(item)
+        except Exception as exc:  # a bug in one row must not stop every later notification
+            log.exception("outbox #%s: unexpected error while delivering", item.id)
+            await self._retry_later(item, item.delivered, f"{type(exc).__name__}: {exc}",
+                                    self.policy.backoff_s(item.attempts))
 
     async def deliver(self, item: OutboxItem) -> bool:
         """Send what is left of one row; True if it is now fully sent."""

@@ -12,7 +12,7 @@ import pytest
 from telegram import Update
 from telegram.ext import Application
 
-from bot.access import REFUSAL
+from bot.access import PRIVATE_ONLY, REFUSAL
 from bot.app import build_application, register
 from bot.deps import BotDeps, RefusalLimiter
 from bot.handlers import GENERIC_FAILURE
@@ -219,3 +219,16 @@ async def test_a_reply_telegram_cannot_take_now_waits_in_the_outbox(
     assert item.kind == "reply" and item.payload["to"] == [OWNER]
     assert "/add" in item.payload["messages"][0]["html"]
     assert "deferred to the outbox" in caplog.text
+
+
+async def test_a_button_in_a_group_is_answered_but_not_obeyed(
+    feed: Callable[..., Any], fake_telegram: FakeTelegram, bot_service: Service
+) -> None:
+    task = await bot_service.add("stay", plan=False)
+    message = fake_telegram.bot_message(OWNER, "x")
+    message["chat"] = fake_telegram.chat(-1005, "group")
+    await feed({"callback_query": {"id": "8", "from": fake_telegram.user(OWNER),
+                                   "chat_instance": "c", "data": f"cn:{task.id}",
+                                   "message": message}})
+    assert [c.params["text"] for c in fake_telegram.calls("answerCallbackQuery")] == [PRIVATE_ONLY]
+    assert (await bot_service.get(task.id)).state is TaskState.READY
