@@ -213,7 +213,10 @@ class Executor:
                 )
                 out.append(run)
             else:
-                out.append(await self._execute(task, ExecOptions(), continue_loop=False))
+                try:
+                    out.append(await self._execute(task, ExecOptions(), continue_loop=False))
+                except NightshiftError as exc:  # one bad run must not stop the others' recovery
+                    log.error("could not reconcile run %s of task %s: %s", run.id, task.id, exc)
         for task in await self.store.tasks.query([TaskState.RUNNING]):
             if task.id in seen or task.id in self._live:
                 continue
@@ -452,6 +455,14 @@ class Executor:
             run = await self.store.runs.update(run.id, extra=_merge(run.extra, pid=handle.pid))
         log.info("task %s: run %s started (%s, iteration %s) in tmux session %s",
                  task.id, run.id, step.kind, step.iteration, spec.name)
+        if self.settings.notify_run_started and step.kind != "continuation":
+            await self._send(Notification(
+                "run_started",
+                f"Task {task.id} started: {task.title}\n"
+                + (f"branch {ws.branch}\n" if ws.branch else "")
+                + f"attach: {self.attach_command(run)}",
+                task_id=task.id, run_id=run.id, data={"step": step.kind, "run": run.as_json()},
+            ))
         return run, handle
 
     async def _back_to_ready(self, task: Task, reason: str) -> None:
@@ -645,11 +656,14 @@ class Executor:
         await self._notify(fresh, run, verdict)
         if outcome is Outcome.LIMIT and verdict.limit is not None and self.on_limit is not None:
             hit = verdict.limit
-            await self.on_limit(LimitNotice(
-                task_id=task.id, run_id=run.id, resets_at=hit.resets_at, kind=hit.kind,
-                text=hit.text, exact=bool(run.extra.get("limit", {}).get("exact")),
-                estimated=hit.estimated,
-            ))
+            try:
+                await self.on_limit(LimitNotice(
+                    task_id=task.id, run_id=run.id, resets_at=hit.resets_at, kind=hit.kind,
+                    text=hit.text, exact=bool(run.extra.get("limit", {}).get("exact")),
+                    estimated=hit.estimated,
+                ))
+            except Exception:  # the task is paused either way; the caller's hook is its own
+                log.exception("the on_limit hook failed for run %s", run.id)
         return run
 
     async def _notify(self, task: Task, run: Run, verdict: Verdict) -> None:
@@ -670,11 +684,14 @@ class Executor:
         if attach:
             lines.append(f"attach: {attach}")
         kind = "limit_hit" if verdict.outcome is Outcome.LIMIT else "run_finished"
+        await self._send(Notification(
+            kind, "\n".join(lines), task_id=task.id, run_id=run.id,
+            data={"outcome": verdict.outcome.value, "state": task.state.value,
+                  "reason": verdict.reason, "run": run.as_json()},
+        ))
+
+    async def _send(self, note: Notification) -> None:
         try:
-            await self.notifier.notify(Notification(
-                kind, "\n".join(lines), task_id=task.id, run_id=run.id,
-                data={"outcome": verdict.outcome.value, "state": task.state.value,
-                      "reason": verdict.reason, "run": run.as_json()},
-            ))
-        except NightshiftError as exc:  # delivery problems never undo a finished run
-            log.warning("notification for run %s not delivered: %s", run.id, exc)
+            await self.notifier.notify(note)
+        except Exception as exc:  # delivery problems never undo a run
+            log.warning("notification %s for run %s not delivered: %s", note.kind, note.run_id, exc)

@@ -181,3 +181,42 @@ async def test_only_a_claimed_task_runs_and_only_once(mock_settings: Settings, s
         await executor.execute(claimed)
     await executor.cancel(claimed)
     assert (await first).outcome is Outcome.CANCELLED
+
+
+async def test_notifications_for_start_and_end(mock_settings: Settings, store: Store) -> None:
+    from core.abc import RecordingNotifier
+
+    notes = RecordingNotifier()
+    settings = mock_settings.model_copy(update={"notify_run_started": True})
+    executor = Executor(settings, store, MockRunner(answer()), notes, poll_interval_s=0.01)
+    task = await ready_task(store, "Tidy up", max_iterations=2)
+    await executor.execute(task)
+    # Continuation iterations do not announce themselves again.
+    assert [n.kind for n in notes.sent] == ["run_started", "run_finished"]
+    assert "attach: tmux -L" in notes.sent[0].text
+    assert notes.sent[1].data["outcome"] == "check_failed" and notes.sent[1].data["state"] == "failed"
+
+
+async def test_a_failing_notifier_or_limit_hook_loses_nothing(mock_settings: Settings, store: Store) -> None:
+    class Broken:
+        async def notify(self, note: object) -> None:
+            raise RuntimeError("outbox down")
+
+    async def hook(notice: object) -> None:
+        raise RuntimeError("daemon hook broke")
+
+    limited = MockResponse([
+        {"type": "system", "subtype": "init", "session_id": "s"},
+        {"type": "rate_limit_event", "rate_limit_info": {"status": "rejected", "resetsAt": 4102444800,
+                                                          "rateLimitType": "five_hour"}},
+        {"type": "result", "subtype": "success", "is_error": True, "api_error_status": 429,
+         "result": "You've hit your session limit", "session_id": "s"},
+    ], exit_code=1)
+    executor = Executor(mock_settings, store, MockRunner(lambda spec: limited), Broken(),  # type: ignore[arg-type]
+                        on_limit=hook, poll_interval_s=0.01)
+    task = await ready_task(store)
+    run = await executor.execute(task)
+    assert run.outcome is Outcome.LIMIT
+    paused = await store.tasks.get(task.id)
+    assert paused.state is TaskState.PAUSED_LIMIT and paused.resume_after is not None
+    assert paused.resume_after.year == 2100
