@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
 
 GENERIC_FAILURE = "Something went wrong on my side; it is in the log. Try again in a moment."
-NOT_YET = "{what} is not available in this version of nightshift yet."
+STATS_CHART = "completion"
 LOG_LINES = 40
 LOG_TAIL_BYTES = 64 << 10
 LOG_TEXT_LIMIT = 3000
@@ -63,7 +63,7 @@ def _args(update: Update) -> str:
 
 
 def optional(obj: object, name: str) -> Callable[..., Awaitable[Any]] | None:
-    """A service method that another part of nightshift may not provide yet."""
+    """A service method that another part of nightshift may not provide yet (`request_plan`)."""
     method = getattr(obj, name, None)
     return method if callable(method) else None
 
@@ -201,15 +201,11 @@ async def revise(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Ask for a new plan version: /revise ID COMMENT (without a comment, ask for one)."""
     task_id, comment = parse_task_id(_args(update), "usage: /revise ID COMMENT")
     service = deps(context).service
-    revise_plan = optional(service, "revise")
-    if revise_plan is None:
-        await reply(update, context, esc(NOT_YET.format(what="Revising a plan")))
-        return
     if not comment:
         latest = await service.latest_plan(task_id)
         await ask_for_revision(update, context, task_id, latest.version)
         return
-    revised = await revise_plan(task_id, comment)
+    revised = await service.revise(task_id, comment)
     await reply(update, context, render.task_changed(revised, "Asked for a new plan for"))
 
 
@@ -245,30 +241,16 @@ async def retry(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def usage(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Show the usage window, its limit state and when it resets (in the owner's zone)."""
     d = deps(context)
-    usage_state = optional(d.service, "usage")
-    if usage_state is None:
-        await reply(update, context, esc(NOT_YET.format(what="The usage window")))
-        return
-    state = await usage_state()
-    lines = render.mapping_lines(state.as_json(), d.settings.local_tz)
-    await reply(update, context, "<b>Usage</b>\n" + "\n".join(lines))
+    state = await d.service.usage()
+    await reply(update, context, render.usage_text(state.as_json(), d.settings.local_tz))
 
 
 async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Show the metrics and a chart."""
-    d = deps(context)
-    metrics = optional(d.service, "metrics")
-    chart = optional(d.service, "chart")
-    if metrics is None:
-        await reply(update, context, esc(NOT_YET.format(what="Metrics")))
-        return
-    report = await metrics()
-    text = f"<b>Stats</b>\n{esc(report.as_text())}"
-    if chart is None:
-        await reply(update, context, text)
-        return
-    path = await chart("completion", report)
-    await reply(update, context, text, photo=str(path))
+    service = deps(context).service
+    report = await service.metrics()
+    path = await service.chart(STATS_CHART, report)
+    await reply(update, context, f"<b>Stats</b>\n{esc(report.as_text())}", photo=str(path))
 
 
 async def pause(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -312,12 +294,8 @@ async def text_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if match is None:
         await reply(update, context, "Send <code>/add TEXT</code> to queue a task, or /help.")
         return
-    revise_plan = optional(deps(context).service, "revise")
-    if revise_plan is None:
-        await reply(update, context, esc(NOT_YET.format(what="Revising a plan")))
-        return
     task_id, version = int(match["task"]), int(match["version"])
-    revised = await revise_plan(task_id, message.text or "", version=version)
+    revised = await deps(context).service.revise(task_id, message.text or "", version=version)
     await reply(update, context, render.task_changed(revised, "Asked for a new plan for"))
 
 

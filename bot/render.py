@@ -211,27 +211,52 @@ def repos_text(repos: Mapping[str, Path]) -> str:
     return "\n".join(lines)
 
 
+def _moment(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def usage_text(state: Mapping[str, Any], tz: tzinfo) -> str:
+    """The usage window from a `LimitState.as_json()`: limit, reset time (owner's zone), figures."""
+    kind = state.get("kind")
+    window = f" ({esc(kind)} window)" if kind else ""
+    resets = _moment(state.get("resets_at"))
+    if state.get("limited"):
+        until = f" until {esc(when(resets, tz))}" if resets else ""
+        lines = [f"🔴 <b>limited</b>{window}{until}"]
+    else:
+        lines = [f"🟢 <b>not limited</b>{window}"]
+        if resets:
+            lines.append(f"window resets {esc(when(resets, tz))}")
+    started = _moment(state.get("window_start"))
+    if started:
+        lines.append(f"window started {esc(when(started, tz))}")
+    used = state.get("tokens_used")
+    percent = state.get("percent_used")
+    capacity = state.get("capacity_tokens")
+    if used or percent is not None:
+        figure = f"used {tokens(int(used or 0))} tokens"
+        if isinstance(percent, int | float):
+            figure += f" ({percent:.0f}%)"
+        if capacity:
+            figure += f" of about {tokens(int(capacity))}"
+        lines.append(figure)
+    rate = state.get("burn_rate_per_min")
+    if isinstance(rate, int | float) and rate:
+        projection = state.get("projection")
+        ahead = f", {tokens(int(projection))} by the reset" if projection else ""
+        lines.append(f"burning {tokens(int(rate))} tokens/min{ahead}")
+    lines.append(f"<i>source: {esc(state.get('source') or 'none')}</i>")
+    if state.get("text"):
+        lines.append(f"<i>{esc(state['text'])}</i>")
+    return "<b>Usage</b>\n" + "\n".join(lines)
+
+
 def log_tail(run: Run, lines: Iterable[str]) -> str:
     body = "\n".join(lines)
     return f"<b>Log of run {run.id}</b> (task #{run.task_id}), last lines:\n<pre>{esc(body)}</pre>"
-
-
-def mapping_lines(values: Mapping[str, Any], tz: tzinfo, indent: str = "") -> list[str]:
-    """Generic key: value lines for a JSON-shaped value; ISO times shown in the owner's zone."""
-    lines = []
-    for key, value in values.items():
-        if isinstance(value, Mapping):
-            lines.append(f"{indent}{esc(key)}:")
-            lines += mapping_lines(value, tz, indent + "  ")
-            continue
-        if isinstance(value, str):
-            try:
-                moment = datetime.fromisoformat(value)
-            except ValueError:
-                moment = None
-            if moment is not None and moment.tzinfo is not None:
-                value = when(moment, tz)
-        if value is None or value == [] or value == {}:
-            continue
-        lines.append(f"{indent}{esc(key)}: {esc(value)}")
-    return lines

@@ -22,6 +22,7 @@ from core.store.tasks import NewTask, record_event
 
 if TYPE_CHECKING:
     from core.metrics.report import MetricsReport
+    from core.usage.monitor import LimitState, UsageMonitor
 
 CancelHook = Callable[[Task], Awaitable[None]]
 """Stops a task's live run (the executor provides it); the service only changes state."""
@@ -78,6 +79,8 @@ class Service:
         self.cancel_hooks: list[CancelHook] = []
         self.listeners: list[Callable[[str, int | None], None]] = []
         """Called after every change with (event kind, task id): the daemon wakes its dispatcher."""
+        self.usage_monitor: UsageMonitor | None = None
+        """The daemon's usage monitor, when one runs: `usage()` reads what it last saw."""
 
     @classmethod
     async def open(cls, settings: Settings, **kwargs: Any) -> Service:
@@ -340,6 +343,20 @@ class Service:
             move_aside(path, inbox / "imported")
             report.imported.append((path.name, task.id))
         return report
+
+    # --- usage -----------------------------------------------------------------------------
+
+    async def usage(self) -> LimitState:
+        """The usage window and limit state from what is known (no log scan, no fetch)."""
+        if self.usage_monitor is not None:
+            return await self.usage_monitor.state(self.clock())
+        from core.usage.monitor import UsageMonitor
+
+        monitor = UsageMonitor(self.settings, self.store)
+        try:
+            return await monitor.state(self.clock())
+        finally:
+            await monitor.close()
 
     # --- metrics ---------------------------------------------------------------------------
 

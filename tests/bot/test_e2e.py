@@ -196,7 +196,8 @@ async def test_pause_resume_repos_and_usage(
     [repos] = await command(fake_telegram, "/repos")
     assert "NIGHTSHIFT_REPOS" in repos.text
     [usage] = await command(fake_telegram, "/usage")
-    assert usage.text.startswith("<b>Usage</b>") or "not available" in usage.text
+    assert usage.text.startswith("<b>Usage</b>\n🟢 <b>not limited</b>")
+    assert "<i>source: none</i>" in usage.text
 
 
 async def test_repo_aliases_are_listed_escaped(

@@ -179,23 +179,27 @@ async def test_updates_without_a_user_and_channel_posts_are_dropped(
     assert fake_telegram.sent() == []
 
 
-async def test_usage_renders_times_in_the_owners_zone(
-    feed: Callable[..., Any], fake_telegram: FakeTelegram, bot_service: Service,
-    monkeypatch: pytest.MonkeyPatch,
+async def test_usage_shows_a_limit_and_its_reset_in_the_owners_zone(
+    feed: Callable[..., Any], fake_telegram: FakeTelegram, bot_service: Service
 ) -> None:
-    class State:
-        def as_json(self) -> dict[str, Any]:
-            return {"limited": True, "window": "session", "resets_at": "2026-07-14T01:05:00+00:00",
-                    "source": "<stream>", "usage": {"tokens": 123}}
+    from core.usage.limits import LimitHit
+    from core.usage.monitor import UsageMonitor
 
-    async def usage() -> State:
-        return State()
-
-    monkeypatch.setattr(bot_service, "usage", usage, raising=False)
-    await feed({"message": fake_telegram.message(OWNER, "/usage")})
+    now = bot_service.now()
+    resets = datetime(now.year + 1, 7, 14, 1, 5, tzinfo=UTC)  # 03:05 in Berlin (summer time)
+    monitor = UsageMonitor(bot_service.settings, bot_service.store)
+    await monitor.note_limit(LimitHit("session", resets, "You've hit your <limit> & more"),
+                             "stream", now)
+    bot_service.usage_monitor = monitor
+    try:
+        await feed({"message": fake_telegram.message(OWNER, "/usage")})
+    finally:
+        await monitor.close()
     [reply] = texts(fake_telegram)
-    assert "resets_at: Tue 14 Jul 03:05 CEST" in reply  # Europe/Berlin, summer time
-    assert "source: &lt;stream&gt;" in reply and "  tokens: 123" in reply
+    assert reply.startswith("<b>Usage</b>\n🔴 <b>limited</b> (session window) until ")
+    assert "14 Jul 03:05 CEST" in reply
+    assert "You've hit your &lt;limit&gt; &amp; more" in reply
+    assert "<i>source: stream</i>" in reply
 
 
 def test_when_is_in_the_given_zone() -> None:
