@@ -193,7 +193,13 @@ async def sync_lessons_file(store: Store, settings: Settings, now: datetime) -> 
 async def write_lessons_file(store: Store, settings: Settings, now: datetime) -> Path:
     lessons = await ImproveStore(store.db).lessons()
     path = lessons_path(settings)
-    write_private(path, render_lessons_file(lessons, now))
+    text = render_lessons_file(lessons)
+    try:
+        unchanged = path.read_text(encoding="utf-8") == text
+    except (OSError, UnicodeDecodeError):
+        unchanged = False
+    if not unchanged:
+        write_private(path, text)
     return path
 
 

@@ -72,8 +72,12 @@ def _day(moment: datetime) -> str:
     return moment.date().isoformat()
 
 
-def render_lessons_file(lessons: Sequence[Lesson], now: datetime) -> str:
-    lines = ["---", "kind: lessons", f"updated: {now.isoformat(timespec='seconds')}",
+def render_lessons_file(lessons: Sequence[Lesson]) -> str:
+    """The note. `updated` is the newest lesson change (not the time of writing), so an unchanged
+    database renders the same bytes and the file is not rewritten for nothing."""
+    newest = max((item.updated_at for item in lessons), default=None)
+    stamp = [f"updated: {newest.isoformat(timespec='seconds')}"] if newest else []
+    lines = ["---", "kind: lessons", *stamp,
              f"proposed: {sum(1 for item in lessons if item.status is LessonStatus.PROPOSED)}",
              f"accepted: {sum(1 for item in lessons if item.status is LessonStatus.ACCEPTED)}",
              "---", "", "# Lessons", "", INTRO]

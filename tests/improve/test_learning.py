@@ -49,9 +49,11 @@ async def test_recurring_fixture_failures_become_a_lesson_with_evidence_links(
     assert "- status: proposed" in note
     assert lessons_path(settings).stat().st_mode & 0o777 == 0o600
 
-    # Learning again changes nothing: no second analysis, no second lesson.
-    again = await learn(store, settings, now)
+    # Learning again changes nothing: no second analysis, no second lesson, no rewrite.
+    before = lessons_path(settings).stat().st_mtime_ns
+    again = await learn(store, settings, now + timedelta(minutes=1))
     assert again.analyzed == 0 and again.proposed == []
+    assert lessons_path(settings).stat().st_mtime_ns == before
     assert len(await ImproveStore(store.db).lessons()) == 1
 
     # Proposed lessons do not reach prompts; accepted ones reach matching tasks only.

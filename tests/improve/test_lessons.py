@@ -88,7 +88,7 @@ def test_only_accepted_lessons_of_a_matching_tag_or_repo_reach_a_task() -> None:
 def test_the_note_links_evidence_and_round_trips_the_owners_edits() -> None:
     book = [lesson(1, LessonStatus.PROPOSED, Scope("tag", "auth")),
             lesson(2, LessonStatus.ACCEPTED, Scope("repo", "/code/shop"), "Line one.\nLine two.")]
-    note = render_lessons_file(book, NOW)
+    note = render_lessons_file(book)
     assert note.startswith("---\nkind: lessons\n")
     assert "- evidence: [[run-4]], [[run-9]], [[run-12]]" in note
     assert "### L1: failing tests · tag auth" in note
@@ -104,7 +104,7 @@ def test_the_note_links_evidence_and_round_trips_the_owners_edits() -> None:
 
 
 def test_an_unknown_status_is_reported_and_left_alone() -> None:
-    note = render_lessons_file([lesson(3, LessonStatus.PROPOSED, Scope("tag", "auth"))], NOW)
+    note = render_lessons_file([lesson(3, LessonStatus.PROPOSED, Scope("tag", "auth"))])
     parsed = parse_lessons_file(note.replace("- status: proposed", "- status: maybe"))
     assert parsed.edits[3].status is None
     assert parsed.problems == ["L3: status 'maybe' is not proposed, accepted or dismissed; left unchanged"]
