@@ -158,7 +158,8 @@ class BotRuntime:
             await application.start()
             sender = OutboxSender(self.outbox, application.bot, policy=self.options.retry,
                                   clock=self.options.clock, sleep=self.options.sleep,
-                                  redact=self.redactor.redact)
+                                  redact=self.redactor.redact,
+                                  allowed=self.settings.telegram_allowed_users)
             sender_task = asyncio.create_task(sender.run(), name="nightshift-outbox")
             self.application, self.sender = application, sender
             self.ready.set()

@@ -72,12 +72,16 @@ class OutboxSender:
         clock: Clock = utcnow,
         sleep: Sleep | None = None,
         redact: Callable[[str], str] = lambda text: text,
+        allowed: frozenset[int] | None = None,
     ) -> None:
         self.outbox = outbox
         self.bot = bot
         self.policy = policy or RetryPolicy()
         self.clock = clock
         self.redact = redact
+        self.allowed = allowed
+        """Chats notifications may still go to: someone taken off the allowlist after a
+        notification was written gets nothing more (replies go to the chat asked from)."""
         self._sleep = sleep or self._sleep_until_stopped
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
@@ -147,8 +151,12 @@ class OutboxSender:
             await self.outbox.mark_sent(item.id, delivered=item.delivered, now=self.clock())
             return True
         done = item.delivered
+        is_note = "note" in item.payload
         while done < len(deliveries):
             chat_id, message = deliveries[done]
+            if is_note and self.allowed is not None and chat_id not in self.allowed:
+                done += 1  # counted as handled, so positions stay stable across restarts
+                continue
             try:
                 await send_with_fallback(self.bot, chat_id, message)
             except RetryAfter as exc:

@@ -213,3 +213,21 @@ async def test_an_idle_sender_wakes_on_enqueue_and_stops_cleanly(
     sender.stop()
     await asyncio.wait_for(sender_tasks[sender], 10)
     assert sender.wake not in outbox.listeners
+
+
+async def test_someone_taken_off_the_allowlist_gets_no_more_notifications(
+    fake_telegram: FakeTelegram, outbox: OutboxStore, ptb_bot: Bot, clock: FakeClock
+) -> None:
+    await outbox.enqueue("test", note("written while both were allowed", to=(A, B)))
+    await outbox.enqueue("reply", reply_payload(A, [OutMessage("a reply to A's own command")]))
+    sender = OutboxSender(outbox, ptb_bot, policy=POLICY, clock=clock, sleep=clock.sleep,
+                          allowed=frozenset({B}))
+    task = asyncio.create_task(sender.run())
+    try:
+        await fake_telegram.wait_sent(A, 1)
+        await asyncio.wait_for(sender.idle.wait(), 10)
+    finally:
+        sender.stop()
+        await asyncio.wait_for(task, 10)
+    assert [s.text for s in fake_telegram.sent(B)] == ["written while both were allowed"]
+    assert [s.text for s in fake_telegram.sent(A)] == ["a reply to A's own command"]
