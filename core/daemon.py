@@ -52,6 +52,8 @@ from core.scheduling.priming import (
 from core.scheduling.resets import LimitPause, pause_for_limit, reset_fire_time
 from core.service import Service
 from core.store.db import ensure_private_dir
+from core.usage.limits import LimitHit
+from core.usage.monitor import LimitState, UsageMonitor
 
 log = logging.getLogger("nightshift.daemon")
 
@@ -66,6 +68,8 @@ a CLI that still says "limited" answers within seconds, and then only one call w
 SAFETY_TICK_S = 60.0
 """The dispatcher also wakes on this interval, for pauses that end without an event."""
 PRIME_TIMEOUT_S = 120.0
+MESSAGE_PRECISION = timedelta(minutes=1)
+"""Limit messages name the reset to the minute; the stream's `resetsAt` to the second."""
 HISTORY_TASKS = 20
 """How many recent finished tasks the history estimate looks at."""
 START_FAILURE_HOLD_S = 60.0
@@ -85,35 +89,6 @@ class TaskExecutor(Protocol):
     async def execute(self, task: Task, *, scheduled_for: datetime | None = None) -> Run: ...
 
     async def reconcile(self) -> list[Run]: ...
-
-
-class LimitView(Protocol):
-    """What the daemon reads of the usage monitor's `LimitState`."""
-
-    @property
-    def limited(self) -> bool: ...
-    @property
-    def kind(self) -> str | None: ...
-    @property
-    def resets_at(self) -> datetime | None: ...
-    @property
-    def utilization(self) -> float | None: ...
-    @property
-    def source(self) -> str | None: ...
-    @property
-    def window_start(self) -> datetime | None: ...
-    @property
-    def tokens_used(self) -> int | None: ...
-    @property
-    def capacity_tokens(self) -> int | None: ...
-
-
-class UsageSource(Protocol):
-    """`core.usage.monitor.UsageMonitor`, as far as the daemon needs it."""
-
-    async def refresh(self, now: datetime) -> Any: ...
-
-    def predict_next_reset(self, now: datetime) -> datetime | None: ...
 
 
 FrontFactory = Callable[[], AbstractAsyncContextManager[Any]]
@@ -224,7 +199,7 @@ class Daemon:
         service: Service,
         executor: TaskExecutor,
         *,
-        monitor: UsageSource | None = None,
+        monitor: UsageMonitor | None = None,
         fronts: Sequence[FrontFactory] = (),
         burst: bool = False,
         max_wait_s: float = 0.0,
@@ -253,7 +228,10 @@ class Daemon:
         self._round: _Round | None = None
         self._resume_first: list[int] = []
         self._lifted_at: datetime | None = None
-        self._limit: Any = None
+        self._limit: LimitState | None = None
+        self._known_resets: list[datetime] = []
+        """Exact reset times already handled: the minute-precision text of the same limit,
+        read back from the logs later, must not pause the queue a second time."""
         self._hold_until: datetime | None = None
         self._exit_code = 0
         self._listener = self._on_service_event
@@ -325,6 +303,8 @@ class Daemon:
         for job in watchers:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await job
+        if self.monitor is not None:
+            await self.monitor.close()
         _log("stopped", left_running=live)
 
     # --- events -------------------------------------------------------------------------
@@ -376,6 +356,7 @@ class Daemon:
         if pause is None:
             self._schedule_predicted_reset(now)
             return
+        self._known_resets.append(pause.resets_at)
         if pause.lifted:
             self._lifted_at = now
             self._resume_first = [t.id for t in await self._resuming_tasks()]
@@ -420,11 +401,17 @@ class Daemon:
         now = self.now()
         state = await self.monitor.refresh(now)
         self._limit = state
-        if getattr(state, "limited", False) and getattr(state, "resets_at", None) is not None:
-            await self.apply_limit(state.resets_at, now, kind=str(state.kind or "unknown"),
-                                   source=str(state.source or "monitor"))
+        if state.limited and state.resets_at is not None:
+            if self._already_known(state.resets_at):
+                return
+            await self.apply_limit(state.resets_at, now, kind=state.kind or "unknown",
+                                   source=state.source or "monitor")
         elif await self.load_pause() is None:
             self._schedule_predicted_reset(now)
+
+    def _already_known(self, resets_at: datetime) -> bool:
+        """Is this the reset of a limit we already handled, seen through its rounded text?"""
+        return any(known <= resets_at <= known + MESSAGE_PRECISION for known in self._known_resets)
 
     async def _on_cron(self) -> None:
         """An owner's fixed time: a window reset they declare (DESIGN, usage source 5).
@@ -551,6 +538,8 @@ class Daemon:
         previous = await self.load_pause()
         pause = pause_for_limit(previous, resets_at, now, self.margin_s, kind=kind,
                                 source=source, task_id=task_id, estimated=estimated)
+        if resets_at is not None and source in ("run", "prime"):
+            self._known_resets = [*self._known_resets[-7:], resets_at]
         if pause != previous:
             await self.save_pause(pause)
             self._lifted_at = None
@@ -652,6 +641,8 @@ class Daemon:
         if pause is not None and pause.lifted:
             await self.save_pause(None)
             self._lifted_at = None
+            if self.monitor is not None:
+                await self.monitor.clear_limits()
             _log("window open again", after_reset=iso(pause.resets_at))
             self._schedule_predicted_reset(self.now())
 
@@ -675,12 +666,12 @@ class Daemon:
 
     async def _capacity(self, fresh_window: bool) -> WindowCapacity | None:
         state = self._limit
-        utilization = getattr(state, "utilization", None)
-        tokens_used = getattr(state, "tokens_used", None)
+        utilization = state.utilization if state is not None else None
+        tokens_used = state.tokens_used if state is not None else None
         choice = choose_capacity(
             utilization=utilization if not fresh_window else None,
             tokens_used=tokens_used,
-            largest_block_tokens=getattr(state, "capacity_tokens", None),
+            largest_block_tokens=state.capacity_tokens if state is not None else None,
             setting_tokens=self.settings.window_capacity_tokens,
         )
         if choice.tokens is None:
@@ -750,9 +741,14 @@ class Daemon:
         if task.state is TaskState.PAUSED_LIMIT or (run is not None and run.outcome is Outcome.LIMIT):
             limit = run.extra.get("limit") if run is not None else None
             limit = limit if isinstance(limit, dict) else {}
-            await self.apply_limit(task.resume_after, now, kind=str(limit.get("kind", "unknown")),
-                                   source="run", task_id=task_id,
-                                   estimated=bool(limit.get("estimated", False)))
+            kind, estimated = str(limit.get("kind", "unknown")), bool(limit.get("estimated", False))
+            await self.apply_limit(task.resume_after, now, kind=kind, source="run",
+                                   task_id=task_id, estimated=estimated)
+            if self.monitor is not None and task.resume_after is not None:
+                # So that `nightshift usage` and the next refresh know it too.
+                await self.monitor.note_limit(
+                    LimitHit(kind, task.resume_after, str(limit.get("text", "")), estimated),
+                    "daemon", now)
         elif run is not None and run.outcome is not None:
             pause = await self.load_pause()
             if pause is not None and pause.lifted:
@@ -804,8 +800,7 @@ class Daemon:
         state = await self.monitor.refresh(now)
         self._limit = state
         last = parse_iso(await self.store.kv.get(LAST_PRIMED_KEY))
-        decision = prime_decision(now, window_start=getattr(state, "window_start", None),
-                                  limited=bool(getattr(state, "limited", False)),
+        decision = prime_decision(now, window_start=state.window_start, limited=state.limited,
                                   last_primed_at=last)
         if not decision.prime or self._active:
             _log("priming skipped", reason=decision.reason if not decision.prime

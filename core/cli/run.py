@@ -14,7 +14,7 @@ import importlib
 import logging
 import sys
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -28,6 +28,7 @@ from core.execution.tmux import TmuxRunner
 from core.execution.workspace import CleanReport, clean_worktrees
 from core.models import Run, Task, TaskState
 from core.service import Service
+from core.usage.monitor import UsageMonitor
 
 IDLE_POLL_S = 5.0
 
@@ -143,15 +144,6 @@ def _fronts(service: Service) -> list[FrontFactory]:
     return [lambda: runtime.running_bot(settings, service)]
 
 
-def _monitor(service: Service) -> Any:
-    """The usage monitor, when this installation has one."""
-    try:
-        monitor = importlib.import_module("core.usage.monitor")
-    except ImportError:
-        return None
-    return monitor.UsageMonitor(service.settings, service.store)
-
-
 @cli_app.command()
 def run(
     burst: Annotated[bool, typer.Option(
@@ -176,7 +168,8 @@ def run(
             if burst and run is not None:
                 console.print(_describe(task, run), markup=False, soft_wrap=True)
 
-        daemon = Daemon(service, executor, monitor=None if burst else _monitor(service),
+        monitor = None if burst else UsageMonitor(service.settings, service.store)
+        daemon = Daemon(service, executor, monitor=monitor,
                         fronts=[] if burst else _fronts(service), burst=burst,
                         max_wait_s=max_wait, on_finished=finished)
         return await daemon.run()

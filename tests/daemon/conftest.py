@@ -22,6 +22,7 @@ from core.models import Task, TaskState
 from core.service import Service
 from core.settings import Settings, load_settings
 from core.store.store import Store
+from core.usage.monitor import UsageMonitor
 
 BIN = Path(sys.executable).parent
 FAKE = str(BIN / "nightshift-fake-claude")
@@ -66,6 +67,8 @@ def daemon_settings(isolated_env: Path, monkeypatch: pytest.MonkeyPatch, record:
     monkeypatch.setenv("NIGHTSHIFT_CLAUDE_BIN", FAKE)
     monkeypatch.setenv("NIGHTSHIFT_RESET_MARGIN_S", "1")
     monkeypatch.setenv("NIGHTSHIFT_PLAN_BY_DEFAULT", "false")
+    monkeypatch.setenv("NIGHTSHIFT_USAGE_REFRESH_S", "5")
+    monkeypatch.setenv("NIGHTSHIFT_USAGE_API", "false")
     return load_settings(env_file=None)
 
 
@@ -118,8 +121,10 @@ async def start_daemon(
     """Start a daemon in this event loop; it is stopped at the end of the test."""
     started: list[Running] = []
 
-    async def start(**kwargs: Any) -> Running:
-        daemon = Daemon(dservice, executor, install_signal_handlers=False, **kwargs)
+    async def start(*, monitor: bool = True, **kwargs: Any) -> Running:
+        """The daemon as `nightshift run` builds it: with the real usage monitor by default."""
+        usage = UsageMonitor(dservice.settings, dservice.store) if monitor else None
+        daemon = Daemon(dservice, executor, monitor=usage, install_signal_handlers=False, **kwargs)
         job = asyncio.create_task(daemon.run())
         running = Running(daemon, job)
         started.append(running)

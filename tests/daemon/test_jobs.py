@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from core.daemon import LIMIT_PAUSE_KEY, _Round
+from core.daemon import LIMIT_PAUSE_KEY, Daemon, _Round
+from core.execution.executor import Executor
 from core.models import Outcome, Run, Task, TaskState, utcnow
 from core.scheduling.cron import next_cron_fire
 from core.scheduling.hours import quiet_ends_at
@@ -15,6 +18,7 @@ from core.scheduling.resets import LimitPause
 from core.service import Service
 from core.settings import Settings
 from core.store.store import Store
+from core.usage.monitor import UsageMonitor
 
 from .conftest import Record, Running, make_repo, wait_for_states
 
@@ -197,3 +201,54 @@ async def test_a_task_larger_than_any_window_starts_alone(
     (rb,) = await dstore.runs.for_task(b.id)
     assert ra.finished_at is not None and rb.started_at is not None
     assert rb.started_at >= ra.finished_at
+
+
+def _limit_line(config_dir: Path, at: datetime, text: str) -> None:
+    """The synthetic line Claude Code writes to its log when a call is refused."""
+    folder = config_dir / "projects" / "-work-shop"
+    folder.mkdir(parents=True, exist_ok=True)
+    line = {
+        "type": "assistant", "sessionId": "3acb76ab-6551-4a55-b284-b83394dab14e",
+        "timestamp": at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "isApiErrorMessage": True, "error": "rate_limit", "apiErrorStatus": 429,
+        "message": {"id": f"m-{at.timestamp()}", "type": "message", "role": "assistant",
+                    "model": "<synthetic>", "content": [{"type": "text", "text": text}],
+                    "usage": {"input_tokens": 0, "output_tokens": 0,
+                              "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}},
+        "uuid": f"u-{at.timestamp()}",
+    }
+    with (folder / "3acb76ab-6551-4a55-b284-b83394dab14e.jsonl").open("a") as fh:
+        fh.write(json.dumps(line, separators=(",", ":")) + "\n")
+
+
+async def test_the_rounded_text_of_a_limit_already_handled_does_not_pause_the_queue_again(
+    dservice: Service, dstore: Store, executor: Executor, daemon_settings: Settings,
+) -> None:
+    """The stream said the window resets at 09:18:15; the logged text says "resets 9:19am"."""
+    exact = datetime(2026, 11, 27, 9, 18, 15, tzinfo=UTC)
+    config_dir = daemon_settings.claude_config_dir[0]
+    _limit_line(config_dir, exact - timedelta(seconds=14),
+                "You’ve hit your session limit · resets 9:19am (UTC)")
+    daemon = Daemon(dservice, executor, monitor=UsageMonitor(dservice.settings, dstore),
+                    install_signal_handlers=False)
+    try:
+        limited = await daemon.apply_limit(exact, exact - timedelta(seconds=14), source="run")
+        await daemon.save_pause(limited.lift())
+        await daemon._window_proven()  # the resumed run got through
+        dservice.clock = lambda: exact + timedelta(seconds=2)
+        await daemon._refresh_usage()
+        state = daemon._limit
+        assert state is not None and state.limited and state.source == "message"
+        assert state.resets_at == datetime(2026, 11, 27, 9, 19, tzinfo=UTC)
+        assert await daemon.load_pause() is None
+
+        # A limit the owner hit meanwhile (a new reset time) still pauses the queue.
+        _limit_line(config_dir, exact + timedelta(seconds=1),
+                    "You’ve hit your weekly limit · resets Dec 3, 5pm (UTC)")
+        await daemon._refresh_usage()
+        pause = await daemon.load_pause()
+        assert pause is not None and pause.kind == "weekly" and pause.source == "message"
+        assert pause.until == datetime(2026, 12, 3, 17, 0, 1, tzinfo=UTC)
+    finally:
+        assert daemon.monitor is not None
+        await daemon.monitor.close()
