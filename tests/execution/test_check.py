@@ -33,7 +33,7 @@ async def test_a_timeout_kills_the_whole_group(tmp_path: Path) -> None:
     result = await run_check(f"ps -o pgid= $$ > {pidfile}; sleep 300 & sleep 300", tmp_path, 0.5)
     assert result.timed_out and not result.passed and result.exit_code is None
     assert "stopped after 0.5s" in result.output
-    assert group_gone(int(pidfile.read_text().strip()))
+    await eventually(lambda: group_gone(int(pidfile.read_text().strip())), "the process group to end")
 
 
 async def test_a_background_child_holding_the_pipe_does_not_hang_it(tmp_path: Path) -> None:
@@ -48,4 +48,4 @@ async def test_cancelling_kills_the_group(tmp_path: Path) -> None:
     job.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await job
-    assert group_gone(int(pidfile.read_text().strip()))
+    await eventually(lambda: group_gone(int(pidfile.read_text().strip())), "the process group to end")

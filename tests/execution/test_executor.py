@@ -118,7 +118,7 @@ async def test_a_hang_is_killed_at_the_timeout_with_its_process_group(
     task = await claimed("Wait forever [fake: hang]", repo=str(repo), max_minutes=0.01)
     run = await executor.execute(task)
     assert run.outcome is Outcome.TIMEOUT
-    assert group_gone(record()[0]["pgid"])
+    await eventually(lambda: group_gone(record()[0]["pgid"]), "the process group to end")
     assert not await runner.has_session(run.tmux_session or "")
     failed = await exec_store.tasks.get(task.id)
     assert failed.state is TaskState.FAILED and failed.attempts == 1
@@ -222,7 +222,7 @@ async def test_cancel_through_the_service_kills_the_process_group(
     await service.cancel(task.id)
     run = await asyncio.wait_for(job, 30)
     assert run.outcome is Outcome.CANCELLED
-    assert group_gone(record()[0]["pgid"])
+    await eventually(lambda: group_gone(record()[0]["pgid"]), "the process group to end")
     assert not await runner.has_session(run.tmux_session or "")
     assert (await exec_store.tasks.get(task.id)).state is TaskState.CANCELLED
 
@@ -237,7 +237,7 @@ async def test_a_cancel_from_another_process_is_noticed(
     await exec_store.tasks.transition(task.id, TaskState.CANCELLED, reason="elsewhere")
     run = await asyncio.wait_for(job, 30)
     assert run.outcome is Outcome.CANCELLED
-    assert group_gone(record()[0]["pgid"])
+    await eventually(lambda: group_gone(record()[0]["pgid"]), "the process group to end")
 
 
 @pytest.mark.parametrize(("prompt", "fields", "outcome", "state", "attempts"), [

@@ -14,7 +14,7 @@ from core.execution.tmux import TmuxRunner
 from core.models import Outcome, Run, TaskState
 from core.store.store import Store
 from core.store.tasks import NewTask
-from tests.execution.conftest import group_gone
+from tests.execution.conftest import eventually, group_gone
 
 DRIVER = str(Path(__file__).with_name("drive.py"))
 
@@ -123,4 +123,4 @@ async def test_an_open_run_of_a_cancelled_task_is_stopped(
     found = await executor.reconcile()
     assert [(r.id, r.outcome) for r in found] == [(run.id, Outcome.CANCELLED)]
     assert not await runner.has_session(run.tmux_session or "")
-    assert group_gone(record()[0]["pgid"])
+    await eventually(lambda: group_gone(record()[0]["pgid"]), "the process group to end")

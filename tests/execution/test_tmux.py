@@ -79,7 +79,7 @@ async def test_a_new_runner_attaches_to_a_live_run_and_kills_its_whole_group(
     assert handle.pid == pgid and await handle.poll() is None
     await handle.kill(grace_s=1.0)
     assert await wait_exit(handle) == ProcessExit(None)  # killed: no exit code recorded
-    assert group_gone(pgid)
+    await eventually(lambda: group_gone(pgid), "the process group to end")
     assert not await later.has_session(run.name)
 
 
