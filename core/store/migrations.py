@@ -340,7 +340,7 @@ def _v5(conn: sqlite3.Connection) -> None:
             UNIQUE (file_id, offset)
         );
         CREATE INDEX usage_entries_time ON usage_entries (ts_ms) WHERE winner = 1;
-        CREATE INDEX usage_entries_hash ON usage_entries (hash) WHERE hash IS NOT NULL;
+        CREATE INDEX usage_entries_hash ON usage_entries (hash) WHERE winner = 1 AND hash IS NOT NULL;
         CREATE INDEX usage_entries_limits ON usage_entries (ts_ms) WHERE limit_text IS NOT NULL;
         CREATE TABLE usage_blocks (
             seq INTEGER PRIMARY KEY,

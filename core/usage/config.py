@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core.usage.paths import projects_dirs
 
@@ -50,7 +49,11 @@ class UsageConfig:
     @property
     def zone(self) -> tzinfo | None:
         """The configured zone, or None for the system's (which `time.localtime` applies)."""
-        return ZoneInfo(self.tz) if self.tz else None
+        if not self.tz:
+            return None
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo(self.tz)
 
     @property
     def price_file(self) -> Path:
@@ -94,6 +97,8 @@ def read_config(env: Mapping[str, str] | None = None, env_file: str | None = ".e
         values.setdefault(variable.lower(), "" if field != "home" else _DEFAULT_HOME)
     tz = values["nightshift_tz"]
     if tz:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
         try:
             ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError):

@@ -16,6 +16,7 @@ from core.errors import StoreError
 from core.store import migrations
 
 BUSY_TIMEOUT_MS = 10_000
+CACHE_KIB = 16_384
 
 
 def _private_dir(path: Path) -> None:
@@ -45,6 +46,9 @@ def open_scan_db(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
+        # The scanner's index updates land on random pages; a bigger page cache than the
+        # 2 MB default roughly halves a cold scan's write time (it is only used as needed).
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         migrations.migrate(conn)
     except sqlite3.Error as exc:
         conn.close()

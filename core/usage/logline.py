@@ -2,74 +2,33 @@
 
 ccusage validates each decoded line against a schema (valibot) and silently drops lines
 that fail; users compare our numbers with its numbers, so the same lines must count. The
-msgspec structs below are that schema field by field: a present-but-`null` optional field
-fails (valibot's `optional` admits only a missing key), numbers exclude booleans, the
-timestamp must be ISO with `Z` and at most milliseconds, names must not be empty.
-msgspec decodes and validates in one C pass, several times faster than `json.loads` plus
-checks in Python, which is most of a cold scan's time. (One divergence: valibot would also
+rules, field by field: a present-but-`null` optional field fails (valibot's `optional`
+admits only a missing key), numbers exclude booleans, the timestamp must be ISO with `Z`
+and at most milliseconds, names must not be empty. (One divergence: valibot would also
 accept a JSON array as a `message.content` item; Claude Code never writes one.)
+
+Two readers apply these rules: `core.usage.fastline` (msgspec: decoding and validation in
+one C pass, for the bulk of a cold scan) and `decode_line` here (the standard library's
+json and the checks below, for a few appended lines, where importing msgspec would cost
+more than it saves). A property test holds them equal.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
-
-import msgspec
-from msgspec import UNSET, Meta, Struct, UnsetType
+from typing import Any
 
 LEGACY_LIMIT_TEXT = "Claude AI usage limit reached"
+TIMESTAMP_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{3})?Z\Z"
+VERSION_PATTERN = r"^[0-9]+\.[0-9]+\.[0-9]+"
+_TIMESTAMP = re.compile(TIMESTAMP_PATTERN)
+_VERSION = re.compile(VERSION_PATTERN)
 _EPOCH_AFTER_BAR = re.compile(r"\|(\d+)", re.ASCII)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)
-
-Number = int | float
-NonEmpty = Annotated[str, Meta(min_length=1)]
-
-
-class _Usage(Struct):
-    input_tokens: Number
-    output_tokens: Number
-    cache_creation_input_tokens: Number | UnsetType = UNSET
-    cache_read_input_tokens: Number | UnsetType = UNSET
-
-
-class _ContentItem(Struct):
-    text: str | UnsetType = UNSET
-
-
-class _Message(Struct):
-    usage: _Usage
-    model: NonEmpty | UnsetType = UNSET
-    id: NonEmpty | UnsetType = UNSET
-    content: list[_ContentItem] | UnsetType = UNSET
-
-
-class _Line(Struct):
-    timestamp: Annotated[
-        str, Meta(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{3})?Z\Z")
-    ]
-    message: _Message
-    cwd: str | UnsetType = UNSET
-    sessionId: NonEmpty | UnsetType = UNSET
-    version: Annotated[str, Meta(pattern=r"^[0-9]+\.[0-9]+\.[0-9]+")] | UnsetType = UNSET
-    costUSD: Number | UnsetType = UNSET
-    requestId: NonEmpty | UnsetType = UNSET
-    isApiErrorMessage: bool | UnsetType = UNSET
-
-
-class _Stamp(Struct):
-    """Any JSON object; only its top-level `timestamp` is kept (ccusage orders files by it)."""
-
-    timestamp: Any = None
-
-
-USAGE_DECODER = msgspec.json.Decoder(_Line)
-STAMP_DECODER = msgspec.json.Decoder(_Stamp)
-_USAGE = USAGE_DECODER
-_STAMP = STAMP_DECODER
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,60 +72,117 @@ def timestamp_ms(text: str) -> int | None:
     return (moment - _EPOCH) // _MILLISECOND
 
 
-def timestamp_of(line: bytes) -> DecodedLine:
-    """Only the top-level timestamp (and whether the line is JSON at all)."""
-    try:
-        stamp = _STAMP.decode(line).timestamp
-    except msgspec.ValidationError:
-        return NOTHING  # JSON, but not an object
-    except msgspec.DecodeError:
-        return MALFORMED
-    return DecodedLine(None, stamp) if isinstance(stamp, str) else NOTHING
+def make_entry(timestamp: str, message_id: str | None, request_id: str | None, model: str | None,
+               tokens: tuple[Any, Any, Any, Any], cost: float | None, is_error: bool,
+               texts: list[str]) -> UsageLine | None:
+    """The entry of a line that passed the schema (None if its timestamp is no date)."""
+    millis = timestamp_ms(timestamp)
+    if millis is None:  # matches the pattern but is no date (month 13): JavaScript gets NaN
+        return None
+    reset_ms = None
+    limit_text = None
+    if is_error and texts:
+        limit_text = "\n".join(texts)
+        legacy = next((t for t in texts if LEGACY_LIMIT_TEXT in t), None)
+        found = _EPOCH_AFTER_BAR.search(legacy) if legacy is not None else None
+        if found and int(found[1]) > 0:
+            reset_ms = int(found[1]) * 1000
+    return UsageLine(
+        ts_ms=millis,
+        hash=f"{message_id}:{request_id}" if message_id is not None and request_id is not None else None,
+        input_tokens=tokens[0],
+        output_tokens=tokens[1],
+        cache_creation_tokens=tokens[2],
+        cache_read_tokens=tokens[3],
+        logged_cost=None if cost is None else float(cost),
+        model=model,
+        reset_ms=reset_ms,
+        limit_text=limit_text,
+    )
+
+
+# --- the standard-library reader ----------------------------------------------------------
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # Python accepts NaN and Infinity; JSON.parse does not
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+def _number(value: Any) -> bool:
+    return type(value) is int or type(value) is float
+
+
+def _optional_str(obj: dict[str, Any], key: str, non_empty: bool = False) -> bool:
+    if key not in obj:
+        return True
+    value = obj[key]
+    return type(value) is str and (not non_empty or value != "")
+
+
+def _validated(obj: dict[str, Any]) -> tuple[bool, UsageLine | None]:
+    """(whether the schema passed, the entry: None when its timestamp is no date)."""
+    stamp = obj.get("timestamp")
+    if type(stamp) is not str or _TIMESTAMP.search(stamp) is None:
+        return False, None
+    message = obj.get("message")
+    if type(message) is not dict:
+        return False, None
+    usage = message.get("usage")
+    if type(usage) is not dict:
+        return False, None
+    tokens = []
+    for key, required in (("input_tokens", True), ("output_tokens", True),
+                          ("cache_creation_input_tokens", False), ("cache_read_input_tokens", False)):
+        if key in usage:
+            if not _number(usage[key]):
+                return False, None
+            tokens.append(usage[key])
+        elif required:
+            return False, None
+        else:
+            tokens.append(0)
+    if not (_optional_str(message, "model", True) and _optional_str(message, "id", True)):
+        return False, None
+    texts: list[str] = []
+    if "content" in message:
+        content = message["content"]
+        if type(content) is not list:
+            return False, None
+        for item in content:
+            if type(item) is not dict:
+                return False, None
+            if "text" in item:
+                if type(item["text"]) is not str:
+                    return False, None
+                texts.append(item["text"])
+    if not (_optional_str(obj, "cwd") and _optional_str(obj, "sessionId", True)
+            and _optional_str(obj, "requestId", True)):
+        return False, None
+    if "version" in obj and not (type(obj["version"]) is str and _VERSION.search(obj["version"])):
+        return False, None
+    if "costUSD" in obj and not _number(obj["costUSD"]):
+        return False, None
+    if "isApiErrorMessage" in obj and type(obj["isApiErrorMessage"]) is not bool:
+        return False, None
+    return True, make_entry(stamp, message.get("id"), obj.get("requestId"), message.get("model"),
+                            (tokens[0], tokens[1], tokens[2], tokens[3]), obj.get("costUSD"),
+                            obj.get("isApiErrorMessage") is True, texts)
 
 
 def decode_line(line: bytes) -> DecodedLine:
     """A log line: its usage entry when ccusage would count one, and its timestamp."""
     try:
-        parsed = _USAGE.decode(line)
-    except msgspec.ValidationError:
-        return timestamp_of(line)  # valid JSON that is no usage entry, or broken later on
-    except msgspec.DecodeError:
+        obj = _DECODER.decode(line.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
         return MALFORMED
-    return DecodedLine(entry_of(parsed), parsed.timestamp)
-
-
-def entry_of(parsed: Any) -> UsageLine | None:
-    """The entry of a line `USAGE_DECODER` accepted (None if its timestamp is no date)."""
-    millis = timestamp_ms(parsed.timestamp)
-    if millis is None:  # matches the pattern but is no date (month 13): JavaScript gets NaN
-        return None
-    message = parsed.message
-    usage = message.usage
-    message_id = message.id
-    request_id = parsed.requestId
-    model = message.model
-    reset_ms = None
-    limit_text = None
-    if parsed.isApiErrorMessage is True and message.content is not UNSET:
-        texts = [item.text for item in message.content if item.text is not UNSET]
-        if texts:
-            limit_text = "\n".join(texts)
-        legacy = next((t for t in texts if LEGACY_LIMIT_TEXT in t), None)
-        found = _EPOCH_AFTER_BAR.search(legacy) if legacy is not None else None
-        if found and int(found[1]) > 0:
-            reset_ms = int(found[1]) * 1000
-    cache_creation = usage.cache_creation_input_tokens
-    cache_read = usage.cache_read_input_tokens
-    cost = parsed.costUSD
-    return UsageLine(
-        ts_ms=millis,
-        hash=f"{message_id}:{request_id}" if message_id is not UNSET and request_id is not UNSET else None,
-        input_tokens=usage.input_tokens,
-        output_tokens=usage.output_tokens,
-        cache_creation_tokens=0 if cache_creation is UNSET else cache_creation,
-        cache_read_tokens=0 if cache_read is UNSET else cache_read,
-        logged_cost=None if cost is UNSET else float(cost),
-        model=None if model is UNSET else model,
-        reset_ms=reset_ms,
-        limit_text=limit_text,
-    )
+    if type(obj) is not dict:
+        return NOTHING
+    stamp = obj.get("timestamp")
+    stamp = stamp if type(stamp) is str else None
+    if b'"usage"' not in line:
+        return DecodedLine(None, stamp)
+    _, entry = _validated(obj)
+    return DecodedLine(entry, stamp)

@@ -33,23 +33,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from msgspec import DecodeError, ValidationError
-
 from core.usage.blocks import iso_ms
-from core.usage.logline import (
-    NOTHING,
-    STAMP_DECODER,
-    USAGE_DECODER,
-    UsageLine,
-    decode_line,
-    entry_of,
-    timestamp_ms,
-)
+from core.usage.logline import NOTHING, DecodedLine, UsageLine, decode_line, timestamp_ms
 from core.usage.prices import PriceTable
 
 CHUNK_BYTES = 4 << 20
 BATCH_ENTRIES = 25_000
 """Rows written per transaction: bounds memory on a cold scan and keeps write locks short."""
+FAST_READER_MIN_BYTES = 1 << 20
+"""Below this much to read, the standard library's json is used: importing msgspec would
+cost more than it saves (a re-scan after a few appended lines must stay a few ms)."""
 CHECK_BYTES = 4096
 """Bytes before the read offset whose checksum tells an append from a rewrite."""
 FULL = -(2**62)
@@ -209,11 +202,14 @@ class UsageScanner:
                 work.append(plan)
         gone = [state for path, state in known.items() if path not in found]
         total_bytes = sum(item.size - item.start for item in work)
+        fast = total_bytes >= FAST_READER_MIN_BYTES
         done_bytes = 0
         batch: list[_FileRead] = []
         pending_rows = 0
-        for item in work:
-            self._read(item)
+
+        def read(item: _FileRead) -> None:
+            nonlocal done_bytes, pending_rows
+            self._read(item, fast)
             report.files_read += 1
             report.files_reset += item.reset and item.base is not None
             report.bytes_read += item.size - item.start
@@ -225,9 +221,26 @@ class UsageScanner:
             done_bytes += item.size - item.start
             if self.progress is not None:
                 self.progress(done_bytes, total_bytes)
-            if pending_rows >= BATCH_ENTRIES:
-                self._apply(batch, [])
-                batch, pending_rows = [], 0
+
+        if fast:
+            # A big read: writing runs on a second thread (SQLite updates its indexes with
+            # the GIL released) while the next batch is decoded; one batch in flight.
+            from concurrent.futures import Future, ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-writer") as writer:
+                in_flight: Future[None] | None = None
+                for item in work:
+                    read(item)
+                    if pending_rows >= BATCH_ENTRIES:
+                        if in_flight is not None:
+                            in_flight.result()
+                        in_flight = writer.submit(self._apply, batch, [])
+                        batch, pending_rows = [], 0
+                if in_flight is not None:
+                    in_flight.result()
+        else:
+            for item in work:
+                read(item)
         if batch or gone:
             self._apply(batch, gone)
         report.files_removed = len(gone)
@@ -271,7 +284,7 @@ class UsageScanner:
 
     # --- reading ----------------------------------------------------------------------------
 
-    def _read(self, item: _FileRead) -> None:
+    def _read(self, item: _FileRead, fast: bool = True) -> None:
         """Read `item.path` from `item.start` up to the size seen when planning."""
         pos = item.start
         carry = b""
@@ -280,8 +293,17 @@ class UsageScanner:
         min_text = ""
         rows = item.rows
         price = self.prices.cost
-        usage_decode = USAGE_DECODER.decode
-        stamp_decode = STAMP_DECODER.decode
+        if fast:
+            from core.usage.fastline import (
+                STAMP_DECODER,
+                USAGE_DECODER,
+                DecodeError,
+                ValidationError,
+                entry_of,
+            )
+
+            usage_decode = USAGE_DECODER.decode
+            stamp_decode = STAMP_DECODER.decode
         try:
             handle = open(item.path, "rb", buffering=0)  # noqa: SIM115 - closed below
         except OSError:
@@ -301,6 +323,10 @@ class UsageScanner:
                     continue
                 carry = data[cut + 1:]
                 line_at = pos
+                if not fast:
+                    min_ts = self._lines(item, data[:cut], pos, min_ts, rows, price)
+                    pos += cut + 1
+                    continue
                 for line in data[:cut].split(b"\n"):
                     at = line_at
                     line_at += len(line) + 1
@@ -368,6 +394,28 @@ class UsageScanner:
             except OSError:
                 item.tail_check = ""
 
+    def _lines(self, item: _FileRead, block: bytes, pos: int, min_ts: int | None,
+               rows: list[tuple[Any, ...]],
+               price: Callable[[str | None, tuple[float, float, float, float]], float]) -> int | None:
+        """The plain reader for small reads: one `decode_line` per line."""
+        for line in block.split(b"\n"):
+            at = pos
+            pos += len(line) + 1
+            if not line.strip():
+                continue
+            item.lines += 1
+            decoded: DecodedLine = decode_line(line)
+            if decoded.malformed:
+                item.malformed += 1
+                continue
+            if decoded.timestamp is not None:
+                millis = timestamp_ms(decoded.timestamp)
+                if millis is not None and (min_ts is None or millis < min_ts):
+                    min_ts = millis
+            if decoded.entry is not None and _USAGE_KEY in line:
+                rows.append(_row(decoded.entry, at, False, price))
+        return min_ts
+
     # --- writing ----------------------------------------------------------------------------
 
     def _apply(self, batch: list[_FileRead], gone: list[FileState]) -> None:
@@ -400,9 +448,8 @@ class UsageScanner:
                         self._delete_rows("file_id = ? AND provisional = 1", (now_state.id,),
                                           mark, touched)
                 applied.append((item, now_state.id if now_state else 0))
-            boundary = int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM usage_entries").fetchone()[0])
-            # 2. per-file state and new rows
-            new_rows_min: dict[str | None, int] = {}
+            # 2. per-file state
+            targets: list[tuple[_FileRead, int]] = []
             for item, file_id in applied:
                 old = current.get(item.path)
                 lines = item.lines + (old.lines if old and not item.reset else 0)
@@ -424,29 +471,75 @@ class UsageScanner:
                         "INSERT INTO usage_files (path, dev, inode, size, mtime_ns, offset, tail_check,"
                         " min_ts_ms, lines, malformed, pending_bytes) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                         (item.path, *values)).lastrowid or 0)
+                targets.append((item, file_id))
+            # 3. new rows, each inserted already marked as the winner of its duplicate group
+            #    or not (first in ccusage's file order); an older winner that loses is updated
+            winners = self._decide(targets, mark)
+            for item, file_id in targets:
                 if item.rows:
                     conn.executemany(
                         "INSERT INTO usage_entries (file_id, offset, provisional, ts_ms, hash, input_tokens,"
                         " output_tokens, cache_creation_tokens, cache_read_tokens, cost, logged_cost, model,"
-                        " reset_ms, limit_text) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                        ((file_id, *row) for row in item.rows))
-                    for row in item.rows:
-                        key = row[3]
-                        if key not in new_rows_min or row[2] < new_rows_min[key]:
-                            new_rows_min[key] = row[2]
-                    touched.update(row[3] for row in item.rows if row[3] is not None)
+                        " reset_ms, limit_text, winner) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        [(file_id, *row, (row[3] is None or winners.get(row[3]) == (file_id, row[0])))
+                         for row in item.rows])
                 item.rows = []  # free the memory now that the rows are in the database
-            # 3. duplicates: decide the winner of every group something touched
-            contested = self._resolve(touched, boundary, mark)
-            for key, ts in new_rows_min.items():
-                if key is None or key not in contested:
-                    mark(ts)
+            # 4. groups that lost their winner or whose files moved in the order: decide again
+            self._resolve(touched, mark)
             if dirty is not None:
                 _merge_dirty(conn, dirty)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+    def _decide(self, targets: list[tuple[_FileRead, int]],
+                mark: Callable[[int | None], None]) -> dict[str, tuple[int, int]]:
+        """The winning (file id, offset) of every hash among the new rows.
+
+        Done here before inserting, so that a cold scan writes each row once: a group's
+        winner is its first copy in (file's earliest timestamp, path, offset) order, and
+        a copy already in the database wins unless a new one comes before it.
+        """
+        best: dict[str, tuple[tuple[bool, int, str, int], int, int]] = {}
+        for item, file_id in targets:
+            rank = (item.min_ts_ms is None, item.min_ts_ms or 0, item.path)
+            for row in item.rows:
+                key = row[3]
+                if key is None:
+                    mark(row[2])
+                    continue
+                order = (*rank, row[0])
+                found = best.get(key)
+                if found is None or order < found[0]:
+                    best[key] = (order, file_id, row[2])
+        if not best:
+            return {}
+        conn = self.conn
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS usage_new (hash TEXT PRIMARY KEY) WITHOUT ROWID")
+        conn.execute("DELETE FROM temp.usage_new")
+        conn.executemany("INSERT INTO temp.usage_new VALUES (?)", ((h,) for h in best))
+        losers: list[tuple[int]] = []
+        for key, row_id, ts, min_ts, path, offset in conn.execute(
+            # CROSS JOIN keeps the (small) list of new hashes as the outer loop: SQLite has no
+            # statistics on temp tables and would otherwise walk the whole hash index.
+            "SELECT e.hash, e.id, e.ts_ms, f.min_ts_ms, f.path, e.offset FROM temp.usage_new t"
+            " CROSS JOIN usage_entries e ON e.hash = t.hash AND e.winner = 1"
+            " CROSS JOIN usage_files f ON f.id = e.file_id"
+        ):
+            if (min_ts is None, min_ts or 0, path, offset) < best[key][0]:
+                del best[key]  # the copy already counted stays the one that counts
+            else:
+                losers.append((row_id,))
+                mark(ts)
+        conn.execute("DELETE FROM temp.usage_new")
+        if losers:
+            conn.executemany("UPDATE usage_entries SET winner = 0 WHERE id = ?", losers)
+        decided: dict[str, tuple[int, int]] = {}
+        for key, (order, file_id, ts) in best.items():
+            decided[key] = (file_id, order[3])
+            mark(ts)
+        return decided
 
     def _delete_rows(self, where: str, params: tuple[Any, ...], mark: Callable[[int | None], None],
                      touched: set[str]) -> None:
@@ -459,10 +552,14 @@ class UsageScanner:
                     touched.add(hash_)
         self.conn.execute(f"DELETE FROM usage_entries WHERE {where}", params)
 
-    def _resolve(self, touched: set[str], boundary: int, mark: Callable[[int | None], None]) -> set[str]:
-        """Set `winner` in every duplicate group of `touched`; return the groups (hashes)."""
+    def _resolve(self, touched: set[str], mark: Callable[[int | None], None]) -> None:
+        """Decide every duplicate group in `touched` from scratch (all copies, any state).
+
+        Needed only when a counted copy was deleted (a file shrank, was replaced or removed)
+        or a file moved in the order; the hash index holds winners only, so this scans.
+        """
         if not touched:
-            return set()
+            return
         conn = self.conn
         conn.execute("CREATE TEMP TABLE IF NOT EXISTS usage_touched (hash TEXT PRIMARY KEY) WITHOUT ROWID")
         conn.execute("DELETE FROM temp.usage_touched")
@@ -470,29 +567,20 @@ class UsageScanner:
         rows = conn.execute(
             "SELECT e.hash, e.id, e.ts_ms, e.winner FROM usage_entries e"
             " JOIN usage_files f ON f.id = e.file_id"
-            " WHERE e.hash IN (SELECT t.hash FROM temp.usage_touched t"
-            "   WHERE (SELECT COUNT(*) FROM"
-            "          (SELECT 1 FROM usage_entries d WHERE d.hash = t.hash LIMIT 2)) > 1)"
+            " WHERE e.hash IN (SELECT t.hash FROM temp.usage_touched t)"
             " ORDER BY e.hash, f.min_ts_ms IS NULL, f.min_ts_ms, f.path, e.offset"
-        )
-        contested: set[str] = set()
+        ).fetchall()
         changes: list[tuple[int, int]] = []
         previous = None
         for hash_, row_id, ts, winner in rows:
-            first = hash_ != previous
+            should = 1 if hash_ != previous else 0
             previous = hash_
-            contested.add(hash_)
-            should = 1 if first else 0
             if should != winner:
                 changes.append((should, row_id))
-                if row_id <= boundary:
-                    mark(ts)  # an old row gained or lost its place
-            if should and row_id > boundary:
-                mark(ts)  # a new row that counts
+                mark(ts)
         if changes:
             conn.executemany("UPDATE usage_entries SET winner = ? WHERE id = ?", changes)
         conn.execute("DELETE FROM temp.usage_touched")
-        return contested
 
     def _reprice_if_needed(self) -> None:
         """Entries without a logged cost were priced with a table; a new table reprices them."""
