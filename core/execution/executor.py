@@ -259,6 +259,55 @@ class Executor:
             if await handle.poll() is None:
                 await handle.kill(self.kill_grace_s)
 
+    async def draft_plan(self, task: Task, prompt: str, *, resume: str | None = None) -> tuple[Run, Verdict]:
+        """One read-only plan run (`--permission-mode plan`) in the task's workspace.
+
+        The caller owns the task's state (it is `planning`); this only runs Claude, records
+        the run (kind `plan`) and reports a limit through `on_limit` like any run, so
+        planning is paused and resumed with the rest of the queue.
+        """
+        live = self._register(task.id)
+        try:
+            ws = await prepare_workspace(self.settings, task)
+            step = _Step(1, prompt, resume, "plan")
+            run, handle = await self._launch(task, ws, step, ExecOptions(), kind=RunKind.PLAN)
+            live.run_id, live.handle = run.id, handle
+            run, state, status = await self._follow(task, run, handle, live)
+        finally:
+            self._live.pop(task.id, None)
+        stderr = _read_tail(self.run_dir(run.id) / "stderr.log")
+        verdict = agent_verdict(state, status, stopped=live.stop, stderr=stderr,
+                                now=self.clock(), local_tz=self.settings.local_tz)
+        if verdict is None:
+            verdict = Verdict(Outcome.SUCCESS, "plan drafted")
+        extra = _merge(run.extra, phase="done", reason=verdict.reason,
+                       session_started=bool(state.started), bad_lines=state.bad_lines)
+        if verdict.limit is not None:
+            extra["limit"] = self._limit_json(verdict.limit, exact=state.rejected is not None)
+            extra["limit_kind"] = verdict.limit.kind
+        run = await self.store.runs.finish(
+            run.id, verdict.outcome, now=self.clock(), session_id=state.session_id or run.session_id,
+            tokens=state.tokens, cost_usd=state.cost_usd, num_turns=state.turns,
+            final_text=state.final_text or None, exit_code=status.code,
+            summary=f"plan run: {verdict.outcome.value} ({verdict.reason})", extra=extra,
+        )
+        if verdict.limit is not None and self.on_limit is not None:
+            hit = verdict.limit
+            try:
+                await self.on_limit(LimitNotice(
+                    task_id=task.id, run_id=run.id, resets_at=hit.resets_at, kind=hit.kind,
+                    text=hit.text, exact=state.rejected is not None, estimated=hit.estimated,
+                ))
+            except Exception:
+                log.exception("the on_limit hook failed for plan run %s", run.id)
+        return run, verdict
+
+    async def stop(self, run: Run) -> None:
+        """Kill a run's process group if it is still alive (used for runs nobody follows)."""
+        handle = await self.runner.attach(self._spec(run))
+        if await handle.poll() is None:
+            await handle.kill(self.kill_grace_s)
+
     def run_dir(self, run_id: int) -> Path:
         return self.settings.home_dir / "runs" / str(run_id)
 
@@ -406,7 +455,8 @@ class Executor:
         )
 
     async def _launch(
-        self, task: Task, ws: Workspace, step: _Step, options: ExecOptions
+        self, task: Task, ws: Workspace, step: _Step, options: ExecOptions,
+        *, kind: RunKind = RunKind.WORK,
     ) -> tuple[Run, ProcessHandle]:
         try:
             executable = self._claude_bin()
@@ -417,7 +467,7 @@ class Executor:
         session = step.resume or new_session
         now = self.clock()
         run = await self.store.runs.create(
-            task.id, iteration=step.iteration, now=now, session_id=session, branch=ws.branch,
+            task.id, kind=kind, iteration=step.iteration, now=now, session_id=session, branch=ws.branch,
             worktree=str(ws.path), scheduled_for=options.scheduled_for, started_at=now,
             window_id=options.window_id, prompt_variant=options.prompt_variant,
             extra={"base": ws.base, "workspace": ws.kind, "step": step.kind,
@@ -428,11 +478,14 @@ class Executor:
         run = await self.store.runs.update(
             run.id, tmux_session=spec_base.name, log_path=str(spec_base.log_path)
         )
-        await self.store.tasks.update_fields(task.id, session_id=session)
+        planning = kind is RunKind.PLAN
+        if not planning:  # the task's session is its work session; plan sessions stay on their runs
+            await self.store.tasks.update_fields(task.id, session_id=session)
         command = build_command(
             self.settings,
             ClaudeCall(step.prompt, session_id=new_session, resume=step.resume,
-                       max_budget_usd=task.max_budget_usd),
+                       max_budget_usd=task.max_budget_usd,
+                       permission_mode="plan" if planning else None),
             executable=executable,
         )
         stdin_path = None
@@ -455,7 +508,7 @@ class Executor:
             run = await self.store.runs.update(run.id, extra=_merge(run.extra, pid=handle.pid))
         log.info("task %s: run %s started (%s, iteration %s) in tmux session %s",
                  task.id, run.id, step.kind, step.iteration, spec.name)
-        if self.settings.notify_run_started and step.kind != "continuation":
+        if self.settings.notify_run_started and step.kind not in ("continuation", "plan"):
             await self._send(Notification(
                 "run_started",
                 f"Task {task.id} started: {task.title}\n"
@@ -495,7 +548,7 @@ class Executor:
                     run.id, session_id=state.session_id,
                     extra=_merge(run.extra, session_started=True, model=state.model),
                 )
-                if state.session_id and state.session_id != task.session_id:
+                if run.kind is RunKind.WORK and state.session_id and state.session_id != task.session_id:
                     await self.store.tasks.update_fields(task.id, session_id=state.session_id)
             now_m = loop.time()
             if now_m - last_progress >= self.progress_interval_s:

@@ -37,9 +37,9 @@ class DraftPlan:
 def plan_prompt(task_prompt: str, *, previous: str | None = None, comment: str | None = None) -> str:
     """The prompt of a plan run (Claude runs with --permission-mode plan: it cannot change files)."""
     parts = [
-        "Draft a plan for the following task. Do not change any files: read what you need, then "
+        task_prompt.strip(),
+        "---\nDraft a plan for the task above. Do not change any files: read what you need, then "
         "answer with the plan only.",
-        "The task:\n\n" + task_prompt.strip(),
     ]
     if previous:
         parts.append("Your previous plan:\n\n" + previous.strip())
