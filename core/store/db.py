@@ -16,10 +16,16 @@ from typing import Any
 
 import aiosqlite
 
-from core.errors import StoreError
+from core.errors import InvalidInput, StoreError
 from core.store import migrations
 
 BUSY_TIMEOUT_MS = 10_000
+SQLITE_INT_MAX = 2**63 - 1
+
+
+def out_of_range() -> InvalidInput:
+    """sqlite3 refuses a Python int past 64 bits with OverflowError; for us it is bad input."""
+    return InvalidInput(f"a number given is too large (the largest id or count is {SQLITE_INT_MAX:,})")
 
 
 def ensure_private_dir(path: Path) -> Path:
@@ -97,6 +103,9 @@ class Database:
                 raise StoreError(f"database busy or unwritable: {exc}") from exc
             try:
                 yield self.conn
+            except OverflowError:
+                await self.conn.execute("ROLLBACK")
+                raise out_of_range() from None
             except BaseException:
                 await self.conn.execute("ROLLBACK")
                 raise
@@ -109,7 +118,10 @@ class Database:
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         async with self._lock:
-            return list(await self.conn.execute_fetchall(sql, tuple(params)))
+            try:
+                return list(await self.conn.execute_fetchall(sql, tuple(params)))
+            except OverflowError:
+                raise out_of_range() from None
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
         rows = await self.fetchall(sql, params)
