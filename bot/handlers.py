@@ -184,7 +184,7 @@ def _version(rest: str) -> int | None:
     token = rest.split()[0].lstrip("v") if rest.split() else ""
     if not token:
         return None
-    if not token.isdigit():
+    if not token.isdecimal():
         raise InvalidInput("usage: /approve ID [VERSION]")
     return int(token)
 

@@ -38,7 +38,7 @@ def _task_ids(value: str, usage: str) -> tuple[int, ...]:
     ids = []
     for part in value.split(","):
         part = part.strip().lstrip("#")
-        if not part.isdigit():
+        if not part.isdecimal():
             raise InvalidInput(f"{value!r} is not a task id ({usage})")
         ids.append(int(part))
     return tuple(ids)
@@ -95,11 +95,11 @@ def parse_task_id(args: str, usage: str) -> tuple[int, str]:
     """The leading task id (`12` or `#12`) and the rest of the text, stripped."""
     match = _TOKEN.search(args)
     word = match.group(0).lstrip("#") if match else ""
-    if match is None or not word.isdigit():
+    if match is None or not word.isdecimal():
         raise InvalidInput(usage)
     return int(word), args[match.end():].strip()
 
 
 def parse_page(args: str) -> int:
     word = args.strip()
-    return int(word) - 1 if word.isdigit() and int(word) > 0 else 0
+    return int(word) - 1 if word.isdecimal() and int(word) > 0 else 0
