@@ -165,7 +165,9 @@ def _load_blocks(conn: sqlite3.Connection, now_ms: int, session_ms: int) -> Bloc
     usable = (
         cacheable
         and cut is not None
-        and (dirty is None or dirty >= cut)
+        # strictly after: the gap block before the cut ends at the cut's entry, so a change
+        # at the cut itself (that entry deleted) must rebuild everything
+        and (dirty is None or dirty > cut)
         and state.get("format") == CACHE_FORMAT
         and state.get("session_ms") == str(session_ms)
     )

@@ -1,0 +1,247 @@
+"""Property: an incremental scan after any sequence of file changes equals a cold scan.
+
+Changes: appends, half-written lines (and their completion), truncation (also mid-line),
+replacement by a new file (new inode), rewriting in place, deletion, new files. After each
+step the incrementally maintained database and a fresh one built by a cold scan must hold
+the same files state, the same entries (winners included) and give the same blocks.
+
+Both readers are exercised: the msgspec one (big reads) and the plain json one (small).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sqlite3
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from core.usage import scanner as scanner_module
+from core.usage.blocks import to_ms
+from core.usage.db import open_scan_db
+from core.usage.prices import load_prices
+from core.usage.report import BlocksQuery, blocks_document, load_blocks
+from core.usage.scanner import UsageScanner
+from tests.usage.logtree import assistant, at, user
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+PRICES = load_prices(None)
+
+lines_pool = st.one_of(
+    st.builds(
+        lambda minute, msg, req, tokens, model: assistant(
+            at(minute), msg=f"m{msg}", req=None if req is None else f"r{req}", tokens=tokens, model=model),
+        st.integers(0, 2000),
+        st.integers(0, 12),
+        st.one_of(st.none(), st.integers(0, 3)),
+        st.tuples(*(st.integers(0, 5000) for _ in range(4))),
+        st.sampled_from(["claude-sonnet-4-5-20250929", "claude-haiku-4-5-20251001", None]),
+    ),
+    st.builds(lambda minute: user(at(minute)), st.integers(-100, 2000)),
+    st.sampled_from(["{broken", '{"timestamp":"2026-03-02T10:00:00.000Z","message":{"usage":{', "", "[]"]),
+)
+
+step = st.one_of(
+    st.tuples(st.just("append"), st.integers(0, 3), st.lists(lines_pool, min_size=1, max_size=5)),
+    st.tuples(st.just("partial"), st.integers(0, 3), lines_pool, st.integers(1, 40)),
+    st.tuples(st.just("finish"), st.integers(0, 3)),
+    st.tuples(st.just("truncate"), st.integers(0, 3), st.floats(0, 1)),
+    st.tuples(st.just("replace"), st.integers(0, 3), st.lists(lines_pool, max_size=5)),
+    st.tuples(st.just("rewrite"), st.integers(0, 3), st.lists(lines_pool, max_size=5)),
+    st.tuples(st.just("delete"), st.integers(0, 3)),
+)
+
+NAMES = ["p/a.jsonl", "p/b.jsonl", "q/sess/subagents/c.jsonl", "r/d.jsonl"]
+
+
+class Files:
+    """The log tree under test; every change moves the file's mtime forward.
+
+    Real writes are at least milliseconds apart; in a test two writes can share one
+    mtime tick, and a same-size rewrite within one tick is undetectable by design (the
+    scanner reads nothing of a file whose size and mtime did not change).
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.pending: dict[int, str] = {}
+        self.clock = itertools.count(1_800_000_000_000_000_000, 1_000_000_000)
+
+    def path(self, index: int) -> Path:
+        return self.root / "projects" / NAMES[index]
+
+    def touch(self, path: Path) -> None:
+        if path.exists():
+            moment = next(self.clock)
+            os.utime(path, ns=(moment, moment))
+
+    def apply(self, op: tuple[Any, ...]) -> None:
+        kind, index = op[0], op[1]
+        path = self.path(index)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if kind == "append":
+            with path.open("a", encoding="utf-8") as handle:
+                if index in self.pending:
+                    handle.write(self.pending.pop(index) + "\n")
+                handle.write("".join(line + "\n" for line in op[2]))
+        elif kind == "partial":
+            line, cut = op[2], op[3]
+            if index in self.pending:
+                return
+            with path.open("a", encoding="utf-8") as handle:
+                handle.write(line[:cut])
+            self.pending[index] = line[cut:]
+        elif kind == "finish":
+            if index in self.pending:
+                with path.open("a", encoding="utf-8") as handle:
+                    handle.write(self.pending.pop(index) + "\n")
+        elif kind == "truncate":
+            if path.exists():
+                size = path.stat().st_size
+                with path.open("r+b") as handle:
+                    handle.truncate(int(size * op[2]))
+                self.pending.pop(index, None)
+        elif kind in ("replace", "rewrite"):
+            text = "".join(line + "\n" for line in op[2])
+            self.pending.pop(index, None)
+            if kind == "replace":
+                fresh = path.with_name(path.name + ".new")
+                fresh.write_text(text, encoding="utf-8")
+                os.replace(fresh, path)
+            else:
+                with path.open("r+" if path.exists() else "w", encoding="utf-8") as handle:
+                    handle.seek(0)
+                    handle.write(text)
+                    handle.truncate()
+        elif kind == "delete":
+            path.unlink(missing_ok=True)
+            self.pending.pop(index, None)
+        self.touch(path)
+
+
+def snapshot(conn: sqlite3.Connection) -> tuple[Any, ...]:
+    files = conn.execute(
+        "SELECT path, offset, min_ts_ms, lines, malformed, pending_bytes FROM usage_files ORDER BY path"
+    ).fetchall()
+    entries = conn.execute(
+        "SELECT f.path, e.offset, e.provisional, e.ts_ms, e.hash, e.winner, e.input_tokens, e.output_tokens,"
+        " e.cache_creation_tokens, e.cache_read_tokens, e.cost, e.model FROM usage_entries e"
+        " JOIN usage_files f ON f.id = e.file_id ORDER BY f.path, e.offset"
+    ).fetchall()
+    document = blocks_document(load_blocks(conn, to_ms(NOW)), BlocksQuery(), UTC)
+    return files, entries, document
+
+
+def cold(root: Path, work: Path) -> tuple[Any, ...]:
+    db = work / f"cold-{next(_counter)}.db"
+    conn = open_scan_db(db)
+    try:
+        UsageScanner(conn, [root / "projects"], PRICES).scan()
+        return snapshot(conn)
+    finally:
+        conn.close()
+
+
+_counter = itertools.count()
+
+
+@pytest.mark.parametrize("reader", ["msgspec", "json"])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(step, min_size=1, max_size=8))
+def test_incremental_equals_cold(reader: str, steps: list[tuple[Any, ...]],
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scanner_module, "FAST_READER_MIN_BYTES", 0 if reader == "msgspec" else 1 << 40)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        root = work / "claude"
+        (root / "projects").mkdir(parents=True)
+        files = Files(root)
+        conn = open_scan_db(work / "incremental.db")
+        try:
+            for op in steps:
+                files.apply(op)
+                UsageScanner(conn, [root / "projects"], PRICES).scan()
+                assert snapshot(conn) == cold(root, work), repr(steps)
+        finally:
+            conn.close()
+
+
+def test_rescan_reads_only_appended_bytes(tmp_path: Path) -> None:
+    root = tmp_path / "claude"
+    files = Files(root)
+    files.apply(("append", 0, [assistant(at(m), msg=f"m{m}", req=f"r{m}") for m in range(50)]))
+    conn = open_scan_db(tmp_path / "db.sqlite")
+    first = UsageScanner(conn, [root / "projects"], PRICES).scan()
+    assert first.entries == 50 and first.bytes_read == files.path(0).stat().st_size
+    nothing = UsageScanner(conn, [root / "projects"], PRICES).scan()
+    assert nothing.files_read == 0 and nothing.bytes_read == 0
+    extra = [assistant(at(100 + m), msg=f"n{m}", req=f"n{m}") for m in range(3)]
+    before = files.path(0).stat().st_size
+    files.apply(("append", 0, extra))
+    again = UsageScanner(conn, [root / "projects"], PRICES).scan()
+    assert again.bytes_read == files.path(0).stat().st_size - before
+    assert again.entries == 3
+    conn.close()
+
+
+def test_half_written_line_waits_for_its_newline(tmp_path: Path) -> None:
+    root = tmp_path / "claude"
+    files = Files(root)
+    line = assistant(at(1), msg="m1", req="r1")
+    files.apply(("partial", 0, line, 30))
+    conn = open_scan_db(tmp_path / "db.sqlite")
+    report = UsageScanner(conn, [root / "projects"], PRICES).scan()
+    assert report.entries == 0 and report.malformed == 0 and report.pending_bytes == 30
+    files.apply(("finish", 0))
+    report = UsageScanner(conn, [root / "projects"], PRICES).scan()
+    assert report.entries == 1 and report.malformed == 0 and report.pending_bytes == 0
+    conn.close()
+
+
+@pytest.mark.parametrize("change", ["delete", "truncate", "replace"])
+def test_losing_the_counted_copy_promotes_the_next(tmp_path: Path, change: str) -> None:
+    root = tmp_path / "claude"
+    files = Files(root)
+    files.apply(("append", 0, [assistant(at(0), msg="m", req="r", tokens=(1, 1, 1, 1))]))
+    files.apply(("append", 3, [user(at(1)), assistant(at(5), msg="m", req="r", tokens=(2, 2, 2, 2))]))
+    conn = open_scan_db(tmp_path / "db.sqlite")
+    UsageScanner(conn, [root / "projects"], PRICES).scan()
+    counted = conn.execute("SELECT input_tokens FROM usage_entries WHERE winner = 1").fetchall()
+    assert counted == [(1,)]
+    if change == "delete":
+        files.apply(("delete", 0))
+    elif change == "truncate":
+        files.apply(("truncate", 0, 0.0))
+    else:
+        files.apply(("replace", 0, [user(at(0))]))
+    UsageScanner(conn, [root / "projects"], PRICES).scan()
+    counted = conn.execute("SELECT input_tokens FROM usage_entries WHERE winner = 1").fetchall()
+    assert counted == [(2,)]
+    assert snapshot(conn) == cold(root, tmp_path)
+    conn.close()
+
+
+def test_an_earlier_file_takes_over_a_duplicate(tmp_path: Path) -> None:
+    root = tmp_path / "claude"
+    files = Files(root)
+    files.apply(("append", 0, [assistant(at(10), msg="m", req="r", tokens=(1, 1, 1, 1))]))
+    conn = open_scan_db(tmp_path / "db.sqlite")
+    UsageScanner(conn, [root / "projects"], PRICES).scan()
+    # a new file whose earliest line is older: its copy is first in ccusage's order
+    files.apply(("append", 3, [user(at(0)), assistant(at(20), msg="m", req="r", tokens=(2, 2, 2, 2))]))
+    UsageScanner(conn, [root / "projects"], PRICES).scan()
+    counted = conn.execute("SELECT input_tokens FROM usage_entries WHERE winner = 1").fetchall()
+    assert counted == [(2,)]
+    # and an older line appended to the first file moves it back in front
+    files.apply(("append", 0, [user(at(-5))]))
+    UsageScanner(conn, [root / "projects"], PRICES).scan()
+    counted = conn.execute("SELECT input_tokens FROM usage_entries WHERE winner = 1").fetchall()
+    assert counted == [(1,)]
+    assert snapshot(conn) == cold(root, tmp_path)
+    conn.close()
