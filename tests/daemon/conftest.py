@@ -69,6 +69,8 @@ def daemon_settings(isolated_env: Path, monkeypatch: pytest.MonkeyPatch, record:
     monkeypatch.setenv("NIGHTSHIFT_PLAN_BY_DEFAULT", "false")
     monkeypatch.setenv("NIGHTSHIFT_USAGE_REFRESH_S", "5")
     monkeypatch.setenv("NIGHTSHIFT_USAGE_API", "false")
+    # As on a machine where Claude Code has run: the usage monitor reads the logs it finds.
+    (isolated_env / "claude" / "projects").mkdir(parents=True)
     return load_settings(env_file=None)
 
 

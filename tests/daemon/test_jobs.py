@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from core.daemon import LIMIT_PAUSE_KEY, Daemon, _Round
+from core.daemon import LAST_PRIMED_KEY, LIMIT_PAUSE_KEY, Daemon, _Round
 from core.execution.executor import Executor
 from core.models import Outcome, Run, Task, TaskState, utcnow
 from core.scheduling.cron import next_cron_fire
 from core.scheduling.hours import quiet_ends_at
+from core.scheduling.priming import PRIME_MODEL, PRIME_PROMPT
 from core.scheduling.resets import LimitPause
 from core.service import Service
 from core.settings import Settings
@@ -252,3 +253,32 @@ async def test_the_rounded_text_of_a_limit_already_handled_does_not_pause_the_qu
     finally:
         assert daemon.monitor is not None
         await daemon.monitor.close()
+
+
+async def test_priming_sends_one_minimal_prompt_and_never_while_a_window_is_open(
+    dservice: Service, dstore: Store, record: Record, start_daemon: Start,
+) -> None:
+    _configure(dservice, prime_at=["06:00"], tz="UTC")
+    before = utcnow()
+    running = await start_daemon()
+    daemon = running.daemon
+    assert daemon.scheduler is not None
+    job = daemon.scheduler.get_job("prime-0600")
+    assert job.next_run_time in {next_cron_fire("0 6 * * *", before, UTC),
+                                 next_cron_fire("0 6 * * *", utcnow(), UTC)}
+
+    await daemon._prime()  # what the job does at 06:00
+    (call,) = record()
+    argv = call["argv"]
+    assert call["prompt"] == PRIME_PROMPT and call["stdin_devnull"] is True
+    assert argv[argv.index("--model") + 1] == PRIME_MODEL
+    assert argv[argv.index("--max-turns") + 1] == "1"
+    assert call["permission_mode"] == "plan"
+    assert daemon.stats.primes == 1
+
+    # The window it opened is open now: no second prime, by our own record or by the logs.
+    await daemon._prime()
+    await dstore.kv.delete(LAST_PRIMED_KEY)
+    await daemon._prime()
+    assert len(record()) == 1 and daemon.stats.primes == 1
+    assert daemon._limit is not None and daemon._limit.window_start is not None
