@@ -37,6 +37,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from core.abc import Notification
 from core.errors import AlreadyRunning, NightshiftError
 from core.models import Outcome, Run, RunKind, Task, TaskState, iso, parse_iso
 from core.scheduling.budget import Candidate, WindowCapacity, WindowPlan, plan_window
@@ -46,10 +47,12 @@ from core.scheduling.hours import is_quiet, quiet_ends_at
 from core.scheduling.priming import (
     PRIME_MODEL,
     PRIME_PROMPT,
+    WINDOW_LENGTH,
     prime_decision,
     prime_times,
 )
 from core.scheduling.resets import LimitPause, pause_for_limit, reset_fire_time
+from core.scheduling.summary import window_summary_text
 from core.service import Service
 from core.store.db import ensure_private_dir
 from core.usage.limits import LimitHit
@@ -184,6 +187,16 @@ class _Round:
 
 
 @dataclass
+class _Batch:
+    """The runs a window reset (or cron time) set off, for the window summary."""
+
+    trigger: str
+    scheduled_for: datetime
+    capacity_tokens: int | None
+    tasks: dict[int, Run | None] = field(default_factory=dict)
+
+
+@dataclass
 class DaemonStats:
     """What happened, for `--burst`'s exit and for tests."""
 
@@ -191,6 +204,7 @@ class DaemonStats:
     finished: list[tuple[int, str]] = field(default_factory=list)
     resets: int = 0
     primes: int = 0
+    summaries: int = 0
 
 
 class Daemon:
@@ -233,6 +247,7 @@ class Daemon:
         """Exact reset times already handled: the minute-precision text of the same limit,
         read back from the logs later, must not pause the queue a second time."""
         self._hold_until: datetime | None = None
+        self._batch: _Batch | None = None
         self._exit_code = 0
         self._listener = self._on_service_event
 
@@ -456,6 +471,8 @@ class Daemon:
         else:
             _log("window reset", trigger=reason, predicted=True, at=iso(scheduled_for))
         self.stats.resets += 1
+        capacity = await self._capacity(fresh_window=True)
+        self._batch = _Batch(reason, scheduled_for, capacity.total_tokens if capacity else None)
         self.wake(reason, scheduled_for=scheduled_for, fresh_window=True)
         if self.monitor is not None:
             # After the round starts: the scan must not delay the first run.
@@ -558,8 +575,11 @@ class Daemon:
             if self._stopping:
                 break
             round_, self._round = self._round, None
+            started: list[int] = []
             try:
-                await self.dispatch(round_ or _Round("wake"))
+                started = await self.dispatch(round_ or _Round("wake"))
+                if self._batch is not None and not started and not self._active:
+                    await self._close_batch()
             except Exception:
                 log.exception("dispatch failed", extra={"fields": {}})
             if self.burst:
@@ -705,6 +725,8 @@ class Daemon:
                    estimate_tokens: int, plan: WindowPlan | None) -> None:
         execution = self.executor.execute(task, scheduled_for=scheduled_for)
         self._follow(task, execution, now, estimate_tokens)
+        if self._batch is not None:
+            self._batch.tasks.setdefault(task.id, None)
         self.stats.started.append(task.id)
         _log("run starting", task=task.id, title=task.title, scheduled_for=iso(scheduled_for),
              resume=bool(task.session_id), budget=plan.budget_tokens if plan else None)
@@ -738,6 +760,8 @@ class Daemon:
              state=task.state.value, latency_s=run.latency_s if run else None)
         if self.on_finished is not None:
             self.on_finished(task, run)
+        if self._batch is not None and task_id in self._batch.tasks and run is not None:
+            self._batch.tasks[task_id] = run
         if task.state is TaskState.PAUSED_LIMIT or (run is not None and run.outcome is Outcome.LIMIT):
             limit = run.extra.get("limit") if run is not None else None
             limit = limit if isinstance(limit, dict) else {}
@@ -768,6 +792,28 @@ class Daemon:
                  finished=[{"run": r.id, "task": r.task_id,
                             "outcome": r.outcome.value if r.outcome else None}
                            for r in settled if r.finished_at is not None])
+
+    async def _close_batch(self) -> None:
+        """The batch a reset set off has run its course: tell the owner how the window went."""
+        batch, self._batch = self._batch, None
+        if batch is None or not batch.tasks:
+            return
+        entries = [(await self.store.tasks.get(task_id), run) for task_id, run in batch.tasks.items()]
+        text = window_summary_text(batch.trigger, batch.scheduled_for, self.tz, entries,
+                                   batch.capacity_tokens)
+        photo: str | None = None
+        try:
+            report = await self.service.metrics(since=batch.scheduled_for - WINDOW_LENGTH)
+            photo = str(await self.service.chart("tokens", report, name="window-summary"))
+        except Exception as exc:  # a chart is a nicety; the summary goes out without it
+            _log("window chart not drawn", logging.WARNING, error=repr(exc))
+        self.stats.summaries += 1
+        _log("window summary", tasks=sorted(batch.tasks), trigger=batch.trigger)
+        try:
+            await self.service.notifier.notify(Notification("window_summary", text, photo=photo,
+                                                            data={"tasks": sorted(batch.tasks)}))
+        except NightshiftError as exc:
+            _log("window summary not delivered", logging.WARNING, error=str(exc))
 
     # --- burst ----------------------------------------------------------------------------
 

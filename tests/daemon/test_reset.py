@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from core.abc import RecordingNotifier
 from core.daemon import LIMIT_PAUSE_KEY
 from core.models import Outcome, Priority, TaskState
 from core.service import Service
@@ -31,6 +33,8 @@ def _first_words(call: dict[str, Any]) -> str:
 async def test_a_limit_pauses_the_queue_until_the_reset_and_the_limited_task_resumes_first(
     dservice: Service, dstore: Store, record: Record, start_daemon: object
 ) -> None:
+    notes = RecordingNotifier()
+    dservice.notifier = notes
     first = await dservice.add("first task [fake: limit reset_in=5]", priority=Priority.HIGH)
     second = await dservice.add("second task")
     third = await dservice.add("third task")
@@ -52,7 +56,19 @@ async def test_a_limit_pauses_the_queue_until_the_reset_and_the_limited_task_res
     assert job is not None and job.next_run_time == reset + timedelta(seconds=1)
 
     tasks = await wait_for_states(dstore, [first.id, second.id, third.id], {TaskState.DONE})
+    # One window summary for the batch the reset set off.
+    for _ in range(600):
+        summaries = [n for n in notes.sent if n.kind == "window_summary"]
+        if summaries:
+            break
+        await asyncio.sleep(0.05)
     assert await running.stop() == 0
+    (summary,) = summaries
+    assert summary.text.startswith("Window summary: reset at ")
+    assert "3 tasks started\ndone 3\n" in summary.text
+    assert [line.split(":")[0] for line in summary.text.splitlines()[3:]] == [
+        f"task {first.id} done", f"task {second.id} done", f"task {third.id} done"]
+    assert summary.photo is not None and Path(summary.photo).read_bytes()[:4] == b"\x89PNG"
 
     calls = record()
     assert [_first_words(c) for c in calls] == [
