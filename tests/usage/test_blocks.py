@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given
@@ -107,7 +108,8 @@ def test_js_round_rounds_halves_up() -> None:
     assert [js_round(x) for x in (0.5, 1.5, 2.5, -0.5, 2.4999)] == [1, 2, 3, 0, 2]
 
 
-moments = st.integers(0, 40 * 24 * 60).map(lambda minutes: T + timedelta(minutes=minutes, milliseconds=minutes % 7))
+moments = st.integers(0, 40 * 24 * 60).map(
+    lambda minutes: T + timedelta(minutes=minutes, milliseconds=minutes % 7))
 
 
 @given(st.lists(st.tuples(moments, st.integers(0, 10_000)), max_size=60), st.integers(0, 60 * 24 * 60))
@@ -129,5 +131,5 @@ def test_blocks_partition_the_entries(items: list[tuple[datetime, int]], later_m
         if block.is_gap:
             assert block.entries == 0 and block.end_ms - block.start_ms > 0
     ordered = sorted(e.ts_ms for e in entries)
-    big_gaps = sum(1 for a, b in zip(ordered, ordered[1:], strict=False) if b - a > SESSION_MS)
+    big_gaps = sum(1 for a, b in itertools.pairwise(ordered) if b - a > SESSION_MS)
     assert sum(b.is_gap for b in blocks) == big_gaps
