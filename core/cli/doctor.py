@@ -58,6 +58,7 @@ def run_checks(settings: Settings) -> list[Check]:
         ),
     ]
     checks.append(_claude_login())
+    checks.append(_usage_endpoint(settings))
     dirs = projects_dirs(settings.claude_config_dir or None)
     checks.append(
         Check(
@@ -139,6 +140,18 @@ def _claude_login() -> Check:
         "no Claude Code credentials found (on macOS they live in the Keychain: ignore this there)",
         "run `claude` once and log in with /login",
     )
+
+
+def _usage_endpoint(settings: Settings) -> Check:
+    """The subscription usage endpoint (optional): says when it is degraded to the logs."""
+    from pathlib import Path
+
+    from core.usage.endpoint import credentials_paths, endpoint_check
+
+    ok, detail, fix = endpoint_check(
+        settings.usage_api_base_url, credentials_paths(settings.claude_config_dir, Path.home()),
+        settings.usage_api)
+    return Check("usage api", ok, detail, fix)
 
 
 def _telegram_reachable(settings: Settings) -> Check:

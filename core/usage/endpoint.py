@@ -191,3 +191,36 @@ def _retry_after(value: str | None) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         return None
+
+
+def endpoint_check(base_url: str, credentials: Sequence[Path], enabled: bool,
+                   now: datetime | None = None) -> tuple[bool, str, str]:
+    """(ok, detail, fix) for `doctor`: one real request; never shows the token.
+
+    The endpoint is optional, so only a refused login (which the owner can fix) is a
+    failure; a 429 or an unreachable host is reported as degraded (the logs take over).
+    """
+    import asyncio
+
+    if not enabled:
+        return True, "off (NIGHTSHIFT_USAGE_API=false): the logs are used", ""
+    client = UsageEndpoint(base_url, credentials, timeout_s=5.0)
+    when = now or datetime.now(UTC)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        reading = asyncio.run(client.read(when))
+    else:  # called from async code: run the request on a thread with its own loop
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            reading = pool.submit(asyncio.run, client.read(when)).result()
+    status = client.status
+    if reading is not None:
+        parts = [f"{name} {window.utilization:g}%" for name, window in reading.windows.items()]
+        return True, "ok: " + ", ".join(parts), ""
+    if status.state == "no_credentials":
+        return True, "off: no Claude login file found; the logs are used", ""
+    if status.state == "unauthorized":
+        return False, f"degraded: {status.detail}", "run `claude` once and log in again (/login)"
+    return True, f"degraded: {status.detail}", ""
