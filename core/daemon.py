@@ -248,6 +248,7 @@ class Daemon:
         read back from the logs later, must not pause the queue a second time."""
         self._hold_until: datetime | None = None
         self._batch: _Batch | None = None
+        self._dispatcher: asyncio.Task[None] | None = None
         self._exit_code = 0
         self._listener = self._on_service_event
 
@@ -262,8 +263,8 @@ class Daemon:
             async with AsyncExitStack() as stack:
                 for front in self.fronts:
                     await stack.enter_async_context(front())
-                await self._start()
                 try:
+                    await self._start()
                     await self._stop.wait()
                 finally:
                     await self._shutdown()
@@ -305,7 +306,7 @@ class Daemon:
                 loop.remove_signal_handler(signum)
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
-        dispatcher = getattr(self, "_dispatcher", None)
+        dispatcher = self._dispatcher
         if dispatcher is not None:
             dispatcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -830,9 +831,15 @@ class Daemon:
             _log("limited beyond --max-wait", until=iso(pause.until), max_wait_s=self.max_wait_s)
             self.request_stop("burst: limited beyond --max-wait")
             return
-        if not await self.store.tasks.runnable(now) and not self._resume_first:
+        if await self.service.queue_paused():
+            self.request_stop("burst: the queue is paused by the owner")
+        elif self._hold_until is not None and now < self._hold_until:
+            self._exit_code = 1  # a run could not even start (the log line says why)
+            self.request_stop("burst: a run could not start")
+        elif not await self.store.tasks.runnable(now):
             self.request_stop("burst: nothing runnable left")
         else:
+            # Became runnable after this round looked (a dependency just finished).
             self.wake("burst")
 
     # --- priming ------------------------------------------------------------------------

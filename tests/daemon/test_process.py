@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 
 from core.execution.tmux import TmuxRunner
@@ -106,3 +107,16 @@ async def test_burst_stops_when_the_reset_is_beyond_max_wait(
                json.loads(line).get("reason", "") for line in err.splitlines()
                if line.startswith("{"))
 
+
+
+async def test_burst_without_the_claude_cli_exits_1_and_keeps_the_task(
+    dservice: Service, dstore: Store,
+) -> None:
+    task = await dservice.add("anything")
+    env = dict(os.environ, NIGHTSHIFT_CLAUDE_BIN="no-such-claude-binary")
+    proc = start_cli("run", "--burst", env=env)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    assert "no-such-claude-binary not found" in err
+    again = await dstore.tasks.get(task.id)
+    assert again.state is TaskState.READY and again.attempts == 0
