@@ -61,17 +61,18 @@ class Block:
     def total_tokens(self) -> float:
         return self.input_tokens + self.output_tokens + self.cache_creation_tokens + self.cache_read_tokens
 
-    def add(self, entry: Entry) -> None:
+    def add(self, entry: tuple[Any, ...]) -> None:
+        """Count one entry: an `Entry` or any tuple that starts with the same fields."""
         self.entries += 1
-        self.last_ms = entry.ts_ms
-        self.input_tokens += entry.input_tokens
-        self.output_tokens += entry.output_tokens
-        self.cache_creation_tokens += entry.cache_creation_tokens
-        self.cache_read_tokens += entry.cache_read_tokens
-        self.cost += entry.cost
-        if entry.reset_ms is not None:
-            self.reset_ms = entry.reset_ms
-        model = entry.model if entry.model is not None else "unknown"
+        self.last_ms = entry[0]
+        self.input_tokens += entry[1]
+        self.output_tokens += entry[2]
+        self.cache_creation_tokens += entry[3]
+        self.cache_read_tokens += entry[4]
+        self.cost += entry[5]
+        if entry[7] is not None:
+            self.reset_ms = entry[7]
+        model = entry[6] if entry[6] is not None else "unknown"
         if model not in self.models:
             self.models.append(model)
 
@@ -139,9 +140,10 @@ class BlockBuilder:
         self.closed: list[Block] = []
         self.current: Block | None = None
 
-    def add(self, entry: Entry) -> None:
+    def add(self, entry: tuple[Any, ...]) -> None:
+        """One entry (an `Entry`, or a scanner row that starts with the same fields)."""
         current = self.current
-        ts = entry.ts_ms
+        ts = entry[0]
         if current is not None:
             assert current.last_ms is not None
             since_last = ts - current.last_ms

@@ -19,6 +19,7 @@ from core.usage.logline import (
     VERSION_PATTERN,
     DecodedLine,
     UsageLine,
+    entry_ms,
     make_entry,
 )
 
@@ -111,3 +112,37 @@ def entry_of(parsed: Any) -> UsageLine | None:
         is_error,
         texts,
     )
+
+
+def row_of(parsed: Any, offset: int, price: Any) -> tuple[Any, ...] | None:
+    """The scanner's row for a line `USAGE_DECODER` accepted: `entry_of` + pricing, inlined.
+
+    The hot path of a cold scan (one call per entry); API-error lines (limit messages) take
+    the general `make_entry` road. A test holds this equal to building the row from
+    `entry_of`.
+    """
+    if parsed.isApiErrorMessage is True:
+        entry = entry_of(parsed)
+        if entry is None:
+            return None
+        tokens = (entry.input_tokens, entry.output_tokens, entry.cache_creation_tokens,
+                  entry.cache_read_tokens)
+        cost = entry.logged_cost if entry.logged_cost is not None else price(entry.model, tokens)
+        return (offset, 0, entry.ts_ms, entry.hash, *tokens, cost, entry.logged_cost, entry.model,
+                entry.reset_ms, entry.limit_text)
+    millis = entry_ms(parsed.timestamp)
+    if millis is None:
+        return None
+    message = parsed.message
+    usage = message.usage
+    cache_creation = usage.cache_creation_input_tokens
+    cache_read = usage.cache_read_input_tokens
+    tokens = (usage.input_tokens, usage.output_tokens, 0 if cache_creation is UNSET else cache_creation,
+              0 if cache_read is UNSET else cache_read)
+    model = None if message.model is UNSET else message.model
+    logged = None if parsed.costUSD is UNSET else float(parsed.costUSD)
+    message_id = message.id
+    request_id = parsed.requestId
+    key = None if message_id is UNSET or request_id is UNSET else f"{message_id}:{request_id}"
+    return (offset, 0, millis, key, *tokens, logged if logged is not None else price(model, tokens),
+            logged, model, None, None)

@@ -61,6 +61,29 @@ MALFORMED = DecodedLine(None, None, True)
 NOTHING = DecodedLine(None, None)
 
 
+_DAYS: dict[str, int | None] = {}
+
+
+def entry_ms(text: str) -> int | None:
+    """`timestamp_ms` for a timestamp that passed the schema's pattern, without datetime.
+
+    Called for every entry of a cold scan: the day is looked up once per date, the rest
+    is integer arithmetic. A day or time that does not exist gives None (as JS's NaN).
+    """
+    day = _DAYS.get(text[:10], -1)
+    if day == -1:
+        try:
+            day = (datetime.fromisoformat(text[:10] + "T00:00:00+00:00") - _EPOCH) // _MILLISECOND
+        except ValueError:
+            day = None
+        _DAYS[text[:10]] = day
+    hour, minute, second = int(text[11:13]), int(text[14:16]), int(text[17:19])
+    if day is None or hour > 23 or minute > 59 or second > 59:
+        return None
+    millis = int(text[20:23]) if len(text) == 24 else 0
+    return day + hour * 3_600_000 + minute * 60_000 + second * 1000 + millis
+
+
 def timestamp_ms(text: str) -> int | None:
     """Epoch milliseconds of an ISO timestamp with a zone, or None when it is not one."""
     try:
@@ -76,7 +99,7 @@ def make_entry(timestamp: str, message_id: str | None, request_id: str | None, m
                tokens: tuple[Any, Any, Any, Any], cost: float | None, is_error: bool,
                texts: list[str]) -> UsageLine | None:
     """The entry of a line that passed the schema (None if its timestamp is no date)."""
-    millis = timestamp_ms(timestamp)
+    millis = entry_ms(timestamp)
     if millis is None:  # matches the pattern but is no date (month 13): JavaScript gets NaN
         return None
     reset_ms = None

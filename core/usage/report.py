@@ -23,7 +23,6 @@ from core.usage.blocks import (
     SESSION_MS,
     Block,
     BlockBuilder,
-    Entry,
     block_json,
     from_ms,
 )
@@ -92,35 +91,43 @@ class BlockView:
         return best
 
 
-def _file_ordered_ties(conn: sqlite3.Connection, rows: Iterable[tuple[Any, ...]]) -> Iterator[Entry]:
+def _feed(conn: sqlite3.Connection, rows: Iterable[tuple[Any, ...]], builder: BlockBuilder) -> None:
     """Entries in time order; equal times in ccusage's file order (its sort is stable).
 
     SQLite returns the rows straight from the time index; only the rare runs of equal
     timestamps are re-ordered here, by (file's earliest timestamp, path, offset), which is
-    far cheaper than a joined sort of every row.
+    far cheaper than a joined sort of every row. Rows go to the builder as they are.
     """
-    rank: dict[int, tuple[bool, int, str]] | None = None
+    add = builder.add
+    rank: dict[int, tuple[bool, int, str]] = {}
+
+    def flush(run: list[tuple[Any, ...]]) -> None:
+        if not rank:
+            rank.update({fid: (m is None, m or 0, path) for fid, m, path in
+                         conn.execute("SELECT id, min_ts_ms, path FROM usage_files")})
+        run.sort(key=lambda r: (*rank[r[8]], r[9]))
+        for item in run:
+            add(item)
+
+    held: tuple[Any, ...] | None = None
     run: list[tuple[Any, ...]] = []
     for row in rows:
-        if run and row[0] != run[0][0]:
-            if len(run) > 1:
-                if rank is None:
-                    rank = {fid: (m is None, m or 0, path) for fid, m, path in
-                            conn.execute("SELECT id, min_ts_ms, path FROM usage_files")}
-                order = rank
-                run.sort(key=lambda r: (*order[r[8]], r[9]))
-            for item in run:
-                yield Entry._make(item[:8])
-            run.clear()
-        run.append(row)
-    if len(run) > 1:
-        if rank is None:
-            rank = {fid: (m is None, m or 0, path) for fid, m, path in
-                    conn.execute("SELECT id, min_ts_ms, path FROM usage_files")}
-        order = rank
-        run.sort(key=lambda r: (*order[r[8]], r[9]))
-    for item in run:
-        yield Entry._make(item[:8])
+        if held is not None:
+            if row[0] == held[0]:
+                run.append(held)
+            elif run:
+                run.append(held)
+                flush(run)
+                run = []
+            else:
+                add(held)
+        held = row
+    if held is not None:
+        if run:
+            run.append(held)
+            flush(run)
+        else:
+            add(held)
 
 
 def _state(conn: sqlite3.Connection) -> dict[str, str | None]:
@@ -187,9 +194,7 @@ def _load_blocks(conn: sqlite3.Connection, now_ms: int, session_ms: int) -> Bloc
         rows = conn.execute(
             f"SELECT {_ENTRY_COLUMNS} FROM usage_entries WHERE winner = 1 ORDER BY ts_ms")
     builder = BlockBuilder(session_ms)
-    add = builder.add
-    for entry in _file_ordered_ties(conn, rows):
-        add(entry)
+    _feed(conn, rows, builder)
     live = builder.blocks(now_ms)  # sets is_active; sorted
     closed_now = builder.closed
     if cacheable:

@@ -299,7 +299,7 @@ class UsageScanner:
                 USAGE_DECODER,
                 DecodeError,
                 ValidationError,
-                entry_of,
+                row_of,
             )
 
             usage_decode = USAGE_DECODER.decode
@@ -343,11 +343,11 @@ class UsageScanner:
                             continue
                         if parsed is not None:
                             item.lines += 1
-                            entry = entry_of(parsed)
-                            if entry is not None:
-                                rows.append(_row(entry, at, False, price))
-                                if min_ts is None or entry.ts_ms < min_ts:
-                                    min_ts = entry.ts_ms
+                            row = row_of(parsed, at, price)
+                            if row is not None:
+                                rows.append(row)
+                                if min_ts is None or row[2] < min_ts:
+                                    min_ts = row[2]
                                     min_text = ""
                                 continue
                             stamp = parsed.timestamp

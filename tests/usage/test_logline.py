@@ -82,3 +82,27 @@ def test_known_lines(reader: Any) -> None:
     assert limit.entry.limit_text == "Claude AI usage limit reached|1772470800"
     null_cwd = reader(assistant(at(0), extra={"cwd": None}).encode())
     assert null_cwd.entry is None and null_cwd.timestamp is not None
+
+
+@settings(max_examples=400)
+@given(lines())
+def test_fast_row_equals_the_general_one(obj: dict[str, Any]) -> None:
+    from core.usage.prices import load_prices
+    from core.usage.scanner import _row
+
+    line = json.dumps(obj, separators=(",", ":")).encode()
+    try:
+        parsed = fastline.USAGE_DECODER.decode(line)
+    except fastline.DecodeError:
+        return
+    prices = load_prices(None)
+    entry = fastline.entry_of(parsed)
+    expected = None if entry is None else _row(entry, 7, False, prices.cost)
+    assert fastline.row_of(parsed, 7, prices.cost) == expected
+
+
+@given(st.datetimes(min_value=__import__("datetime").datetime(1971, 1, 1),
+                    max_value=__import__("datetime").datetime(2200, 1, 1)), st.booleans())
+def test_entry_ms_equals_timestamp_ms(moment: Any, with_ms: bool) -> None:
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S") + (f".{moment.microsecond // 1000:03d}" if with_ms else "") + "Z"
+    assert logline.entry_ms(text) == logline.timestamp_ms(text)
