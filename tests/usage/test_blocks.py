@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.usage.blocks import (
@@ -112,6 +112,7 @@ moments = st.integers(0, 40 * 24 * 60).map(
     lambda minutes: T + timedelta(minutes=minutes, milliseconds=minutes % 7))
 
 
+@settings(deadline=None)
 @given(st.lists(st.tuples(moments, st.integers(0, 10_000)), max_size=60), st.integers(0, 60 * 24 * 60))
 def test_blocks_partition_the_entries(items: list[tuple[datetime, int]], later_min: int) -> None:
     entries = [entry(m, tokens=t) for m, t in items]

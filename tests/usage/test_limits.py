@@ -127,7 +127,7 @@ def clock(hour: int, minute: int, style: int) -> str:
     return f"{h12}:{minute:02d} {suffix[0]}.m."
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(now=nows, zone=st.sampled_from(ZONES), hour=st.integers(0, 23),
        minute=st.integers(0, 59), style=st.integers(0, 2), named=st.booleans(),
        local=st.sampled_from(["UTC", "Asia/Kolkata", "America/St_Johns", "Pacific/Chatham"]))
@@ -159,7 +159,7 @@ def test_time_is_its_next_occurrence(now: datetime, zone: str, hour: int, minute
         assert round_trip.replace(tzinfo=None) != naive
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(now=nows, zone=st.sampled_from(ZONES), day=st.dates(min_value=date(2001, 1, 1),
                                                           max_value=date(2089, 12, 31)),
        hour=st.integers(0, 23), minute=st.integers(0, 59), at_word=st.booleans(),
@@ -179,6 +179,7 @@ def test_dated_reset_keeps_wall_date(now: datetime, zone: str, day: date, hour: 
     assert hit.resets_at == expected
 
 
+@settings(deadline=None)
 @given(st.text(max_size=200))
 def test_prose_without_limit_words_is_none(text: str) -> None:
     if "limit" in text.lower() or "usage" in text.lower():
@@ -186,6 +187,7 @@ def test_prose_without_limit_words_is_none(text: str) -> None:
     assert parse_limit_message(text, NOW, WARSAW) is None
 
 
+@settings(deadline=None)
 @given(st.text(max_size=120), st.text(max_size=120))
 def test_embedded_message_is_found(before: str, after: str) -> None:
     text = f"{before} You've hit your session limit · resets 8pm (America/New_York)\n{after}"

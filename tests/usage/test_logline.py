@@ -4,6 +4,7 @@ and both follow ccusage's schema on the cases that matter."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -53,13 +54,14 @@ def lines(draw: st.DrawFn) -> dict[str, Any]:
     return obj
 
 
-@settings(max_examples=600)
+@settings(max_examples=600, deadline=None)
 @given(lines())
 def test_readers_agree(obj: dict[str, Any]) -> None:
     line = json.dumps(obj, separators=(",", ":")).encode()
     assert logline.decode_line(line) == fastline.decode_line(line)
 
 
+@settings(deadline=None)
 @given(st.binary(max_size=80))
 def test_readers_agree_on_bytes(data: bytes) -> None:
     line = b'{"usage":' + data
@@ -84,7 +86,7 @@ def test_known_lines(reader: Any) -> None:
     assert null_cwd.entry is None and null_cwd.timestamp is not None
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 @given(lines())
 def test_fast_row_equals_the_general_one(obj: dict[str, Any]) -> None:
     from core.usage.prices import load_prices
@@ -101,8 +103,9 @@ def test_fast_row_equals_the_general_one(obj: dict[str, Any]) -> None:
     assert fastline.row_of(parsed, 7, prices.cost) == expected
 
 
-@given(st.datetimes(min_value=__import__("datetime").datetime(1971, 1, 1),
-                    max_value=__import__("datetime").datetime(2200, 1, 1)), st.booleans())
+@settings(deadline=None)
+@given(st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1)), st.booleans())
 def test_entry_ms_equals_timestamp_ms(moment: Any, with_ms: bool) -> None:
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S") + (f".{moment.microsecond // 1000:03d}" if with_ms else "") + "Z"
+    fraction = f".{moment.microsecond // 1000:03d}" if with_ms else ""
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
     assert logline.entry_ms(text) == logline.timestamp_ms(text)

@@ -8,7 +8,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.usage.stream import RateLimitInfo, limit_from_result, parse_rate_limit_event
@@ -110,6 +110,7 @@ def test_reset_formats() -> None:
     assert parse(float("nan")) is None
 
 
+@settings(deadline=None)
 @given(st.dictionaries(st.text(max_size=5), st.one_of(st.none(), st.integers(), st.text(max_size=5),
                                                       st.floats(), st.booleans()), max_size=5),
        st.dictionaries(st.text(max_size=5), st.integers(), max_size=3))
