@@ -198,6 +198,12 @@ class UsageMonitor:
                     "utilization": info.utilization, "noted_at": iso(now)})
                 hit = info.as_hit(now)
                 if hit is None:
+                    # A run was let through: whatever limit of this window we noted is over.
+                    over = {info.kind, "unknown"} if info.kind == "session" else {info.kind}
+                    kept = {k: v for k, v in noted.items() if k not in over or v.noted_at > now}
+                    if kept != noted:
+                        self._noted = kept
+                        await self.store.kv.set(LIMITS_KEY, {k: v.as_json() for k, v in kept.items()})
                     return
             else:
                 hit = hit_or_info

@@ -149,3 +149,20 @@ async def test_later_limit_binds(settings: Settings, store: Store) -> None:
     await monitor.clear_limits()
     assert not (await monitor.state(NOW)).limited
     await monitor.close()
+
+
+async def test_an_allowed_event_ends_a_noted_session_limit(settings: Settings, store: Store) -> None:
+    monitor = UsageMonitor(settings, store)
+    resets = NOW + timedelta(hours=2)
+    await monitor.note_limit(LimitHit("unknown", resets, "HTTP 429", estimated=True), "result", NOW)
+    await monitor.note_limit(LimitHit("weekly", NOW + timedelta(days=3), "weekly"), "stream", NOW)
+    assert (await monitor.state(NOW)).limited
+    later = NOW + timedelta(minutes=30)
+    await monitor.note_limit(RateLimitInfo("allowed", resets, "five_hour", 0.2), "stream", later)
+    state = await monitor.state(later)
+    assert state.limited and state.kind == "weekly"  # the weekly limit is another window
+    assert set(await store.kv.get("usage.limits")) == {"weekly"}
+    restarted = UsageMonitor(settings, store)
+    assert (await restarted.state(later)).kind == "weekly"
+    await monitor.close()
+    await restarted.close()
