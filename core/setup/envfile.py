@@ -26,7 +26,7 @@ def check_user_ids(raw: list[str]) -> list[int]:
         for part in item.replace(" ", ",").split(","):
             if not part:
                 continue
-            if not part.lstrip("-").isdigit():
+            if not part.lstrip("-").isdecimal():
                 raise InvalidInput(
                     f"{part!r} is not a numeric Telegram user id (ask @userinfobot for yours; "
                     "@usernames can change hands, ids cannot)"
