@@ -121,8 +121,8 @@ def init(
         except InvalidInput as exc:
             fail(exc.message)
         console.print(
-            f"Telegram knows this bot as {name}."
-            if name
+            f"Telegram knows this bot as {bot_name}."
+            if bot_name
             else "Telegram not reachable: token saved unchecked.",
             markup=False,
         )
