@@ -23,6 +23,7 @@ import fcntl
 import json
 import logging
 import os
+import shutil
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
@@ -38,6 +39,8 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from core.abc import Notification
+from core.agent.argv import ClaudeCall, build_command, child_env
+from core.agent.stream import StreamState
 from core.errors import AlreadyRunning, NightshiftError
 from core.models import Outcome, Run, RunKind, Task, TaskState, iso, parse_iso
 from core.scheduling.budget import Candidate, WindowCapacity, WindowPlan, plan_window
@@ -75,6 +78,9 @@ MESSAGE_PRECISION = timedelta(minutes=1)
 """Limit messages name the reset to the minute; the stream's `resetsAt` to the second."""
 HISTORY_TASKS = 20
 """How many recent finished tasks the history estimate looks at."""
+GOT_THROUGH = frozenset({Outcome.SUCCESS, Outcome.CHECK_FAILED, Outcome.MAX_TURNS, Outcome.BUDGET,
+                         Outcome.TIMEOUT, Outcome.PERMISSION_DENIED})
+"""Outcomes that prove the CLI was served; a crash or an error proves nothing about the limit."""
 START_FAILURE_HOLD_S = 60.0
 """After a run could not even start (CLI or tmux missing), claim nothing for this long rather
 than claim, fail and re-queue the same task in a tight loop."""
@@ -676,11 +682,14 @@ class Daemon:
             return None
         capacity = await self._capacity(round_.fresh_window)
         resuming = set(self._resume_first)
+        histories: dict[str | None, list[int]] = {}
         candidates = []
         for task in ready:
+            if task.repo not in histories:
+                histories[task.repo] = await self._history(task.repo)
             candidates.append(Candidate(
                 task_id=task.id, priority=int(task.priority),
-                estimate_tokens=await self.estimate(task),
+                estimate_tokens=await self.estimate(task, histories[task.repo]),
                 rank=(iso(task.created_at),), resuming=task.id in resuming,
             ))
         return plan_window(candidates, capacity, self.settings.reserve_by_hour, now, self.tz)
@@ -702,10 +711,11 @@ class Daemon:
         used += sum(a.estimate_tokens for a in self._active.values())
         return WindowCapacity(choice.tokens, used)
 
-    async def estimate(self, task: Task) -> int:
+    async def estimate(self, task: Task, history: list[int] | None = None) -> int:
         """Plan estimate, else the median cost of recent finished tasks like it, else default."""
         plan = await self.store.plans.approved(task.id)
-        history = await self._history(task.repo)
+        if history is None:
+            history = await self._history(task.repo)
         choice = choose_estimate(plan.estimate_tokens if plan else None, history,
                                  self.settings.default_task_tokens)
         return int(choice.tokens or self.settings.default_task_tokens)
@@ -774,7 +784,7 @@ class Daemon:
                 await self.monitor.note_limit(
                     LimitHit(kind, task.resume_after, str(limit.get("text", "")), estimated),
                     "daemon", now)
-        elif run is not None and run.outcome is not None:
+        elif run is not None and (run.outcome in GOT_THROUGH or run.tokens.total > 0):
             pause = await self.load_pause()
             if pause is not None and pause.lifted:
                 await self._window_proven()
@@ -864,9 +874,9 @@ class Daemon:
         await self._send_prime(now)
 
     async def _send_prime(self, now: datetime) -> None:
-        from core.agent.argv import ClaudeCall, build_command, child_env
-        from core.agent.stream import StreamState
-
+        if shutil.which(self.settings.claude_bin) is None:
+            _log("priming skipped", logging.WARNING, reason=f"{self.settings.claude_bin} not found")
+            return
         command = build_command(self.settings, ClaudeCall(prompt=PRIME_PROMPT, model=PRIME_MODEL,
                                                           max_turns=1, permission_mode="plan"))
         home = ensure_private_dir(self.settings.home_dir)
