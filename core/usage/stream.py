@@ -69,7 +69,7 @@ def _epoch(value: Any) -> datetime | None:
             return None
     if isinstance(value, str) and value.strip():
         text = value.strip()
-        if text.isdigit():
+        if text.isdecimal():
             return _epoch(int(text))
         try:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
