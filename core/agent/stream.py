@@ -9,18 +9,25 @@ JSON is counted, not fatal (reference section 3).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import Any, TypeGuard
 
 from core.models import Tokens
 from core.usage.limits import LimitHit, parse_limit_message
 from core.usage.stream import RateLimitInfo, limit_from_result, parse_rate_limit_event
 
 
+def _number(value: Any) -> TypeGuard[int | float]:
+    """A count or an amount the CLI could mean: finite and not negative (JSON allows Infinity)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) \
+        and value >= 0
+
+
 def _int(value: Any) -> int:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
+    return int(value) if _number(value) else 0
 
 
 def tokens_from_usage(usage: Any) -> Tokens:
@@ -59,7 +66,8 @@ class ResultInfo:
         except (TypeError, ValueError):
             api_status = None
         denials: list[str] = []
-        for item in obj.get("permission_denials") or ():
+        raw_denials = obj.get("permission_denials")
+        for item in raw_denials if isinstance(raw_denials, list) else ():
             if isinstance(item, Mapping):
                 denials.append(str(item.get("tool_name") or item.get("tool") or "?"))
             elif isinstance(item, str):
@@ -76,7 +84,7 @@ class ResultInfo:
             num_turns=_int(obj.get("num_turns")),
             text=text if isinstance(text, str) else "",
             session_id=session if isinstance(session, str) and session else None,
-            cost_usd=float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) else 0.0,
+            cost_usd=float(cost) if _number(cost) else 0.0,
             tokens=tokens_from_usage(obj.get("usage")),
             permission_denials=tuple(denials),
             terminal_reason=reason if isinstance(reason, str) else None,
@@ -187,9 +195,10 @@ class StreamState:
         message = obj.get("message")
         if not isinstance(message, Mapping):
             return
+        content = message.get("content")
         texts = [
             block.get("text", "")
-            for block in message.get("content") or ()
+            for block in (content if isinstance(content, list) else ())
             if isinstance(block, Mapping) and block.get("type") == "text"
         ]
         text = "\n".join(t for t in texts if isinstance(t, str) and t)
