@@ -91,3 +91,27 @@ async def test_a_limit_pauses_the_queue_until_the_reset_and_the_limited_task_res
     assert resumed.started_at >= resumed.scheduled_for
     # The window got through: the pause is gone.
     assert await dstore.kv.get(LIMIT_PAUSE_KEY) is None
+
+
+async def test_with_parallel_runs_the_resumed_task_goes_alone_until_it_gets_through(
+    dservice: Service, dstore: Store, record: Record, start_daemon: object
+) -> None:
+    dservice.settings = dservice.settings.model_copy(update={"max_parallel": 2})
+    first = await dservice.add("first task [fake: limit reset_in=3]")
+    await start_daemon()  # type: ignore[operator]
+    await wait_for_states(dstore, [first.id], {TaskState.PAUSED_LIMIT})
+    second = await dservice.add("second task [fake: slow delay=0.1]", priority=Priority.URGENT)
+    third = await dservice.add("third task [fake: slow delay=0.1]", priority=Priority.URGENT)
+    await wait_for_states(dstore, [first.id, second.id, third.id], {TaskState.DONE})
+
+    assert [_first_words(c) for c in record()][:2] == ["first task", "resume"]
+    resumed = (await dstore.runs.for_task(first.id))[-1]
+    (run2,) = await dstore.runs.for_task(second.id)
+    (run3,) = await dstore.runs.for_task(third.id)
+    assert resumed.finished_at is not None
+    assert run2.started_at is not None and run3.started_at is not None
+    assert run2.finished_at is not None and run3.finished_at is not None
+    # Urgent or not, they waited until the resumed run proved the window open ...
+    assert min(run2.started_at, run3.started_at) >= resumed.finished_at
+    # ... and then ran side by side.
+    assert max(run2.started_at, run3.started_at) < min(run2.finished_at, run3.finished_at)
