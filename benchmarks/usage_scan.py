@@ -233,17 +233,19 @@ def main() -> int:
             full17.append(run(cc17, env))
             if cc20:
                 full20.append(run(cc20, env))
-            # append 1,000 lines to the newest sessions (as Claude Code does while you work)
-            appended = 0
-            for n, path in enumerate(files[-3:]):
-                begin = now - timedelta(minutes=29)
-                extra = writer.session_lines(begin, 400, path.stem, sidechain=False, pace_s=(1, 2),
-                                             stop=now - timedelta(minutes=1))
-                extra = extra[: 334 if n < 2 else 1000 - appended]
-                writer.write(path, extra, mode="a")
-                appended += len(extra)
-            assert appended == 1000, appended
-            rescan.append(run(ns, {**env, "NIGHTSHIFT_HOME": str(home)}))
+            # append 1,000 lines to the newest sessions (as Claude Code does while you work),
+            # then re-scan; three times per round, as re-scans are short and the machine noisy
+            for _ in range(3):
+                appended = 0
+                for n, path in enumerate(files[-3:]):
+                    begin = now - timedelta(minutes=29)
+                    extra = writer.session_lines(begin, 400, path.stem, sidechain=False, pace_s=(1, 2),
+                                                 stop=now - timedelta(minutes=1))
+                    extra = extra[: 334 if n < 2 else 1000 - appended]
+                    writer.write(path, extra, mode="a")
+                    appended += len(extra)
+                assert appended == 1000, appended
+                rescan.append(run(ns, {**env, "NIGHTSHIFT_HOME": str(home)}))
             full17.append(run(cc17, env))
             if cc20:
                 full20.append(run(cc20, env))

@@ -23,11 +23,11 @@ blocks is a plain ordered read.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sqlite3
 import stat as stat_mod
 import time
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,7 +129,7 @@ def log_files(projects: Sequence[Path]) -> Iterator[tuple[str, os.stat_result]]:
         seen_dirs.add(key)
         try:
             with os.scandir(directory) as listing:
-                items = sorted(listing, key=lambda item: item.name)
+                items = list(listing)  # order does not matter: dedup orders files itself
         except OSError:
             continue
         subdirs: list[str] = []
@@ -147,11 +147,13 @@ def log_files(projects: Sequence[Path]) -> Iterator[tuple[str, os.stat_result]]:
                         yield item.path, file_info
             except OSError:
                 continue
-        stack.extend(reversed(subdirs))
+        stack.extend(subdirs)
 
 
 def _checksum(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=12).hexdigest()
+    # CRC-32 and Adler-32 together: enough to tell an append from a rewrite, and zlib is
+    # much cheaper to import than hashlib on the `usage blocks` fast path.
+    return f"{len(data):x}-{zlib.crc32(data):08x}-{zlib.adler32(data):08x}"
 
 
 def _read_check(path: str, offset: int) -> str | None:
@@ -251,11 +253,17 @@ class UsageScanner:
 
     # --- planning ---------------------------------------------------------------------------
 
-    def _known_files(self) -> dict[str, FileState]:
-        rows = self.conn.execute(
-            "SELECT id, path, dev, inode, size, mtime_ns, offset, tail_check, min_ts_ms, lines,"
-            " malformed, pending_bytes FROM usage_files"
-        ).fetchall()
+    def _known_files(self, paths: Sequence[str] | None = None) -> dict[str, FileState]:
+        columns = ("SELECT id, path, dev, inode, size, mtime_ns, offset, tail_check, min_ts_ms, lines,"
+                   " malformed, pending_bytes FROM usage_files")
+        if paths is None:
+            rows = self.conn.execute(columns).fetchall()
+        else:
+            rows = []
+            for start in range(0, len(paths), 500):
+                chunk = list(paths[start:start + 500])
+                marks = ",".join("?" * len(chunk))
+                rows += self.conn.execute(f"{columns} WHERE path IN ({marks})", chunk).fetchall()
         return {row[1]: FileState(*row) for row in rows}
 
     def _plan(self, path: str, info: os.stat_result, state: FileState | None) -> _FileRead | None:
@@ -430,7 +438,7 @@ class UsageScanner:
                     dirty = ts
 
             touched: set[str] = set()
-            current = self._known_files()
+            current = self._known_files([item.path for item in batch] + [state.path for state in gone])
             applied: list[tuple[_FileRead, int]] = []
             # 1. removals: vanished files, files read again from the start, provisional rows
             for state in gone:
