@@ -10,10 +10,12 @@ for the next scan; if it already is a complete JSON object (only its newline is 
 its entry counts provisionally, as ccusage would count it, and is dropped and re-read once
 the file grows.
 
-Files are read in large chunks and split on newlines; only lines that contain `"usage"`
-are decoded as JSON (the others matter only for the file's earliest timestamp, found with
-a byte search). Everything one batch of files adds is written in one transaction, together
-with the per-file state, so a crash or a concurrent scanner never sees half a file.
+Files are read in 4 MiB chunks and split on newlines. Only lines that contain `"usage"` are
+decoded into entries; the others are decoded by a struct with a single field (their
+timestamp decides the file's place in the dedup order; broken ones are counted). Big reads
+use msgspec and write on a second thread; small ones (a re-scan) use the standard json.
+Everything one batch of files adds is written in one transaction, together with the
+per-file state, so a crash or a concurrent scanner never sees half a file.
 
 Deduplication follows ccusage 17: entries with both `message.id` and `requestId` count
 once; the copy that wins is the first in file order, files ordered by their earliest
