@@ -63,7 +63,7 @@ class ResultInfo:
         status = obj.get("api_error_status")
         try:
             api_status = int(status) if status is not None and not isinstance(status, bool) else None
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             api_status = None
         denials: list[str] = []
         raw_denials = obj.get("permission_denials")
