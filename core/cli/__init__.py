@@ -11,7 +11,7 @@ def main() -> None:
     # loading typer, pydantic-settings and the service (see core/usage/quick.py).
     from core.usage.quick import main as usage_blocks_fast
 
-    handled = usage_blocks_fast(sys.argv[1:])
+    handled = usage_blocks_fast(sys.argv[1:], hard_exit=True)
     if handled is not None:
         raise SystemExit(handled)
 
@@ -21,6 +21,7 @@ def main() -> None:
     from core.cli import stats  # noqa: F401
     from core.cli import run as _run  # noqa: F401
     from core.cli import usage as _usage  # noqa: F401
+    from core.cli import backup as _backup  # noqa: F401
     from core.cli.app import app
 
     app()

@@ -9,8 +9,8 @@ A JSON file of the same shape overrides or extends it (its models are looked up 
 
 from __future__ import annotations
 
-import hashlib
 import json
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,7 +107,8 @@ def load_prices(override: Path | None = None) -> PriceTable:
     """The bundled table, with `override`'s models (if the file exists) looked up first."""
     bundled_text = BUNDLED.read_text("utf-8")
     bundled = _read(bundled_text, "bundled prices.json")
-    digest = hashlib.sha256(bundled_text.encode())
+    # A fingerprint, not a security check: zlib is far cheaper to import than hashlib.
+    digest = [zlib.crc32(bundled_text.encode()), len(bundled_text)]
     models: dict[str, Rates] = {}
     date = str(bundled.get("date", ""))
     if override is not None and override.is_file():
@@ -117,7 +118,7 @@ def load_prices(override: Path | None = None) -> PriceTable:
         except OSError as exc:
             raise ConfigError(origin, f"cannot be read: {exc}") from None
         extra = _read(text, origin)
-        digest.update(text.encode())
+        digest += [zlib.crc32(text.encode()), len(text)]
         for name, spec in extra["models"].items():
             if isinstance(spec, dict):
                 models[str(name)] = _rates(spec)
@@ -130,5 +131,5 @@ def load_prices(override: Path | None = None) -> PriceTable:
         prefixes=tuple(bundled.get("prefixes", ())),
         threshold=int(bundled.get("tiered_threshold_tokens", 200_000)),
         date=date,
-        fingerprint=digest.hexdigest()[:16],
+        fingerprint="-".join(f"{part:x}" for part in digest),
     )
