@@ -10,7 +10,7 @@ import asyncio
 import os
 import sqlite3
 from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +29,15 @@ def out_of_range() -> InvalidInput:
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create `path` (and parents) as 0700: it holds prompts, logs and worktrees."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """Create `path` (and parents) as 0700: it holds prompts, logs and worktrees.
+
+    `mkdir(parents=True, mode=…)` gives the mode to the last folder only and makes the
+    parents it creates world-readable (`runs/` of `runs/7`), so each missing one is made here.
+    """
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    for folder in reversed(missing):
+        with suppress(FileExistsError):  # made meanwhile by another process
+            folder.mkdir(mode=0o700)
     if path.stat().st_mode & 0o077:
         path.chmod(0o700)
     return path
