@@ -27,6 +27,7 @@ from typing import Any
 
 from core.abc import Clock
 from core.models import Event, Run, iso, utcnow
+from core.store.db import ensure_private_dir
 from core.store.runs import row_to_run
 from core.store.store import Store
 from core.store.tasks import row_to_event
@@ -222,7 +223,7 @@ class LogBook:
             os.close(fd)
 
     def _ensure_dir(self) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        ensure_private_dir(self.dir)
 
     @staticmethod
     def _max_id(path: Path) -> int:

@@ -380,8 +380,9 @@ class Service:
         import asyncio
 
         from core.metrics.charts import render_chart
+        from core.store.db import ensure_private_dir
 
-        out = self.settings.home_dir / "charts" / f"{name or kind}.png"
+        out = ensure_private_dir(self.settings.home_dir / "charts") / f"{name or kind}.png"
         return await asyncio.to_thread(render_chart, kind, report, out)
 
     # --- audit ---------------------------------------------------------------------------

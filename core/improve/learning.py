@@ -36,6 +36,7 @@ from core.improve.storage import DoneTask, ImproveStore
 from core.improve.styles import PromptStyle, StyleSet, install_default_styles, load_styles
 from core.models import Task, iso, parse_iso
 from core.settings import Settings
+from core.store.db import ensure_private_dir
 from core.store.store import Store
 
 PIN_KEY = "improve.pinned_style"
@@ -51,7 +52,7 @@ def prompts_dir(settings: Settings) -> Path:
 
 def write_private(path: Path, text: str) -> None:
     """Write a vault file 0600 (its folder 0700), replacing it atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    ensure_private_dir(path.parent)
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:

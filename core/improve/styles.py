@@ -19,6 +19,7 @@ from typing import Any
 from core.errors import InvalidInput
 from core.inbox import split_front_matter
 from core.models import Plan, Task
+from core.store.db import ensure_private_dir
 
 PLACEHOLDERS = frozenset(
     {"prompt", "title", "plan_section", "lessons_section", "check_section", "verify", "repo"}
@@ -103,7 +104,7 @@ def install_default_styles(prompts_dir: Path) -> list[Path]:
     """Copy the shipped styles into an empty prompts folder so the owner can read and edit them."""
     if prompts_dir.is_dir() and any(prompts_dir.glob("*.md")):
         return []
-    prompts_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    ensure_private_dir(prompts_dir)
     written = []
     for source in sorted(DEFAULTS_DIR.glob("*.md")):
         target = prompts_dir / source.name

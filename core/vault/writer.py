@@ -25,6 +25,7 @@ from core.metrics.compute import Capacity
 from core.metrics.history import load_history
 from core.models import utcnow
 from core.settings import Settings
+from core.store.db import ensure_private_dir
 from core.store.store import Store
 from core.vault.markdown import MARKER, compose, split_owner_text, wikilinks
 from core.vault.notes import NoteSpec, VaultModel
@@ -52,7 +53,7 @@ def _write_atomic(path: Path, data: bytes) -> bool:
             return False
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    ensure_private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
