@@ -39,10 +39,24 @@ def slugify(title: str, *, max_chars: int = SLUG_MAX_CHARS) -> str:
     return slug or "task"
 
 
+class _FrontMatterDumper(yaml.SafeDumper):
+    """Readable Unicode, except YAML's own line breaks (NEL, LS, PS): written raw in a plain
+    scalar they fold into a space on reading, so such strings are double-quoted (escaped)."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    if any(ch in value for ch in "\x85\u2028\u2029"):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')
+    return dumper.represent_str(value)
+
+
+_FrontMatterDumper.add_representer(str, _str)
+
+
 def front_matter(data: dict[str, Any]) -> str:
     """YAML front matter in the given key order (Dataview reads it as fields)."""
-    body = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False,
-                          width=10_000)
+    body = yaml.dump(data, Dumper=_FrontMatterDumper, sort_keys=False, allow_unicode=True,
+                     default_flow_style=False, width=10_000)
     return f"---\n{body}---\n"
 
 
