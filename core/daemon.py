@@ -255,6 +255,7 @@ class Daemon:
         self._hold_until: datetime | None = None
         self._batch: _Batch | None = None
         self._dispatcher: asyncio.Task[None] | None = None
+        self._scans: set[asyncio.Future[LimitState]] = set()
         self._exit_code = 0
         self._listener = self._on_service_event
 
@@ -326,6 +327,9 @@ class Daemon:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await job
         if self.monitor is not None:
+            # A scan runs in a worker thread on the monitor's SQLite connection; closing that
+            # connection under it crashes the process, so let any scan in flight finish.
+            await asyncio.gather(*self._scans, return_exceptions=True)
             await self.monitor.close()
         _log("stopped", left_running=live)
 
@@ -418,10 +422,10 @@ class Daemon:
             _log("inbox imported", imported=report.imported, rejected=report.rejected)
 
     async def _refresh_usage(self) -> None:
-        if self.monitor is None:
+        if self.monitor is None or self._stopping:
             return
         now = self.now()
-        state = await self.monitor.refresh(now)
+        state = await self._monitor_refresh(now)
         self._limit = state
         if state.limited and state.resets_at is not None:
             if self._already_known(state.resets_at):
@@ -430,6 +434,15 @@ class Daemon:
                                    source=state.source or "monitor")
         elif await self.load_pause() is None:
             self._schedule_predicted_reset(now)
+
+    async def _monitor_refresh(self, now: datetime) -> LimitState:
+        """`monitor.refresh`, shielded: cancelling the caller (APScheduler does at shutdown)
+        must not leave the scan's worker thread running while the monitor is closed."""
+        assert self.monitor is not None
+        scan = asyncio.ensure_future(self.monitor.refresh(now))
+        self._scans.add(scan)
+        scan.add_done_callback(self._scans.discard)
+        return await asyncio.shield(scan)
 
     def _already_known(self, resets_at: datetime) -> bool:
         """Is this the reset of a limit we already handled, seen through its rounded text?"""
@@ -857,10 +870,12 @@ class Daemon:
     async def _prime(self) -> None:
         """At a priming time with no window open, start one with a minimal prompt."""
         now = self.now()
+        if self._stopping:
+            return
         if self.monitor is None:
             _log("priming skipped", reason="no usage monitor to tell whether a window is open")
             return
-        state = await self.monitor.refresh(now)
+        state = await self._monitor_refresh(now)
         self._limit = state
         last = parse_iso(await self.store.kv.get(LAST_PRIMED_KEY))
         decision = prime_decision(now, window_start=state.window_start, limited=state.limited,
