@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -282,3 +283,20 @@ async def test_priming_sends_one_minimal_prompt_and_never_while_a_window_is_open
     await daemon._prime()
     assert len(record()) == 1 and daemon.stats.primes == 1
     assert daemon._limit is not None and daemon._limit.window_start is not None
+
+
+async def test_the_inbox_job_imports_a_note_and_the_dispatcher_runs_it(
+    dservice: Service, dstore: Store, record: Record, start_daemon: Start,
+) -> None:
+    inbox = dservice.settings.brain_dir / "inbox"
+    inbox.mkdir(parents=True)
+    (inbox / "changelog.md").write_text("---\nplan: false\n---\nwrite the changelog\n")
+    await start_daemon()
+    for _ in range(600):
+        if await dstore.tasks.query():
+            break
+        await asyncio.sleep(0.02)
+    (task,) = await dstore.tasks.query()
+    await wait_for_states(dstore, [task.id], {TaskState.DONE})
+    assert task.source == "inbox" and not (inbox / "changelog.md").exists()
+    assert [c["prompt"].splitlines()[0] for c in record()] == ["write the changelog"]
