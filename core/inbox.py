@@ -85,6 +85,8 @@ def parse_inbox_file(name: str, raw: bytes, *, plan_default: bool = True) -> New
     tags = meta.get("tags") or []
     if isinstance(tags, str):
         tags = [t.strip() for t in tags.split(",") if t.strip()]
+    elif not isinstance(tags, list):
+        raise InvalidInput(f"tags: expected a list or comma-separated words, got {tags!r}")
     priority = Priority.parse(str(meta.get("priority", "normal")))
     title = meta.get("title")
     repo = meta.get("repo")
