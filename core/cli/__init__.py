@@ -21,6 +21,7 @@ def main() -> None:
     from core.cli import stats  # noqa: F401
     from core.cli import run as _run  # noqa: F401
     from core.cli import usage as _usage  # noqa: F401
+    from core.cli import backup as _backup  # noqa: F401
     from core.cli.app import app
 
     app()
