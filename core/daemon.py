@@ -42,7 +42,7 @@ from core.abc import Notification
 from core.agent.argv import ClaudeCall, build_command, child_env
 from core.agent.stream import StreamState
 from core.errors import AlreadyRunning, NightshiftError
-from core.models import Outcome, Run, RunKind, Task, TaskState, iso, parse_iso
+from core.models import Outcome, Plan, Run, RunKind, Task, TaskState, iso, parse_iso
 from core.scheduling.budget import Candidate, WindowCapacity, WindowPlan, plan_window
 from core.scheduling.cron import cron_triggers
 from core.scheduling.estimates import choose_capacity, choose_estimate
@@ -81,6 +81,8 @@ HISTORY_TASKS = 20
 GOT_THROUGH = frozenset({Outcome.SUCCESS, Outcome.CHECK_FAILED, Outcome.MAX_TURNS, Outcome.BUDGET,
                          Outcome.TIMEOUT, Outcome.PERMISSION_DENIED})
 """Outcomes that prove the CLI was served; a crash or an error proves nothing about the limit."""
+PLAN_ESTIMATE_TOKENS = 150_000
+"""What a plan run is assumed to spend while it runs (reading code, no edits)."""
 START_FAILURE_HOLD_S = 60.0
 """After a run could not even start (CLI or tmux missing), claim nothing for this long rather
 than claim, fail and re-queue the same task in a tight loop."""
@@ -95,9 +97,38 @@ class TaskExecutor(Protocol):
     adopted: dict[int, asyncio.Task[Run]]
     """Runs `reconcile` found alive in tmux and follows in the background."""
 
-    async def execute(self, task: Task, *, scheduled_for: datetime | None = None) -> Run: ...
+    async def execute(
+        self,
+        task: Task,
+        *,
+        scheduled_for: datetime | None = None,
+        prompt_variant: str | None = None,
+        prompt: str | None = None,
+    ) -> Run: ...
 
     async def reconcile(self) -> list[Run]: ...
+
+
+class TaskPlanner(Protocol):
+    """Drafts the plan of a task in `planning` (`core.plans.planner.Planner`)."""
+
+    async def plan(self, task: Task) -> Plan | None: ...
+
+    async def reconcile(self) -> list[Run]: ...
+
+
+class RunObserver(Protocol):
+    """Hears of every finished run and of the periodic tick (`core.feedback.Feedback`)."""
+
+    async def run_finished(self, task: Task, run: Run | None, now: datetime) -> None: ...
+
+    async def tick(self, now: datetime) -> None: ...
+
+
+class PromptChooser(Protocol):
+    """Picks the prompt style of a fresh run (`core.improve`): (variant name, prompt) or None."""
+
+    async def __call__(self, task: Task, now: datetime) -> tuple[str, str] | None: ...
 
 
 FrontFactory = Callable[[], AbstractAsyncContextManager[Any]]
@@ -225,8 +256,16 @@ class Daemon:
         max_wait_s: float = 0.0,
         install_signal_handlers: bool = True,
         on_finished: Callable[[Task, Run | None], None] | None = None,
+        planner: TaskPlanner | None = None,
+        observer: RunObserver | None = None,
+        choose_prompt: PromptChooser | None = None,
+        learned_estimate: Callable[[Task], Awaitable[int | None]] | None = None,
     ) -> None:
         self.service = service
+        self.planner = planner
+        self.observer = observer
+        self.choose_prompt = choose_prompt
+        self.learned_estimate = learned_estimate
         self.settings = service.settings
         self.store = service.store
         self.executor = executor
@@ -410,6 +449,8 @@ class Daemon:
 
     async def _tick(self) -> None:
         self.wake("tick")
+        if self.observer is not None:
+            await self.observer.tick(self.now())
 
     async def _wake_job(self, reason: str) -> None:
         # A coroutine on purpose: APScheduler runs plain functions in a thread pool, and
@@ -643,6 +684,14 @@ class Daemon:
             if resuming:
                 task = await self.store.tasks.claim_next(now, exclude_repos=busy,
                                                          only_ids=resuming, reason="resumed after reset")
+            if task is None and not resuming:
+                planning = await self._claim_planning(now)
+                if planning is not None:
+                    self._start_planning(planning, now)
+                    started.append(planning.id)
+                    if pause is not None and pause.lifted:
+                        break
+                    continue
             if task is None:
                 allowed = None if plan is None else list(plan.picked)
                 task = await self.store.tasks.claim_next(now, exclude_repos=busy, only_ids=allowed,
@@ -725,12 +774,13 @@ class Daemon:
         return WindowCapacity(choice.tokens, used)
 
     async def estimate(self, task: Task, history: list[int] | None = None) -> int:
-        """Plan estimate, else the median cost of recent finished tasks like it, else default."""
+        """Plan estimate, else learned, else the median of recent finished tasks, else default."""
         plan = await self.store.plans.approved(task.id)
         if history is None:
             history = await self._history(task.repo)
+        learned = await self.learned_estimate(task) if self.learned_estimate is not None else None
         choice = choose_estimate(plan.estimate_tokens if plan else None, history,
-                                 self.settings.default_task_tokens)
+                                 self.settings.default_task_tokens, learned)
         return int(choice.tokens or self.settings.default_task_tokens)
 
     async def _history(self, repo: str | None) -> list[int]:
@@ -747,13 +797,58 @@ class Daemon:
 
     def _start_run(self, task: Task, scheduled_for: datetime | None, now: datetime,
                    estimate_tokens: int, plan: WindowPlan | None) -> None:
-        execution = self.executor.execute(task, scheduled_for=scheduled_for)
-        self._follow(task, execution, now, estimate_tokens)
+        self._follow(task, self._execute(task, scheduled_for, now), now, estimate_tokens)
         if self._batch is not None:
             self._batch.tasks.setdefault(task.id, None)
         self.stats.started.append(task.id)
         _log("run starting", task=task.id, title=task.title, scheduled_for=iso(scheduled_for),
              resume=bool(task.session_id), budget=plan.budget_tokens if plan else None)
+
+    async def _execute(self, task: Task, scheduled_for: datetime | None, now: datetime) -> Run:
+        """One work attempt, in the prompt style the learning loop picks for a fresh start."""
+        chosen = None
+        if self.choose_prompt is not None and not task.session_id:
+            try:
+                chosen = await self.choose_prompt(task, now)
+            except Exception as exc:  # a broken template must not stop the work: plain prompt
+                _log("prompt style not chosen", logging.WARNING, task=task.id, error=str(exc))
+        variant, prompt = chosen if chosen is not None else (None, None)
+        return await self.executor.execute(task, scheduled_for=scheduled_for,
+                                           prompt_variant=variant, prompt=prompt)
+
+    # --- planning -----------------------------------------------------------------------
+
+    async def _claim_planning(self, now: datetime) -> Task | None:
+        """A task to plan: one left in `planning` (a revision, a restart), else a queued one."""
+        if self.planner is None:
+            return None
+        for task in await self.store.tasks.query([TaskState.PLANNING]):
+            if task.id not in self._active:
+                return task
+        return await self.store.tasks.claim_next(now, source=TaskState.QUEUED,
+                                                 target=TaskState.PLANNING, deps_done=False,
+                                                 reason="planning")
+
+    def _start_planning(self, task: Task, now: datetime) -> None:
+        job = asyncio.create_task(self._run_plan(task), name=f"plan-{task.id}")
+        self._active[task.id] = _Active(task, job, now, PLAN_ESTIMATE_TOKENS)
+        self.stats.started.append(task.id)
+        _log("planning", task=task.id, title=task.title)
+
+    async def _run_plan(self, task: Task) -> None:
+        assert self.planner is not None
+        try:
+            await self.planner.plan(task)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._hold_until = self.now() + timedelta(seconds=START_FAILURE_HOLD_S)
+            _log("plan run failed to execute", logging.ERROR, task=task.id, error=str(exc),
+                 hold_s=START_FAILURE_HOLD_S)
+        finally:
+            self._active.pop(task.id, None)
+        runs = [r for r in await self.store.runs.for_task(task.id) if r.kind is RunKind.PLAN]
+        await self._after_run(task.id, runs[-1] if runs else None)
 
     def _follow(self, task: Task, execution: Awaitable[Run], started_at: datetime,
                 estimate_tokens: int) -> None:
@@ -784,6 +879,8 @@ class Daemon:
              state=task.state.value, latency_s=run.latency_s if run else None)
         if self.on_finished is not None:
             self.on_finished(task, run)
+        if self.observer is not None:
+            await self.observer.run_finished(task, run, now)
         if self._batch is not None and task_id in self._batch.tasks and run is not None:
             self._batch.tasks[task_id] = run
         if task.state is TaskState.PAUSED_LIMIT or (run is not None and run.outcome is Outcome.LIMIT):
@@ -805,6 +902,8 @@ class Daemon:
 
     async def _adopt(self) -> None:
         """Runs left by the previous daemon: followed again if alive, else finished from logs."""
+        if self.planner is not None:
+            await self.planner.reconcile()
         settled = await self.executor.reconcile()
         for task_id, following in list(self.executor.adopted.items()):
             task = await self.store.tasks.get(task_id)
@@ -859,11 +958,16 @@ class Daemon:
         elif self._hold_until is not None and now < self._hold_until:
             self._exit_code = 1  # a run could not even start (the log line says why)
             self.request_stop("burst: a run could not start")
-        elif not await self.store.tasks.runnable(now):
+        elif not await self.store.tasks.runnable(now) and not await self._planning_pending():
             self.request_stop("burst: nothing runnable left")
         else:
             # Became runnable after this round looked (a dependency just finished).
             self.wake("burst")
+
+    async def _planning_pending(self) -> bool:
+        if self.planner is None:
+            return False
+        return await self.store.tasks.count([TaskState.QUEUED, TaskState.PLANNING]) > 0
 
     # --- priming ------------------------------------------------------------------------
 

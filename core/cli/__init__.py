@@ -16,12 +16,7 @@ def main() -> None:
         raise SystemExit(handled)
 
     # Each module registers its commands on `app` when imported.
-    from core.cli import doctor, setup, tasks  # noqa: F401
-    from core.cli import improve  # noqa: F401
-    from core.cli import stats  # noqa: F401
-    from core.cli import run as _run  # noqa: F401
-    from core.cli import usage as _usage  # noqa: F401
-    from core.cli import backup as _backup  # noqa: F401
+    from core.cli import backup, doctor, improve, run, setup, stats, tasks, usage  # noqa: F401
     from core.cli.app import app
 
     app()

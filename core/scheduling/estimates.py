@@ -40,11 +40,18 @@ def choose_capacity(
 
 
 def choose_estimate(
-    plan_estimate: int | None, history_tokens: Sequence[int], default_tokens: int
+    plan_estimate: int | None,
+    history_tokens: Sequence[int],
+    default_tokens: int,
+    learned_tokens: int | None = None,
 ) -> Choice:
-    """A task's expected cost; the median of history, so one runaway task does not skew it."""
+    """A task's expected cost: the plan's, else the learning loop's (tasks with the same tags,
+    repo and plan size), else the median of recent history (so one runaway task does not
+    skew it), else the default."""
     if plan_estimate is not None and plan_estimate > 0:
         return Choice(plan_estimate, "plan")
+    if learned_tokens is not None and learned_tokens > 0:
+        return Choice(learned_tokens, "learned")
     usable = [t for t in history_tokens if t > 0]
     if usable:
         return Choice(round(statistics.median(usable)), "history")

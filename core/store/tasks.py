@@ -433,19 +433,22 @@ class TaskStore:
         exclude_repos: Iterable[str] = (),
         only_ids: Iterable[int] | None = None,
         reason: str = "claimed",
+        deps_done: bool = True,
     ) -> Task | None:
         """Atomically take the first runnable task and move it on; None when nothing is runnable.
 
         BEGIN IMMEDIATE holds SQLite's write lock from the read to the update, so two
-        processes can never claim the same task.
+        processes can never claim the same task. `deps_done=False` is for planning: a plan
+        can be drafted (and approved) while the work it depends on is still going.
         """
         now = now or utcnow()
         excluded = [r for r in exclude_repos]
         conditions = [
             "t.state = ?",
             "(t.resume_after IS NULL OR t.resume_after <= ?)",
-            _DEPS_DONE,
         ]
+        if deps_done:
+            conditions.append(_DEPS_DONE)
         params: list[Any] = [source.value, iso(now)]
         if excluded:
             conditions.append(f"(t.repo IS NULL OR t.repo NOT IN ({','.join('?' * len(excluded))}))")

@@ -139,6 +139,11 @@ class UsageMonitor:
         self._last: LimitState | None = None
 
     @property
+    def last_state(self) -> LimitState | None:
+        """The state the last `refresh` or `state` call combined (None before one)."""
+        return self._last
+
+    @property
     def last_scan(self) -> ScanReport | None:
         """What the last `refresh` read (None before one)."""
         return self._logs.report

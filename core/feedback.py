@@ -1,0 +1,69 @@
+"""What happens after every finished run: the vault, the logs and the learning loop.
+
+The daemon calls `run_finished` for each run (work or plan) and `tick` now and then. Each
+step is independent and none may stop the queue: a full disk while writing a note is
+logged as a clear error and the next call tries again (everything here is regenerated
+from the database, so nothing is lost by a skipped write).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from core.abc import Notifier
+from core.improve.learning import learn
+from core.improve.retro import write_retro
+from core.logbook import LogBook
+from core.models import Run, Task
+from core.settings import Settings
+from core.store.store import Store
+from core.vault import VaultWriter
+
+log = logging.getLogger("nightshift.feedback")
+
+RETRO_CHECK_EVERY = timedelta(hours=6)
+
+
+class Feedback:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        notifier: Notifier,
+        *,
+        capacity_tokens: Callable[[], int | None] = lambda: None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.notifier = notifier
+        self.capacity_tokens = capacity_tokens
+        self.logbook = LogBook(settings.brain_dir)
+        self._last_retro_check: datetime | None = None
+
+    async def run_finished(self, task: Task, run: Run | None, now: datetime) -> None:
+        """Learn from the run, write its notes, export the event log."""
+        if run is not None:
+            await self._step("learning", lambda: learn(self.store, self.settings, now))
+            writer = VaultWriter(self.settings, self.store, capacity_tokens=self.capacity_tokens())
+            await self._step("run note", lambda: writer.write_run(run.id))
+        await self._step("event log", lambda: self.logbook.export_events(self.store))
+
+    async def tick(self, now: datetime) -> None:
+        """Periodic upkeep: the event log, and the weekly retrospective once it is due."""
+        await self._step("event log", lambda: self.logbook.export_events(self.store))
+        if self._last_retro_check is None or now - self._last_retro_check >= RETRO_CHECK_EVERY:
+            self._last_retro_check = now
+            await self._step(
+                "weekly retrospective",
+                lambda: write_retro(self.store, self.settings, now, notifier=self.notifier),
+            )
+
+    async def _step(self, what: str, work: Callable[[], Awaitable[object]]) -> bool:
+        try:
+            await work()
+        except Exception as exc:  # one failing step must not stop the others or the queue
+            log.error("%s not written: %s", what, exc, extra={"fields": {"step": what, "error": str(exc)}})
+            return False
+        return True

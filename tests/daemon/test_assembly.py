@@ -1,0 +1,64 @@
+"""The daemon as `nightshift run` assembles it: plans, prompt styles, notes, logs, learning."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from core.abc import RecordingNotifier
+from core.assembly import build_daemon
+from core.models import RunKind, TaskState
+from core.service import Service
+from core.settings import load_settings
+from core.store.store import Store
+
+from .conftest import Record, make_repo
+
+
+async def burst(service: Service) -> int:
+    daemon = build_daemon(service, burst=True, install_signal_handlers=False)
+    return await daemon.run()
+
+
+async def test_plan_approve_run_with_notes_and_logs(
+    dstore: Store, record: Record, tmp_path: Path, monkeypatch: object, runner: object
+) -> None:
+    settings = load_settings(env_file=None, plan_by_default=True)
+    notes = RecordingNotifier()
+    service = Service(settings, dstore, notifier=notes)
+    repo = make_repo(tmp_path / "shop")
+    task = await service.add("add a changelog entry", repo=str(repo))
+    quick = await service.add("[fake: turns=1]\nfix a typo", plan=False)
+
+    assert await burst(service) == 0
+    planned = await service.get(task.id)
+    assert planned.state is TaskState.AWAITING_APPROVAL
+    assert (await service.get(quick.id)).state is TaskState.DONE
+    offer = [n for n in notes.sent if n.kind == "plan_ready"]
+    assert len(offer) == 1 and offer[0].task_id == task.id and offer[0].data["version"] == 1
+    modes = [c["argv"][c["argv"].index("--permission-mode") + 1] for c in record()]
+    assert modes.count("plan") == 1
+
+    await service.approve(task.id, version=1)
+    assert await burst(service) == 0
+    assert (await service.get(task.id)).state is TaskState.DONE
+    work_call = record()[-1]
+    plan = await service.latest_plan(task.id)
+    assert "An approved plan for this task" in work_call["prompt"]
+    assert plan.body.splitlines()[0] in work_call["prompt"]
+
+    runs = await service.store.runs.for_task(task.id)
+    assert [r.kind for r in runs] == [RunKind.PLAN, RunKind.WORK]
+    work = runs[-1]
+    assert work.prompt_variant in {"direct", "plan-test-verify"}
+
+    brain = settings.brain_dir
+    task_notes = list((brain / "tasks").glob(f"{task.id}-*.md"))
+    assert len(task_notes) == 1
+    assert f"[[run-{work.id}]]" in task_notes[0].read_text()
+    assert list((brain / "runs").glob(f"*/run-{work.id}.md"))
+    lines = [
+        json.loads(line) for f in (brain / "logs").glob("*.jsonl") for line in f.read_text().splitlines()
+    ]
+    events = {(e["event"], e["task"]) for e in lines}
+    assert ("run_finished", task.id) in events and ("plan_added", task.id) in events
