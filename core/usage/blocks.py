@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -39,23 +38,32 @@ class Entry(NamedTuple):
     reset_ms: int | None = None
 
 
-@dataclass(slots=True)
 class Block:
-    start_ms: int
-    end_ms: int
-    first_ms: int = 0
-    last_ms: int | None = None
-    """`actualEndTime`: the last entry's time (None for a gap)."""
-    is_gap: bool = False
-    is_active: bool = False
-    entries: int = 0
-    input_tokens: float = 0
-    output_tokens: float = 0
-    cache_creation_tokens: float = 0
-    cache_read_tokens: float = 0
-    cost: float = 0
-    models: list[str] = field(default_factory=list)
-    reset_ms: int | None = None
+    """One 5-hour block (or gap) with its running totals; `last_ms` is `actualEndTime`."""
+
+    __slots__ = ("cache_creation_tokens", "cache_read_tokens", "cost", "end_ms", "entries", "first_ms",
+                 "input_tokens", "is_active", "is_gap", "last_ms", "models", "output_tokens", "reset_ms",
+                 "start_ms")
+
+    def __init__(self, start_ms: int, end_ms: int, first_ms: int = 0, is_gap: bool = False) -> None:
+        self.start_ms = start_ms
+        self.end_ms = end_ms
+        self.first_ms = first_ms
+        self.last_ms: int | None = None
+        self.is_gap = is_gap
+        self.is_active = False
+        self.entries = 0
+        self.input_tokens: float = 0
+        self.output_tokens: float = 0
+        self.cache_creation_tokens: float = 0
+        self.cache_read_tokens: float = 0
+        self.cost: float = 0
+        self.models: list[str] = []
+        self.reset_ms: int | None = None
+
+    def __repr__(self) -> str:
+        return (f"Block(start={self.start_ms}, end={self.end_ms}, gap={self.is_gap}, "
+                f"entries={self.entries}, tokens={self.total_tokens})")
 
     @property
     def total_tokens(self) -> float:

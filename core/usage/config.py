@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from core.usage.paths import projects_dirs
 
@@ -31,8 +30,7 @@ _VARIABLES = {
 _DEFAULT_HOME = "~/.nightshift"
 
 
-@dataclass(frozen=True)
-class UsageConfig:
+class UsageConfig(NamedTuple):
     home: Path
     claude_config_dirs: tuple[Path, ...]
     tz: str

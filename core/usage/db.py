@@ -13,9 +13,15 @@ import sqlite3
 from pathlib import Path
 
 from core.errors import StoreError
-from core.store import migrations
 
 BUSY_TIMEOUT_MS = 10_000
+USAGE_SCHEMA_VERSION = 5
+"""The last migration that created or changed a usage table (bump it with such a migration).
+
+A database at this version or later has everything the scanner touches, so the scanner
+does not import the migration registry (and `dataclasses` with it) on every `usage blocks`
+poll; later migrations of other tables are applied by `Database.open` as usual.
+"""
 CACHE_KIB = 16_384
 
 
@@ -30,6 +36,14 @@ def _private_file(path: Path) -> None:
     os.close(fd)
     if path.stat().st_mode & 0o077:
         path.chmod(0o600)
+
+
+def _schema_version(conn: sqlite3.Connection) -> int:
+    try:
+        row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()
+    except sqlite3.OperationalError:
+        return 0  # a new database: no migration table yet
+    return int(row[0])
 
 
 def open_scan_db(path: Path) -> sqlite3.Connection:
@@ -49,7 +63,10 @@ def open_scan_db(path: Path) -> sqlite3.Connection:
         # The scanner's index updates land on random pages; a bigger page cache than the
         # 2 MB default roughly halves a cold scan's write time (it is only used as needed).
         conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
-        migrations.migrate(conn)
+        if _schema_version(conn) < USAGE_SCHEMA_VERSION:
+            from core.store import migrations  # only when needed: see USAGE_SCHEMA_VERSION
+
+            migrations.migrate(conn)
     except sqlite3.Error as exc:
         conn.close()
         raise StoreError(f"cannot prepare the database at {path}: {exc}") from exc

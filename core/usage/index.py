@@ -7,8 +7,8 @@ keeping them here means they cannot disagree about what a refresh is.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from core.usage.config import UsageConfig
 from core.usage.db import open_scan_db
@@ -17,8 +17,7 @@ from core.usage.report import BlockView, load_blocks
 from core.usage.scanner import ProgressHook, ScanReport, UsageScanner
 
 
-@dataclass(frozen=True)
-class LimitLine:
+class LimitLine(NamedTuple):
     """The newest synthetic limit line in the logs (Claude Code's own refusal, interactive too)."""
 
     ts_ms: int

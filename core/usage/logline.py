@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 LEGACY_LIMIT_TEXT = "Claude AI usage limit reached"
 TIMESTAMP_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{3})?Z\Z"
@@ -31,8 +30,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)
 
 
-@dataclass(frozen=True, slots=True)
-class UsageLine:
+class UsageLine(NamedTuple):
     """A usage entry as read from the log (before deduplication and pricing)."""
 
     ts_ms: int
@@ -49,8 +47,7 @@ class UsageLine:
     """The text of a synthetic API-error line (the limit message), for the monitor."""
 
 
-@dataclass(frozen=True, slots=True)
-class DecodedLine:
+class DecodedLine(NamedTuple):
     entry: UsageLine | None
     timestamp: str | None
     """The top-level `timestamp` if it is a string (whether or not the line is an entry)."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +30,17 @@ Rates = tuple[tuple[float | None, float | None], ...]
 """(base, above-threshold) per token kind, in the order input, output, cache creation, read."""
 
 
-@dataclass
 class PriceTable:
-    models: dict[str, Rates]
-    prefixes: tuple[str, ...]
-    threshold: int
-    date: str
-    fingerprint: str
-    _memo: dict[str, Rates | None] = field(default_factory=dict, repr=False)
+    __slots__ = ("_memo", "date", "fingerprint", "models", "prefixes", "threshold")
+
+    def __init__(self, models: dict[str, Rates], prefixes: tuple[str, ...], threshold: int, date: str,
+                 fingerprint: str) -> None:
+        self.models = models
+        self.prefixes = prefixes
+        self.threshold = threshold
+        self.date = date
+        self.fingerprint = fingerprint
+        self._memo: dict[str, Rates | None] = {}
 
     def rates(self, model: str) -> Rates | None:
         if model in self._memo:

@@ -14,9 +14,8 @@ import re
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import date, tzinfo
-from typing import Any
+from typing import Any, NamedTuple
 
 from core.errors import InvalidInput
 from core.usage.blocks import (
@@ -38,8 +37,7 @@ _ENTRY_COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
-class CachedBlock:
+class CachedBlock(NamedTuple):
     seq: int
     start_ms: int
     is_gap: bool
@@ -47,8 +45,7 @@ class CachedBlock:
     body: str
 
 
-@dataclass(frozen=True)
-class BlockItem:
+class BlockItem(NamedTuple):
     """One block of the report: cached (closed, rendered) or live (with `block`)."""
 
     start_ms: int
@@ -59,10 +56,14 @@ class BlockItem:
     block: Block | None = None
 
 
-@dataclass(frozen=True)
 class BlockView:
-    items: list[BlockItem]
-    now_ms: int
+    """Every block at `now_ms`, in ccusage's order."""
+
+    __slots__ = ("items", "now_ms")
+
+    def __init__(self, items: list[BlockItem], now_ms: int) -> None:
+        self.items = items
+        self.now_ms = now_ms
 
     def blocks(self) -> Iterator[BlockItem]:
         return iter(self.items)
@@ -228,18 +229,19 @@ def _load_blocks(conn: sqlite3.Connection, now_ms: int, session_ms: int) -> Bloc
 # --- the `blocks --json` document -----------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class BlocksQuery:
-    active: bool = False
-    recent: bool = False
-    token_limit: str | None = None
-    """`max`, a number, or None when `--token-limit` was not given."""
-    since: str | None = None
-    until: str | None = None
+    """`usage blocks` options, checked: bad values raise InvalidInput naming the option.
 
-    def __post_init__(self) -> None:
-        for name in ("since", "until"):
-            value = getattr(self, name)
+    `token_limit` is `max`, a number, or None when `--token-limit` was not given.
+    """
+
+    __slots__ = ("active", "recent", "since", "token_limit", "until")
+
+    def __init__(self, active: bool = False, recent: bool = False, token_limit: str | None = None,
+                 since: str | None = None, until: str | None = None) -> None:
+        self.active, self.recent, self.token_limit = active, recent, token_limit
+        self.since, self.until = since, until
+        for name, value in (("since", since), ("until", until)):
             if value is not None and not _valid_day(value):
                 raise InvalidInput(f"--{name} must be a date as YYYYMMDD, not {value!r}")
         if self.token_limit not in (None, "", "max") and not re.fullmatch(r"\d+", self.token_limit or ""):

@@ -31,9 +31,8 @@ import stat as stat_mod
 import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from core.usage.blocks import iso_ms
 from core.usage.logline import NOTHING, DecodedLine, UsageLine, decode_line, timestamp_ms
@@ -56,8 +55,7 @@ ProgressHook = Callable[[int, int], None]
 """Called with (bytes done, bytes to read) during a scan that reads a lot."""
 
 
-@dataclass(frozen=True)
-class FileState:
+class FileState(NamedTuple):
     id: int
     path: str
     dev: int
@@ -72,42 +70,42 @@ class FileState:
     pending_bytes: int
 
 
-@dataclass
 class ScanReport:
-    files: int = 0
-    files_read: int = 0
-    files_reset: int = 0
-    files_removed: int = 0
-    bytes_read: int = 0
-    lines: int = 0
-    entries: int = 0
-    malformed: int = 0
-    pending_bytes: int = 0
-    seconds: float = 0.0
+    """What one scan did. (Plain classes here and in the modules the `usage blocks` fast path
+    imports: `dataclasses` costs more to import and apply than the whole re-scan's work.)"""
+
+    __slots__ = ("bytes_read", "entries", "files", "files_read", "files_removed", "files_reset",
+                 "lines", "malformed", "pending_bytes", "seconds")
+
+    def __init__(self) -> None:
+        self.files = self.files_read = self.files_reset = self.files_removed = 0
+        self.bytes_read = self.lines = self.entries = self.malformed = self.pending_bytes = 0
+        self.seconds = 0.0
 
     def as_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {name: getattr(self, name) for name in (
+            "files", "files_read", "files_reset", "files_removed", "bytes_read", "lines", "entries",
+            "malformed", "pending_bytes", "seconds")}
+
+    def __repr__(self) -> str:
+        return f"ScanReport({', '.join(f'{k}={v!r}' for k, v in self.as_json().items())})"
 
 
-@dataclass
 class _FileRead:
     """What reading one file produced; applied to the database in a batch."""
 
-    path: str
-    dev: int
-    inode: int
-    size: int
-    mtime_ns: int
-    start: int
-    reset: bool
-    base: FileState | None
-    offset: int = 0
-    tail_check: str = ""
-    min_ts_ms: int | None = None
-    lines: int = 0
-    malformed: int = 0
-    pending_bytes: int = 0
-    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    __slots__ = ("base", "dev", "inode", "lines", "malformed", "min_ts_ms", "mtime_ns", "offset", "path",
+                 "pending_bytes", "reset", "rows", "size", "start", "tail_check")
+
+    def __init__(self, path: str, dev: int, inode: int, size: int, mtime_ns: int, start: int,
+                 reset: bool, base: FileState | None) -> None:
+        self.path, self.dev, self.inode, self.size, self.mtime_ns = path, dev, inode, size, mtime_ns
+        self.start, self.reset, self.base = start, reset, base
+        self.offset = 0
+        self.tail_check = ""
+        self.min_ts_ms: int | None = None
+        self.lines = self.malformed = self.pending_bytes = 0
+        self.rows: list[tuple[Any, ...]] = []
 
 
 def log_files(projects: Sequence[Path]) -> Iterator[tuple[str, os.stat_result]]:
