@@ -62,3 +62,29 @@ async def test_plan_approve_run_with_notes_and_logs(
     ]
     events = {(e["event"], e["task"]) for e in lines}
     assert ("run_finished", task.id) in events and ("plan_added", task.id) in events
+
+
+async def test_feedback_tick_takes_one_daily_backup_and_keeps_going_on_errors(
+    dstore: Store, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    from core.backup import daily_files
+    from core.feedback import Feedback
+
+    settings = load_settings(env_file=None)
+    feedback = Feedback(settings, dstore, RecordingNotifier())
+    now = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
+    await feedback.tick(now)
+    await feedback.tick(now)
+    assert len(daily_files(settings)) == 1
+    # A vault that cannot be written (a file where the logs folder should be) is logged, not raised.
+    logs = settings.brain_dir / "logs"
+    if logs.exists():
+        for item in logs.iterdir():
+            item.unlink()
+        logs.rmdir()
+    logs.parent.mkdir(parents=True, exist_ok=True)
+    logs.write_text("not a folder")
+    await feedback.tick(now.replace(day=28))
+    assert len(daily_files(settings)) == 2
