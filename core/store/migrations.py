@@ -303,6 +303,8 @@ def _v4(conn: sqlite3.Connection) -> None:
 def _v5(conn: sqlite3.Connection) -> None:
     # Version 3, planned for these tables, was taken by the outbox. The scanner keeps what it
     # read so a re-scan reads only appended bytes (core/usage/scanner.py explains each column).
+    # A later migration that changes a usage_* table must bump USAGE_SCHEMA_VERSION in
+    # core/usage/db.py (the `usage blocks` fast path migrates only databases older than it).
     _script(
         conn,
         """
