@@ -837,8 +837,12 @@ class Daemon:
 
     async def _run_plan(self, task: Task) -> None:
         assert self.planner is not None
+        last: Run | None = None
         try:
             await self.planner.plan(task)
+            runs = [r for r in await self.store.runs.for_task(task.id) if r.kind is RunKind.PLAN]
+            last = runs[-1] if runs else None
+            await self._note_limit(task.id, last)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -847,8 +851,7 @@ class Daemon:
                  hold_s=START_FAILURE_HOLD_S)
         finally:
             self._active.pop(task.id, None)
-        runs = [r for r in await self.store.runs.for_task(task.id) if r.kind is RunKind.PLAN]
-        await self._after_run(task.id, runs[-1] if runs else None)
+        await self._after_run(task.id, last)
 
     def _follow(self, task: Task, execution: Awaitable[Run], started_at: datetime,
                 estimate_tokens: int) -> None:
@@ -859,6 +862,7 @@ class Daemon:
         run: Run | None = None
         try:
             run = await execution
+            await self._note_limit(task.id, run)
         except asyncio.CancelledError:
             # The daemon is stopping: stop watching, leave the run alive in tmux.
             raise
@@ -877,28 +881,39 @@ class Daemon:
         self.stats.finished.append((task_id, outcome or "unknown"))
         _log("run finished", task=task_id, run=run.id if run else None, outcome=outcome,
              state=task.state.value, latency_s=run.latency_s if run else None)
+        if self._batch is not None and task_id in self._batch.tasks and run is not None:
+            self._batch.tasks[task_id] = run
+        limited = task.state is TaskState.PAUSED_LIMIT or (run is not None and run.outcome is Outcome.LIMIT)
+        if not limited and run is not None and (run.outcome in GOT_THROUGH or run.tokens.total > 0):
+            pause = await self.load_pause()
+            if pause is not None and pause.lifted:
+                await self._window_proven()
         if self.on_finished is not None:
             self.on_finished(task, run)
         if self.observer is not None:
             await self.observer.run_finished(task, run, now)
-        if self._batch is not None and task_id in self._batch.tasks and run is not None:
-            self._batch.tasks[task_id] = run
-        if task.state is TaskState.PAUSED_LIMIT or (run is not None and run.outcome is Outcome.LIMIT):
-            limit = run.extra.get("limit") if run is not None else None
-            limit = limit if isinstance(limit, dict) else {}
-            kind, estimated = str(limit.get("kind", "unknown")), bool(limit.get("estimated", False))
-            await self.apply_limit(task.resume_after, now, kind=kind, source="run",
-                                   task_id=task_id, estimated=estimated)
-            if self.monitor is not None and task.resume_after is not None:
-                # So that `nightshift usage` and the next refresh know it too.
-                await self.monitor.note_limit(
-                    LimitHit(kind, task.resume_after, str(limit.get("text", "")), estimated),
-                    "daemon", now)
-        elif run is not None and (run.outcome in GOT_THROUGH or run.tokens.total > 0):
-            pause = await self.load_pause()
-            if pause is not None and pause.lifted:
-                await self._window_proven()
         self.wake("run finished")
+
+    async def _note_limit(self, task_id: int, run: Run | None) -> None:
+        """Pause the queue for a run that hit the limit.
+
+        Called while the run still counts as active, so that no dispatch round can slip a
+        new claim in between the run's end and the pause.
+        """
+        task = await self.store.tasks.get(task_id)
+        if not (task.state is TaskState.PAUSED_LIMIT or (run is not None and run.outcome is Outcome.LIMIT)):
+            return
+        now = self.now()
+        limit = run.extra.get("limit") if run is not None else None
+        limit = limit if isinstance(limit, dict) else {}
+        kind, estimated = str(limit.get("kind", "unknown")), bool(limit.get("estimated", False))
+        await self.apply_limit(task.resume_after, now, kind=kind, source="run",
+                               task_id=task_id, estimated=estimated)
+        if self.monitor is not None and task.resume_after is not None:
+            # So that `nightshift usage` and the next refresh know it too.
+            await self.monitor.note_limit(
+                LimitHit(kind, task.resume_after, str(limit.get("text", "")), estimated),
+                "daemon", now)
 
     async def _adopt(self) -> None:
         """Runs left by the previous daemon: followed again if alive, else finished from logs."""

@@ -16,7 +16,7 @@ def main() -> None:
         raise SystemExit(handled)
 
     # Each module registers its commands on `app` when imported.
-    from core.cli import backup, doctor, improve, run, setup, stats, tasks, usage  # noqa: F401
+    from core.cli import backup, demo, doctor, improve, run, setup, stats, tasks, usage  # noqa: F401
     from core.cli.app import app
 
     app()

@@ -732,7 +732,8 @@ class Executor:
             files = f" · {stat['files']} files, +{stat['insertions']} -{stat['deletions']}" if stat else ""
             lines.append(f"branch {run.branch}{files}")
         if task.state is TaskState.PAUSED_LIMIT and task.resume_after:
-            lines.append(f"resumes after {task.resume_after.isoformat()}")
+            local = task.resume_after.astimezone(self.settings.local_tz)
+            lines.append(f"resumes after {local:%Y-%m-%d %H:%M:%S %Z} (the reset, plus a margin)")
         attach = self.attach_command(run)
         if attach:
             lines.append(f"attach: {attach}")

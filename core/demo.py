@@ -1,0 +1,267 @@
+"""`nightshift demo`: the whole loop in a throw-away directory, with a simulated Claude.
+
+It runs the same daemon `nightshift run` runs (`core.assembly.build_daemon`), against the
+project's fake Claude CLI, real tmux, real git worktrees and a real SQLite database. Only
+Claude is simulated, and the output says so. The "phone" is the terminal: every message
+the bot would send is printed, and the owner's tap on [Approve] is played by the demo.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.panel import Panel
+
+from core.abc import Notification
+from core.assembly import build_daemon
+from core.errors import ToolMissing
+from core.models import Run, Task, TaskState
+from core.service import Service
+from core.settings import Settings, load_settings
+
+LIMIT_RESET_S = 8
+"""The simulated session limit resets this many seconds after it is hit."""
+MAX_WAIT_S = 60.0
+
+
+@dataclass
+class DemoResult:
+    directory: Path
+    brain: Path
+    chart: Path | None
+    states: dict[int, str] = field(default_factory=dict)
+    messages: list[Notification] = field(default_factory=list)
+    exit_code: int = 0
+
+
+def fake_claude_path() -> str:
+    """The project's fake CLI, next to the running interpreter (installed with nightshift)."""
+    beside = Path(sys.executable).parent / "nightshift-fake-claude"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("nightshift-fake-claude")
+    if found is None:
+        raise ToolMissing("nightshift-fake-claude", "reinstall nightshift (./nightshift demo does it)")
+    return found
+
+
+def _git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, stdin=subprocess.DEVNULL)
+
+
+def make_sample_repo(path: Path) -> Path:
+    """A tiny project with a test script, so checks have something real to run."""
+    path.mkdir(parents=True)
+    _git(path, "init", "-q", "-b", "main")
+    _git(path, "config", "user.email", "demo@nightshift.invalid")
+    _git(path, "config", "user.name", "nightshift demo")
+    (path / "README.md").write_text("# shop\n\nA tiny shop used by the nightshift demo.\n")
+    (path / "CHANGELOG.md").write_text("# Changelog\n")
+    _git(path, "add", ".")
+    _git(path, "commit", "-q", "-m", "initial commit")
+    return path
+
+
+class PhoneScreen:
+    """Prints what the Telegram bot would send, and taps Approve on plans like an owner would."""
+
+    def __init__(self, console: Console, service_ref: list[Service]) -> None:
+        self.console = console
+        self.service_ref = service_ref
+        self.sent: list[Notification] = []
+
+    async def notify(self, note: Notification) -> None:
+        self.sent.append(note)
+        buttons = "  ".join(f"[{b.text}]" for row in note.buttons for b in row)
+        body = (
+            note.text
+            + (f"\n\n{buttons}" if buttons else "")
+            + (f"\n📈 chart: {note.photo}" if note.photo else "")
+        )
+        self.console.print(
+            Panel(
+                body,
+                title=f"📱 Telegram · {note.kind}",
+                title_align="left",
+                border_style="cyan",
+                expand=False,
+            ),
+            markup=False,
+        )
+        if note.kind == "plan_ready" and note.task_id is not None:
+            version = int(note.data.get("version", 1))
+            self.console.print(
+                f"   👆 you tap [Approve] on plan v{version} of task {note.task_id}", style="bold green"
+            )
+            await self.service_ref[0].approve(note.task_id, version=version)
+
+
+async def _countdown(console: Console, service: Service, stop: asyncio.Event) -> None:
+    """While a limit pauses the queue, show how long until the reset."""
+    from core.daemon import LIMIT_PAUSE_KEY
+    from core.scheduling.resets import LimitPause
+
+    shown: str | None = None
+    while not stop.is_set():
+        raw = await service.store.kv.get(LIMIT_PAUSE_KEY)
+        pause = LimitPause.from_json(raw) if raw else None
+        now = service.now()
+        if pause is not None and pause.active(now):
+            left = int((pause.until - now).total_seconds() + 0.999)
+            line = f"   ⏸  queue paused by the session limit: resuming in {left:2d}s (reset + margin)"
+            if line != shown:
+                console.print(line, style="yellow", highlight=False)
+                shown = line
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.5)
+
+
+def demo_settings(directory: Path) -> Settings:
+    """Settings for the throw-away directory; the environment is set too, for child processes."""
+    env = {
+        "NIGHTSHIFT_HOME": str(directory / "state"),
+        "NIGHTSHIFT_BRAIN": str(directory / "brain"),
+        "NIGHTSHIFT_CLAUDE_BIN": fake_claude_path(),
+        "CLAUDE_CONFIG_DIR": str(directory / "claude"),
+        "NIGHTSHIFT_TMUX_SOCKET": f"nightshift-demo-{os.getpid()}",
+        "NIGHTSHIFT_RESET_MARGIN_S": "1",
+        "NIGHTSHIFT_PLAN_BY_DEFAULT": "true",
+        "NIGHTSHIFT_USAGE_API": "false",
+    }
+    os.environ.update(env)
+    for key in ("TELEGRAM_BOT_TOKEN", "FAKE_CLAUDE_SCENARIO", "CLAUDECODE"):
+        os.environ.pop(key, None)
+    (directory / "claude" / "projects").mkdir(parents=True, exist_ok=True)
+    return load_settings(env_file=None)
+
+
+async def run_demo(directory: Path, console: Console) -> DemoResult:
+    if shutil.which("tmux") is None:
+        raise ToolMissing("tmux", "install tmux (apt install tmux / brew install tmux)")
+    settings = demo_settings(directory)
+    repo = make_sample_repo(directory / "shop")
+    service_ref: list[Service] = []
+    phone = PhoneScreen(console, service_ref)
+    service = await Service.open(settings, notifier=phone)
+    service_ref.append(service)
+    result = DemoResult(directory, settings.brain_dir, None, messages=phone.sent)
+    try:
+        console.rule("1 · queue three tasks (as /add from the phone would)")
+        fix = await service.add(
+            "Fix the flaky login test: the fixture leaks a session between tests.",
+            title="Fix the flaky login test",
+            repo=str(repo),
+            priority="high",
+            tags=["tests"],
+        )
+        changelog = await service.add(
+            f"[fake: limit reset_in={LIMIT_RESET_S}]\nAdd a changelog entry for the new checkout flow.",
+            title="Add a changelog entry",
+            repo=str(repo),
+            priority="urgent",
+            plan=False,
+            tags=["docs"],
+        )
+        readme = await service.add(
+            "[fake: needs_iterations=2]\nDocument the test command in the README.",
+            title="Document the test command",
+            priority="normal",
+            plan=False,
+            check="grep -qx done fake-status.txt",
+            tags=["docs"],
+        )
+        for task in (changelog, fix, readme):
+            plan = "needs a plan" if task.needs_plan else "no plan"
+            console.print(f"   #{task.id} [{task.priority.label}] {task.title} ({plan})", markup=False)
+
+        console.rule("2 · the window opens: nightshift runs the queue (Claude is SIMULATED)")
+        stop = asyncio.Event()
+        ticker = asyncio.create_task(_countdown(console, service, stop))
+
+        def finished(task: Task, run: Run | None) -> None:
+            if run is None:
+                return
+            outcome = run.outcome.value if run.outcome else "?"
+            console.print(
+                f"   ✓ run {run.id} of task #{task.id} ({run.kind.value}): {outcome} → "
+                f"{task.state.value}, {run.tokens.total:,} tokens, tmux {run.tmux_session}",
+                markup=False,
+            )
+
+        daemon = build_daemon(
+            service, burst=True, max_wait_s=MAX_WAIT_S, on_finished=finished, install_signal_handlers=False
+        )
+        try:
+            result.exit_code = await daemon.run()
+        finally:
+            stop.set()
+            await ticker
+            kill = await asyncio.create_subprocess_exec(
+                "tmux",
+                "-L",
+                settings.tmux_socket,
+                "kill-server",
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            await kill.wait()
+
+        console.rule("3 · the morning after: notes, metrics, a chart")
+        from core.vault import VaultWriter
+
+        await VaultWriter(settings, service.store).sync()
+        report = await service.metrics()
+        result.chart = await service.chart("outcomes", report, name="demo-outcomes")
+        chart_copy = settings.brain_dir / "daily" / "demo-outcomes.png"
+        chart_copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(result.chart, chart_copy)
+        result.chart = chart_copy
+        console.print(report.as_text(), markup=False)
+        for task in await service.list():
+            result.states[task.id] = task.state.value
+        return result
+    finally:
+        await service.close()
+
+
+def main(directory: Path | None = None, keep: bool = True) -> int:
+    console = Console(highlight=False)
+    started = time.monotonic()
+    target = directory or Path(tempfile.mkdtemp(prefix="nightshift-demo-"))
+    target.mkdir(parents=True, exist_ok=True)
+    console.print(
+        Panel(
+            "The whole nightshift loop in a throw-away directory, with a SIMULATED Claude\n"
+            "(the project's fake CLI: no tokens are spent, no account is needed).\n"
+            f"Directory: {target}",
+            title="nightshift demo",
+            border_style="magenta",
+            expand=False,
+        ),
+        markup=False,
+    )
+    result = asyncio.run(run_demo(target, console))
+    elapsed = time.monotonic() - started
+    done = sum(1 for s in result.states.values() if s == TaskState.DONE.value)
+    console.rule("done")
+    console.print(
+        f"{done} of {len(result.states)} tasks done in {elapsed:.0f}s; "
+        f"{len(result.messages)} messages would have reached your phone.\n"
+        f"Notes:  {result.brain}  (open it as an Obsidian vault)\n"
+        f"Chart:  {result.chart}\n"
+        "Start for real: ./nightshift init (Telegram bot, your user id, repos), "
+        "./nightshift doctor, then ./nightshift run",
+        markup=False,
+        soft_wrap=True,
+    )
+    return result.exit_code
