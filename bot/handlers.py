@@ -249,8 +249,36 @@ async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Show the metrics and a chart."""
     service = deps(context).service
     report = await service.metrics()
+    learning = await service.learning_summary()
     path = await service.chart(STATS_CHART, report)
-    await reply(update, context, f"<b>Stats</b>\n{esc(report.as_text())}", photo=str(path))
+    text = f"<b>Stats</b>\n{esc(report.as_text())}\n\n{esc(learning['text'])}"
+    await reply(update, context, text, photo=str(path))
+
+
+async def lessons(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """List lessons from repeated failures; /lessons accept ID or /lessons dismiss ID decides."""
+    service = deps(context).service
+    words = _args(update).split()
+    if words:
+        if len(words) != 2 or words[0] not in ("accept", "dismiss") or not words[1].isdecimal():
+            await reply(update, context, "usage: /lessons [accept|dismiss ID]")
+            return
+        lesson = await service.decide_lesson(int(words[1]), accept=words[0] == "accept")
+        await reply(update, context, f"Lesson {lesson['id']} {esc(lesson['status'])}: {esc(lesson['text'])}")
+        return
+    found = await service.lessons()
+    if not found:
+        await reply(update, context, "No lessons yet: they appear when the same failure repeats.")
+        return
+    lines = [
+        f"<b>{item['id']}</b> [{esc(item['status'])}] {esc(item['text'])} ({len(item['evidence'])} runs)"
+        for item in found[-20:]
+    ]
+    await reply(
+        update,
+        context,
+        "<b>Lessons</b>\n" + "\n".join(lines) + "\n\n/lessons accept ID · /lessons dismiss ID",
+    )
 
 
 async def pause(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -313,6 +341,7 @@ COMMAND_HANDLERS: dict[str, Handler] = {
     "retry": retry,
     "usage": usage,
     "stats": stats,
+    "lessons": lessons,
     "pause": pause,
     "resume": resume,
     "logs": logs,

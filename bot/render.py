@@ -42,7 +42,8 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("cancel", "ID", "cancel a task (stops its run)"),
     ("retry", "ID", "try a failed or cancelled task again"),
     ("usage", "", "the usage window and when it resets"),
-    ("stats", "", "metrics and a chart"),
+    ("stats", "", "metrics, prompt styles and a chart"),
+    ("lessons", "[accept|dismiss ID]", "lessons from repeated failures"),
     ("pause", "[REASON]", "pause the whole queue"),
     ("resume", "", "resume the queue"),
     ("logs", "ID", "the tail of the task's latest run log"),
@@ -95,21 +96,24 @@ def start_text() -> str:
 
 def task_line(task: Task) -> str:
     icon = STATE_ICONS.get(task.state, "•")
-    return (f"<code>#{task.id}</code> {icon} {esc(truncate(task.title, 60))} "
-            f"<i>{esc(task.state.value)} · {esc(task.priority.label)}</i>")
+    return (
+        f"<code>#{task.id}</code> {icon} {esc(truncate(task.title, 60))} "
+        f"<i>{esc(task.state.value)} · {esc(task.priority.label)}</i>"
+    )
 
 
 def task_added(task: Task) -> str:
     plan = "a plan comes first" if task.needs_plan else "no plan needed"
     after = f", after #{', #'.join(map(str, task.depends_on))}" if task.depends_on else ""
-    return (f"Queued <code>#{task.id}</code> {esc(task.title)}\n"
-            f"<i>{esc(task.priority.label)} priority, {plan}{after}</i>")
+    return (
+        f"Queued <code>#{task.id}</code> {esc(task.title)}\n"
+        f"<i>{esc(task.priority.label)} priority, {plan}{after}</i>"
+    )
 
 
 def task_changed(task: Task, verb: str) -> str:
     reason = f"\n<i>{esc(task.state_reason)}</i>" if task.state_reason else ""
-    return (f"{verb} <code>#{task.id}</code> {esc(task.title)} — now "
-            f"{esc(task.state.value)}{reason}")
+    return f"{verb} <code>#{task.id}</code> {esc(task.title)} — now {esc(task.state.value)}{reason}"
 
 
 def run_line(run: Run, tz: tzinfo, tmux_socket: str) -> str:
@@ -136,8 +140,8 @@ def task_detail(detail: TaskDetail, tz: tzinfo, tmux_socket: str) -> str:
     lines = [
         f"<b>#{task.id} {esc(task.title)}</b>",
         f"{STATE_ICONS.get(task.state, '•')} {state}",
-        f"priority {esc(task.priority.label)}" + (f" · repo <code>{esc(task.repo)}</code>"
-                                                  if task.repo else ""),
+        f"priority {esc(task.priority.label)}"
+        + (f" · repo <code>{esc(task.repo)}</code>" if task.repo else ""),
     ]
     if task.depends_on:
         lines.append("after " + ", ".join(f"#{d}" for d in task.depends_on))
@@ -187,7 +191,7 @@ def queue_page(tasks: Sequence[Task], page: int, paused: str | None) -> QueuePag
     """One page of the active tasks; `page` is clamped to the pages there are."""
     pages = max(1, -(-len(tasks) // QUEUE_PAGE_SIZE))
     page = min(max(page, 0), pages - 1)
-    shown = tasks[page * QUEUE_PAGE_SIZE:(page + 1) * QUEUE_PAGE_SIZE]
+    shown = tasks[page * QUEUE_PAGE_SIZE : (page + 1) * QUEUE_PAGE_SIZE]
     lines = []
     if paused:
         lines.append(f"⏸ <b>queue paused</b>: {esc(paused)} — /resume")
@@ -204,8 +208,10 @@ def queue_page(tasks: Sequence[Task], page: int, paused: str | None) -> QueuePag
 
 def repos_text(repos: Mapping[str, Path]) -> str:
     if not repos:
-        return ("No repo aliases yet. Set <code>NIGHTSHIFT_REPOS=shop=~/code/shop,api=~/code/api</code>"
-                " and use <code>/add -r shop TEXT</code>.")
+        return (
+            "No repo aliases yet. Set <code>NIGHTSHIFT_REPOS=shop=~/code/shop,api=~/code/api</code>"
+            " and use <code>/add -r shop TEXT</code>."
+        )
     lines = ["<b>Repos</b> (for <code>/add -r ALIAS</code>)"]
     lines += [f"<code>{esc(name)}</code> → {esc(path)}" for name, path in sorted(repos.items())]
     return "\n".join(lines)

@@ -6,6 +6,7 @@ lives here, so `/cancel 4` and `nightshift cancel 4` cannot drift apart.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -371,6 +372,33 @@ class Service:
             capacity_tokens=self.settings.window_capacity_tokens or None,
             tz=self.settings.local_tz,
         )
+
+    async def learning_summary(self, since: datetime | None = None) -> dict[str, Any]:
+        """The learning loop's numbers: each prompt style's record and the estimate error."""
+        from core.improve.reports import estimate_error, experiment_report, experiments_text
+
+        styles = await experiment_report(self.store, self.settings, self.clock())
+        error = await estimate_error(self.store, since)
+        return {
+            "experiments": [r.as_json() for r in styles],
+            "estimate_error": error.as_json(),
+            "text": experiments_text(styles) + "\n" + error.as_text(),
+        }
+
+    async def lessons(self) -> builtins.list[dict[str, Any]]:
+        """Lessons the loop proposed, with the owner's decisions, oldest first."""
+        from core.improve.storage import ImproveStore
+
+        return [lesson.as_json() for lesson in await ImproveStore(self.store.db).lessons()]
+
+    async def decide_lesson(self, lesson_id: int, accept: bool) -> dict[str, Any]:
+        """Accept a lesson (later prompts of matching tasks include it) or dismiss it for good."""
+        from core.improve.learning import decide_lesson
+        from core.improve.lessons import LessonStatus
+
+        status = LessonStatus.ACCEPTED if accept else LessonStatus.DISMISSED
+        lesson = await decide_lesson(self.store, self.settings, lesson_id, status, self.clock())
+        return lesson.as_json()
 
     async def chart(self, kind: str, report: MetricsReport, *, name: str | None = None) -> Path:
         """Draw chart `kind` as `charts/<name or kind>.png` in the state directory.

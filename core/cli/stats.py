@@ -27,12 +27,19 @@ class ChartKind(enum.StrEnum):
 assert tuple(ChartKind) == CHART_KINDS, "the CLI offers every chart kind"
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
-Since = Annotated[str | None, typer.Option(
-    "--since", help="Start: YYYY-MM-DD, an ISO time, today, yesterday, or an age like 7d.")]
+Since = Annotated[
+    str | None,
+    typer.Option("--since", help="Start: YYYY-MM-DD, an ISO time, today, yesterday, or an age like 7d."),
+]
 Until = Annotated[str | None, typer.Option("--until", help="End (exclusive), same forms as --since.")]
-CapacityOpt = Annotated[int | None, typer.Option(
-    "--capacity", min=1,
-    help="Tokens one window holds, for utilization (default NIGHTSHIFT_WINDOW_CAPACITY_TOKENS).")]
+CapacityOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--capacity",
+        min=1,
+        help="Tokens one window holds, for utilization (default NIGHTSHIFT_WINDOW_CAPACITY_TOKENS).",
+    ),
+]
 
 
 def _period(
@@ -46,25 +53,51 @@ def _period(
     return start, end
 
 
-async def _report(service: Service, since: str | None, until: str | None,
-                  capacity: int | None) -> MetricsReport:
+async def _report(
+    service: Service, since: str | None, until: str | None, capacity: int | None
+) -> MetricsReport:
     start, end = _period(service, since, until)
     return await compute_metrics(
-        service.store, since=start, until=end, now=service.now(),
+        service.store,
+        since=start,
+        until=end,
+        now=service.now(),
         capacity_tokens=capacity or service.settings.window_capacity_tokens or None,
         tz=service.settings.local_tz,
     )
 
 
 @app.command()
-def stats(since: Since = None, until: Until = None, capacity: CapacityOpt = None,
-          as_json: JsonFlag = False) -> None:
+def stats(
+    since: Since = None,
+    until: Until = None,
+    capacity: CapacityOpt = None,
+    experiments: Annotated[
+        bool,
+        typer.Option(
+            "--experiments", help="Also each prompt style's runs, success rate and credible interval."
+        ),
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
     """Metrics: completion rate, token efficiency, retries, plan quality, utilization, latency."""
-    report = with_service(lambda s: _report(s, since, until, capacity))
+
+    async def work(service: Service) -> tuple[MetricsReport, dict[str, Any]]:
+        report = await _report(service, since, until, capacity)
+        start, _ = _period(service, since, until)
+        return report, await service.learning_summary(start)
+
+    report, learning = with_service(work)
     if as_json:
-        print_json(report.as_json())
-    else:
-        console.print(report.as_text(), markup=False, highlight=False)
+        out = report.as_json()
+        out["estimate_error"] = learning["estimate_error"]
+        if experiments:
+            out["experiments"] = learning["experiments"]
+        print_json(out)
+        return
+    console.print(report.as_text(), markup=False, highlight=False)
+    text = learning["text"] if experiments else learning["text"].splitlines()[-1]
+    console.print(text, markup=False, highlight=False)
 
 
 @app.command()
@@ -74,8 +107,9 @@ def chart(
     since: Since = None,
     until: Until = None,
     capacity: CapacityOpt = None,
-    points: Annotated[int, typer.Option("--points", min=1, max=60,
-                                        help="Days or windows shown.")] = DEFAULT_POINTS,
+    points: Annotated[
+        int, typer.Option("--points", min=1, max=60, help="Days or windows shown.")
+    ] = DEFAULT_POINTS,
 ) -> None:
     """Draw a metrics chart as a PNG (about 1000 px wide, readable on a phone)."""
     if out.suffix.lower() != ".png":
@@ -92,8 +126,7 @@ def notes(capacity: CapacityOpt = None, as_json: JsonFlag = False) -> None:
     from core.vault import VaultWriter
 
     async def work(service: Service) -> dict[str, Any]:
-        writer = VaultWriter(service.settings, service.store, capacity_tokens=capacity,
-                             clock=service.clock)
+        writer = VaultWriter(service.settings, service.store, capacity_tokens=capacity, clock=service.clock)
         report = await writer.sync(service.now())
         lines = await LogBook(service.settings.brain_dir).export_events(service.store)
         return {**report.as_json(), "log_lines": lines, "vault": str(writer.root)}
@@ -105,5 +138,6 @@ def notes(capacity: CapacityOpt = None, as_json: JsonFlag = False) -> None:
     console.print(
         f"{result['vault']}: {len(result['written'])} written, {result['unchanged']} unchanged,"
         f" {len(result['removed'])} moved; {result['log_lines']} new log lines",
-        markup=False, highlight=False,
+        markup=False,
+        highlight=False,
     )

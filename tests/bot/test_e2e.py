@@ -145,12 +145,15 @@ async def test_revise_button_asks_for_the_comment_with_a_forced_reply(
     assert prompt.reply_markup is not None and prompt.reply_markup["force_reply"] is True
     assert f"Revise plan v1 of task #{task.id}" in prompt.text
 
-    [done] = await command(fake_telegram, "keep <it> small & simple",
-                           reply_to=fake_telegram.sent_message(prompt))
+    [done] = await command(
+        fake_telegram, "keep <it> small & simple", reply_to=fake_telegram.sent_message(prompt)
+    )
     assert f"Asked for a new plan for <code>#{task.id}</code>" in done.text
     assert (await bot_service.get(task.id)).state is TaskState.PLANNING
     assert await bot_service.plan_request(task.id) == {
-        "comment": "keep <it> small & simple", "previous_version": 1}
+        "comment": "keep <it> small & simple",
+        "previous_version": 1,
+    }
 
 
 async def test_revise_reject_cancel_and_retry_commands(
@@ -228,8 +231,9 @@ async def test_logs_as_text_or_as_a_document(
     assert "<pre>line 1\n&lt;b&gt;line&lt;/b&gt; &amp; 2</pre>" in text.text
 
     long = tmp_path / "long.log"
-    long.write_text("".join(json.dumps({"type": "assistant", "n": i, "pad": "x" * 200}) + "\n"
-                            for i in range(500)))
+    long.write_text(
+        "".join(json.dumps({"type": "assistant", "n": i, "pad": "x" * 200}) + "\n" for i in range(500))
+    )
     run = await bot_service.store.runs.create(task.id, log_path=str(long))
     [document] = await command(fake_telegram, f"/logs {task.id}")
     assert document.method == "sendDocument" and document.filename == f"run-{run.id}.log"
@@ -245,8 +249,7 @@ async def test_stats_sends_metrics_and_a_valid_png_chart(
 ) -> None:
     task = await bot_service.add("measured", plan=False)
     await bot_service.store.tasks.transition(task.id, TaskState.RUNNING)
-    run = await bot_service.store.runs.create(task.id, kind=RunKind.WORK,
-                                              started_at=bot_service.now())
+    run = await bot_service.store.runs.create(task.id, kind=RunKind.WORK, started_at=bot_service.now())
     await bot_service.store.runs.finish(run.id, Outcome.SUCCESS, tokens=Tokens(1000, 2000))
     await bot_service.store.tasks.transition(task.id, TaskState.DONE)
     [photo] = await command(fake_telegram, "/stats")
@@ -255,6 +258,40 @@ async def test_stats_sends_metrics_and_a_valid_png_chart(
     image = Image.open(io.BytesIO(photo.file))
     image.verify()
     assert image.format == "PNG" and image.size[0] >= 800
+    assert "prompt styles" in photo.text and "estimate error" in photo.text
+
+
+async def test_lessons_list_and_decide(
+    fake_telegram: FakeTelegram, bot: BotRuntime, bot_service: Service
+) -> None:
+    from datetime import timedelta
+
+    from core.improve.analysis import Pattern
+    from core.improve.lessons import Recurrence, Scope
+    from core.improve.storage import ImproveStore
+
+    [empty] = await command(fake_telegram, "/lessons")
+    assert "No lessons yet" in empty.text
+    now = bot_service.now()
+    lesson, _ = await ImproveStore(bot_service.store.db).record_recurrence(
+        Recurrence(
+            Pattern.FAILING_TESTS,
+            Scope("tag", "api"),
+            (3, 4, 5),
+            ("test_<login>",),
+            now - timedelta(days=2),
+            now,
+        ),
+        now,
+    )
+    [listed] = await command(fake_telegram, "/lessons")
+    assert f"<b>{lesson.id}</b> [proposed] " in listed.text and "(3 runs)" in listed.text
+    assert "test_&lt;login&gt;" in listed.text
+    [accepted] = await command(fake_telegram, f"/lessons accept {lesson.id}")
+    assert f"Lesson {lesson.id} accepted" in accepted.text
+    assert (await bot_service.lessons())[0]["status"] == "accepted"
+    [bad] = await command(fake_telegram, "/lessons maybe 1")
+    assert bad.text == "usage: /lessons [accept|dismiss ID]"
 
 
 # --- who may talk to the bot ------------------------------------------------------------
@@ -375,7 +412,8 @@ async def test_a_long_plan_is_split_on_line_boundaries(
     fake_telegram.push_message(OWNER, f"/plan {task.id}")
     first = await fake_telegram.wait_sent(OWNER, 1, after=before)
     parts = await fake_telegram.wait_for(
-        lambda f: (lambda s: s if s and s[-1].reply_markup else None)(f.sent(OWNER)[before:]))
+        lambda f: (lambda s: s if s and s[-1].reply_markup else None)(f.sent(OWNER)[before:])
+    )
     assert first[0] == parts[0] and len(parts) >= 3
     assert all(len(visible_text(p.text)) <= 4096 for p in parts)
     assert all(visible_text(p.text).rstrip().endswith("& check") for p in parts[1:])
@@ -428,7 +466,9 @@ async def test_the_bot_installs_the_outbox_notifier(bot: BotRuntime, bot_service
 
 
 async def test_the_token_never_reaches_the_logs(
-    fake_telegram: FakeTelegram, bot_settings: Settings, bot_service: Service,
+    fake_telegram: FakeTelegram,
+    bot_settings: Settings,
+    bot_service: Service,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
