@@ -1,0 +1,141 @@
+"""Telegram answering 502, 429 or not at all for a while: afterwards every notification arrives,
+in the order it was written, once.
+
+The real bot (python-telegram-bot, the outbox sender) against the local fake Bot API; in the
+second test the real daemon and executor produce the notifications while Telegram is away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import replace
+
+import pytest
+
+from bot.runtime import running_bot
+from bot.sender import RetryPolicy
+from core.abc import Notification
+from core.daemon import Daemon
+from core.execution.executor import Executor
+from core.execution.tmux import TmuxRunner
+from core.models import TaskState
+from core.service import Service
+from core.settings import Settings
+from core.store.outbox import OutboxStore
+from core.store.store import Store
+from tests.bot.conftest import FAST, OWNER, FakeClock, bot_settings_for
+from tests.daemon.conftest import wait_for_states
+from tests.fakes.telegram_api import FakeTelegram
+
+SEED = 7
+
+
+def delivered_texts(fake: FakeTelegram) -> list[str]:
+    return [s.text for s in fake.sent(OWNER)]
+
+
+@pytest.mark.timeout(120)
+async def test_after_an_outage_of_every_kind_all_notifications_arrive_in_order(
+    fake_telegram: FakeTelegram, bot_service: Service, bot_settings: Settings,
+) -> None:
+    rng = random.Random(SEED)
+    clock = FakeClock()
+    # The sender's waits (backoff, retry_after) pass on a fake clock; only a stalled request
+    # costs real time (the client's read timeout, 1 s here).
+    options = replace(FAST, read_timeout_s=1.0, write_timeout_s=1.0, clock=clock, sleep=clock.sleep,
+                      retry=RetryPolicy(base_s=2.0, factor=2.0, max_s=60.0, idle_poll_s=0.2))
+    written: list[str] = []
+
+    async def notify(count: int) -> None:
+        for _ in range(count):
+            text = f"notification {len(written):02d}"
+            written.append(text)
+            await bot_service.notifier.notify(Notification("run_finished", text, task_id=len(written)))
+
+    async with running_bot(bot_settings, bot_service, options) as runtime:
+        # 1: a run of 502s and 429s (retry_after up to 30 s), with two messages Telegram refuses
+        # for good (400) somewhere among them; the faults meet the requests in this order.
+        faults = ["502"] * 8 + ["429"] * 5 + ["400"] * 2
+        rng.shuffle(faults)
+        for kind in faults:
+            fake_telegram.fail(kind, method="sendMessage", retry_after=rng.randint(1, 30),
+                               description="Bad Request: message is too long")
+        await notify(12)
+        await fake_telegram.wait_for(lambda f: not f.state.faults, 60, "the 502s and 429s to pass")
+        # 2: requests that hang until the client gives up.
+        fake_telegram.fail("stall", method="sendMessage", times=2)
+        await notify(6)
+        # The second hanging request is only made once the client gave up on the first.
+        await fake_telegram.wait_for(lambda f: sum(c.status == 0 for c in f.calls("sendMessage")) == 2, 30,
+                                     "a request to time out and be retried")
+        fake_telegram.heal()  # the stalled requests are answered (too late) and lost
+        # 3: down altogether for a while.
+        fake_telegram.fail("502", method="sendMessage", times=None)
+        await notify(6)
+        await fake_telegram.wait_for(
+            lambda f: sum(c.status == 502 for c in f.calls("sendMessage")) >= 14, 30, "a longer outage")
+        fake_telegram.heal()
+        assert runtime.sender is not None
+        await asyncio.wait_for(runtime.sender.idle.wait(), 90)
+        assert await runtime.outbox.pending_count() == 0
+    statuses = [c.status for c in fake_telegram.calls("sendMessage")]
+    assert {502, 429, 400} <= set(statuses), "the outage really had every kind of failure"
+    # A 400 refuses that one message for good (whichever met it); every other one arrived,
+    # once, in the order it was written.
+    refused = [c.params["text"] for c in fake_telegram.calls("sendMessage") if c.status == 400]
+    assert len(refused) == 2
+    assert delivered_texts(fake_telegram) == [t for t in written if t not in refused]
+    waits = [s for s in clock.slept if s > 0]
+    assert waits and max(waits) >= 1, "the sender waited what Telegram asked (429 retry_after)"
+
+
+@pytest.mark.timeout(120)
+async def test_notifications_from_runs_during_an_outage_arrive_in_order_afterwards(
+    daemon_settings: Settings, dstore: Store, fake_telegram: FakeTelegram, runner: TmuxRunner,
+) -> None:
+    settings = bot_settings_for(fake_telegram)
+    service = Service(settings, dstore)
+    executor = Executor(settings, dstore, runner, _Late(service), poll_interval_s=0.02,
+                        progress_interval_s=0.2, kill_grace_s=1.0)
+    service.cancel_hooks.append(executor.cancel)
+    options = replace(FAST, read_timeout_s=1.0, write_timeout_s=1.0,
+                      retry=RetryPolicy(base_s=0.05, factor=2.0, max_s=0.4, idle_poll_s=0.2))
+    # Down before the daemon starts (getMe too: the bot cannot even start), then flooded, then
+    # hanging, then back.
+    fake_telegram.fail("502", method=None, times=None)
+    tasks = [await service.add(f"outage run {i} [fake: turns=1]", plan=False) for i in range(4)]
+    daemon = Daemon(service, executor, fronts=[lambda: running_bot(settings, service, options)],
+                    install_signal_handlers=False)
+    job = asyncio.create_task(daemon.run())
+    try:
+        await wait_for_states(dstore, [t.id for t in tasks], {TaskState.DONE})
+        assert delivered_texts(fake_telegram) == []
+        assert fake_telegram.calls("getMe")[-1].status == 502, "the bot could not even start"
+        assert await OutboxStore(dstore.db).pending_count() == len(tasks), "kept for later, in the outbox"
+        fake_telegram.heal()
+        fake_telegram.fail("429", method="sendMessage", times=1, retry_after=1)
+        fake_telegram.fail("stall", method="sendMessage", times=1)
+        await fake_telegram.wait_for(lambda f: any(c.status == 0 for c in f.calls("sendMessage")), 30,
+                                     "a stalled request")
+        fake_telegram.heal()
+        sent = await fake_telegram.wait_sent(OWNER, len(tasks), timeout_s=60)
+    finally:
+        daemon.request_stop("test over")
+        await asyncio.wait_for(job, 30)
+    heads = [s.text.splitlines()[0] for s in sent]
+    assert heads == [f"<b>Task {t.id} done: outage run {i} [fake: turns=1]</b>" for i, t in enumerate(tasks)]
+    assert len(fake_telegram.sent(OWNER)) == len(tasks), "each arrived once"
+
+
+class _Late:
+    """The executor's notifier: whatever notifier the service has when a run ends (the bot
+    installs its outbox notifier when it starts, after the executor was built), as
+    `nightshift run` wires it."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+
+    async def notify(self, note: Notification) -> None:
+        await self.service.notifier.notify(note)
+
