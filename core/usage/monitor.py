@@ -15,6 +15,7 @@ keep the queue paused until the last of them resets.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -137,6 +138,7 @@ class UsageMonitor:
         self._noted: dict[str, _Noted] | None = None
         self._rate: RateLimitInfo | None = None
         self._last: LimitState | None = None
+        self._busy: asyncio.Future[_Logs] | None = None
 
     @property
     def last_state(self) -> LimitState | None:
@@ -180,7 +182,7 @@ class UsageMonitor:
     async def refresh(self, now: datetime, progress: ProgressHook | None = None) -> LimitState:
         """Scan the logs (incrementally), read the endpoint if its cache ran out, combine."""
         async with self._lock:
-            self._logs = await asyncio.to_thread(self._look, to_ms(now), True, progress)
+            self._logs = await self._in_thread(self._look, to_ms(now), True, progress)
             await self.endpoint.read(now)
             return await self._combine(now)
 
@@ -188,7 +190,7 @@ class UsageMonitor:
         """The combined state from what is known, without scanning or fetching."""
         async with self._lock:
             if self._logs.view is None:
-                self._logs = await asyncio.to_thread(self._look, to_ms(now), False, None)
+                self._logs = await self._in_thread(self._look, to_ms(now), False, None)
             return await self._combine(now)
 
     async def note_limit(self, hit_or_info: LimitHit | RateLimitInfo, source: str, now: datetime) -> None:
@@ -250,7 +252,22 @@ class UsageMonitor:
             return from_ms(block.end_ms)
         return None
 
+    async def _in_thread(self, look: Callable[[int, bool, ProgressHook | None], _Logs], now_ms: int,
+                         scan: bool, progress: ProgressHook | None) -> _Logs:
+        """Run a look at the logs on a thread that `close` waits for even if we are cancelled.
+
+        A cancelled `to_thread` leaves its thread running; closing the SQLite connection
+        under it would crash the process, so the work is tracked and shielded.
+        """
+        work = asyncio.get_running_loop().run_in_executor(None, look, now_ms, scan, progress)
+        self._busy = work
+        return await asyncio.shield(work)
+
     async def close(self) -> None:
+        """Close the scanner's connection, after any scan still running on its thread."""
+        busy, self._busy = self._busy, None
+        if busy is not None and not busy.done():
+            await asyncio.wait({busy})
         if self._index is not None:
             index, self._index = self._index, None
             await asyncio.to_thread(index.close)

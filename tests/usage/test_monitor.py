@@ -166,3 +166,18 @@ async def test_an_allowed_event_ends_a_noted_session_limit(settings: Settings, s
     assert (await restarted.state(later)).kind == "weekly"
     await monitor.close()
     await restarted.close()
+
+
+async def test_close_waits_for_a_cancelled_scan(settings: Settings, store: Store) -> None:
+    import asyncio
+
+    logs(settings)
+    monitor = UsageMonitor(settings, store)
+    task = asyncio.create_task(monitor.refresh(NOW))
+    await asyncio.sleep(0)  # the scan has started on its thread
+    task.cancel()
+    await monitor.close()  # must not close the connection under the running scan
+    assert monitor._busy is None
+    again = UsageMonitor(settings, store)
+    assert (await again.refresh(NOW)).tokens_used == 3000
+    await again.close()
