@@ -6,6 +6,8 @@ thing; the fronts only translate the class into an exit code or a friendly reply
 
 from __future__ import annotations
 
+import errno
+
 
 class NightshiftError(Exception):
     """Base of every error nightshift raises on purpose.
@@ -126,6 +128,21 @@ class SchemaTooNew(StoreError):
             f"the database has schema version {found} but this nightshift knows only {known}; "
             "upgrade nightshift"
         )
+
+
+class DiskWriteError(NightshiftError):
+    """A file could not be written (disk full, a size limit, no permission).
+
+    Writers leave nothing half-done behind (a note is replaced whole or not at all), so the
+    next attempt starts clean once there is room again.
+    """
+
+    def __init__(self, path: object, exc: OSError) -> None:
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+        hint = "; free some space and it is written on the next run" if full else ""
+        super().__init__(f"could not write {path}: {exc.strerror or exc}{hint}")
+        self.path = path
+        self.errno = exc.errno
 
 
 class DeliveryError(NightshiftError):

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from core.abc import Clock
+from core.errors import DiskWriteError
 from core.models import Event, Run, iso, utcnow
 from core.store.db import ensure_private_dir
 from core.store.runs import row_to_run
@@ -246,6 +247,13 @@ class LogBook:
         if not lines:
             return
         data = "".join(line + "\n" for line in lines).encode("utf-8")
+        try:
+            LogBook._append_bytes(path, data)
+        except OSError as exc:  # disk full: a torn last line is skipped by readers and writers
+            raise DiskWriteError(path, exc) from None
+
+    @staticmethod
+    def _append_bytes(path: Path, data: bytes) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             # A torn line (crash mid-write) would glue onto ours: start on a fresh line.

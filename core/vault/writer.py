@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from core.abc import Clock
-from core.errors import RunNotFound
+from core.errors import DiskWriteError, RunNotFound
 from core.metrics.charts import chart_series, draw
 from core.metrics.compute import Capacity
 from core.metrics.history import load_history
@@ -53,16 +53,21 @@ def _write_atomic(path: Path, data: bytes) -> bool:
             return False
     except FileNotFoundError:
         pass
-    ensure_private_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        ensure_private_dir(path.parent)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise DiskWriteError(path, exc) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):  # disk full: the old note stays whole
+            raise DiskWriteError(path, exc) from None
         raise
     return True
 
