@@ -111,17 +111,27 @@ class Database:
             try:
                 yield self.conn
             except OverflowError:
-                await self.conn.execute("ROLLBACK")
+                await self._rollback()
                 raise out_of_range() from None
+            except sqlite3.OperationalError as exc:  # disk full, I/O error, locked mid-way
+                await self._rollback()
+                raise StoreError(f"could not save to the database: {exc}") from exc
             except BaseException:
-                await self.conn.execute("ROLLBACK")
+                await self._rollback()
                 raise
             else:
                 try:
                     await self.conn.execute("COMMIT")
                 except sqlite3.Error as exc:
-                    await self.conn.execute("ROLLBACK")
+                    await self._rollback()
                     raise StoreError(f"could not save to the database: {exc}") from exc
+
+    async def _rollback(self) -> None:
+        """Undo the open transaction. After a full disk or an I/O error SQLite has rolled it
+        back itself, and a second ROLLBACK would fail and hide the error that matters."""
+        if self.conn.in_transaction:
+            with suppress(sqlite3.Error):
+                await self.conn.execute("ROLLBACK")
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         async with self._lock:
