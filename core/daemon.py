@@ -78,8 +78,16 @@ MESSAGE_PRECISION = timedelta(minutes=1)
 """Limit messages name the reset to the minute; the stream's `resetsAt` to the second."""
 HISTORY_TASKS = 20
 """How many recent finished tasks the history estimate looks at."""
-GOT_THROUGH = frozenset({Outcome.SUCCESS, Outcome.CHECK_FAILED, Outcome.MAX_TURNS, Outcome.BUDGET,
-                         Outcome.TIMEOUT, Outcome.PERMISSION_DENIED})
+GOT_THROUGH = frozenset(
+    {
+        Outcome.SUCCESS,
+        Outcome.CHECK_FAILED,
+        Outcome.MAX_TURNS,
+        Outcome.BUDGET,
+        Outcome.TIMEOUT,
+        Outcome.PERMISSION_DENIED,
+    }
+)
 """Outcomes that prove the CLI was served; a crash or an error proves nothing about the limit."""
 PLAN_ESTIMATE_TOKENS = 150_000
 """What a plan run is assumed to spend while it runs (reading code, no edits)."""
@@ -330,8 +338,14 @@ class Daemon:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, self.request_stop, signal.Signals(signum).name)
         self.service.listeners.append(self._listener)
-        _log("starting", home=str(self.settings.home_dir), pid=os.getpid(), burst=self.burst,
-             max_parallel=self.settings.max_parallel, margin_s=self.margin_s)
+        _log(
+            "starting",
+            home=str(self.settings.home_dir),
+            pid=os.getpid(),
+            burst=self.burst,
+            max_parallel=self.settings.max_parallel,
+            margin_s=self.margin_s,
+        )
         await self._adopt()
         self.scheduler = AsyncIOScheduler(
             timezone=self.tz,
@@ -374,8 +388,7 @@ class Daemon:
 
     # --- events -------------------------------------------------------------------------
 
-    def wake(self, reason: str, *, scheduled_for: datetime | None = None,
-             fresh_window: bool = False) -> None:
+    def wake(self, reason: str, *, scheduled_for: datetime | None = None, fresh_window: bool = False) -> None:
         """Ask the dispatcher for a round; a scheduled reason marks the runs it starts."""
         if scheduled_for is not None or fresh_window or self._round is None:
             self._round = _Round(reason, scheduled_for, fresh_window)
@@ -390,21 +403,34 @@ class Daemon:
         """Every timed job, from settings and the database; a missed reset fires now."""
         assert self.scheduler is not None
         s = self.settings
-        self.scheduler.add_job(self._tick, IntervalTrigger(seconds=SAFETY_TICK_S), id="tick",
-                               replace_existing=True)
+        self.scheduler.add_job(
+            self._tick, IntervalTrigger(seconds=SAFETY_TICK_S), id="tick", replace_existing=True
+        )
         if not self.burst:
             if self.monitor is not None:
-                self.scheduler.add_job(self._refresh_usage, IntervalTrigger(seconds=s.usage_refresh_s),
-                                       id="usage", replace_existing=True, next_run_time=self.now())
-            self.scheduler.add_job(self._import_inbox, IntervalTrigger(seconds=s.inbox_poll_s),
-                                   id="inbox", replace_existing=True, next_run_time=self.now())
+                self.scheduler.add_job(
+                    self._refresh_usage,
+                    IntervalTrigger(seconds=s.usage_refresh_s),
+                    id="usage",
+                    replace_existing=True,
+                    next_run_time=self.now(),
+                )
+            self.scheduler.add_job(
+                self._import_inbox,
+                IntervalTrigger(seconds=s.inbox_poll_s),
+                id="inbox",
+                replace_existing=True,
+                next_run_time=self.now(),
+            )
             for index, trigger in enumerate(cron_triggers(s.cron, self.tz)):
-                self.scheduler.add_job(self._on_cron, trigger, id=f"cron-{index}",
-                                       replace_existing=True)
+                self.scheduler.add_job(self._on_cron, trigger, id=f"cron-{index}", replace_existing=True)
             for hour, minute in prime_times(s.prime_at):
-                self.scheduler.add_job(self._prime, CronTrigger(hour=hour, minute=minute,
-                                                                timezone=self.tz),
-                                       id=f"prime-{hour:02d}{minute:02d}", replace_existing=True)
+                self.scheduler.add_job(
+                    self._prime,
+                    CronTrigger(hour=hour, minute=minute, timezone=self.tz),
+                    id=f"prime-{hour:02d}{minute:02d}",
+                    replace_existing=True,
+                )
         await self._restore_pause()
 
     async def _restore_pause(self) -> None:
@@ -415,8 +441,9 @@ class Daemon:
         if pause is None and paused:
             latest = max((t.resume_after for t in paused if t.resume_after), default=None)
             reset = latest or now
-            pause = LimitPause(reset, reset_fire_time(reset, self.margin_s), source="database",
-                               task_id=paused[0].id)
+            pause = LimitPause(
+                reset, reset_fire_time(reset, self.margin_s), source="database", task_id=paused[0].id
+            )
             await self.save_pause(pause)
         if pause is None:
             self._schedule_predicted_reset(now)
@@ -428,17 +455,27 @@ class Daemon:
             return
         if pause.until <= now:
             return  # missed while down: the first dispatch round fires it, before claiming
-        _log("queue paused by a limit", until=iso(pause.until), resets_at=iso(pause.resets_at),
-             kind=pause.kind, still_limited=pause.still_limited)
+        _log(
+            "queue paused by a limit",
+            until=iso(pause.until),
+            resets_at=iso(pause.resets_at),
+            kind=pause.kind,
+            still_limited=pause.still_limited,
+        )
         self._schedule_reset(pause.until)
 
     def _schedule_reset(self, when: datetime) -> None:
         """(Re)place the one reset job; a time already past runs at once."""
         if self.scheduler is None:
             return
-        self.scheduler.add_job(self._on_reset, DateTrigger(run_date=when, timezone=self.tz),
-                               id="reset", args=[when], replace_existing=True,
-                               misfire_grace_time=None)
+        self.scheduler.add_job(
+            self._on_reset,
+            DateTrigger(run_date=when, timezone=self.tz),
+            id="reset",
+            args=[when],
+            replace_existing=True,
+            misfire_grace_time=None,
+        )
 
     def _schedule_predicted_reset(self, now: datetime) -> None:
         if self.monitor is None or self.burst:
@@ -471,8 +508,9 @@ class Daemon:
         if state.limited and state.resets_at is not None:
             if self._already_known(state.resets_at):
                 return
-            await self.apply_limit(state.resets_at, now, kind=state.kind or "unknown",
-                                   source=state.source or "monitor")
+            await self.apply_limit(
+                state.resets_at, now, kind=state.kind or "unknown", source=state.source or "monitor"
+            )
         elif await self.load_pause() is None:
             self._schedule_predicted_reset(now)
 
@@ -498,8 +536,7 @@ class Daemon:
         now = self.now()
         pause = await self.load_pause()
         if pause is not None and pause.active(now) and not pause.estimated:
-            _log("cron trigger skipped", reason="limited until a known reset",
-                 until=iso(pause.until))
+            _log("cron trigger skipped", reason="limited until a known reset", until=iso(pause.until))
             return
         _log("cron trigger", at=iso(now))
         await self._window_reset(now, now.replace(microsecond=0), "cron")
@@ -526,9 +563,14 @@ class Daemon:
             self._resume_first = first + [t for t in released if t not in first]
             if reason == "reset":
                 scheduled_for = pause.until
-            _log("window reset", trigger=reason, resets_at=iso(pause.resets_at),
-                 until=iso(pause.until), resuming=self._resume_first,
-                 late_s=round((now - scheduled_for).total_seconds(), 3))
+            _log(
+                "window reset",
+                trigger=reason,
+                resets_at=iso(pause.resets_at),
+                until=iso(pause.until),
+                resuming=self._resume_first,
+                late_s=round((now - scheduled_for).total_seconds(), 3),
+            )
         else:
             _log("window reset", trigger=reason, predicted=True, at=iso(scheduled_for))
         self.stats.resets += 1
@@ -538,7 +580,8 @@ class Daemon:
         if self.monitor is not None:
             # After the round starts: the scan must not delay the first run.
             asyncio.get_running_loop().call_later(
-                1.0, lambda: self._spawn(self._refresh_usage(), "usage after reset"))
+                1.0, lambda: self._spawn(self._refresh_usage(), "usage after reset")
+            )
         return _Round(reason, scheduled_for, fresh_window=True)
 
     def _spawn(self, coro: Any, what: str) -> None:
@@ -565,9 +608,14 @@ class Daemon:
             runs = await self.store.runs.for_task(task.id)
             target = TaskState.QUEUED if runs and runs[-1].kind is RunKind.PLAN else TaskState.READY
             try:
-                await self.store.tasks.transition(task.id, target, reason="window reset",
-                                                  expect=(TaskState.PAUSED_LIMIT,), now=now,
-                                                  fields={"resume_after": None})
+                await self.store.tasks.transition(
+                    task.id,
+                    target,
+                    reason="window reset",
+                    expect=(TaskState.PAUSED_LIMIT,),
+                    now=now,
+                    fields={"resume_after": None},
+                )
             except NightshiftError as exc:  # cancelled meanwhile: nothing to resume
                 _log("not resumed", task=task.id, reason=str(exc))
                 continue
@@ -614,17 +662,31 @@ class Daemon:
     ) -> LimitPause:
         """Pause the whole queue for a limit seen at `now`; reschedule the reset job."""
         previous = await self.load_pause()
-        pause = pause_for_limit(previous, resets_at, now, self.margin_s, kind=kind,
-                                source=source, task_id=task_id, estimated=estimated)
+        pause = pause_for_limit(
+            previous,
+            resets_at,
+            now,
+            self.margin_s,
+            kind=kind,
+            source=source,
+            task_id=task_id,
+            estimated=estimated,
+        )
         if resets_at is not None and source in ("run", "prime"):
             self._known_resets = [*self._known_resets[-7:], resets_at]
         if pause != previous:
             await self.save_pause(pause)
             self._lifted_at = None
             self._schedule_reset(pause.until)
-            _log("queue paused by a limit", until=iso(pause.until), resets_at=iso(pause.resets_at),
-                 kind=pause.kind, source=source, task=task_id,
-                 still_limited=pause.still_limited)
+            _log(
+                "queue paused by a limit",
+                until=iso(pause.until),
+                resets_at=iso(pause.resets_at),
+                kind=pause.kind,
+                source=source,
+                task=task_id,
+                still_limited=pause.still_limited,
+            )
         return pause
 
     # --- dispatching --------------------------------------------------------------------
@@ -664,9 +726,13 @@ class Daemon:
         if not self.burst and is_quiet(self.settings.quiet_hour_set, now, self.tz):
             end = quiet_ends_at(self.settings.quiet_hour_set, now, self.tz)
             if end is not None and self.scheduler is not None:
-                self.scheduler.add_job(self._wake_job, DateTrigger(run_date=end, timezone=self.tz),
-                                       args=["quiet hours over"], id="quiet-end",
-                                       replace_existing=True)
+                self.scheduler.add_job(
+                    self._wake_job,
+                    DateTrigger(run_date=end, timezone=self.tz),
+                    args=["quiet hours over"],
+                    id="quiet-end",
+                    replace_existing=True,
+                )
             return []
         if self._hold_until is not None and now < self._hold_until:
             return []
@@ -682,8 +748,9 @@ class Daemon:
             busy = {a.task.repo for a in self._active.values() if a.task.repo}
             task = None
             if resuming:
-                task = await self.store.tasks.claim_next(now, exclude_repos=busy,
-                                                         only_ids=resuming, reason="resumed after reset")
+                task = await self.store.tasks.claim_next(
+                    now, exclude_repos=busy, only_ids=resuming, reason="resumed after reset"
+                )
             if task is None and not resuming:
                 planning = await self._claim_planning(now)
                 if planning is not None:
@@ -694,8 +761,9 @@ class Daemon:
                     continue
             if task is None:
                 allowed = None if plan is None else list(plan.picked)
-                task = await self.store.tasks.claim_next(now, exclude_repos=busy, only_ids=allowed,
-                                                         reason=round_.reason)
+                task = await self.store.tasks.claim_next(
+                    now, exclude_repos=busy, only_ids=allowed, reason=round_.reason
+                )
             if task is None:
                 break
             if task.id in self._resume_first:
@@ -705,8 +773,12 @@ class Daemon:
             if pause is not None and pause.lifted:
                 break  # after a reset one run goes first; the rest follow once it gets through
         if plan is not None and plan.deferred:
-            _log("deferred", level=logging.DEBUG, budget=plan.budget_tokens,
-                 reasons={str(k): v for k, v in plan.reasons.items()})
+            _log(
+                "deferred",
+                level=logging.DEBUG,
+                budget=plan.budget_tokens,
+                reasons={str(k): v for k, v in plan.reasons.items()},
+            )
         return started
 
     def _probing(self, now: datetime) -> bool:
@@ -719,8 +791,13 @@ class Daemon:
         if now - first < timedelta(seconds=POST_RESET_PROBE_S):
             if self.scheduler is not None:
                 when = first + timedelta(seconds=POST_RESET_PROBE_S)
-                self.scheduler.add_job(self._wake_job, DateTrigger(run_date=when, timezone=self.tz),
-                                       args=["probe over"], id="probe", replace_existing=True)
+                self.scheduler.add_job(
+                    self._wake_job,
+                    DateTrigger(run_date=when, timezone=self.tz),
+                    args=["probe over"],
+                    id="probe",
+                    replace_existing=True,
+                )
             return True
         self._spawn(self._window_proven(), "clear pause")
         return False
@@ -749,11 +826,15 @@ class Daemon:
         for task in ready:
             if task.repo not in histories:
                 histories[task.repo] = await self._history(task.repo)
-            candidates.append(Candidate(
-                task_id=task.id, priority=int(task.priority),
-                estimate_tokens=await self.estimate(task, histories[task.repo]),
-                rank=(iso(task.created_at),), resuming=task.id in resuming,
-            ))
+            candidates.append(
+                Candidate(
+                    task_id=task.id,
+                    priority=int(task.priority),
+                    estimate_tokens=await self.estimate(task, histories[task.repo]),
+                    rank=(iso(task.created_at),),
+                    resuming=task.id in resuming,
+                )
+            )
         return plan_window(candidates, capacity, self.settings.reserve_by_hour, now, self.tz)
 
     async def _capacity(self, fresh_window: bool) -> WindowCapacity | None:
@@ -779,8 +860,9 @@ class Daemon:
         if history is None:
             history = await self._history(task.repo)
         learned = await self.learned_estimate(task) if self.learned_estimate is not None else None
-        choice = choose_estimate(plan.estimate_tokens if plan else None, history,
-                                 self.settings.default_task_tokens, learned)
+        choice = choose_estimate(
+            plan.estimate_tokens if plan else None, history, self.settings.default_task_tokens, learned
+        )
         return int(choice.tokens or self.settings.default_task_tokens)
 
     async def _history(self, repo: str | None) -> list[int]:
@@ -795,14 +877,26 @@ class Daemon:
 
     # --- runs ---------------------------------------------------------------------------
 
-    def _start_run(self, task: Task, scheduled_for: datetime | None, now: datetime,
-                   estimate_tokens: int, plan: WindowPlan | None) -> None:
+    def _start_run(
+        self,
+        task: Task,
+        scheduled_for: datetime | None,
+        now: datetime,
+        estimate_tokens: int,
+        plan: WindowPlan | None,
+    ) -> None:
         self._follow(task, self._execute(task, scheduled_for, now), now, estimate_tokens)
         if self._batch is not None:
             self._batch.tasks.setdefault(task.id, None)
         self.stats.started.append(task.id)
-        _log("run starting", task=task.id, title=task.title, scheduled_for=iso(scheduled_for),
-             resume=bool(task.session_id), budget=plan.budget_tokens if plan else None)
+        _log(
+            "run starting",
+            task=task.id,
+            title=task.title,
+            scheduled_for=iso(scheduled_for),
+            resume=bool(task.session_id),
+            budget=plan.budget_tokens if plan else None,
+        )
 
     async def _execute(self, task: Task, scheduled_for: datetime | None, now: datetime) -> Run:
         """One work attempt, in the prompt style the learning loop picks for a fresh start."""
@@ -813,8 +907,9 @@ class Daemon:
             except Exception as exc:  # a broken template must not stop the work: plain prompt
                 _log("prompt style not chosen", logging.WARNING, task=task.id, error=str(exc))
         variant, prompt = chosen if chosen is not None else (None, None)
-        return await self.executor.execute(task, scheduled_for=scheduled_for,
-                                           prompt_variant=variant, prompt=prompt)
+        return await self.executor.execute(
+            task, scheduled_for=scheduled_for, prompt_variant=variant, prompt=prompt
+        )
 
     # --- planning -----------------------------------------------------------------------
 
@@ -825,40 +920,29 @@ class Daemon:
         for task in await self.store.tasks.query([TaskState.PLANNING]):
             if task.id not in self._active:
                 return task
-        return await self.store.tasks.claim_next(now, source=TaskState.QUEUED,
-                                                 target=TaskState.PLANNING, deps_done=False,
-                                                 reason="planning")
+        return await self.store.tasks.claim_next(
+            now, source=TaskState.QUEUED, target=TaskState.PLANNING, deps_done=False, reason="planning"
+        )
 
     def _start_planning(self, task: Task, now: datetime) -> None:
-        job = asyncio.create_task(self._run_plan(task), name=f"plan-{task.id}")
-        self._active[task.id] = _Active(task, job, now, PLAN_ESTIMATE_TOKENS)
+        self._follow(task, self._draft_plan(task), now, PLAN_ESTIMATE_TOKENS)
         self.stats.started.append(task.id)
         _log("planning", task=task.id, title=task.title)
 
-    async def _run_plan(self, task: Task) -> None:
+    async def _draft_plan(self, task: Task) -> Run | None:
+        """A plan run, followed like a work run (limits, hold on start failure, after-run)."""
         assert self.planner is not None
-        last: Run | None = None
-        try:
-            await self.planner.plan(task)
-            runs = [r for r in await self.store.runs.for_task(task.id) if r.kind is RunKind.PLAN]
-            last = runs[-1] if runs else None
-            await self._note_limit(task.id, last)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self._hold_until = self.now() + timedelta(seconds=START_FAILURE_HOLD_S)
-            _log("plan run failed to execute", logging.ERROR, task=task.id, error=str(exc),
-                 hold_s=START_FAILURE_HOLD_S)
-        finally:
-            self._active.pop(task.id, None)
-        await self._after_run(task.id, last)
+        await self.planner.plan(task)
+        runs = [r for r in await self.store.runs.for_task(task.id) if r.kind is RunKind.PLAN]
+        return runs[-1] if runs else None
 
-    def _follow(self, task: Task, execution: Awaitable[Run], started_at: datetime,
-                estimate_tokens: int) -> None:
+    def _follow(
+        self, task: Task, execution: Awaitable[Run | None], started_at: datetime, estimate_tokens: int
+    ) -> None:
         job = asyncio.create_task(self._run(task, execution), name=f"task-{task.id}")
         self._active[task.id] = _Active(task, job, started_at, estimate_tokens)
 
-    async def _run(self, task: Task, execution: Awaitable[Run]) -> None:
+    async def _run(self, task: Task, execution: Awaitable[Run | None]) -> None:
         run: Run | None = None
         try:
             run = await execution
@@ -868,8 +952,13 @@ class Daemon:
             raise
         except Exception as exc:
             self._hold_until = self.now() + timedelta(seconds=START_FAILURE_HOLD_S)
-            _log("run failed to execute", logging.ERROR, task=task.id, error=str(exc),
-                 hold_s=START_FAILURE_HOLD_S)
+            _log(
+                "run failed to execute",
+                logging.ERROR,
+                task=task.id,
+                error=str(exc),
+                hold_s=START_FAILURE_HOLD_S,
+            )
         finally:
             self._active.pop(task.id, None)
         await self._after_run(task.id, run)
@@ -879,8 +968,14 @@ class Daemon:
         task = await self.store.tasks.get(task_id)
         outcome = run.outcome.value if run is not None and run.outcome else None
         self.stats.finished.append((task_id, outcome or "unknown"))
-        _log("run finished", task=task_id, run=run.id if run else None, outcome=outcome,
-             state=task.state.value, latency_s=run.latency_s if run else None)
+        _log(
+            "run finished",
+            task=task_id,
+            run=run.id if run else None,
+            outcome=outcome,
+            state=task.state.value,
+            latency_s=run.latency_s if run else None,
+        )
         if self._batch is not None and task_id in self._batch.tasks and run is not None:
             self._batch.tasks[task_id] = run
         limited = task.state is TaskState.PAUSED_LIMIT or (run is not None and run.outcome is Outcome.LIMIT)
@@ -907,13 +1002,14 @@ class Daemon:
         limit = run.extra.get("limit") if run is not None else None
         limit = limit if isinstance(limit, dict) else {}
         kind, estimated = str(limit.get("kind", "unknown")), bool(limit.get("estimated", False))
-        await self.apply_limit(task.resume_after, now, kind=kind, source="run",
-                               task_id=task_id, estimated=estimated)
+        await self.apply_limit(
+            task.resume_after, now, kind=kind, source="run", task_id=task_id, estimated=estimated
+        )
         if self.monitor is not None and task.resume_after is not None:
             # So that `nightshift usage` and the next refresh know it too.
             await self.monitor.note_limit(
-                LimitHit(kind, task.resume_after, str(limit.get("text", "")), estimated),
-                "daemon", now)
+                LimitHit(kind, task.resume_after, str(limit.get("text", "")), estimated), "daemon", now
+            )
 
     async def _adopt(self) -> None:
         """Runs left by the previous daemon: followed again if alive, else finished from logs."""
@@ -926,10 +1022,15 @@ class Daemon:
             started = next((r.started_at for r in reversed(runs) if r.started_at), None)
             self._follow(task, following, started or self.now(), await self.estimate(task))
         if settled:
-            _log("reconciled", adopted=sorted(self.executor.adopted),
-                 finished=[{"run": r.id, "task": r.task_id,
-                            "outcome": r.outcome.value if r.outcome else None}
-                           for r in settled if r.finished_at is not None])
+            _log(
+                "reconciled",
+                adopted=sorted(self.executor.adopted),
+                finished=[
+                    {"run": r.id, "task": r.task_id, "outcome": r.outcome.value if r.outcome else None}
+                    for r in settled
+                    if r.finished_at is not None
+                ],
+            )
 
     async def _close_batch(self) -> None:
         """The batch a reset set off has run its course: tell the owner how the window went."""
@@ -937,8 +1038,9 @@ class Daemon:
         if batch is None or not batch.tasks:
             return
         entries = [(await self.store.tasks.get(task_id), run) for task_id, run in batch.tasks.items()]
-        text = window_summary_text(batch.trigger, batch.scheduled_for, self.tz, entries,
-                                   batch.capacity_tokens)
+        text = window_summary_text(
+            batch.trigger, batch.scheduled_for, self.tz, entries, batch.capacity_tokens
+        )
         photo: str | None = None
         try:
             report = await self.service.metrics(since=batch.scheduled_for - WINDOW_LENGTH)
@@ -948,8 +1050,9 @@ class Daemon:
         self.stats.summaries += 1
         _log("window summary", tasks=sorted(batch.tasks), trigger=batch.trigger)
         try:
-            await self.service.notifier.notify(Notification("window_summary", text, photo=photo,
-                                                            data={"tasks": sorted(batch.tasks)}))
+            await self.service.notifier.notify(
+                Notification("window_summary", text, photo=photo, data={"tasks": sorted(batch.tasks)})
+            )
         except NightshiftError as exc:
             _log("window summary not delivered", logging.WARNING, error=str(exc))
 
@@ -997,11 +1100,11 @@ class Daemon:
         state = await self._monitor_refresh(now)
         self._limit = state
         last = parse_iso(await self.store.kv.get(LAST_PRIMED_KEY))
-        decision = prime_decision(now, window_start=state.window_start, limited=state.limited,
-                                  last_primed_at=last)
+        decision = prime_decision(
+            now, window_start=state.window_start, limited=state.limited, last_primed_at=last
+        )
         if not decision.prime or self._active:
-            _log("priming skipped", reason=decision.reason if not decision.prime
-                 else "a run is in progress")
+            _log("priming skipped", reason=decision.reason if not decision.prime else "a run is in progress")
             return
         await self.store.kv.set(LAST_PRIMED_KEY, iso(now))
         self.stats.primes += 1
@@ -1011,13 +1114,19 @@ class Daemon:
         if shutil.which(self.settings.claude_bin) is None:
             _log("priming skipped", logging.WARNING, reason=f"{self.settings.claude_bin} not found")
             return
-        command = build_command(self.settings, ClaudeCall(prompt=PRIME_PROMPT, model=PRIME_MODEL,
-                                                          max_turns=1, permission_mode="plan"))
+        command = build_command(
+            self.settings,
+            ClaudeCall(prompt=PRIME_PROMPT, model=PRIME_MODEL, max_turns=1, permission_mode="plan"),
+        )
         home = ensure_private_dir(self.settings.home_dir)
         _log("priming the window", model=PRIME_MODEL)
         proc = await asyncio.create_subprocess_exec(
-            *command.argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL, cwd=home, env=child_env(),
+            *command.argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+            cwd=home,
+            env=child_env(),
         )
         stream = StreamState()
         try:
@@ -1032,5 +1141,4 @@ class Daemon:
         hit = stream.limit_hit(self.now(), self.tz)
         if hit is not None:
             await self.apply_limit(hit.resets_at, self.now(), kind=hit.kind, source="prime")
-        _log("primed", exit_code=proc.returncode, limited=hit is not None,
-             tokens=stream.tokens.total)
+        _log("primed", exit_code=proc.returncode, limited=hit is not None, tokens=stream.tokens.total)

@@ -208,20 +208,31 @@ class Service:
             raise NoPlan(task_id)
         return plan
 
-    async def approve(self, task_id: int, version: int | None = None) -> Task:
-        """Approve the latest plan (refusing a stale version) and make the task ready."""
+    async def _under_review(
+        self, task_id: int, version: int | None, target: TaskState, verb: str
+    ) -> tuple[Task, Plan | None]:
+        """The task and its latest plan, if the owner may answer that plan now.
+
+        Checked before anything changes, so a refused answer (wrong state, a button of a
+        replaced version) leaves the task and its plans exactly as they were.
+        """
         task = await self.store.tasks.get(task_id)
         if task.state is not TaskState.AWAITING_APPROVAL:
             raise InvalidTransition(
                 task_id,
                 task.state.value,
-                TaskState.READY.value,
-                "approve it (only a task awaiting approval can be approved)",
+                target.value,
+                f"{verb} it (only a plan awaiting approval can be {verb.removesuffix('e')}ed)",
             )
         plan = await self.store.plans.latest(task_id)
+        if plan is not None and version is not None and version != plan.version:
+            raise StalePlan(task_id, version, plan.version)
+        return task, plan
+
+    async def approve(self, task_id: int, version: int | None = None) -> Task:
+        """Approve the latest plan (refusing a stale version) and make the task ready."""
+        task, plan = await self._under_review(task_id, version, TaskState.READY, "approve")
         if plan is not None:
-            if version is not None and version != plan.version:
-                raise StalePlan(task_id, version, plan.version)
             await self.store.plans.set_status(plan.id, "approved")
             if plan.suggested_check and not task.check_cmd:
                 await self.store.tasks.update_fields(task_id, check_cmd=plan.suggested_check)
@@ -245,17 +256,7 @@ class Service:
             raise InvalidInput("say what should change in the plan (the comment is empty)")
         if len(comment) > 4000:
             raise InvalidInput("the comment is longer than 4,000 characters")
-        task = await self.store.tasks.get(task_id)
-        if task.state is not TaskState.AWAITING_APPROVAL:
-            raise InvalidTransition(
-                task_id,
-                task.state.value,
-                TaskState.PLANNING.value,
-                "revise it (only a plan awaiting approval can be revised)",
-            )
-        plan = await self.store.plans.latest(task_id)
-        if plan is not None and version is not None and version != plan.version:
-            raise StalePlan(task_id, version, plan.version)
+        task, plan = await self._under_review(task_id, version, TaskState.PLANNING, "revise")
         await self.store.kv.set(
             plan_request_key(task_id),
             {"comment": comment, "previous_version": plan.version if plan else None},
@@ -278,14 +279,13 @@ class Service:
         return dict(value) if value else None
 
     async def reject(self, task_id: int, reason: str | None = None, version: int | None = None) -> Task:
-        plan = await self.store.plans.latest(task_id)
-        if plan is not None and version is not None and version != plan.version:
-            raise StalePlan(task_id, version, plan.version)
+        """Reject the latest plan: the task ends (refusing a stale version)."""
+        _, plan = await self._under_review(task_id, version, TaskState.REJECTED, "reject")
         task = await self.store.tasks.transition(
             task_id,
             TaskState.REJECTED,
             reason=reason or "rejected by the owner",
-            action="reject it (only a task awaiting approval can be rejected)",
+            expect=(TaskState.AWAITING_APPROVAL,),
             now=self.clock(),
         )
         if plan is not None:
