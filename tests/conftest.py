@@ -11,6 +11,7 @@ import pytest
 from core.service import Service
 from core.settings import Settings, load_settings
 from core.store.store import Store
+from tests.support import Record, read_record
 
 _ENV_PREFIXES = ("NIGHTSHIFT_", "TELEGRAM_", "CLAUDE_CONFIG_DIR", "CLAUDECODE")
 
@@ -50,3 +51,11 @@ async def store(settings: Settings) -> AsyncIterator[Store]:
 @pytest.fixture
 async def service(settings: Settings, store: Store) -> AsyncIterator[Service]:
     yield Service(settings, store)
+
+
+@pytest.fixture
+def record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Record:
+    """Every invocation of the fake CLI, as it arrived (it appends to FAKE_CLAUDE_RECORD)."""
+    path = tmp_path / "fake-record.jsonl"
+    monkeypatch.setenv("FAKE_CLAUDE_RECORD", str(path))
+    return lambda: read_record(path)

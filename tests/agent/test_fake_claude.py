@@ -19,27 +19,16 @@ import pytest
 from core.agent.fake_claude import USAGE_PER_MESSAGE, expected_usage, project_dir
 from core.agent.prompts import COMPLETION_MARKER
 from core.usage.limits import parse_limit_message
+from tests.support import git, make_repo
 
 FAKE = str(Path(sys.executable).parent / "nightshift-fake-claude")
 SAMPLES = Path(__file__).with_name("samples")
 STREAM = ["-p", "--output-format", "stream-json", "--verbose"]
 
 
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
-
-
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    path = tmp_path / "repo"
-    path.mkdir()
-    git(path, "init", "-q", "-b", "main")
-    git(path, "config", "user.email", "dev@example.com")
-    git(path, "config", "user.name", "Dev")
-    (path / "README.md").write_text("hello\n")
-    git(path, "add", "README.md")
-    git(path, "commit", "-q", "-m", "initial")
-    return path
+    return make_repo(tmp_path / "repo")
 
 
 def fake(cwd: Path, *args: str, env: dict[str, str] | None = None,

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,43 +21,9 @@ from core.service import Service
 from core.settings import Settings, load_settings
 from core.store.store import Store
 from core.usage.monitor import UsageMonitor
+from tests.support import FAKE, NIGHTSHIFT, Record, git, make_repo  # noqa: F401 - re-exported for tests
 
-BIN = Path(sys.executable).parent
-FAKE = str(BIN / "nightshift-fake-claude")
-NIGHTSHIFT = str(BIN / "nightshift")
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
-
-
-def make_repo(path: Path) -> Path:
-    path.mkdir(parents=True)
-    git(path, "init", "-q", "-b", "main")
-    git(path, "config", "user.email", "dev@example.com")
-    git(path, "config", "user.name", "Dev")
-    (path / "README.md").write_text("hello\n")
-    git(path, "add", "README.md")
-    git(path, "commit", "-q", "-m", "initial")
-    return path
-
-
-Record = Callable[[], list[dict[str, Any]]]
-
-
-@pytest.fixture
-def record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Record:
-    """Every invocation of the fake CLI, in the order it arrived."""
-    path = tmp_path / "fake-record.jsonl"
-    monkeypatch.setenv("FAKE_CLAUDE_RECORD", str(path))
-
-    def read() -> list[dict[str, Any]]:
-        if not path.exists():
-            return []
-        return [json.loads(ln) for ln in path.read_text(encoding="utf-8").splitlines()]
-
-    return read
 
 
 @pytest.fixture

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,12 +16,7 @@ from core.models import Task
 from core.settings import Settings, load_settings
 from core.store.store import Store
 from core.store.tasks import NewTask
-
-FAKE = str(Path(sys.executable).parent / "nightshift-fake-claude")
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+from tests.support import FAKE, Record, git, make_repo  # noqa: F401 - re-exported for tests
 
 
 async def eventually(condition: Callable[[], Any], what: str, limit_s: float = 60.0) -> None:
@@ -49,34 +41,9 @@ def group_gone(pgid: int) -> bool:
     return True
 
 
-def make_repo(path: Path) -> Path:
-    path.mkdir(parents=True)
-    git(path, "init", "-q", "-b", "main")
-    git(path, "config", "user.email", "dev@example.com")
-    git(path, "config", "user.name", "Dev")
-    (path / "README.md").write_text("hello\n")
-    git(path, "add", "README.md")
-    git(path, "commit", "-q", "-m", "initial")
-    return path
-
-
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     return make_repo(tmp_path / "repo")
-
-
-@pytest.fixture
-def record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[], list[dict[str, Any]]]:
-    """Every invocation of the fake CLI, as it arrived."""
-    path = tmp_path / "fake-record.jsonl"
-    monkeypatch.setenv("FAKE_CLAUDE_RECORD", str(path))
-
-    def read() -> list[dict[str, Any]]:
-        if not path.exists():
-            return []
-        return [json.loads(ln) for ln in path.read_text(encoding="utf-8").splitlines()]
-
-    return read
 
 
 @pytest.fixture

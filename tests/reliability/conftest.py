@@ -11,7 +11,6 @@ from tests.daemon.conftest import (  # noqa: F401
     dservice,
     dstore,
     executor,
-    record,
     runner,
     start_daemon,
 )
