@@ -10,7 +10,7 @@ import asyncio
 import functools
 import logging
 import re
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -60,12 +60,6 @@ def guarded(handler: Handler) -> Handler:
 def _args(update: Update) -> str:
     message = update.effective_message
     return command_args(message.text if message else "")
-
-
-def optional(obj: object, name: str) -> Callable[..., Awaitable[Any]] | None:
-    """A service method that another part of nightshift may not provide yet (`request_plan`)."""
-    method = getattr(obj, name, None)
-    return method if callable(method) else None
 
 
 # --- views shared by commands and buttons ------------------------------------------------
@@ -171,10 +165,7 @@ async def plan(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     try:
         text, keyboard = await plan_view(context, task_id)
     except NoPlan:
-        request_plan = optional(deps(context).service, "request_plan")
-        if request_plan is None:
-            raise
-        await request_plan(task_id)
+        await deps(context).service.request_plan(task_id)
         await reply(update, context, f"Asked for a plan for <code>#{task_id}</code>; it comes here.")
         return
     await reply(update, context, text, keyboard)

@@ -208,6 +208,23 @@ class Service:
             raise NoPlan(task_id)
         return plan
 
+    async def request_plan(self, task_id: int) -> Task:
+        """Ask for a plan for a task that has none: the daemon drafts it like any other."""
+        task = await self.store.tasks.get(task_id)
+        if task.state in (TaskState.QUEUED, TaskState.PLANNING):
+            return task  # already in line for one
+        task = await self.store.tasks.transition(
+            task_id,
+            TaskState.PLANNING,
+            reason="plan requested by the owner",
+            expect=(TaskState.READY,),
+            action="plan it (only a task that has not started can get a plan)",
+            fields={"needs_plan": 1},
+            now=self.clock(),
+        )
+        self._changed("plan_requested", task_id)
+        return task
+
     async def _under_review(
         self, task_id: int, version: int | None, target: TaskState, verb: str
     ) -> tuple[Task, Plan | None]:

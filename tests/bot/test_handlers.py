@@ -44,8 +44,13 @@ async def app(
     bot_settings: Settings, bot_service: Service, monotonic: Monotonic
 ) -> AsyncIterator[Application]:  # type: ignore[type-arg]
     application = build_application(bot_settings, FAST)
-    deps = BotDeps(bot_settings, bot_service, OutboxStore(bot_service.store.db),
-                   RefusalLimiter(interval_s=600), monotonic=monotonic)
+    deps = BotDeps(
+        bot_settings,
+        bot_service,
+        OutboxStore(bot_service.store.db),
+        RefusalLimiter(interval_s=600),
+        monotonic=monotonic,
+    )
     register(application, deps)
     async with application:
         yield application
@@ -94,8 +99,11 @@ async def test_a_revision_comment_for_a_replaced_plan_is_refused(
 
 
 async def test_an_unexpected_error_gets_a_generic_reply_and_a_log_line(
-    feed: Callable[..., Any], fake_telegram: FakeTelegram, bot_service: Service,
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    feed: Callable[..., Any],
+    fake_telegram: FakeTelegram,
+    bot_service: Service,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     async def broken(task_id: int) -> None:
         raise RuntimeError("database exploded")
@@ -107,39 +115,46 @@ async def test_an_unexpected_error_gets_a_generic_reply_and_a_log_line(
 
 
 async def test_a_plan_is_requested_when_the_task_has_none(
-    feed: Callable[..., Any], fake_telegram: FakeTelegram, bot_service: Service,
-    monkeypatch: pytest.MonkeyPatch,
+    feed: Callable[..., Any],
+    fake_telegram: FakeTelegram,
+    bot_service: Service,
 ) -> None:
-    task = await bot_service.add("no plan yet", plan=True)
+    task = await bot_service.add("no plan yet", plan=False)
+    assert task.state is TaskState.READY
     await feed({"message": fake_telegram.message(OWNER, f"/plan {task.id}")})
-    requested: list[int] = []
-
-    async def request_plan(task_id: int) -> None:
-        requested.append(task_id)
-
-    if not hasattr(bot_service, "request_plan"):
-        assert texts(fake_telegram) == [f"task {task.id} has no plan yet"]
-        monkeypatch.setattr(bot_service, "request_plan", request_plan, raising=False)
-    else:
-        monkeypatch.setattr(bot_service, "request_plan", request_plan)
-    await feed({"message": fake_telegram.message(OWNER, f"/plan {task.id}")})
-    assert requested == [task.id]
     assert texts(fake_telegram)[-1] == f"Asked for a plan for <code>#{task.id}</code>; it comes here."
+    planned = await bot_service.get(task.id)
+    assert planned.state is TaskState.PLANNING and planned.needs_plan
+    done = await bot_service.add("finished", plan=False)
+    await bot_service.store.tasks.transition(done.id, TaskState.RUNNING)
+    await bot_service.store.tasks.transition(done.id, TaskState.DONE)
+    await feed({"message": fake_telegram.message(OWNER, f"/plan {done.id}")})
+    assert texts(fake_telegram)[-1].startswith(f"task {done.id} is done; cannot plan it")
 
 
 async def test_bad_button_data_is_answered_not_ignored(
     feed: Callable[..., Any], fake_telegram: FakeTelegram
 ) -> None:
-    await feed({"callback_query": {"id": "9", "from": fake_telegram.user(OWNER),
-                                   "chat_instance": "c", "data": "zz:1",
-                                   "message": fake_telegram.bot_message(OWNER, "old")}})
+    await feed(
+        {
+            "callback_query": {
+                "id": "9",
+                "from": fake_telegram.user(OWNER),
+                "chat_instance": "c",
+                "data": "zz:1",
+                "message": fake_telegram.bot_message(OWNER, "old"),
+            }
+        }
+    )
     [answer] = [c.params for c in fake_telegram.calls("answerCallbackQuery")]
     assert answer["text"] == "this button is not one nightshift knows"
     assert answer["show_alert"] in ("true", "True")
 
 
 async def test_refusals_are_rate_limited_per_stranger_and_audited(
-    feed: Callable[..., Any], fake_telegram: FakeTelegram, bot_service: Service,
+    feed: Callable[..., Any],
+    fake_telegram: FakeTelegram,
+    bot_service: Service,
     monotonic: Monotonic,
 ) -> None:
     await feed({"message": fake_telegram.message(STRANGER, "/queue")})
@@ -152,16 +167,27 @@ async def test_refusals_are_rate_limited_per_stranger_and_audited(
     assert texts(fake_telegram, STRANGER + 1) == [REFUSAL]
     refused = [e for e in await bot_service.store.tasks.events() if e.kind == "telegram_refused"]
     assert [(e.data["user_id"], e.data["suppressed_since_last"]) for e in refused] == [
-        (STRANGER, 0), (STRANGER + 1, 0), (STRANGER, 1)]
+        (STRANGER, 0),
+        (STRANGER + 1, 0),
+        (STRANGER, 1),
+    ]
 
 
 async def test_a_strangers_button_press_is_always_answered_with_the_refusal(
     feed: Callable[..., Any], fake_telegram: FakeTelegram
 ) -> None:
     for _ in range(3):
-        await feed({"callback_query": {"id": "7", "from": fake_telegram.user(STRANGER),
-                                       "chat_instance": "c", "data": "ap:1:1",
-                                       "message": fake_telegram.bot_message(STRANGER, "x")}})
+        await feed(
+            {
+                "callback_query": {
+                    "id": "7",
+                    "from": fake_telegram.user(STRANGER),
+                    "chat_instance": "c",
+                    "data": "ap:1:1",
+                    "message": fake_telegram.bot_message(STRANGER, "x"),
+                }
+            }
+        )
     assert [c.params["text"] for c in fake_telegram.calls("answerCallbackQuery")] == [REFUSAL] * 3
     assert fake_telegram.sent() == []
 
@@ -172,10 +198,22 @@ async def test_updates_without_a_user_and_channel_posts_are_dropped(
     post = fake_telegram.message(OWNER, "/queue", chat_id=-1001, chat_type="channel")
     post.pop("from")
     await feed({"channel_post": post})
-    await feed({"poll": {"id": "p", "question": "?", "options": [], "total_voter_count": 0,
-                         "is_closed": False, "is_anonymous": True, "type": "regular",
-                         "allows_multiple_answers": False, "allows_revoting": False,
-                         "members_only": False}})
+    await feed(
+        {
+            "poll": {
+                "id": "p",
+                "question": "?",
+                "options": [],
+                "total_voter_count": 0,
+                "is_closed": False,
+                "is_anonymous": True,
+                "type": "regular",
+                "allows_multiple_answers": False,
+                "allows_revoting": False,
+                "members_only": False,
+            }
+        }
+    )
     assert fake_telegram.sent() == []
 
 
@@ -188,8 +226,7 @@ async def test_usage_shows_a_limit_and_its_reset_in_the_owners_zone(
     now = bot_service.now()
     resets = datetime(now.year + 1, 7, 14, 1, 5, tzinfo=UTC)  # 03:05 in Berlin (summer time)
     monitor = UsageMonitor(bot_service.settings, bot_service.store)
-    await monitor.note_limit(LimitHit("session", resets, "You've hit your <limit> & more"),
-                             "stream", now)
+    await monitor.note_limit(LimitHit("session", resets, "You've hit your <limit> & more"), "stream", now)
     bot_service.usage_monitor = monitor
     try:
         await feed({"message": fake_telegram.message(OWNER, "/usage")})
@@ -213,7 +250,9 @@ def test_when_is_in_the_given_zone() -> None:
 
 
 async def test_a_reply_telegram_cannot_take_now_waits_in_the_outbox(
-    feed: Callable[..., Any], fake_telegram: FakeTelegram, bot_service: Service,
+    feed: Callable[..., Any],
+    fake_telegram: FakeTelegram,
+    bot_service: Service,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.WARNING)
@@ -231,8 +270,16 @@ async def test_a_button_in_a_group_is_answered_but_not_obeyed(
     task = await bot_service.add("stay", plan=False)
     message = fake_telegram.bot_message(OWNER, "x")
     message["chat"] = fake_telegram.chat(-1005, "group")
-    await feed({"callback_query": {"id": "8", "from": fake_telegram.user(OWNER),
-                                   "chat_instance": "c", "data": f"cn:{task.id}",
-                                   "message": message}})
+    await feed(
+        {
+            "callback_query": {
+                "id": "8",
+                "from": fake_telegram.user(OWNER),
+                "chat_instance": "c",
+                "data": f"cn:{task.id}",
+                "message": message,
+            }
+        }
+    )
     assert [c.params["text"] for c in fake_telegram.calls("answerCallbackQuery")] == [PRIVATE_ONLY]
     assert (await bot_service.get(task.id)).state is TaskState.READY
