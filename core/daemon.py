@@ -713,6 +713,7 @@ class Daemon:
         now = self.now()
         if self._stopping:
             return []
+        await self._follow_orphans(now)
         if await self.service.queue_paused():
             return []
         pause = await self.load_pause()
@@ -780,6 +781,17 @@ class Daemon:
                 reasons={str(k): v for k, v in plan.reasons.items()},
             )
         return started
+
+    async def _follow_orphans(self, now: datetime) -> None:
+        """Running tasks nobody here follows: their watcher failed (the database was busy past
+        its timeout, say) while the run went on in tmux. After the hold such a failure set, they
+        are followed again: `execute` attaches to their run and never starts one twice."""
+        if self._hold_until is not None and now < self._hold_until:
+            return
+        for task in await self.store.tasks.query([TaskState.RUNNING]):
+            if task.id not in self._active:
+                _log("following a run again", logging.WARNING, task=task.id)
+                self._follow(task, self.executor.execute(task), now, await self.estimate(task))
 
     def _probing(self, now: datetime) -> bool:
         """Right after a reset: is the first run still proving the window open?"""
