@@ -110,6 +110,7 @@ class TaskExecutor(Protocol):
         task: Task,
         *,
         scheduled_for: datetime | None = None,
+        window_id: str | None = None,
         prompt_variant: str | None = None,
         prompt: str | None = None,
     ) -> Run: ...
@@ -422,6 +423,13 @@ class Daemon:
                 replace_existing=True,
                 next_run_time=self.now(),
             )
+            self.scheduler.add_job(
+                self._daily_backup,
+                IntervalTrigger(hours=1),
+                id="backup",
+                replace_existing=True,
+                next_run_time=self.now(),
+            )
             for index, trigger in enumerate(cron_triggers(s.cron, self.tz)):
                 self.scheduler.add_job(self._on_cron, trigger, id=f"cron-{index}", replace_existing=True)
             for hour, minute in prime_times(s.prime_at):
@@ -493,6 +501,22 @@ class Daemon:
         # A coroutine on purpose: APScheduler runs plain functions in a thread pool, and
         # asyncio.Event is not thread-safe.
         self.wake(reason)
+
+    async def _daily_backup(self) -> None:
+        """Today's copy of the database (`core.backup`), the newest week of them kept.
+
+        Checked hourly and at start; a no-op once today's copy exists. A failure (a full
+        disk) is logged and tried again the next hour: it never stops the queue.
+        """
+        from core.backup import daily_backup
+
+        try:
+            made = await daily_backup(self.settings, self.store, self.now())
+        except NightshiftError as exc:
+            _log("daily backup failed", logging.WARNING, error=str(exc))
+            return
+        if made is not None:
+            _log("daily backup", path=str(made))
 
     async def _import_inbox(self) -> None:
         report = await self.service.import_inbox()
@@ -911,17 +935,37 @@ class Daemon:
         )
 
     async def _execute(self, task: Task, scheduled_for: datetime | None, now: datetime) -> Run:
-        """One work attempt, in the prompt style the learning loop picks for a fresh start."""
-        chosen = None
-        if self.choose_prompt is not None and not task.session_id:
+        """One work attempt, in the prompt style the learning loop picks for a fresh start.
+
+        A resumed session keeps the style it started with, so the attempt's outcome is
+        credited to the style that shaped it.
+        """
+        variant: str | None = None
+        prompt: str | None = None
+        if task.session_id:
+            runs = [r for r in await self.store.runs.for_task(task.id) if r.kind is RunKind.WORK]
+            variant = next((r.prompt_variant for r in reversed(runs) if r.prompt_variant), None)
+        elif self.choose_prompt is not None:
             try:
                 chosen = await self.choose_prompt(task, now)
             except Exception as exc:  # a broken template must not stop the work: plain prompt
                 _log("prompt style not chosen", logging.WARNING, task=task.id, error=str(exc))
-        variant, prompt = chosen if chosen is not None else (None, None)
+            else:
+                variant, prompt = chosen if chosen is not None else (None, None)
         return await self.executor.execute(
-            task, scheduled_for=scheduled_for, prompt_variant=variant, prompt=prompt
+            task,
+            scheduled_for=scheduled_for,
+            window_id=self._window_id(now),
+            prompt_variant=variant,
+            prompt=prompt,
         )
+
+    def _window_id(self, now: datetime) -> str | None:
+        """The open 5-hour window's id as ccusage names blocks, when the usage monitor knows it."""
+        start = self._limit.window_start if self._limit is not None else None
+        if start is None or now >= start + WINDOW_LENGTH:
+            return None
+        return start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
     # --- planning -----------------------------------------------------------------------
 

@@ -88,3 +88,18 @@ async def test_feedback_tick_takes_one_daily_backup_and_keeps_going_on_errors(
     logs.write_text("not a folder")
     await feedback.tick(now.replace(day=28))
     assert len(daily_files(settings)) == 2
+
+
+async def test_a_resumed_session_keeps_its_prompt_style(
+    dstore: Store, record: Record, runner: object
+) -> None:
+    settings = load_settings(env_file=None)
+    service = Service(settings, dstore)
+    task = await service.add("[fake: limit reset_in=1]\nwrite the docs", plan=False)
+    daemon = build_daemon(service, burst=True, max_wait_s=30, install_signal_handlers=False)
+    assert await daemon.run() == 0
+    runs = await service.store.runs.for_task(task.id)
+    assert [r.outcome.value for r in runs if r.outcome] == ["limit", "success"]
+    assert runs[0].prompt_variant in {"direct", "plan-test-verify"}
+    assert runs[1].prompt_variant == runs[0].prompt_variant
+    assert record()[1]["prompt"].startswith("You were interrupted")
