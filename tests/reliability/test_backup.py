@@ -13,6 +13,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -243,3 +244,22 @@ async def test_daily_backups_one_per_local_day_keeping_the_newest(
 async def test_daily_backup_refuses_to_keep_none(settings: Settings, store: Store) -> None:
     with pytest.raises(InvalidInput):
         await daily_backup(settings, store, datetime.now(UTC), keep=0)
+
+
+async def test_the_daemon_takes_todays_backup_when_it_starts(
+    daemon_settings: Settings, dservice: Service, start_daemon: Any,
+) -> None:
+    await dservice.add("back me up", plan=False, after=())
+    running = await start_daemon(monitor=False)
+    folder = daemon_settings.home_dir / "backups"
+    for _ in range(500):
+        made = list(folder.glob(f"{DAILY_PREFIX}*.db")) if folder.is_dir() else []
+        if made:
+            break
+        await asyncio.sleep(0.02)
+    [backup] = made
+    today = dservice.now().astimezone(daemon_settings.local_tz).strftime("%Y-%m-%d")
+    assert backup.name == f"{DAILY_PREFIX}{today}.db" and mode(backup) == 0o600
+    assert inspect_backup(backup).tasks == 1
+    job = running.daemon.scheduler.get_job("backup")
+    assert job is not None, "checked again every hour"
