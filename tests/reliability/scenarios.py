@@ -190,3 +190,84 @@ async def kill_and_restart(service: Service, plans: list[TaskPlan], record: Path
     report.leftover_sessions = len(sessions.stdout.splitlines()) if sessions.returncode == 0 else 0
     report.stderr_tail = stderr_path.read_text(errors="replace")[-3000:] if stderr_path.exists() else ""
     return report
+
+
+# --- Telegram outages ---------------------------------------------------------------------------
+
+
+@dataclass
+class OutageReport:
+    written: int = 0
+    delivered: int = 0
+    refused: int = 0
+    """Messages Telegram refused for good (400): skipped so the rest are not held hostage."""
+    lost: int = 0
+    duplicates: int = 0
+    out_of_order: int = 0
+    failures: Counter[str] = field(default_factory=Counter)
+    """Failed requests by kind: 502, 429, timed out (stalled), 400."""
+    seconds: float = 0.0
+
+
+async def outage_scenario(notifier: Any, fake: Any, runtime: Any, chat_id: int, *, count: int,
+                          seed: int, timeout_s: float = 90.0) -> OutageReport:
+    """Write `count` notifications through rounds of Telegram failures, then let it recover.
+
+    Each round picks a failure (a run of 502s, 429s with retry_after, requests that hang
+    until the client gives up, a full outage, a message refused for good) and writes a few
+    notifications into it. `fake` is the fake Bot API, `runtime` the running bot.
+    """
+    from core.abc import Notification
+
+    rng = random.Random(seed)
+    report = OutageReport()
+    started = time.monotonic()
+    written: list[str] = []
+
+    async def write(n: int) -> None:
+        for _ in range(n):
+            text = f"notification {len(written):04d}"
+            written.append(text)
+            await notifier.notify(Notification("run_finished", text, task_id=len(written)))
+
+    def calls(status: int) -> int:
+        return sum(c.status == status for c in fake.calls("sendMessage"))
+
+    while len(written) < count:
+        kind = rng.choice(["502", "429", "stall", "down", "400", "502", "429"])
+        batch = min(count - len(written), rng.randint(1, 6))
+        if kind == "stall":
+            fake.fail("stall", method="sendMessage", times=2)
+            await write(batch)
+            # The second hanging request is made only once the client gave up on the first.
+            await fake.wait_for(lambda f: sum(c.status == 0 for c in f.calls("sendMessage")) >= 2,
+                                timeout_s, "requests to hang and time out")
+            report.failures["timed out"] += 2
+            fake.heal()
+        elif kind == "down":
+            before = calls(502)
+            fake.fail("502", method="sendMessage", times=None)
+            await write(batch)
+            await fake.wait_for(lambda f, seen=before: calls(502) >= seen + 3, timeout_s, "an outage")
+            fake.heal()
+        else:
+            for _ in range(rng.randint(1, 4) if kind != "400" else 1):
+                fake.fail(kind, method="sendMessage", retry_after=rng.randint(1, 30),
+                          description="Bad Request: message is too long")
+            await write(batch)
+            await fake.wait_for(lambda f: not f.state.faults, timeout_s, "the faults to be met")
+    await asyncio.wait_for(runtime.sender.idle.wait(), timeout_s)
+    for status, name in ((502, "502"), (429, "429"), (400, "400")):
+        report.failures[name] = calls(status)
+    refused = {c.params["text"] for c in fake.calls("sendMessage") if c.status == 400}
+    delivered = [s.text for s in fake.sent(chat_id)]
+    expected = [t for t in written if t not in refused]
+    report.written = len(written)
+    report.refused = len(refused)
+    report.delivered = len(set(delivered))
+    report.duplicates = len(delivered) - len(set(delivered))
+    report.lost = len(set(expected) - set(delivered))
+    order = [t for t in delivered if t in set(expected)]
+    report.out_of_order = sum(1 for a, b in zip(order, expected, strict=False) if a != b)
+    report.seconds = time.monotonic() - started
+    return report

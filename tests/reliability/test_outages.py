@@ -8,7 +8,6 @@ second test the real daemon and executor produce the notifications while Telegra
 from __future__ import annotations
 
 import asyncio
-import random
 from dataclasses import replace
 
 import pytest
@@ -28,10 +27,13 @@ from tests.bot.conftest import FAST, OWNER, FakeClock, bot_settings_for
 from tests.daemon.conftest import wait_for_states
 from tests.fakes.telegram_api import FakeTelegram
 
+from .scenarios import outage_scenario
+
 SEED = 7
 
 
 def delivered_texts(fake: FakeTelegram) -> list[str]:
+    """What the owner's phone shows, in order."""
     return [s.text for s in fake.sent(OWNER)]
 
 
@@ -39,53 +41,21 @@ def delivered_texts(fake: FakeTelegram) -> list[str]:
 async def test_after_an_outage_of_every_kind_all_notifications_arrive_in_order(
     fake_telegram: FakeTelegram, bot_service: Service, bot_settings: Settings,
 ) -> None:
-    rng = random.Random(SEED)
     clock = FakeClock()
-    # The sender's waits (backoff, retry_after) pass on a fake clock; only a stalled request
+    # The sender's waits (backoff, retry_after) pass on a fake clock; only a hanging request
     # costs real time (the client's read timeout, 1 s here).
     options = replace(FAST, read_timeout_s=1.0, write_timeout_s=1.0, clock=clock, sleep=clock.sleep,
                       retry=RetryPolicy(base_s=2.0, factor=2.0, max_s=60.0, idle_poll_s=0.2))
-    written: list[str] = []
-
-    async def notify(count: int) -> None:
-        for _ in range(count):
-            text = f"notification {len(written):02d}"
-            written.append(text)
-            await bot_service.notifier.notify(Notification("run_finished", text, task_id=len(written)))
-
     async with running_bot(bot_settings, bot_service, options) as runtime:
-        # 1: a run of 502s and 429s (retry_after up to 30 s), with two messages Telegram refuses
-        # for good (400) somewhere among them; the faults meet the requests in this order.
-        faults = ["502"] * 8 + ["429"] * 5 + ["400"] * 2
-        rng.shuffle(faults)
-        for kind in faults:
-            fake_telegram.fail(kind, method="sendMessage", retry_after=rng.randint(1, 30),
-                               description="Bad Request: message is too long")
-        await notify(12)
-        await fake_telegram.wait_for(lambda f: not f.state.faults, 60, "the 502s and 429s to pass")
-        # 2: requests that hang until the client gives up.
-        fake_telegram.fail("stall", method="sendMessage", times=2)
-        await notify(6)
-        # The second hanging request is only made once the client gave up on the first.
-        await fake_telegram.wait_for(lambda f: sum(c.status == 0 for c in f.calls("sendMessage")) == 2, 30,
-                                     "a request to time out and be retried")
-        fake_telegram.heal()  # the stalled requests are answered (too late) and lost
-        # 3: down altogether for a while.
-        fake_telegram.fail("502", method="sendMessage", times=None)
-        await notify(6)
-        await fake_telegram.wait_for(
-            lambda f: sum(c.status == 502 for c in f.calls("sendMessage")) >= 14, 30, "a longer outage")
-        fake_telegram.heal()
-        assert runtime.sender is not None
-        await asyncio.wait_for(runtime.sender.idle.wait(), 90)
+        report = await outage_scenario(bot_service.notifier, fake_telegram, runtime, OWNER,
+                                       count=40, seed=SEED)
         assert await runtime.outbox.pending_count() == 0
-    statuses = [c.status for c in fake_telegram.calls("sendMessage")]
-    assert {502, 429, 400} <= set(statuses), "the outage really had every kind of failure"
+    assert set(report.failures) >= {"502", "429", "timed out", "400"}, report
+    assert all(report.failures[k] > 0 for k in ("502", "429", "timed out", "400")), report
     # A 400 refuses that one message for good (whichever met it); every other one arrived,
     # once, in the order it was written.
-    refused = [c.params["text"] for c in fake_telegram.calls("sendMessage") if c.status == 400]
-    assert len(refused) == 2
-    assert delivered_texts(fake_telegram) == [t for t in written if t not in refused]
+    assert report.refused > 0 and report.delivered == report.written - report.refused, report
+    assert (report.lost, report.duplicates, report.out_of_order) == (0, 0, 0), report
     waits = [s for s in clock.slept if s > 0]
     assert waits and max(waits) >= 1, "the sender waited what Telegram asked (429 retry_after)"
 
@@ -112,7 +82,12 @@ async def test_notifications_from_runs_during_an_outage_arrive_in_order_afterwar
         await wait_for_states(dstore, [t.id for t in tasks], {TaskState.DONE})
         assert delivered_texts(fake_telegram) == []
         assert fake_telegram.calls("getMe")[-1].status == 502, "the bot could not even start"
-        assert await OutboxStore(dstore.db).pending_count() == len(tasks), "kept for later, in the outbox"
+        outbox = OutboxStore(dstore.db)
+        for _ in range(500):  # the last run's notification follows its state change
+            if await outbox.pending_count() == len(tasks):
+                break
+            await asyncio.sleep(0.01)
+        assert await outbox.pending_count() == len(tasks), "kept for later, in the outbox"
         fake_telegram.heal()
         fake_telegram.fail("429", method="sendMessage", times=1, retry_after=1)
         fake_telegram.fail("stall", method="sendMessage", times=1)
