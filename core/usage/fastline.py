@@ -26,7 +26,9 @@ from core.usage.logline import (
 DecodeError = msgspec.DecodeError
 ValidationError = msgspec.ValidationError
 
-Number = int | float
+Number = Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)] | float
+"""Past 64 bits an integer cannot be stored (SQLite INTEGER): such a line is malformed, as in
+`logline._number`."""
 NonEmpty = Annotated[str, Meta(min_length=1)]
 
 

@@ -105,7 +105,7 @@ def make_entry(timestamp: str, message_id: str | None, request_id: str | None, m
         limit_text = "\n".join(texts)
         legacy = next((t for t in texts if LEGACY_LIMIT_TEXT in t), None)
         found = _EPOCH_AFTER_BAR.search(legacy) if legacy is not None else None
-        if found and int(found[1]) > 0:
+        if found and 0 < int(found[1]) < 2**53 // 1000:  # epoch seconds, not any digits
             reset_ms = int(found[1]) * 1000
     return UsageLine(
         ts_ms=millis,
@@ -132,7 +132,9 @@ _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 def _number(value: Any) -> bool:
-    return type(value) is int or type(value) is float
+    # An integer past 64 bits cannot be stored (SQLite INTEGER); a line claiming 10**30
+    # tokens is as broken as one with text there, and must not stop the scan.
+    return type(value) is float or (type(value) is int and -(2**63) <= value < 2**63)
 
 
 def _optional_str(obj: dict[str, Any], key: str, non_empty: bool = False) -> bool:
