@@ -28,6 +28,7 @@ from core.errors import ConfigError
 from core.models import Tokens
 from core.service import Service
 from core.settings import Settings, env_name, load_settings
+from core.usage import scanner as scanner_module
 from core.usage.db import open_scan_db
 from core.usage.logline import decode_line
 from core.usage.prices import load_prices
@@ -196,9 +197,24 @@ def log_line(draw: st.DrawFn) -> bytes:
     return text
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=SHARED)
+HUGE_COUNT = json.dumps(usage_line("2026-06-01T10:00:00.000Z",
+                                   {"input_tokens": 0, "output_tokens": 10**30})).encode()
+OLD_LIMIT_TEXT = "Claude AI usage limit reached|" + "9" * 30
+HUGE_RESET = json.dumps(usage_line(
+    "2026-06-01T10:00:00.000Z", {"input_tokens": 1, "output_tokens": 1}, isApiErrorMessage=True,
+) | {"message": {"usage": {"input_tokens": 1, "output_tokens": 1},
+                 "content": [{"type": "text", "text": OLD_LIMIT_TEXT}]}}).encode()
+
+
+@pytest.mark.parametrize("reader", ["json", "msgspec"])
+@settings(max_examples=100, deadline=None, suppress_health_check=SHARED)
 @given(lines=st.lists(log_line(), max_size=12))
-def test_any_log_lines_scan_without_spoiling_the_good_ones(tmp_path: Path, lines: list[bytes]) -> None:
+@example(lines=[HUGE_COUNT])  # 10**30 tokens: SQLite refused the integer and the whole scan stopped
+@example(lines=[HUGE_RESET])  # the same with a reset time of 30 digits in an old limit text
+def test_any_log_lines_scan_without_spoiling_the_good_ones(
+    tmp_path: Path, lines: list[bytes], reader: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(scanner_module, "FAST_READER_MIN_BYTES", 0 if reader == "msgspec" else 1 << 40)
     good = [usage_line(f"2026-06-01T1{i}:00:00.000Z", {"input_tokens": GOOD_TOKENS + i, "output_tokens": 5},
                        msg=f"good-{i}", req=f"req-{i}") for i in range(3)]
     root = tmp_path / str(next(_batches))
