@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -112,6 +113,10 @@ async def kills(tasks: int, kill_count: int, seed: int) -> Any:
         await service.close()
         await asyncio.to_thread(subprocess.run, ["tmux", "-L", settings.tmux_socket, "kill-server"],
                                 capture_output=True, check=False)
+        tmux_dir = Path(os.environ.get("TMUX_TMPDIR", "/tmp")) / f"tmux-{os.getuid()}"
+        (tmux_dir / settings.tmux_socket).unlink(missing_ok=True)
+        os.chdir(ROOT)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 async def outages(count: int, seed: int) -> Any:
@@ -139,6 +144,8 @@ async def outages(count: int, seed: int) -> Any:
                                              seed=seed, timeout_s=300)
         finally:
             await service.close()
+            os.chdir(ROOT)
+            shutil.rmtree(base, ignore_errors=True)
 
 
 def main() -> int:
