@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from core.abc import Notifier
-from core.backup import daily_backup
 from core.improve.learning import learn
 from core.improve.retro import write_retro
 from core.logbook import LogBook
@@ -52,9 +51,8 @@ class Feedback:
         await self._step("event log", lambda: self.logbook.export_events(self.store))
 
     async def tick(self, now: datetime) -> None:
-        """Periodic upkeep: the event log, the daily backup, the weekly retrospective when due."""
+        """Periodic upkeep: the event log, and the weekly retrospective once it is due."""
         await self._step("event log", lambda: self.logbook.export_events(self.store))
-        await self._step("daily backup", lambda: daily_backup(self.settings, self.store, now))
         if self._last_retro_check is None or now - self._last_retro_check >= RETRO_CHECK_EVERY:
             self._last_retro_check = now
             await self._step(

@@ -64,30 +64,24 @@ async def test_plan_approve_run_with_notes_and_logs(
     assert ("run_finished", task.id) in events and ("plan_added", task.id) in events
 
 
-async def test_feedback_tick_takes_one_daily_backup_and_keeps_going_on_errors(
-    dstore: Store, tmp_path: Path
-) -> None:
+async def test_feedback_tick_keeps_going_when_a_step_fails(dstore: Store, tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
-    from core.backup import daily_files
     from core.feedback import Feedback
+    from core.improve.retro import IsoWeek, retro_path
 
     settings = load_settings(env_file=None)
-    feedback = Feedback(settings, dstore, RecordingNotifier())
-    now = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
+    notes = RecordingNotifier()
+    feedback = Feedback(settings, dstore, notes)
+    # The logs folder cannot be created (a file stands where it should be): that step fails...
+    settings.brain_dir.mkdir(parents=True, exist_ok=True)
+    (settings.brain_dir / "logs").write_text("not a folder")
+    now = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)  # a Monday: last week's retro is due
     await feedback.tick(now)
-    await feedback.tick(now)
-    assert len(daily_files(settings)) == 1
-    # A vault that cannot be written (a file where the logs folder should be) is logged, not raised.
-    logs = settings.brain_dir / "logs"
-    if logs.exists():
-        for item in logs.iterdir():
-            item.unlink()
-        logs.rmdir()
-    logs.parent.mkdir(parents=True, exist_ok=True)
-    logs.write_text("not a folder")
-    await feedback.tick(now.replace(day=28))
-    assert len(daily_files(settings)) == 2
+    # ...and the weekly retrospective is written all the same.
+    week = IsoWeek.of(now, settings.local_tz).previous()
+    assert retro_path(settings, week).exists()
+    assert [n.kind for n in notes.sent] == ["retro"]
 
 
 async def test_a_resumed_session_keeps_its_prompt_style(
