@@ -65,13 +65,16 @@ def entry_ms(text: str) -> int | None:
     """`timestamp_ms` for a timestamp that passed the schema's pattern, without datetime.
 
     Called for every entry of a cold scan: the day is looked up once per date, the rest
-    is integer arithmetic. A day or time that does not exist gives None (as JS's NaN).
+    is integer arithmetic. A day or time that does not exist gives None (as JS's NaN), and
+    so does the year 9999: its 5-hour block would end past the last date Python can hold.
     """
     day = _DAYS.get(text[:10], -1)
     if day == -1:
         try:
             day = (datetime.fromisoformat(text[:10] + "T00:00:00+00:00") - _EPOCH) // _MILLISECOND
         except ValueError:
+            day = None
+        if text.startswith("9999"):
             day = None
         _DAYS[text[:10]] = day
     hour, minute, second = int(text[11:13]), int(text[14:16]), int(text[17:19])
