@@ -199,6 +199,8 @@ def log_line(draw: st.DrawFn) -> bytes:
 
 HUGE_COUNT = json.dumps(usage_line("2026-06-01T10:00:00.000Z",
                                    {"input_tokens": 0, "output_tokens": 10**30})).encode()
+LAST_YEAR = json.dumps(usage_line("9999-12-31T23:59:59.999Z",
+                                  {"input_tokens": 1, "output_tokens": 1})).encode()
 OLD_LIMIT_TEXT = "Claude AI usage limit reached|" + "9" * 30
 HUGE_RESET = json.dumps(usage_line(
     "2026-06-01T10:00:00.000Z", {"input_tokens": 1, "output_tokens": 1}, isApiErrorMessage=True,
@@ -211,6 +213,7 @@ HUGE_RESET = json.dumps(usage_line(
 @given(lines=st.lists(log_line(), max_size=12))
 @example(lines=[HUGE_COUNT])  # 10**30 tokens: SQLite refused the integer and the whole scan stopped
 @example(lines=[HUGE_RESET])  # the same with a reset time of 30 digits in an old limit text
+@example(lines=[LAST_YEAR])  # its block ends in the year 10000: a datetime OverflowError
 def test_any_log_lines_scan_without_spoiling_the_good_ones(
     tmp_path: Path, lines: list[bytes], reader: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
