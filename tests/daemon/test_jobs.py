@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from core.daemon import LAST_PRIMED_KEY, LIMIT_PAUSE_KEY, Daemon, _Round
 from core.execution.executor import Executor
 from core.models import Outcome, Run, Task, TaskState, utcnow
@@ -177,24 +179,17 @@ async def test_quiet_hours_start_nothing_and_wake_the_dispatcher_when_they_end(
     assert (await dstore.tasks.get(task.id)).state is TaskState.READY and record() == []
 
 
+@pytest.mark.parametrize(
+    "task_tokens",
+    [
+        pytest.param(600, id="600+600 > 1000: b waits although two may run"),
+        pytest.param(5000, id="a task larger than any window starts alone"),
+    ],
+)
 async def test_the_budget_holds_back_what_does_not_fit_beside_a_run_in_flight(
-    dservice: Service, dstore: Store, start_daemon: Start,
+    dservice: Service, dstore: Store, start_daemon: Start, task_tokens: int,
 ) -> None:
-    _configure(dservice, max_parallel=2, window_capacity_tokens=1000, default_task_tokens=600)
-    a = await dservice.add("a [fake: slow delay=0.05]", priority="high")
-    b = await dservice.add("b [fake: slow delay=0.05]")
-    await start_daemon()
-    await wait_for_states(dstore, [a.id, b.id], {TaskState.DONE})
-    (ra,) = await dstore.runs.for_task(a.id)
-    (rb,) = await dstore.runs.for_task(b.id)
-    assert ra.finished_at is not None and rb.started_at is not None
-    assert rb.started_at >= ra.finished_at  # 600 + 600 > 1000: b waited although 2 may run
-
-
-async def test_a_task_larger_than_any_window_starts_alone(
-    dservice: Service, dstore: Store, start_daemon: Start,
-) -> None:
-    _configure(dservice, max_parallel=2, window_capacity_tokens=1000, default_task_tokens=5000)
+    _configure(dservice, max_parallel=2, window_capacity_tokens=1000, default_task_tokens=task_tokens)
     a = await dservice.add("a [fake: slow delay=0.05]", priority="high")
     b = await dservice.add("b [fake: slow delay=0.05]")
     await start_daemon()
