@@ -17,9 +17,11 @@ from core.execution.executor import Executor
 from core.execution.tmux import TmuxRunner
 from core.feedback import Feedback
 from core.improve.learning import Learned, load_learned
+from core.improve.meta import maybe_queue_meta_task
 from core.improve.styles import render_prompt
 from core.models import Run, Task
 from core.plans.planner import Planner
+from core.scheduling.priming import WINDOW_LENGTH
 from core.service import Service
 from core.usage.monitor import UsageMonitor
 
@@ -60,6 +62,15 @@ class LearnedCache:
             self._loaded_at = time.monotonic()
         return self._snapshot
 
+    def time_limit_minutes(self, task: Task) -> float:
+        """From the snapshot already loaded (choosing the prompt loads it just before a run)."""
+        default = self.service.settings.max_minutes
+        return self._snapshot.time_limit_minutes(task, default) if self._snapshot else default
+
+    def max_parallel(self, now: datetime, window_end: datetime | None) -> int:
+        default = self.service.settings.max_parallel
+        return self._snapshot.max_parallel(now, window_end, default) if self._snapshot else default
+
     async def estimate(self, task: Task) -> int | None:
         return (await self.get()).estimate_tokens(task)
 
@@ -85,13 +96,18 @@ def build_daemon(
 ) -> Daemon:
     settings = service.settings
     notifier = ServiceNotifier(service)
+    learned = LearnedCache(service)
     executor = Executor(
-        settings, service.store, runner or TmuxRunner(settings.tmux_socket), notifier, clock=service.clock
+        settings,
+        service.store,
+        runner or TmuxRunner(settings.tmux_socket),
+        notifier,
+        clock=service.clock,
+        time_limit_minutes=learned.time_limit_minutes,
     )
     service.cancel_hooks.append(executor.cancel)
     if monitor is not None:
         service.usage_monitor = monitor
-    learned = LearnedCache(service)
 
     def capacity() -> int | None:
         state = monitor.last_state if monitor is not None else None
@@ -105,7 +121,14 @@ def build_daemon(
             await feedback.run_finished(task, run, now)
 
         async def tick(self, now: datetime) -> None:
+            await learned.get()  # keeps the snapshot the sync accessors read fresh
             await feedback.tick(now)
+            state = monitor.last_state if monitor is not None else None
+            if state is not None and state.window_start is not None:
+                left = state.capacity_tokens - state.tokens_used if state.capacity_tokens else None
+                await maybe_queue_meta_task(
+                    service, now=now, window_end=state.window_start + WINDOW_LENGTH, budget_left_tokens=left
+                )
 
     return Daemon(
         service,
@@ -120,4 +143,5 @@ def build_daemon(
         observer=_Observer(),
         choose_prompt=learned.choose_prompt,
         learned_estimate=learned.estimate,
+        parallel_limit=learned.max_parallel,
     )

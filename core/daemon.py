@@ -269,12 +269,15 @@ class Daemon:
         observer: RunObserver | None = None,
         choose_prompt: PromptChooser | None = None,
         learned_estimate: Callable[[Task], Awaitable[int | None]] | None = None,
+        parallel_limit: Callable[[datetime, datetime | None], int] | None = None,
     ) -> None:
         self.service = service
         self.planner = planner
         self.observer = observer
         self.choose_prompt = choose_prompt
         self.learned_estimate = learned_estimate
+        self.parallel_limit = parallel_limit
+        """Runs allowed at once given the window's end (the learning loop lowers it near the end)."""
         self.settings = service.settings
         self.store = service.store
         self.executor = executor
@@ -761,7 +764,7 @@ class Daemon:
             return []
         if self._hold_until is not None and now < self._hold_until:
             return []
-        free = self.settings.max_parallel - len(self._active)
+        free = self._max_parallel(now) - len(self._active)
         if free <= 0:
             return []
         if pause is not None and pause.lifted and self._probing(now):
@@ -959,6 +962,17 @@ class Daemon:
             prompt_variant=variant,
             prompt=prompt,
         )
+
+    def _window_end(self, now: datetime) -> datetime | None:
+        start = self._limit.window_start if self._limit is not None else None
+        if start is None or now >= start + WINDOW_LENGTH:
+            return None
+        return start + WINDOW_LENGTH
+
+    def _max_parallel(self, now: datetime) -> int:
+        if self.parallel_limit is None:
+            return self.settings.max_parallel
+        return self.parallel_limit(now, self._window_end(now))
 
     def _window_id(self, now: datetime) -> str | None:
         """The open 5-hour window's id as ccusage names blocks, when the usage monitor knows it."""

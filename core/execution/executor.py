@@ -137,6 +137,7 @@ class Executor:
         *,
         clock: Callable[[], datetime] = utcnow,
         on_limit: LimitCallback | None = None,
+        time_limit_minutes: Callable[[Task], float] | None = None,
         poll_interval_s: float = 0.1,
         progress_interval_s: float = 1.0,
         kill_grace_s: float = 3.0,
@@ -147,6 +148,8 @@ class Executor:
         self.notifier: Notifier = notifier or NullNotifier()
         self.clock = clock
         self.on_limit = on_limit
+        self.time_limit_minutes = time_limit_minutes
+        """The learning loop's time limit for a task (longer for tags that timed out)."""
         self.poll_interval_s = poll_interval_s
         self.progress_interval_s = progress_interval_s
         self.kill_grace_s = kill_grace_s
@@ -531,7 +534,13 @@ class Executor:
         run_dir = self.run_dir(run.id)
         state = StreamState()
         log_tail = LogTail(run_dir / "stream.jsonl")
-        limit_s = 60.0 * (task.max_minutes or self.settings.max_minutes)
+        if task.max_minutes:
+            limit_min = task.max_minutes
+        elif self.time_limit_minutes is not None:
+            limit_min = self.time_limit_minutes(task)
+        else:
+            limit_min = self.settings.max_minutes
+        limit_s = 60.0 * limit_min
         elapsed = (self.clock() - run.started_at).total_seconds() if run.started_at else 0.0
         deadline = loop.time() + max(0.0, limit_s - elapsed)
         last_progress = loop.time()

@@ -35,7 +35,8 @@ async def _paused_task(service: Service, prompt: str, resume_after: datetime) ->
     claimed = await service.store.tasks.claim_next(only_ids=[task.id])
     assert claimed is not None
     return await service.store.tasks.transition(
-        task.id, TaskState.PAUSED_LIMIT, reason="limit", fields={"resume_after": resume_after})
+        task.id, TaskState.PAUSED_LIMIT, reason="limit", fields={"resume_after": resume_after}
+    )
 
 
 def _configure(service: Service, **changes: Any) -> Settings:
@@ -44,14 +45,19 @@ def _configure(service: Service, **changes: Any) -> Settings:
 
 
 async def test_a_cron_trigger_fires_and_ends_a_pause_whose_reset_was_only_guessed(
-    dservice: Service, dstore: Store, record: Record, start_daemon: Start,
+    dservice: Service,
+    dstore: Store,
+    record: Record,
+    start_daemon: Start,
 ) -> None:
     tz = ZoneInfo("Europe/Berlin")
     _configure(dservice, cron="0 0 * * *", tz="Europe/Berlin")
     guess = utcnow() + timedelta(hours=5)
     task = await _paused_task(dservice, "night work", guess)
-    await dstore.kv.set(LIMIT_PAUSE_KEY, LimitPause(
-        guess, guess + timedelta(seconds=1), task_id=task.id, estimated=True).as_json())
+    await dstore.kv.set(
+        LIMIT_PAUSE_KEY,
+        LimitPause(guess, guess + timedelta(seconds=1), task_id=task.id, estimated=True).as_json(),
+    )
     before = utcnow()
     running = await start_daemon()
     after = utcnow()
@@ -59,8 +65,10 @@ async def test_a_cron_trigger_fires_and_ends_a_pause_whose_reset_was_only_guesse
     assert scheduler is not None
     job = scheduler.get_job("cron-0")
     # The job's next fire time is the trigger computed from now: the next midnight in Berlin.
-    assert job.next_run_time in {next_cron_fire("0 0 * * *", before, tz),
-                                 next_cron_fire("0 0 * * *", after, tz)}
+    assert job.next_run_time in {
+        next_cron_fire("0 0 * * *", before, tz),
+        next_cron_fire("0 0 * * *", after, tz),
+    }
     assert job.next_run_time.astimezone(tz).hour == 0
     assert (await dstore.tasks.get(task.id)).state is TaskState.PAUSED_LIMIT
     assert record() == []
@@ -77,13 +85,17 @@ async def test_a_cron_trigger_fires_and_ends_a_pause_whose_reset_was_only_guesse
 
 
 async def test_a_cron_trigger_never_ends_a_pause_with_a_known_reset(
-    dservice: Service, dstore: Store, record: Record, start_daemon: Start,
+    dservice: Service,
+    dstore: Store,
+    record: Record,
+    start_daemon: Start,
 ) -> None:
     _configure(dservice, cron="0 0 * * *")
     reset = utcnow() + timedelta(hours=2)
     task = await _paused_task(dservice, "night work", reset)
-    await dstore.kv.set(LIMIT_PAUSE_KEY, LimitPause(
-        reset, reset + timedelta(seconds=1), task_id=task.id).as_json())
+    await dstore.kv.set(
+        LIMIT_PAUSE_KEY, LimitPause(reset, reset + timedelta(seconds=1), task_id=task.id).as_json()
+    )
     running = await start_daemon()
     await running.daemon._on_cron()
     started = await running.daemon.dispatch(_Round("test"))
@@ -92,7 +104,10 @@ async def test_a_cron_trigger_never_ends_a_pause_with_a_known_reset(
 
 
 async def test_a_reset_missed_while_the_daemon_was_down_fires_at_start(
-    dservice: Service, dstore: Store, record: Record, start_daemon: Start,
+    dservice: Service,
+    dstore: Store,
+    record: Record,
+    start_daemon: Start,
 ) -> None:
     reset = utcnow() - timedelta(seconds=30)
     limited = await _paused_task(dservice, "was limited", reset)
@@ -109,7 +124,10 @@ async def test_a_reset_missed_while_the_daemon_was_down_fires_at_start(
 
 
 async def test_a_paused_task_without_a_pause_record_still_pauses_the_queue_after_a_restart(
-    dservice: Service, dstore: Store, record: Record, start_daemon: Start,
+    dservice: Service,
+    dstore: Store,
+    record: Record,
+    start_daemon: Start,
 ) -> None:
     """The executor paused the task, then the daemon died before it saved the pause."""
     reset = utcnow() + timedelta(hours=1)
@@ -124,7 +142,10 @@ async def test_a_paused_task_without_a_pause_record_still_pauses_the_queue_after
 
 
 async def test_still_limited_after_the_reset_backs_off_1_then_2_minutes_without_attempts(
-    dservice: Service, dstore: Store, record: Record, start_daemon: Start,
+    dservice: Service,
+    dstore: Store,
+    record: Record,
+    start_daemon: Start,
 ) -> None:
     running = await start_daemon()
     daemon = running.daemon
@@ -145,7 +166,10 @@ async def test_still_limited_after_the_reset_backs_off_1_then_2_minutes_without_
 
 
 async def test_max_parallel_runs_at_once_but_never_two_in_one_repository(
-    dservice: Service, dstore: Store, start_daemon: Start, tmp_path: Any,
+    dservice: Service,
+    dstore: Store,
+    start_daemon: Start,
+    tmp_path: Any,
 ) -> None:
     _configure(dservice, max_parallel=2)
     repo = make_repo(tmp_path / "shop")
@@ -166,7 +190,10 @@ async def test_max_parallel_runs_at_once_but_never_two_in_one_repository(
 
 
 async def test_quiet_hours_start_nothing_and_wake_the_dispatcher_when_they_end(
-    dservice: Service, dstore: Store, record: Record, start_daemon: Start,
+    dservice: Service,
+    dstore: Store,
+    record: Record,
+    start_daemon: Start,
 ) -> None:
     hour = utcnow().hour
     settings = _configure(dservice, quiet_hours=f"{hour}-{(hour + 1) % 24}", tz="UTC")
@@ -187,7 +214,10 @@ async def test_quiet_hours_start_nothing_and_wake_the_dispatcher_when_they_end(
     ],
 )
 async def test_the_budget_holds_back_what_does_not_fit_beside_a_run_in_flight(
-    dservice: Service, dstore: Store, start_daemon: Start, task_tokens: int,
+    dservice: Service,
+    dstore: Store,
+    start_daemon: Start,
+    task_tokens: int,
 ) -> None:
     _configure(dservice, max_parallel=2, window_capacity_tokens=1000, default_task_tokens=task_tokens)
     a = await dservice.add("a [fake: slow delay=0.05]", priority="high")
@@ -205,13 +235,25 @@ def _limit_line(config_dir: Path, at: datetime, text: str) -> None:
     folder = config_dir / "projects" / "-work-shop"
     folder.mkdir(parents=True, exist_ok=True)
     line = {
-        "type": "assistant", "sessionId": "3acb76ab-6551-4a55-b284-b83394dab14e",
+        "type": "assistant",
+        "sessionId": "3acb76ab-6551-4a55-b284-b83394dab14e",
         "timestamp": at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "isApiErrorMessage": True, "error": "rate_limit", "apiErrorStatus": 429,
-        "message": {"id": f"m-{at.timestamp()}", "type": "message", "role": "assistant",
-                    "model": "<synthetic>", "content": [{"type": "text", "text": text}],
-                    "usage": {"input_tokens": 0, "output_tokens": 0,
-                              "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}},
+        "isApiErrorMessage": True,
+        "error": "rate_limit",
+        "apiErrorStatus": 429,
+        "message": {
+            "id": f"m-{at.timestamp()}",
+            "type": "message",
+            "role": "assistant",
+            "model": "<synthetic>",
+            "content": [{"type": "text", "text": text}],
+            "usage": {
+                "input_tokens": 0,
+                "output_tokens": 0,
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 0,
+            },
+        },
         "uuid": f"u-{at.timestamp()}",
     }
     with (folder / "3acb76ab-6551-4a55-b284-b83394dab14e.jsonl").open("a") as fh:
@@ -219,15 +261,20 @@ def _limit_line(config_dir: Path, at: datetime, text: str) -> None:
 
 
 async def test_the_rounded_text_of_a_limit_already_handled_does_not_pause_the_queue_again(
-    dservice: Service, dstore: Store, executor: Executor, daemon_settings: Settings,
+    dservice: Service,
+    dstore: Store,
+    executor: Executor,
+    daemon_settings: Settings,
 ) -> None:
     """The stream said the window resets at 09:18:15; the logged text says "resets 9:19am"."""
     exact = datetime(2026, 11, 27, 9, 18, 15, tzinfo=UTC)
     config_dir = daemon_settings.claude_config_dir[0]
-    _limit_line(config_dir, exact - timedelta(seconds=14),
-                "You’ve hit your session limit · resets 9:19am (UTC)")
-    daemon = Daemon(dservice, executor, monitor=UsageMonitor(dservice.settings, dstore),
-                    install_signal_handlers=False)
+    _limit_line(
+        config_dir, exact - timedelta(seconds=14), "You’ve hit your session limit · resets 9:19am (UTC)"
+    )
+    daemon = Daemon(
+        dservice, executor, monitor=UsageMonitor(dservice.settings, dstore), install_signal_handlers=False
+    )
     try:
         limited = await daemon.apply_limit(exact, exact - timedelta(seconds=14), source="run")
         await daemon.save_pause(limited.lift())
@@ -240,8 +287,9 @@ async def test_the_rounded_text_of_a_limit_already_handled_does_not_pause_the_qu
         assert await daemon.load_pause() is None
 
         # A limit the owner hit meanwhile (a new reset time) still pauses the queue.
-        _limit_line(config_dir, exact + timedelta(seconds=1),
-                    "You’ve hit your weekly limit · resets Dec 3, 5pm (UTC)")
+        _limit_line(
+            config_dir, exact + timedelta(seconds=1), "You’ve hit your weekly limit · resets Dec 3, 5pm (UTC)"
+        )
         await daemon._refresh_usage()
         pause = await daemon.load_pause()
         assert pause is not None and pause.kind == "weekly" and pause.source == "message"
@@ -252,7 +300,10 @@ async def test_the_rounded_text_of_a_limit_already_handled_does_not_pause_the_qu
 
 
 async def test_priming_sends_one_minimal_prompt_and_never_while_a_window_is_open(
-    dservice: Service, dstore: Store, record: Record, start_daemon: Start,
+    dservice: Service,
+    dstore: Store,
+    record: Record,
+    start_daemon: Start,
 ) -> None:
     _configure(dservice, prime_at=["06:00"], tz="UTC")
     before = utcnow()
@@ -260,8 +311,10 @@ async def test_priming_sends_one_minimal_prompt_and_never_while_a_window_is_open
     daemon = running.daemon
     assert daemon.scheduler is not None
     job = daemon.scheduler.get_job("prime-0600")
-    assert job.next_run_time in {next_cron_fire("0 6 * * *", before, UTC),
-                                 next_cron_fire("0 6 * * *", utcnow(), UTC)}
+    assert job.next_run_time in {
+        next_cron_fire("0 6 * * *", before, UTC),
+        next_cron_fire("0 6 * * *", utcnow(), UTC),
+    }
 
     await daemon._prime()  # what the job does at 06:00
     (call,) = record()
@@ -281,7 +334,10 @@ async def test_priming_sends_one_minimal_prompt_and_never_while_a_window_is_open
 
 
 async def test_the_inbox_job_imports_a_note_and_the_dispatcher_runs_it(
-    dservice: Service, dstore: Store, record: Record, start_daemon: Start,
+    dservice: Service,
+    dstore: Store,
+    record: Record,
+    start_daemon: Start,
 ) -> None:
     inbox = dservice.settings.brain_dir / "inbox"
     inbox.mkdir(parents=True)
@@ -295,3 +351,25 @@ async def test_the_inbox_job_imports_a_note_and_the_dispatcher_runs_it(
     await wait_for_states(dstore, [task.id], {TaskState.DONE})
     assert task.source == "inbox" and not (inbox / "changelog.md").exists()
     assert [c["prompt"].splitlines()[0] for c in record()] == ["write the changelog"]
+
+
+async def test_the_learned_parallel_limit_overrides_the_setting(
+    dservice: Service,
+    dstore: Store,
+    start_daemon: Start,
+) -> None:
+    _configure(dservice, max_parallel=2)
+    asked: list[int] = []
+
+    def one_at_a_time(now: datetime, window_end: datetime | None) -> int:
+        asked.append(1)
+        return 1  # as near a window's end after limits cut overlapping runs short
+
+    a = await dservice.add("a [fake: slow delay=0.05]", priority="high")
+    b = await dservice.add("b [fake: slow delay=0.05]")
+    await start_daemon(parallel_limit=one_at_a_time)
+    await wait_for_states(dstore, [a.id, b.id], {TaskState.DONE})
+    (ra,) = await dstore.runs.for_task(a.id)
+    (rb,) = await dstore.runs.for_task(b.id)
+    assert asked and ra.finished_at is not None and rb.started_at is not None
+    assert rb.started_at >= ra.finished_at

@@ -15,14 +15,14 @@ from core.agent.fake_claude import cost_usd, expected_usage
 from core.agent.prompts import COMPLETION_MARKER, work_prompt
 from core.execution.executor import Executor, LimitNotice
 from core.execution.tmux import TmuxRunner
-from core.models import Outcome, TaskState, Tokens
+from core.models import Outcome, Task, TaskState, Tokens
 from core.service import Service
 from core.settings import Settings
 from core.store.store import Store
 from tests.execution.conftest import eventually, git, group_gone, make_repo
 
 NASTY = (
-    "it's \"done\" $(touch pwned) `touch pwned2` $HOME ${PATH}\n--resume x\n"
+    'it\'s "done" $(touch pwned) `touch pwned2` $HOME ${PATH}\n--resume x\n'
     "-p ; | & > < * ? ~ \\ ünïcødé 🎉\tend"
 )
 
@@ -32,8 +32,15 @@ def flag(argv: list[str], name: str) -> str | None:
 
 
 async def test_success_records_tokens_cost_session_and_leaves_the_commit_on_the_branch(
-    executor: Executor, exec_store: Store, exec_settings: Settings, runner: TmuxRunner, repo: Path,
-    claimed: Any, record: Any, notes: RecordingNotifier, monkeypatch: pytest.MonkeyPatch,
+    executor: Executor,
+    exec_store: Store,
+    exec_settings: Settings,
+    runner: TmuxRunner,
+    repo: Path,
+    claimed: Any,
+    record: Any,
+    notes: RecordingNotifier,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("CLAUDECODE", "1")
     main_head = git(repo, "rev-parse", "HEAD").strip()
@@ -42,8 +49,12 @@ async def test_success_records_tokens_cost_session_and_leaves_the_commit_on_the_
 
     assert run.outcome is Outcome.SUCCESS
     usage = expected_usage(4)
-    assert run.tokens == Tokens(usage["input_tokens"], usage["output_tokens"],
-                                usage["cache_creation_input_tokens"], usage["cache_read_input_tokens"])
+    assert run.tokens == Tokens(
+        usage["input_tokens"],
+        usage["output_tokens"],
+        usage["cache_creation_input_tokens"],
+        usage["cache_read_input_tokens"],
+    )
     assert run.cost_usd == cost_usd(usage)
     assert run.num_turns == 3 and run.exit_code == 0
     calls = record()
@@ -60,8 +71,13 @@ async def test_success_records_tokens_cost_session_and_leaves_the_commit_on_the_
     assert git(repo, "merge-base", "main", run.branch).strip() == main_head
     assert git(repo, "rev-parse", "main").strip() == main_head
     assert not (repo / "FAKE_WORK.md").exists()  # the owner's checkout is untouched
-    assert run.extra["diffstat"] == {"files": 2, "insertions": 2, "deletions": 0, "commits": 1,
-                                     "uncommitted": 0}
+    assert run.extra["diffstat"] == {
+        "files": 2,
+        "insertions": 2,
+        "deletions": 0,
+        "commits": 1,
+        "uncommitted": 0,
+    }
     assert run.summary is not None and "1 commit, 2 files changed" in run.summary
 
     log_path = Path(run.log_path or "")
@@ -78,7 +94,11 @@ async def test_success_records_tokens_cost_session_and_leaves_the_commit_on_the_
 
 
 async def test_limit_pauses_the_task_with_the_exact_reset_and_resumes_its_session(
-    executor: Executor, exec_store: Store, repo: Path, claimed: Any, record: Any,
+    executor: Executor,
+    exec_store: Store,
+    repo: Path,
+    claimed: Any,
+    record: Any,
     limits: list[LimitNotice],
 ) -> None:
     task = await claimed("Big refactor [fake: limit reset_in=0]", repo=str(repo))
@@ -87,14 +107,16 @@ async def test_limit_pauses_the_task_with_the_exact_reset_and_resumes_its_sessio
     assert run.outcome is Outcome.LIMIT
     events = [json.loads(ln) for ln in Path(run.log_path or "").read_text().splitlines()]
     resets_at = datetime.fromtimestamp(
-        next(e for e in events if e["type"] == "rate_limit_event")["rate_limit_info"]["resetsAt"], UTC)
+        next(e for e in events if e["type"] == "rate_limit_event")["rate_limit_info"]["resetsAt"], UTC
+    )
     paused = await exec_store.tasks.get(task.id)
     assert paused.state is TaskState.PAUSED_LIMIT
     assert paused.resume_after == resets_at
     assert paused.attempts == 0
     assert paused.session_id == run.session_id is not None
     assert [(n.task_id, n.resets_at, n.exact, n.kind) for n in limits] == [
-        (task.id, resets_at, True, "session")]
+        (task.id, resets_at, True, "session")
+    ]
 
     # After the reset the same session continues in the same worktree.
     await exec_store.tasks.transition(task.id, TaskState.READY, reason="reset")
@@ -113,7 +135,12 @@ async def test_limit_pauses_the_task_with_the_exact_reset_and_resumes_its_sessio
 
 
 async def test_a_hang_is_killed_at_the_timeout_with_its_process_group(
-    executor: Executor, exec_store: Store, runner: TmuxRunner, repo: Path, claimed: Any, record: Any,
+    executor: Executor,
+    exec_store: Store,
+    runner: TmuxRunner,
+    repo: Path,
+    claimed: Any,
+    record: Any,
 ) -> None:
     task = await claimed("Wait forever [fake: hang]", repo=str(repo), max_minutes=0.01)
     run = await executor.execute(task)
@@ -124,8 +151,38 @@ async def test_a_hang_is_killed_at_the_timeout_with_its_process_group(
     assert failed.state is TaskState.FAILED and failed.attempts == 1
 
 
+async def test_the_learned_time_limit_applies_when_the_task_sets_none(
+    exec_settings: Settings,
+    exec_store: Store,
+    runner: TmuxRunner,
+    repo: Path,
+    claimed: Any,
+) -> None:
+    asked: list[int] = []
+
+    def learned_limit(task: Task) -> float:
+        asked.append(task.id)
+        return 0.01  # minutes: as if this task's tag had learned a (here absurdly short) limit
+
+    executor = Executor(
+        exec_settings,
+        exec_store,
+        runner,
+        time_limit_minutes=learned_limit,
+        poll_interval_s=0.05,
+        kill_grace_s=1.0,
+    )
+    task = await claimed("Wait forever [fake: hang]", repo=str(repo))
+    run = await executor.execute(task)
+    assert run.outcome is Outcome.TIMEOUT and asked == [task.id]
+
+
 async def test_a_crash_mid_stream_is_crashed_and_retried_by_resuming(
-    executor: Executor, exec_store: Store, repo: Path, claimed: Any, record: Any,
+    executor: Executor,
+    exec_store: Store,
+    repo: Path,
+    claimed: Any,
+    record: Any,
 ) -> None:
     task = await claimed("Something [fake: crash]", repo=str(repo))
     run = await executor.execute(task)
@@ -144,7 +201,11 @@ async def test_a_crash_mid_stream_is_crashed_and_retried_by_resuming(
 
 
 async def test_needs_two_iterations_resumes_the_same_session_without_a_check(
-    executor: Executor, exec_store: Store, repo: Path, claimed: Any, record: Any,
+    executor: Executor,
+    exec_store: Store,
+    repo: Path,
+    claimed: Any,
+    record: Any,
 ) -> None:
     task = await claimed("Port the module [fake: needs_iterations=2]", repo=str(repo))
     last = await executor.execute(task)
@@ -161,7 +222,11 @@ async def test_needs_two_iterations_resumes_the_same_session_without_a_check(
 
 
 async def test_a_failing_then_passing_check_feeds_its_output_back(
-    executor: Executor, exec_store: Store, repo: Path, claimed: Any, record: Any,
+    executor: Executor,
+    exec_store: Store,
+    repo: Path,
+    claimed: Any,
+    record: Any,
 ) -> None:
     check = "cat fake-status.txt; grep -qx done fake-status.txt"
     task = await claimed("Make the check pass [fake: needs_iterations=2]", repo=str(repo), check_cmd=check)
@@ -176,7 +241,10 @@ async def test_a_failing_then_passing_check_feeds_its_output_back(
 
 
 async def test_the_loop_stops_at_the_task_max_iterations(
-    executor: Executor, exec_store: Store, repo: Path, claimed: Any,
+    executor: Executor,
+    exec_store: Store,
+    repo: Path,
+    claimed: Any,
 ) -> None:
     task = await claimed("Never done [fake: needs_iterations=9]", repo=str(repo), max_iterations=2)
     run = await executor.execute(task)
@@ -187,7 +255,11 @@ async def test_the_loop_stops_at_the_task_max_iterations(
 
 
 async def test_a_prompt_full_of_shell_metacharacters_arrives_verbatim(
-    executor: Executor, repo: Path, claimed: Any, record: Any, exec_settings: Settings,
+    executor: Executor,
+    repo: Path,
+    claimed: Any,
+    record: Any,
+    exec_settings: Settings,
 ) -> None:
     task = await claimed(NASTY, repo=str(repo))
     await executor.execute(task)
@@ -199,7 +271,10 @@ async def test_a_prompt_full_of_shell_metacharacters_arrives_verbatim(
 
 
 async def test_a_prompt_too_long_for_argv_arrives_through_stdin(
-    executor: Executor, repo: Path, claimed: Any, record: Any,
+    executor: Executor,
+    repo: Path,
+    claimed: Any,
+    record: Any,
 ) -> None:
     prompt = "Rewrite this: " + "é" * 60_000
     task = await claimed(prompt, repo=str(repo))
@@ -211,8 +286,13 @@ async def test_a_prompt_too_long_for_argv_arrives_through_stdin(
 
 
 async def test_cancel_through_the_service_kills_the_process_group(
-    executor: Executor, exec_store: Store, exec_settings: Settings, runner: TmuxRunner, repo: Path,
-    claimed: Any, record: Any,
+    executor: Executor,
+    exec_store: Store,
+    exec_settings: Settings,
+    runner: TmuxRunner,
+    repo: Path,
+    claimed: Any,
+    record: Any,
 ) -> None:
     service = Service(exec_settings, exec_store)
     service.cancel_hooks.append(executor.cancel)
@@ -228,7 +308,11 @@ async def test_cancel_through_the_service_kills_the_process_group(
 
 
 async def test_a_cancel_from_another_process_is_noticed(
-    executor: Executor, exec_store: Store, repo: Path, claimed: Any, record: Any,
+    executor: Executor,
+    exec_store: Store,
+    repo: Path,
+    claimed: Any,
+    record: Any,
 ) -> None:
     """`nightshift cancel` in another process only changes the state; the follower stops the run."""
     task = await claimed("Long job [fake: hang]", repo=str(repo))
@@ -240,15 +324,25 @@ async def test_a_cancel_from_another_process_is_noticed(
     await eventually(lambda: group_gone(record()[0]["pgid"]), "the process group to end")
 
 
-@pytest.mark.parametrize(("prompt", "fields", "outcome", "state", "attempts"), [
-    ("x [fake: max_turns]", {}, Outcome.MAX_TURNS, TaskState.FAILED, 1),
-    ("x", {"max_budget_usd": 0.01}, Outcome.BUDGET, TaskState.FAILED, 1),
-    ("x [fake: permission_denied]", {}, Outcome.PERMISSION_DENIED, TaskState.FAILED, 1),
-    ("x [fake: fail]", {}, Outcome.ERROR, TaskState.READY, 1),
-])
+@pytest.mark.parametrize(
+    ("prompt", "fields", "outcome", "state", "attempts"),
+    [
+        ("x [fake: max_turns]", {}, Outcome.MAX_TURNS, TaskState.FAILED, 1),
+        ("x", {"max_budget_usd": 0.01}, Outcome.BUDGET, TaskState.FAILED, 1),
+        ("x [fake: permission_denied]", {}, Outcome.PERMISSION_DENIED, TaskState.FAILED, 1),
+        ("x [fake: fail]", {}, Outcome.ERROR, TaskState.READY, 1),
+    ],
+)
 async def test_outcome_classes(
-    executor: Executor, exec_store: Store, repo: Path, claimed: Any, prompt: str,
-    fields: dict[str, Any], outcome: Outcome, state: TaskState, attempts: int,
+    executor: Executor,
+    exec_store: Store,
+    repo: Path,
+    claimed: Any,
+    prompt: str,
+    fields: dict[str, Any],
+    outcome: Outcome,
+    state: TaskState,
+    attempts: int,
 ) -> None:
     task = await claimed(prompt, repo=str(repo), **fields)
     run = await executor.execute(task)
@@ -258,7 +352,10 @@ async def test_outcome_classes(
 
 
 async def test_live_progress_is_recorded_while_the_run_goes(
-    executor: Executor, exec_store: Store, repo: Path, claimed: Any,
+    executor: Executor,
+    exec_store: Store,
+    repo: Path,
+    claimed: Any,
 ) -> None:
     task = await claimed("Slowly [fake: slow delay=0.25 turns=4]", repo=str(repo))
     job = asyncio.create_task(executor.execute(task))
@@ -276,7 +373,11 @@ async def test_live_progress_is_recorded_while_the_run_goes(
 
 
 async def test_a_repo_that_is_not_git_is_a_clear_error(
-    executor: Executor, exec_store: Store, tmp_path: Path, claimed: Any, record: Any,
+    executor: Executor,
+    exec_store: Store,
+    tmp_path: Path,
+    claimed: Any,
+    record: Any,
 ) -> None:
     plain = tmp_path / "plain"
     plain.mkdir()
@@ -289,7 +390,11 @@ async def test_a_repo_that_is_not_git_is_a_clear_error(
 
 
 async def test_in_place_when_allowed_and_scratch_without_a_repo(
-    exec_settings: Settings, exec_store: Store, runner: TmuxRunner, tmp_path: Path, claimed: Any,
+    exec_settings: Settings,
+    exec_store: Store,
+    runner: TmuxRunner,
+    tmp_path: Path,
+    claimed: Any,
     record: Any,
 ) -> None:
     settings = exec_settings.model_copy(update={"allow_in_place": True})
@@ -306,7 +411,11 @@ async def test_in_place_when_allowed_and_scratch_without_a_repo(
 
 
 async def test_base_branch_setting_and_an_approved_plan_in_the_prompt(
-    exec_settings: Settings, exec_store: Store, runner: TmuxRunner, tmp_path: Path, claimed: Any,
+    exec_settings: Settings,
+    exec_store: Store,
+    runner: TmuxRunner,
+    tmp_path: Path,
+    claimed: Any,
     record: Any,
 ) -> None:
     repo = make_repo(tmp_path / "based")
