@@ -159,6 +159,10 @@ class UsageMonitor:
 
     def _look(self, now_ms: int, scan: bool, progress: ProgressHook | None) -> _Logs:
         index = self._open_index()
+        if scan:
+            # Re-resolved on every scan (a few stat calls): a projects/ folder that Claude Code
+            # creates after the daemon started is read too, without a restart.
+            index.projects = self.config.projects
         report = index.scan(progress) if scan else None
         return _Logs(index.blocks(now_ms), index.latest_limit_line(), report)
 

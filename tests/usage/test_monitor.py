@@ -181,3 +181,13 @@ async def test_close_waits_for_a_cancelled_scan(settings: Settings, store: Store
     again = UsageMonitor(settings, store)
     assert (await again.refresh(NOW)).tokens_used == 3000
     await again.close()
+
+
+async def test_a_projects_folder_created_after_start_is_read(settings: Settings, store: Store) -> None:
+    monitor = UsageMonitor(settings, store)
+    first = await monitor.refresh(NOW)
+    assert first.tokens_used == 0  # no Claude data yet: Claude Code has never run here
+    logs(settings)  # now it has (the folder did not exist at the first refresh)
+    second = await monitor.refresh(NOW)
+    assert second.tokens_used == 3000 and second.capacity_tokens == 9000
+    await monitor.close()
