@@ -10,9 +10,11 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from importlib.metadata import entry_points
 
 from core.abc import Notification, ProcessRunner
 from core.daemon import Daemon, FrontFactory
+from core.errors import ConfigError
 from core.execution.executor import Executor
 from core.execution.tmux import TmuxRunner
 from core.feedback import Feedback
@@ -24,6 +26,9 @@ from core.plans.planner import Planner
 from core.scheduling.priming import WINDOW_LENGTH
 from core.service import Service
 from core.usage.monitor import UsageMonitor
+
+FRONTS_GROUP = "nightshift.fronts"
+"""Entry points of fronts that live as long as the daemon (the Telegram bot registers one)."""
 
 LEARNED_TTL_S = 30.0
 """The learning loop's snapshot is reused this long: estimates are asked for every ready task
@@ -81,6 +86,25 @@ class LearnedCache:
             return None
         style = learned.choose_style(task, now, self.rng)
         return style.name, render_prompt(style, task, None, learned.lessons_for(task))
+
+
+def telegram_fronts(service: Service) -> list[FrontFactory]:
+    """The Telegram bot when configured, found through its entry point.
+
+    The engine knows fronts only by the entry-point group: core never imports the bot, and
+    works (CLI, burst, demo) without it installed.
+    """
+    settings = service.settings
+    if not settings.telegram_enabled:
+        return []
+    found = {ep.name: ep for ep in entry_points(group=FRONTS_GROUP)}
+    if "telegram" not in found:
+        raise ConfigError("TELEGRAM_BOT_TOKEN", "is set but the Telegram front is not installed")
+    try:
+        running_bot = found["telegram"].load()
+    except ImportError as exc:
+        raise ConfigError("TELEGRAM_BOT_TOKEN", f"is set but the Telegram front cannot load: {exc}") from None
+    return [lambda: running_bot(settings, service)]
 
 
 def build_daemon(

@@ -22,16 +22,21 @@ from pathlib import Path
 from rich.console import Console
 from rich.panel import Panel
 
-from core.abc import Notification
-from core.assembly import build_daemon
-from core.errors import ToolMissing
+from core.abc import Notification, Notifier
+from core.assembly import build_daemon, telegram_fronts
+from core.errors import ConfigError, ToolMissing
 from core.models import Run, Task, TaskState
+from core.notify import OutboxNotifier
 from core.service import Service
 from core.settings import Settings, load_settings
+from core.store.outbox import OutboxStore
 
 LIMIT_RESET_S = 8
 """The simulated session limit resets this many seconds after it is hit."""
 MAX_WAIT_S = 60.0
+TELEGRAM_DRAIN_S = 60.0
+"""How long the demo waits for its messages to reach a configured Telegram before it gives up."""
+TELEGRAM_KEYS = ("TELEGRAM_BOT_TOKEN", "TELEGRAM_ALLOWED_USERS", "TELEGRAM_API_BASE_URL")
 
 
 @dataclass
@@ -79,9 +84,13 @@ class PhoneScreen:
         self.console = console
         self.service_ref = service_ref
         self.sent: list[Notification] = []
+        self.forward: Notifier | None = None
+        """The outbox of a configured Telegram bot: the same messages then reach the phone."""
 
     async def notify(self, note: Notification) -> None:
         self.sent.append(note)
+        if self.forward is not None:
+            await self.forward.notify(note)
         buttons = "  ".join(f"[{b.text}]" for row in note.buttons for b in row)
         body = (
             note.text
@@ -126,7 +135,43 @@ async def _countdown(console: Console, service: Service, stop: asyncio.Event) ->
             await asyncio.wait_for(stop.wait(), 0.5)
 
 
-def demo_settings(directory: Path) -> Settings:
+def owner_telegram() -> dict[str, str]:
+    """The owner's Telegram settings (environment or .env), if a bot is configured and valid."""
+    try:
+        owner = load_settings()
+    except ConfigError:
+        return {}
+    if owner.telegram_bot_token is None or not owner.telegram_allowed_users:
+        return {}
+    return {
+        "TELEGRAM_BOT_TOKEN": owner.telegram_bot_token.get_secret_value(),
+        "TELEGRAM_ALLOWED_USERS": ",".join(str(u) for u in sorted(owner.telegram_allowed_users)),
+        "TELEGRAM_API_BASE_URL": owner.telegram_api_base_url,
+    }
+
+
+async def deliver_to_telegram(console: Console, service: Service) -> int:
+    """Run the bot until the demo's messages have left the outbox; the number still waiting."""
+    outbox = OutboxStore(service.store.db)
+    fronts = telegram_fronts(service)
+    loop = asyncio.get_running_loop()
+    async with fronts[0]():
+        deadline = loop.time() + TELEGRAM_DRAIN_S
+        # The bot's sender is internal to the front: its progress shows in the outbox.
+        while (waiting := await outbox.pending_count()) and loop.time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+    if waiting:
+        console.print(
+            f"Telegram did not take {waiting} message(s) in {TELEGRAM_DRAIN_S:.0f}s "
+            "(nightshift doctor checks the bot)",
+            markup=False,
+        )
+    else:
+        console.print("The messages above were also sent to your Telegram.", markup=False)
+    return waiting
+
+
+def demo_settings(directory: Path, telegram: dict[str, str] | None = None) -> Settings:
     """Settings for the throw-away directory; the environment is set too, for child processes."""
     env = {
         "NIGHTSHIFT_HOME": str(directory / "state"),
@@ -138,9 +183,10 @@ def demo_settings(directory: Path) -> Settings:
         "NIGHTSHIFT_PLAN_BY_DEFAULT": "true",
         "NIGHTSHIFT_USAGE_API": "false",
     }
-    os.environ.update(env)
-    for key in ("TELEGRAM_BOT_TOKEN", "FAKE_CLAUDE_SCENARIO", "CLAUDECODE"):
+    for key in ("FAKE_CLAUDE_SCENARIO", "CLAUDECODE", *TELEGRAM_KEYS):
         os.environ.pop(key, None)
+    os.environ.update(env)
+    os.environ.update(telegram or {})
     (directory / "claude" / "projects").mkdir(parents=True, exist_ok=True)
     return load_settings(env_file=None)
 
@@ -148,12 +194,15 @@ def demo_settings(directory: Path) -> Settings:
 async def run_demo(directory: Path, console: Console) -> DemoResult:
     if shutil.which("tmux") is None:
         raise ToolMissing("tmux", "install tmux (apt install tmux / brew install tmux)")
-    settings = demo_settings(directory)
+    telegram = owner_telegram()
+    settings = demo_settings(directory, telegram)
     repo = make_sample_repo(directory / "shop")
     service_ref: list[Service] = []
     phone = PhoneScreen(console, service_ref)
     service = await Service.open(settings, notifier=phone)
     service_ref.append(service)
+    if telegram:
+        phone.forward = OutboxNotifier(OutboxStore(service.store.db), settings.telegram_allowed_users)
     result = DemoResult(directory, settings.brain_dir, None, messages=phone.sent)
     try:
         console.rule("1 · queue three tasks (as /add from the phone would)")
@@ -229,6 +278,8 @@ async def run_demo(directory: Path, console: Console) -> DemoResult:
         console.print(report.as_text(), markup=False)
         for task in await service.list():
             result.states[task.id] = task.state.value
+        if telegram:
+            await deliver_to_telegram(console, service)
         return result
     finally:
         await service.close()
@@ -243,6 +294,7 @@ def main(directory: Path | None = None, keep: bool = True) -> int:
         Panel(
             "The whole nightshift loop in a throw-away directory, with a SIMULATED Claude\n"
             "(the project's fake CLI: no tokens are spent, no account is needed).\n"
+            "Messages go to your Telegram too when a bot is configured.\n"
             f"Directory: {target}",
             title="nightshift demo",
             border_style="magenta",

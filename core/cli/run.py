@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import logging
 import sys
-from importlib.metadata import entry_points
 from typing import Annotated
 
 import typer
 
-from core.assembly import build_daemon
+from core.assembly import build_daemon, telegram_fronts
 from core.cli.app import app as cli_app
 from core.cli.app import console, print_json, with_service
-from core.daemon import FrontFactory, JsonLines
-from core.errors import ConfigError
+from core.daemon import JsonLines
 from core.execution.workspace import CleanReport, clean_worktrees
 from core.models import Run, Task
 from core.service import Service
 from core.usage.monitor import UsageMonitor
-
-FRONTS_GROUP = "nightshift.fronts"
-"""Entry points of fronts that live as long as the daemon (the Telegram bot registers one)."""
 
 
 def _describe(task: Task, run: Run) -> str:
@@ -47,25 +42,6 @@ def configure_logging() -> None:
     # APScheduler logs every job execution at INFO: one line a minute per job, noise.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
-
-
-def _fronts(service: Service) -> list[FrontFactory]:
-    """The Telegram bot when configured, found through its entry point.
-
-    The engine knows fronts only by the entry-point group: core never imports the bot, and
-    works (CLI, burst, demo) without it installed.
-    """
-    settings = service.settings
-    if not settings.telegram_enabled:
-        return []
-    found = {ep.name: ep for ep in entry_points(group=FRONTS_GROUP)}
-    if "telegram" not in found:
-        raise ConfigError("TELEGRAM_BOT_TOKEN", "is set but the Telegram front is not installed")
-    try:
-        running_bot = found["telegram"].load()
-    except ImportError as exc:
-        raise ConfigError("TELEGRAM_BOT_TOKEN", f"is set but the Telegram front cannot load: {exc}") from None
-    return [lambda: running_bot(settings, service)]
 
 
 @cli_app.command()
@@ -96,7 +72,7 @@ def run(
             burst=burst,
             max_wait_s=max_wait,
             monitor=monitor,
-            fronts=[] if burst else _fronts(service),
+            fronts=[] if burst else telegram_fronts(service),
             on_finished=finished,
         )
         return await daemon.run()
