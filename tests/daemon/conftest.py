@@ -39,12 +39,9 @@ def daemon_settings(isolated_env: Path, monkeypatch: pytest.MonkeyPatch, record:
 
 
 @pytest.fixture
-async def dstore(daemon_settings: Settings) -> AsyncIterator[Store]:
-    opened = await Store.open(daemon_settings.db_path)
-    try:
-        yield opened
-    finally:
-        await opened.close()
+def dstore(daemon_settings: Settings, store: Store) -> Store:
+    """The shared temp-dir store (same NIGHTSHIFT_HOME), once the daemon settings are in place."""
+    return store
 
 
 @pytest.fixture

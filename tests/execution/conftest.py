@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,12 +54,9 @@ def exec_settings(isolated_env: Path, monkeypatch: pytest.MonkeyPatch, record: A
 
 
 @pytest.fixture
-async def exec_store(exec_settings: Settings) -> AsyncIterator[Store]:
-    opened = await Store.open(exec_settings.db_path)
-    try:
-        yield opened
-    finally:
-        await opened.close()
+def exec_store(exec_settings: Settings, store: Store) -> Store:
+    """The shared temp-dir store (same NIGHTSHIFT_HOME), once the execution settings are in place."""
+    return store
 
 
 @pytest.fixture
