@@ -1,0 +1,92 @@
+"""What every nightshift picture shares: a colour-blind-safe palette, phone-sized type, PNG bytes.
+
+Colours are Okabe & Ito's eight (2008), distinguishable with every common colour-vision
+deficiency; outcomes that must not be confused (success, check failed, failed, limit) get
+hues that also differ in lightness, so they survive a greyscale screenshot too.
+matplotlib is imported only inside the functions that draw: it costs about a second.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+WIDTH_PX = 1000
+DPI = 100
+
+TITLE_PT = 24
+LABEL_PT = 19
+TICK_PT = 16
+NOTE_PT = 15
+
+ORANGE = "#E69F00"
+SKY_BLUE = "#56B4E9"
+BLUISH_GREEN = "#009E73"
+YELLOW = "#F0E442"
+BLUE = "#0072B2"
+VERMILLION = "#D55E00"
+REDDISH_PURPLE = "#CC79A7"
+BLACK = "#000000"
+GREY = "#999999"
+DARK_GREY = "#616161"
+
+OUTCOME_GROUPS: dict[str, tuple[str, ...]] = {
+    "success": ("success",),
+    "check failed": ("check_failed",),
+    "failed": ("error", "crashed", "permission_denied", "max_turns", "budget", "timeout"),
+    "limit": ("limit",),
+    "stopped": ("cancelled", "interrupted"),
+    "running": ("running",),
+}
+"""Run outcomes as the owner reads them; the order is the legend's."""
+
+GROUP_COLORS = {
+    "success": BLUISH_GREEN,
+    "check failed": ORANGE,
+    "failed": VERMILLION,
+    "limit": REDDISH_PURPLE,
+    "stopped": GREY,
+    "running": SKY_BLUE,
+}
+
+_GROUP_OF = {outcome: group for group, members in OUTCOME_GROUPS.items() for outcome in members}
+
+
+def outcome_group(outcome: str | None) -> str:
+    """`check_failed` -> "check failed"; a run without an outcome is still running."""
+    return _GROUP_OF.get(outcome or "running", "failed")
+
+
+def new_figure(height_px: int) -> Any:
+    """A bare Agg `Figure` (no pyplot: no global state, safe from a worker thread)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(WIDTH_PX / DPI, height_px / DPI), dpi=DPI)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def png_bytes(fig: Any) -> bytes:
+    buffer = io.BytesIO()
+    # No "Software" stamp: the bytes then depend only on the data (and matplotlib's drawing).
+    fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def write_png(data: bytes, out: Path) -> Path:
+    """Replace `out` with `data` atomically (temp file + rename): a reader never sees half."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out
