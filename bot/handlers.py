@@ -24,6 +24,9 @@ from bot.parse import command_args, parse_add, parse_page, parse_task_id
 from bot.reply import reply
 from bot.text import esc, visible_len
 from core.errors import InvalidInput, NightshiftError, NoPlan
+from core.metrics.charts import chart_series
+from core.metrics.pictures import weekly_limit_used
+from core.metrics.weekly import weekly_text
 from core.models import Run, TaskState
 
 log = logging.getLogger(__name__)
@@ -31,7 +34,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
 
 GENERIC_FAILURE = "Something went wrong on my side; it is in the log. Try again in a moment."
-STATS_CHART = "completion"
+STATS_CHART = "weekly"
 LOG_LINES = 40
 LOG_TAIL_BYTES = 64 << 10
 LOG_TEXT_LIMIT = 3000
@@ -242,7 +245,9 @@ async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     report = await service.metrics()
     learning = await service.learning_summary()
     path = await service.chart(STATS_CHART, report)
-    text = f"<b>Stats</b>\n{esc(report.as_text())}\n\n{esc(learning['text'])}"
+    week = weekly_text(chart_series(STATS_CHART, report,
+                                    weekly_limit_used=weekly_limit_used(service, service.now())))
+    text = f"<b>Stats</b>\n{esc(report.as_text())}\n\n{esc(week)}\n\n{esc(learning['text'])}"
     await reply(update, context, text, photo=str(path))
 
 

@@ -1113,8 +1113,12 @@ class Daemon:
         )
         photo: str | None = None
         try:
-            report = await self.service.metrics(since=batch.scheduled_for - WINDOW_LENGTH)
-            photo = str(await self.service.chart("tokens", report, name="window-summary"))
+            from core.metrics.pictures import render_window_timeline
+
+            path, twin = await render_window_timeline(
+                self.service, batch.tasks, batch.scheduled_for, batch.capacity_tokens, now=self.now()
+            )
+            photo, text = str(path), f"{text}\n\n{twin}"
         except Exception as exc:  # a chart is a nicety; the summary goes out without it
             _log("window chart not drawn", logging.WARNING, error=repr(exc))
         self.stats.summaries += 1

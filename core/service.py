@@ -428,6 +428,11 @@ class Service:
         from core.store.db import ensure_private_dir
 
         out = ensure_private_dir(self.settings.home_dir / "charts") / f"{name or kind}.png"
+        if kind == "weekly":
+            from core.metrics.pictures import weekly_limit_used
+
+            used = weekly_limit_used(self, self.clock())
+            return await asyncio.to_thread(render_chart, kind, report, out, weekly_limit_used=used)
         return await asyncio.to_thread(render_chart, kind, report, out)
 
     # --- audit ---------------------------------------------------------------------------

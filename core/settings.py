@@ -7,7 +7,7 @@ environment variable, so the owner sees one line instead of a pydantic report.
 from __future__ import annotations
 
 import os
-from datetime import tzinfo
+from datetime import time, tzinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -52,6 +52,16 @@ def parse_hour_ranges(spec: str) -> dict[int, float]:
                 break
             hour = (hour + 1) % 24
     return hours
+
+
+def parse_clock(text: str) -> time | None:
+    """`07:30` -> 07:30 (a wall time in the owner's zone); empty -> None (off)."""
+    if not text.strip():
+        return None
+    hh, sep, mm = text.strip().partition(":")
+    if not (sep and hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60):
+        raise ValueError(f"{text!r} is not a HH:MM time")
+    return time(int(hh), int(mm))
 
 
 class Settings(BaseSettings):
@@ -127,6 +137,7 @@ class Settings(BaseSettings):
     )
     telegram_allow_groups: bool = False
     daily_summary_hour: int = Field(8, ge=0, le=23)
+    wake_time: str = ""
     notify_run_started: bool = False
 
     @field_validator("add_dirs", mode="before")
@@ -148,6 +159,12 @@ class Settings(BaseSettings):
             if not (sep and hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60):
                 raise ValueError(f"{item!r} is not a HH:MM time")
         return times
+
+    @field_validator("wake_time")
+    @classmethod
+    def _wake_time(cls, value: str) -> str:
+        parse_clock(value)
+        return value.strip()
 
     @field_validator("repos", mode="before")
     @classmethod
@@ -242,6 +259,11 @@ class Settings(BaseSettings):
     @property
     def quiet_hour_set(self) -> frozenset[int]:
         return frozenset(parse_hour_ranges(self.quiet_hours))
+
+    @property
+    def wake_at(self) -> time | None:
+        """When the morning digest goes out (owner's zone); None: no digest."""
+        return parse_clock(self.wake_time)
 
     @property
     def telegram_enabled(self) -> bool:

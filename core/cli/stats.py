@@ -22,6 +22,7 @@ class ChartKind(enum.StrEnum):
     tokens = "tokens"
     outcomes = "outcomes"
     utilization = "utilization"
+    weekly = "weekly"
 
 
 assert tuple(ChartKind) == CHART_KINDS, "the CLI offers every chart kind"
@@ -78,26 +79,38 @@ def stats(
             "--experiments", help="Also each prompt style's runs, success rate and credible interval."
         ),
     ] = False,
+    week: Annotated[
+        bool,
+        typer.Option("--week", help="Also the week by day: windows used, how full, tasks done per window."),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Metrics: completion rate, token efficiency, retries, plan quality, utilization, latency."""
+    from core.metrics.charts import chart_series
+    from core.metrics.pictures import weekly_limit_used
+    from core.metrics.weekly import weekly_text
 
-    async def work(service: Service) -> tuple[MetricsReport, dict[str, Any]]:
+    async def work(service: Service) -> tuple[MetricsReport, dict[str, Any], float | None]:
         report = await _report(service, since, until, capacity)
         start, _ = _period(service, since, until)
-        return report, await service.learning_summary(start)
+        return report, await service.learning_summary(start), weekly_limit_used(service, service.now())
 
-    report, learning = with_service(work)
+    report, learning, weekly_used = with_service(work)
+    weekly = chart_series("weekly", report, weekly_limit_used=weekly_used) if week else None
     if as_json:
         out = report.as_json()
         out["estimate_error"] = learning["estimate_error"]
         if experiments:
             out["experiments"] = learning["experiments"]
+        if weekly is not None:
+            out["weekly"] = weekly.as_json()
         print_json(out)
         return
     console.print(report.as_text(), markup=False, highlight=False)
     text = learning["text"] if experiments else learning["text"].splitlines()[-1]
     console.print(text, markup=False, highlight=False)
+    if weekly is not None:
+        console.print(weekly_text(weekly), markup=False, highlight=False)
 
 
 @app.command()
@@ -114,8 +127,15 @@ def chart(
     """Draw a metrics chart as a PNG (about 1000 px wide, readable on a phone)."""
     if out.suffix.lower() != ".png":
         fail(f"--out must name a .png file, not {out}")
-    report = with_service(lambda s: _report(s, since, until, capacity))
-    path = render_chart(str(kind.value), report, out, max_points=points)
+    from core.metrics.pictures import weekly_limit_used
+
+    async def work(service: Service) -> tuple[MetricsReport, float | None]:
+        return (await _report(service, since, until, capacity),
+                weekly_limit_used(service, service.now()))
+
+    report, weekly_used = with_service(work)
+    path = render_chart(str(kind.value), report, out, max_points=points,
+                        weekly_limit_used=weekly_used)
     console.print(str(path), markup=False, highlight=False)
 
 

@@ -313,6 +313,31 @@ def retro_path(settings: Settings, week: IsoWeek) -> Path:
     return settings.brain_dir / "retros" / f"{week}.md"
 
 
+async def _weekly_chart(
+    store: Store, settings: Settings, retro: Retro, now: datetime, tz: tzinfo
+) -> tuple[Path | None, str]:
+    """The week by day (`weekly` chart) beside the note, and its text twin; a chart that
+    cannot be drawn leaves the retro without one rather than without a retro."""
+    import asyncio
+    import logging
+
+    from core.metrics.charts import chart_series, draw
+    from core.metrics.style import write_png
+    from core.metrics.weekly import weekly_text
+    from core.store.db import ensure_private_dir
+
+    report = await compute_metrics(store, since=retro.start, until=retro.end, now=now,
+                                   capacity_tokens=settings.window_capacity_tokens or None, tz=tz)
+    series = chart_series("weekly", report)
+    out = ensure_private_dir(settings.brain_dir / "retros") / f"{retro.week}-weekly.png"
+    try:
+        await asyncio.to_thread(write_png, await asyncio.to_thread(draw, series), out)
+    except Exception as exc:
+        logging.getLogger(__name__).warning("weekly chart not drawn: %r", exc)
+        return None, weekly_text(series)
+    return out, weekly_text(series)
+
+
 def summary_text(retro: Retro) -> str:
     t, p = retro.this.metrics, retro.last.metrics
     parts = [
@@ -348,13 +373,19 @@ async def write_retro(
     chosen = week or IsoWeek.of(now, zone).previous()
     retro = await build_retro(store, settings, chosen, now, zone)
     path = retro_path(settings, chosen)
-    write_private(path, render_retro(retro, now))
+    chart, week_text = await _weekly_chart(store, settings, retro, now, zone)
+    note = render_retro(retro, now)
+    if chart is not None:
+        note = note.replace("\n## Prompt styles\n", f"\n![[{chart.name}]]\n\n## Prompt styles\n", 1)
+    write_private(path, note)
     sent = False
     if notifier is not None:
         already = await store.kv.get(SENT_KEY, [])
         if str(chosen) not in already:
             await notifier.notify(Notification(
-                "retro", summary_text(retro), data={"week": str(chosen), "path": str(path)},
+                "retro", summary_text(retro) + (f"\n\n{week_text}" if week_text else ""),
+                photo=str(chart) if chart is not None else None,
+                data={"week": str(chosen), "path": str(path)},
             ))
             await store.kv.set(SENT_KEY, sorted([*already, str(chosen)])[-60:])
             sent = True

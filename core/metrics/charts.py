@@ -10,10 +10,7 @@ touched and drawing from a worker thread is safe.
 
 from __future__ import annotations
 
-import io
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,39 +18,37 @@ from typing import Any
 
 from core.errors import InvalidInput
 from core.metrics.report import MetricsReport, human
+from core.metrics.style import (
+    BLUE,
+    BLUISH_GREEN,
+    DARK_GREY,
+    DPI,
+    GROUP_COLORS,
+    LABEL_PT,
+    NOTE_PT,
+    OUTCOME_GROUPS,
+    SKY_BLUE,
+    TICK_PT,
+    TITLE_PT,
+    VERMILLION,
+    WIDTH_PX,
+    png_bytes,
+    write_png,
+)
 
-CHART_KINDS = ("completion", "tokens", "outcomes", "utilization")
-WIDTH_PX = 1000
+CHART_KINDS = ("completion", "tokens", "outcomes", "utilization", "weekly")
 HEIGHT_PX = 625
-DPI = 100
 DEFAULT_POINTS = 14
 """Days or windows on one chart: more and the labels stop being readable on a phone."""
 
-TITLE_PT = 24
-LABEL_PT = 19
-TICK_PT = 16
-NOTE_PT = 15
-
-OUTCOME_GROUPS: dict[str, tuple[str, ...]] = {
-    "success": ("success",),
-    "check failed": ("check_failed",),
-    "failed": ("error", "crashed", "permission_denied", "max_turns", "budget", "timeout"),
-    "limit": ("limit",),
-    "stopped": ("cancelled", "interrupted"),
-    "running": ("running",),
-}
 COLORS = {
-    "success": "#2e7d32",
-    "check failed": "#f9a825",
-    "failed": "#c62828",
-    "limit": "#1565c0",
-    "stopped": "#757575",
-    "running": "#bdbdbd",
-    "bar": "#1565c0",
-    "open": "#90caf9",
-    "limit_line": "#c62828",
-    "line": "#2e7d32",
+    **GROUP_COLORS,
+    "bar": BLUE,
+    "open": SKY_BLUE,
+    "limit_line": VERMILLION,
+    "line": BLUISH_GREEN,
 }
+"""Okabe-Ito throughout (`style`): outcome colours match the window timeline's."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +63,8 @@ class ChartSeries:
     limits: tuple[float | None, ...] = ()
     open: tuple[bool, ...] = ()
     empty_note: str = "no data yet"
+    note: str = ""
+    """A line under the title (the weekly limit's use), drawn when set."""
 
     @property
     def empty(self) -> bool:
@@ -85,6 +82,7 @@ class ChartSeries:
             "limits": list(self.limits),
             "open": list(self.open),
             "empty_note": self.empty_note,
+            "note": self.note,
         }
 
 
@@ -93,11 +91,24 @@ def _check_kind(kind: str) -> None:
         raise InvalidInput(f"chart kind must be one of {', '.join(CHART_KINDS)}, not {kind!r}")
 
 
-def chart_series(kind: str, report: MetricsReport, *, max_points: int = DEFAULT_POINTS) -> ChartSeries:
-    """The last `max_points` days (or windows) of `report` that `kind` draws."""
+def chart_series(
+    kind: str,
+    report: MetricsReport,
+    *,
+    max_points: int = DEFAULT_POINTS,
+    weekly_limit_used: float | None = None,
+) -> ChartSeries:
+    """The last `max_points` days (or windows) of `report` that `kind` draws.
+
+    `weekly_limit_used` (0..1, from the usage endpoint when it answers) only shows on the
+    weekly chart."""
     _check_kind(kind)
     if max_points < 1:
         raise InvalidInput("a chart needs at least one point")
+    if kind == "weekly":
+        from core.metrics.weekly import weekly_series
+
+        return weekly_series(report, weekly_limit_used=weekly_limit_used)
     days = report.by_day[-max_points:]
     day_labels = tuple(g.key[5:] for g in days)  # MM-DD: the year wastes width on a phone
     windows = report.windows[-max_points:]
@@ -137,26 +148,28 @@ def chart_series(kind: str, report: MetricsReport, *, max_points: int = DEFAULT_
     )
 
 
-def chart_png(kind: str, report: MetricsReport, *, max_points: int = DEFAULT_POINTS) -> bytes:
-    return draw(chart_series(kind, report, max_points=max_points))
+def chart_png(
+    kind: str,
+    report: MetricsReport,
+    *,
+    max_points: int = DEFAULT_POINTS,
+    weekly_limit_used: float | None = None,
+) -> bytes:
+    return draw(chart_series(kind, report, max_points=max_points,
+                             weekly_limit_used=weekly_limit_used))
 
 
 def render_chart(
-    kind: str, report: MetricsReport, out: Path, *, max_points: int = DEFAULT_POINTS
+    kind: str,
+    report: MetricsReport,
+    out: Path,
+    *,
+    max_points: int = DEFAULT_POINTS,
+    weekly_limit_used: float | None = None,
 ) -> Path:
     """Draw chart `kind` of `report` into `out` (a PNG, replaced atomically); return `out`."""
-    data = chart_png(kind, report, max_points=max_points)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out
+    data = chart_png(kind, report, max_points=max_points, weekly_limit_used=weekly_limit_used)
+    return write_png(data, out)
 
 
 def _nan(values: Sequence[float | None]) -> list[float]:
@@ -173,6 +186,11 @@ def _scale(peak: float) -> tuple[float, str]:
 
 def draw(chart: ChartSeries) -> bytes:
     """Render `chart` to PNG bytes; the same data gives the same bytes."""
+    return png_bytes(chart_figure(chart))
+
+
+def chart_figure(chart: ChartSeries) -> Any:
+    """The matplotlib Figure `draw` renders (tests inspect its artists)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -180,28 +198,32 @@ def draw(chart: ChartSeries) -> bytes:
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     ax.set_title(chart.title, fontsize=TITLE_PT, loc="left")
+    if chart.note:
+        fig.suptitle(chart.note, fontsize=LABEL_PT, x=0.01, ha="left", fontweight="bold")
     ax.tick_params(labelsize=TICK_PT)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     if chart.empty:
         ax.set_axis_off()
         ax.text(0.5, 0.5, chart.empty_note, ha="center", va="center", fontsize=TITLE_PT,
-                color="#616161", transform=ax.transAxes)
+                color=DARK_GREY, transform=ax.transAxes)
     else:
         ax.set_ylabel(chart.ylabel, fontsize=LABEL_PT)
         x = list(range(len(chart.labels)))
-        {"completion": _completion, "outcomes": _outcomes, "tokens": _tokens,
-         "utilization": _utilization}[chart.kind](ax, chart, x)
+        if chart.kind == "weekly":
+            from core.metrics.weekly import draw_weekly
+
+            draw_weekly(ax, chart, x)
+        else:
+            {"completion": _completion, "outcomes": _outcomes, "tokens": _tokens,
+             "utilization": _utilization}[chart.kind](ax, chart, x)
         ax.set_xticks(x, list(chart.labels))
         if len(x) > 7:
             for label in ax.get_xticklabels():
                 label.set_rotation(45)
                 label.set_horizontalalignment("right")
         ax.grid(axis="y", alpha=0.3)
-    buffer = io.BytesIO()
-    # No "Software" stamp: the bytes then depend only on the data (and matplotlib's drawing).
-    fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
-    return buffer.getvalue()
+    return fig
 
 
 def _completion(ax: Any, chart: ChartSeries, x: list[int]) -> None:

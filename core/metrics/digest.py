@@ -319,7 +319,8 @@ async def build_morning_digest(
             photo = str(await asyncio.to_thread(write_png, png, chart_path))
     return Notification(
         "morning_digest", digest_text(data), buttons=digest_buttons(data), photo=photo,
-        data={"since": iso(since), "until": iso(now), "windows": len(data.windows),
+        data={"since": iso(since), "until": iso(now), "empty": data.empty,
+              "windows": len(data.windows),
               "done": [t.task_id for t in data.finished],
               "failed": [t.task_id for t in data.failed],
               "awaiting": [t.task_id for t in data.awaiting]},

@@ -78,7 +78,10 @@ def png_bytes(fig: Any) -> bytes:
 
 
 def write_png(data: bytes, out: Path) -> Path:
-    """Replace `out` with `data` atomically (temp file + rename): a reader never sees half."""
+    """Replace `out` with `data` atomically: a private (0600, O_EXCL) temp file renamed over
+    it, so a reader never sees half a picture and no link is followed. Callers writing into
+    the state directory or the vault make the folder private first (`ensure_private_dir`);
+    a path the owner names (`nightshift chart --out`) keeps its folder as it is."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")

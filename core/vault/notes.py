@@ -11,6 +11,7 @@ is unknown is null, never a missing key, so Dataview tables line up.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from functools import cached_property
@@ -33,6 +34,7 @@ from core.vault.markdown import (
     slugify,
     tail,
 )
+from core.vault.nights import DIGEST_CHART, Nights
 
 TASK_KEYS = ("type", "id", "title", "state", "priority", "repo", "created", "finished", "tags",
              "plan_version", "plan_status", "depends_on", "check", "runs", "tokens", "cost_usd",
@@ -66,10 +68,23 @@ def _money(value: float) -> float:
 
 
 class VaultModel:
-    def __init__(self, history: History, *, tz: tzinfo, capacity: Capacity = None) -> None:
+    def __init__(
+        self,
+        history: History,
+        *,
+        tz: tzinfo,
+        capacity: Capacity = None,
+        wake: time | None = None,
+        reserve_by_hour: Mapping[int, float] | None = None,
+    ) -> None:
+        """`wake` is the owner's wake-up time (NIGHTSHIFT_WAKE_TIME): with it, each day's note
+        embeds the morning digest's picture of the night before it (None: no digest)."""
         self.h = history
         self.tz = tz
         self.capacity = capacity
+        self.nights = Nights(history, tz=tz, wake=wake,
+                             capacity=capacity if isinstance(capacity, int) else None,
+                             reserve_by_hour=reserve_by_hour or {})
 
     # --- names and places ------------------------------------------------------------------
 
@@ -125,7 +140,12 @@ class VaultModel:
         found = {self.run_day(r) for r in self.runs_by_id.values()}
         found |= {self.day_of(t.created_at) for t in self.h.tasks.values()}
         found |= {self.day_of(e.at) for e in self.h.ends.values() if e.task_id in self.h.tasks}
-        return sorted(found)
+        return sorted(found | self.nights.days)
+
+    def day_charts(self, day: str) -> list[str]:
+        """The chart files a day's note embeds, in order."""
+        night = [f"{day}-{DIGEST_CHART}.png"] if day in self.nights.days else []
+        return [*night, *(f"{day}-{kind}.png" for kind in self.chart_kinds)]
 
     @property
     def chart_kinds(self) -> tuple[str, ...]:
@@ -144,8 +164,8 @@ class VaultModel:
                                  "run", str(run_id), f"runs/*/{name}.md")
         for day in self.days:
             out[day] = NoteSpec(day, PurePosixPath("daily", f"{day}.md"), "daily", day)
-            for kind in self.chart_kinds:
-                chart = f"{day}-{kind}.png"
+            for chart in self.day_charts(day):
+                kind = chart.removeprefix(f"{day}-").removesuffix(".png")
                 out[chart] = NoteSpec(chart, PurePosixPath("daily", "charts", chart), "chart",
                                       f"{day}:{kind}")
         return out
@@ -392,5 +412,5 @@ class VaultModel:
             f"- Reset-to-start latency: mean {seconds(g.latency.mean_s)}, max {seconds(g.latency.max_s)}",
         ]
         lines += ["", "## Charts", ""]
-        lines += [f"![[{day}-{kind}.png]]" for kind in self.chart_kinds]
+        lines += [f"![[{chart}]]" for chart in self.day_charts(day)]
         return front_matter(meta) + "\n" + "\n".join(lines) + "\n"

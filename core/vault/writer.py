@@ -14,25 +14,30 @@ import json
 import os
 import tempfile
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from core.abc import Clock
 from core.errors import DiskWriteError, RunNotFound
 from core.metrics.charts import chart_series, draw
 from core.metrics.compute import Capacity
+from core.metrics.digest import digest_png
 from core.metrics.history import load_history
 from core.models import utcnow
 from core.settings import Settings
 from core.store.db import ensure_private_dir
 from core.store.store import Store
 from core.vault.markdown import MARKER, compose, split_owner_text, wikilinks
+from core.vault.nights import DIGEST_CHART
 from core.vault.notes import NoteSpec, VaultModel
 
 CHART_HASHES_KEY = "vault.chart_hashes"
 """KV: hash of the data each chart file was drawn from, so unchanged charts are not redrawn."""
-CHART_STYLE = "1"
+CHART_STYLE = "2"
 """Bump when the drawing code changes, to redraw every chart once."""
 
 
@@ -89,9 +94,12 @@ class VaultWriter:
         self.clock = clock
         self.capacity: Capacity = (capacity_tokens if capacity_tokens is not None
                                    else settings.window_capacity_tokens or None)
+        self.wake = settings.wake_at
+        self.reserve_by_hour = settings.reserve_by_hour
 
     async def _model(self) -> VaultModel:
-        return VaultModel(await load_history(self.store), tz=self.tz, capacity=self.capacity)
+        return VaultModel(await load_history(self.store), tz=self.tz, capacity=self.capacity,
+                          wake=self.wake, reserve_by_hour=self.reserve_by_hour)
 
     async def sync(self, now: datetime | None = None) -> VaultReport:
         """Regenerate every note and chart; a second call with the same data writes nothing."""
@@ -108,8 +116,10 @@ class VaultWriter:
             raise RunNotFound(run_id)
         run = model.runs_by_id[run_id]
         day = model.run_day(run)
-        wanted = [name, model.task_name(run.task_id), day,
-                  *(f"{day}-{kind}.png" for kind in model.chart_kinds)]
+        wanted = [name, model.task_name(run.task_id), day, *model.day_charts(day)]
+        night = model.nights.night_of(run.started_at) if run.started_at is not None else None
+        if night is not None and night != day:
+            wanted += [night, *model.day_charts(night)]
         if any(self._stale_copies(specs[n]) for n in wanted):
             return await self.sync()
         return await self._write(model, wanted, self.clock())
@@ -180,15 +190,25 @@ class VaultWriter:
             return None
 
     def _chart(self, model: VaultModel, spec: NoteSpec, now: datetime, hashes: dict[str, str]) -> bool:
-        kind, report = model.chart_input(spec, now)
-        series = chart_series(kind, report)
-        digest = hashlib.sha256(
-            json.dumps([CHART_STYLE, series.as_json()], sort_keys=True).encode()
-        ).hexdigest()
+        day, kind = spec.key.split(":", 1)
+        drawing: Callable[[], bytes | None]
+        if kind == DIGEST_CHART:
+            digest = model.nights.digest(day, now)
+            data: dict[str, Any] = digest.as_json()
+            drawing = partial(digest_png, digest)
+        else:
+            chart_kind, report = model.chart_input(spec, now)
+            series = chart_series(chart_kind, report)
+            data = series.as_json()
+            drawing = partial(draw, series)
+        data_hash = hashlib.sha256(json.dumps([CHART_STYLE, data], sort_keys=True).encode()).hexdigest()
         path = self.root / spec.path
         key = str(spec.path)
-        if hashes.get(key) == digest and path.exists():
+        if hashes.get(key) == data_hash and path.exists():
             return False
-        changed = _write_atomic(path, draw(series))
-        hashes[key] = digest
+        png = drawing()
+        if png is None:
+            return False
+        changed = _write_atomic(path, png)
+        hashes[key] = data_hash
         return changed
