@@ -1108,19 +1108,20 @@ class Daemon:
         if batch is None or not batch.tasks:
             return
         entries = [(await self.store.tasks.get(task_id), run) for task_id, run in batch.tasks.items()]
-        text = window_summary_text(
-            batch.trigger, batch.scheduled_for, self.tz, entries, batch.capacity_tokens
-        )
         photo: str | None = None
+        twin = ""
         try:
             from core.metrics.pictures import render_window_timeline
 
             path, twin = await render_window_timeline(
                 self.service, batch.tasks, batch.scheduled_for, batch.capacity_tokens, now=self.now()
             )
-            photo, text = str(path), f"{text}\n\n{twin}"
+            photo = str(path)
         except Exception as exc:  # a chart is a nicety; the summary goes out without it
             _log("window chart not drawn", logging.WARNING, error=repr(exc))
+        text = window_summary_text(
+            batch.trigger, batch.scheduled_for, self.tz, entries, batch.capacity_tokens, twin
+        )
         self.stats.summaries += 1
         _log("window summary", tasks=sorted(batch.tasks), trigger=batch.trigger)
         try:

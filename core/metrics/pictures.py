@@ -18,7 +18,7 @@ from core.abc import Notification
 from core.metrics.digest import build_morning_digest
 from core.metrics.history import load_history
 from core.metrics.style import write_png
-from core.metrics.timeline import build_timeline, timeline_text, window_of
+from core.metrics.timeline import build_timeline, timeline_facts, window_of
 from core.models import iso, parse_iso
 
 if TYPE_CHECKING:
@@ -48,8 +48,9 @@ async def render_window_timeline(
     *,
     now: datetime,
 ) -> tuple[Path, str]:
-    """The window summary's picture and its text twin: the window the batch `task_ids`
-    (set off at `scheduled_for`) ran in, from its start to its reset."""
+    """The window summary's picture and its text twin (one line: what the picture shows
+    beyond the summary's task lines): the window the batch `task_ids` (set off at
+    `scheduled_for`) ran in, from its start to its reset."""
     from core.metrics.timeline_draw import timeline_png
 
     settings = service.settings
@@ -60,7 +61,7 @@ async def render_window_timeline(
                           reserve_by_hour=settings.reserve_by_hour)
     png = await asyncio.to_thread(timeline_png, [data])
     path = await asyncio.to_thread(write_png, png, chart_path(settings, WINDOW_SUMMARY_CHART))
-    return path, timeline_text(data, lanes=False)
+    return path, " · ".join(timeline_facts(data))
 
 
 def next_wake(now: datetime, wake: time, tz: tzinfo) -> datetime:

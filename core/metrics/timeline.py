@@ -45,8 +45,8 @@ MAX_LANES = 8
 """More tasks than this in one window and the lanes get too thin to read on a phone."""
 TITLE_CHARS = 40
 
-__all__ = ["MAX_LANES", "TimelineData", "build_timeline", "learned_capacity", "timeline_text",
-           "window_of"]
+__all__ = ["MAX_LANES", "TimelineData", "build_timeline", "learned_capacity", "timeline_facts",
+           "timeline_text", "window_of"]
 
 
 
@@ -245,33 +245,37 @@ def window_of(history: History, task_ids: Iterable[int], fallback: datetime) -> 
 # --- text twin --------------------------------------------------------------------------------
 
 
-def timeline_text(data: TimelineData, *, lanes: bool = True) -> str:
-    """What the picture shows, for those who do not open images."""
-    tasks = data.tasks
-    lines = [f"{data.title}: {tasks} task{'s' if tasks != 1 else ''}, {data.runs} run"
-             f"{'s' if data.runs != 1 else ''}, {human(data.tokens_total)} tokens"]
+def timeline_facts(data: TimelineData) -> list[str]:
+    """What the picture shows beyond the lanes: capacity, reserve, limit hit, idle, wait."""
+    facts = []
     if data.capacity_tokens and data.capacity_known:
         share = data.tokens_total / data.capacity_tokens * 100
-        lines.append(f"{share:.0f}% of the window's capacity ({human(data.capacity_tokens)})")
+        facts.append(f"{share:.0f}% of the window's capacity ({human(data.capacity_tokens)})")
     elif data.capacity_note:
         extra = f"; {data.capacity_label}" if data.capacity_label else ""
-        lines.append(data.capacity_note + extra)
+        facts.append(data.capacity_note + extra)
     if data.reserve_label:
-        lines.append(data.reserve_label + " kept free")
-    for mark in data.marks:
-        if mark.kind == "limit":
-            lines.append(mark.label)
+        facts.append(data.reserve_label + " kept free")
+    facts += [mark.label for mark in data.marks if mark.kind == "limit"]
     idle = [i for i in data.idle if i.kind == "idle"]
     if idle:
         idle_h = sum(i.end_h - i.start_h for i in idle)
-        lines.append(f"idle {duration_text(idle_h)} in {len(idle)} stretch"
+        facts.append(f"idle {duration_text(idle_h)} in {len(idle)} stretch"
                      f"{'es' if len(idle) != 1 else ''}")
     waits = [i for i in data.idle if i.kind == "limit"]
     if waits:
-        lines.append(f"then {duration_text(sum(i.end_h - i.start_h for i in waits))}"
+        facts.append(f"then {duration_text(sum(i.end_h - i.start_h for i in waits))}"
                      " waiting for the reset")
-    if lanes:
-        lines += [f"{lane.label}: {', '.join(lane.words)}" for lane in data.lanes]
-        if data.more_label:
-            lines.append(data.more_label)
+    return facts
+
+
+def timeline_text(data: TimelineData) -> str:
+    """What the picture shows, for those who do not open images."""
+    tasks = data.tasks
+    lines = [f"{data.title}: {tasks} task{'s' if tasks != 1 else ''}, {data.runs} run"
+             f"{'s' if data.runs != 1 else ''}, {human(data.tokens_total)} tokens",
+             *timeline_facts(data)]
+    lines += [f"{lane.label}: {', '.join(lane.words)}" for lane in data.lanes]
+    if data.more_label:
+        lines.append(data.more_label)
     return "\n".join(lines)

@@ -83,11 +83,11 @@ def idle_stretches(
 
 def nice_ticks(top: float, *, most: int = 5) -> tuple[tuple[float, str], ...]:
     """0 and round steps (1, 2, 5 × 10^k) up to `top`, labelled the way people say tokens."""
-    if top <= 0:
+    if top < 1:
         return ((0.0, "0"),)
     raw = top / most
     magnitude = 10 ** math.floor(math.log10(raw))
-    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+    step = max(1, next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw))  # whole tokens
     count = int(top // step)
     return tuple((i * step, human(i * step)) for i in range(count + 1))
 

@@ -25,8 +25,12 @@ def window_summary_text(
     tz: tzinfo,
     entries: Sequence[tuple[Task, Run | None]],
     capacity_tokens: int | None,
+    picture: str = "",
 ) -> str:
-    """Plain text (the delivering front formats it); `entries` are the batch's tasks, in start order."""
+    """Plain text (the delivering front formats it); `entries` are the batch's tasks, in start order.
+
+    `picture` is the timeline's text twin (limit hit, idle stretches, reserve): it joins the
+    tokens line, so the lines after it stay one per task."""
     local = scheduled_for.astimezone(tz)
     when = local.strftime("%Y-%m-%d %H:%M")
     count = len(entries)
@@ -40,6 +44,8 @@ def window_summary_text(
         lines.append(f"tokens {tokens:,} of ~{capacity_tokens:,} ({share:.1f} % of the window)")
     else:
         lines.append(f"tokens {tokens:,} (window capacity not known yet)")
+    if picture:
+        lines[-1] += f" · {picture}"
     for task, run in entries[:MAX_LISTED]:
         state = _ENDED.get(task.state, task.state.value)
         detail = ""
