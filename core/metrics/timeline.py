@@ -44,6 +44,8 @@ from core.models import Outcome, Run, RunKind, parse_iso
 MAX_LANES = 8
 """More tasks than this in one window and the lanes get too thin to read on a phone."""
 TITLE_CHARS = 40
+WINDOW_ID_SLACK = timedelta(hours=1)
+"""A window id's start lies within the hour before the first activity in it."""
 
 __all__ = ["MAX_LANES", "TimelineData", "build_timeline", "learned_capacity", "timeline_facts",
            "timeline_text", "window_of"]
@@ -98,8 +100,9 @@ def window_end(history: History, start: datetime, now: datetime) -> datetime:
 
 def learned_capacity(history: History) -> tuple[int, int] | None:
     """(tokens, windows): what nightshift had spent in a window when it hit the limit, the
-    median over the windows where that happened. A floor, not the truth (the owner's own
-    use is not in it), but learned from this account's real limits."""
+    median over the windows where that happened, and never less than the most any window
+    took without tripping it. A floor (the owner's own use is not in it), but learned
+    from this account's real limits; None until a limit was hit."""
     by_window: dict[str, list[Run]] = {}
     for run in history.runs:
         key = window_key(run)
@@ -116,7 +119,8 @@ def learned_capacity(history: History) -> tuple[int, int] | None:
     spent = [s for s in spent if s > 0]
     if not spent:
         return None
-    return round(statistics.median(spent)), len(spent)
+    most = max(sum(r.tokens.total for r in members) for members in by_window.values())
+    return max(round(statistics.median(spent)), most), len(spent)
 
 
 def _capacity(
@@ -229,17 +233,19 @@ def build_timeline(
 
 
 def window_of(history: History, task_ids: Iterable[int], fallback: datetime) -> datetime:
-    """The start of the window the given tasks' latest runs ran in (their window id), else
-    `fallback` (the reset that set them off)."""
+    """The start of the window a batch set off at `fallback` (a reset) ran in: the window id
+    its runs carry when that reads as a time within the hour around `fallback` (ccusage
+    floors a block's first activity to the hour), else `fallback` itself."""
     wanted = set(task_ids)
     keys = [window_key(r) for r in history.runs
-            if r.task_id in wanted and r.started_at is not None and r.started_at >= fallback - BLOCK]
+            if r.task_id in wanted and r.started_at is not None
+            and r.started_at >= fallback - WINDOW_ID_SLACK]
     counted = [k for k in keys if k is not None]
-    if not counted:
-        return fallback
-    key = max(set(counted), key=lambda k: (counted.count(k), k))
-    start = window_start(key, fallback)
-    return start if abs(start - fallback) < BLOCK else fallback
+    for key in sorted(set(counted), key=lambda k: (-counted.count(k), k)):
+        start = window_start(key, fallback)
+        if abs(start - fallback) < WINDOW_ID_SLACK:
+            return start
+    return fallback
 
 
 # --- text twin --------------------------------------------------------------------------------

@@ -204,6 +204,19 @@ async def test_the_summary_window_is_the_batchs_window(store: Store, night: dict
     assert window_of(history, [night["sdk"]], t(5, 3, 2)) == W2_START
     # no run yet: the reset moment itself
     assert window_of(history, [night["pg"]], t(5, 8)) == t(5, 8)
+    # runs without a window id fall in a 5-hour epoch block that may have begun hours before
+    # the reset: that guess is not the window, the reset is
+    from core.metrics.windows import block_floor
+
+    reset = block_floor(t(6, 12)) + timedelta(hours=4, minutes=58)
+    task = await store.tasks.add(NewTask(prompt="x", title="After the reset", needs_plan=False),
+                                 now=reset - timedelta(hours=3))
+    await work_run(store, task.id, 1, started=reset - timedelta(hours=2), finished=reset,
+                   outcome=Outcome.LIMIT, tokens=k(10), cost=0.01, window=None)
+    await work_run(store, task.id, 2, started=reset + timedelta(minutes=1),
+                   finished=reset + timedelta(minutes=20), outcome=Outcome.SUCCESS, tokens=k(10),
+                   cost=0.01, window=None)
+    assert window_of(await load_history(store), [task.id], reset) == reset
 
 
 async def test_text_twin_tells_what_the_picture_shows(store: Store, night: dict[str, int]) -> None:
@@ -221,3 +234,13 @@ async def test_text_twin_tells_what_the_picture_shows(store: Store, night: dict[
         f"#{night['sdk']} Upgrade the payment SDK: limit 02:30–03:25",
         f"#{night['notes']} Write the release notes: limit 02:35–03:25",
     ]
+
+
+async def test_the_estimate_is_never_below_what_a_window_already_took(
+    store: Store, night: dict[str, int]
+) -> None:
+    task = await store.tasks.add(NewTask(prompt="x", title="Big one", needs_plan=False), now=t(6, 0))
+    await work_run(store, task.id, 1, started=t(6, 1), finished=t(6, 3), outcome=Outcome.SUCCESS,
+                   tokens=k(7000), cost=7, window="2026-10-06T01:00:00.000Z")
+    # window 1 hit the limit at 5.26M, but this window took 7M without hitting it
+    assert learned_capacity(await load_history(store)) == (7_000_000, 1)
