@@ -60,6 +60,16 @@ def outcome_group(outcome: str | None) -> str:
     return _GROUP_OF.get(outcome or "running", "failed")
 
 
+CHAR_EM = 0.6
+"""DejaVu Sans's average character width, in ems (bold is a little wider)."""
+
+
+def fit_pt(text: str, max_pt: float, width_px: float = WIDTH_PX * 0.95) -> float:
+    """The largest size up to `max_pt` at which one line of `text` fits `width_px`."""
+    longest = max((len(line) for line in text.splitlines()), default=1) or 1
+    return min(max_pt, width_px / (longest * CHAR_EM * DPI / 72))
+
+
 def new_figure(height_px: int) -> Any:
     """A bare Agg `Figure` (no pyplot: no global state, safe from a worker thread)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg

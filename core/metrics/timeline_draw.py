@@ -21,7 +21,9 @@ from core.metrics.style import (
     TICK_PT,
     TITLE_PT,
     VERMILLION,
+    WIDTH_PX,
     YELLOW,
+    fit_pt,
     new_figure,
     png_bytes,
 )
@@ -72,7 +74,8 @@ def timeline_figure(
                    TOKENS_COMPACT_PX if compact else TOKENS_PX]
     axes = fig.subplots(len(ratios), 1, gridspec_kw={"height_ratios": ratios})
     axes = list(axes) if len(ratios) > 1 else [axes]
-    fig.suptitle(title or windows[0].title, fontsize=TITLE_PT, x=0.02, ha="left",
+    heading = title or windows[0].title
+    fig.suptitle(heading, fontsize=fit_pt(heading, TITLE_PT, WIDTH_PX * 0.9), x=0.02, ha="left",
                  fontweight="bold")
     legend: dict[str, Any] = {}
     for i, data in enumerate(windows):
