@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from core.abc import Button, Notification
 from core.metrics.history import History, load_history
@@ -147,18 +147,23 @@ def night_windows(history: History, since: datetime, until: datetime) -> list[da
     return sorted({window_start(key, first) for key, first in firsts.items()})
 
 
+class DigestOptions(TypedDict, total=False):
+    """What the digest weighs the night against, when known."""
+
+    capacity_tokens: int | None
+    reserve_by_hour: Mapping[int, float] | None
+    nightly_cap_usd: float | None
+    default_task_cap_usd: float | None
+    """The per-task cost cap of tasks without their own (NIGHTSHIFT_MAX_BUDGET_USD)."""
+
+
 def build_digest_data(
-    history: History,
-    *,
-    since: datetime,
-    now: datetime,
-    tz: tzinfo,
-    capacity_tokens: int | None = None,
-    reserve_by_hour: Mapping[int, float] | None = None,
-    nightly_cap_usd: float | None = None,
-    default_task_cap_usd: float | None = None,
+    history: History, *, since: datetime, now: datetime, tz: tzinfo,
+    **options: Unpack[DigestOptions],
 ) -> DigestData:
     """Everything since `since` as of `now`: the picture's windows, the lists, the spend."""
+    capacity_tokens = options.get("capacity_tokens")
+    reserve_by_hour = options.get("reserve_by_hour")
     starts = night_windows(history, since, now)
     windows = [build_timeline(history, start=s, now=now, tz=tz, capacity_tokens=capacity_tokens,
                               reserve_by_hour=reserve_by_hour, max_lanes=DIGEST_LANES)
@@ -188,7 +193,8 @@ def build_digest_data(
         if task.state is TaskState.AWAITING_APPROVAL and task.id in latest_plan)
     period = [r for r in history.runs if r.started_at is not None and since <= r.started_at < now]
     cost = sum(r.cost_usd for r in period)
-    spend = _spend_lines(windows, history, period, cost, nightly_cap_usd, default_task_cap_usd)
+    spend = _spend_lines(windows, history, period, cost, options.get("nightly_cap_usd"),
+                         options.get("default_task_cap_usd"))
     since_label = f"{since.astimezone(tz):%a %H:%M}"
     count = len(windows)
     title = (f"Since {since_label}: {count} window{'s' if count != 1 else ''},"
@@ -291,23 +297,13 @@ def digest_png(data: DigestData) -> bytes | None:
 
 
 async def build_morning_digest(
-    store: Store,
-    since: datetime,
-    now: datetime,
-    *,
-    tz: tzinfo,
-    capacity_tokens: int | None = None,
-    reserve_by_hour: Mapping[int, float] | None = None,
-    nightly_cap_usd: float | None = None,
-    default_task_cap_usd: float | None = None,
-    chart_path: Path | None = None,
+    store: Store, since: datetime, now: datetime, *, tz: tzinfo, chart_path: Path | None = None,
+    **options: Unpack[DigestOptions],
 ) -> Notification:
     """The digest of [since, now) as a Notification; the picture is written to `chart_path`
     (atomically) when one is given and a window ran."""
     history = await load_history(store)
-    data = build_digest_data(history, since=since, now=now, tz=tz, capacity_tokens=capacity_tokens,
-                             reserve_by_hour=reserve_by_hour, nightly_cap_usd=nightly_cap_usd,
-                             default_task_cap_usd=default_task_cap_usd)
+    data = build_digest_data(history, since=since, now=now, tz=tz, **options)
     photo: str | None = None
     if chart_path is not None and data.windows:
         import asyncio
