@@ -29,7 +29,7 @@ from typing import Any
 from core.errors import AlreadyRunning, InvalidInput, SchemaTooNew, StoreError
 from core.settings import Settings
 from core.store import migrations
-from core.store.db import BUSY_TIMEOUT_MS, ensure_private_dir, ensure_private_file, migrate_file
+from core.store.db import BUSY_TIMEOUT_MS, Database, ensure_private_dir, ensure_private_file, migrate_file
 from core.store.store import Store
 
 BACKUP_DIR = "backups"
@@ -220,10 +220,13 @@ async def daily_backup(settings: Settings, store: Store, now: datetime, keep: in
     """Today's backup (in the owner's zone) unless it exists; keeps the newest `keep` of them.
 
     Returns the new file, or None when today's backup was already taken. Safe to call on
-    every tick: it costs a directory listing when there is nothing to do.
+    every tick: it costs a directory listing when there is nothing to do. A shared PostgreSQL
+    queue is not copied here: its server's own backups (pg_dump, base backups) cover it.
     """
     if keep < 1:
         raise InvalidInput("keep at least one daily backup")
+    if not isinstance(store.db, Database):
+        return None
     day = now.astimezone(settings.local_tz).date()
     path = backups_dir(settings) / f"{DAILY_PREFIX}{day:%Y-%m-%d}.db"
     if path.exists():

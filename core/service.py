@@ -18,7 +18,7 @@ from core.errors import InvalidInput, InvalidTransition, NoPlan, StalePlan, User
 from core.inbox import InboxReport, inbox_files, move_aside, parse_inbox_file
 from core.models import Event, Plan, Priority, Run, Task, TaskState, utcnow
 from core.settings import Settings
-from core.store.store import Store
+from core.store.store import Store, open_store
 from core.store.tasks import NewTask, record_event
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ class Service:
 
     @classmethod
     async def open(cls, settings: Settings, **kwargs: Any) -> Service:
-        store = await Store.open(settings.db_path)
+        store = await open_store(settings)
         return cls(settings, store, **kwargs)
 
     async def close(self) -> None:

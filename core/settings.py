@@ -7,6 +7,7 @@ environment variable, so the owner sees one line instead of a pydantic report.
 from __future__ import annotations
 
 import os
+import socket
 from datetime import time, tzinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -83,6 +84,10 @@ class Settings(BaseSettings):
         default_factory=list, validation_alias=AliasChoices("CLAUDE_CONFIG_DIR")
     )
     tz: str = ""
+    database_url: SecretStr | None = None
+    """PostgreSQL URL of a queue shared by several machines; unset: the local SQLite file."""
+    node: str = ""
+    """This machine's name among the daemons sharing one database (default: the host name)."""
 
     # --- scheduling
     reset_margin_s: float = Field(60.0, ge=0, le=3600)
@@ -196,6 +201,24 @@ class Settings(BaseSettings):
     def _empty_token_is_none(cls, value: Any) -> Any:
         return None if value == "" else value
 
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _database_url(cls, value: Any) -> Any:
+        if value is None or value == "":
+            return None
+        text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+        if not text.startswith(("postgresql://", "postgres://")):
+            # The value may hold a password: name only its scheme.
+            raise ValueError(f"must start with postgresql:// (got {text.partition(':')[0]!r}:…)")
+        return text
+
+    @field_validator("node")
+    @classmethod
+    def _node_name(cls, value: str) -> str:
+        if value and not all(ch.isalnum() or ch in "-_." for ch in value):
+            raise ValueError(f"{value!r} may hold only letters, digits, '-', '_' and '.'")
+        return value
+
     @field_validator("tz")
     @classmethod
     def _zone(cls, value: str) -> str:
@@ -240,7 +263,12 @@ class Settings(BaseSettings):
 
     @property
     def db_path(self) -> Path:
+        """The local SQLite file: the queue by default, the usage cache always."""
         return self.home_dir / "nightshift.db"
+
+    @property
+    def node_name(self) -> str:
+        return self.node or socket.gethostname()
 
     @property
     def local_tz(self) -> tzinfo:

@@ -8,7 +8,6 @@ second process can never count the same run or task twice.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,7 +19,8 @@ from core.improve.bayes import Posterior
 from core.improve.estimates import Cell, EstimateBook, Key, Metric
 from core.improve.lessons import Lesson, LessonStatus, Observation, Recurrence, Scope, lesson_text
 from core.models import Outcome, dumps, iso, parse_iso
-from core.store.db import Database
+from core.store.port import Database, Row
+from core.store.where import time_range
 
 
 def _when(text: str | None) -> datetime:
@@ -30,7 +30,7 @@ def _when(text: str | None) -> datetime:
     return moment
 
 
-def row_to_lesson(row: sqlite3.Row) -> Lesson:
+def row_to_lesson(row: Row) -> Lesson:
     return Lesson(
         id=row["id"],
         pattern=Finding.from_json({"pattern": row["pattern"]}).pattern,
@@ -54,7 +54,7 @@ def _value(text: str | None) -> float | str | None:
     return None if value is None else str(value)
 
 
-def row_to_adjustment(row: sqlite3.Row) -> Adjustment:
+def row_to_adjustment(row: Row) -> Adjustment:
     return Adjustment(
         knob=Knob(row["knob"]),
         scope=row["scope"],
@@ -133,16 +133,16 @@ class ImproveStore:
     async def save_analysis(self, run: PendingRun, analysis: RunAnalysis, now: datetime) -> bool:
         """Record the analysis and count it for its style; False if another process did it."""
         async with self.db.transaction() as conn:
-            cur = await conn.execute(
-                "INSERT OR IGNORE INTO run_analyses (run_id, task_id, outcome, findings, tags,"
+            changed = await conn.execute(
+                "INSERT INTO run_analyses (run_id, task_id, outcome, findings, tags,"
                 " repo, prompt_variant, started_at, finished_at, analyzed_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (run.run_id, run.task_id, analysis.outcome.value,
                  dumps([f.as_json() for f in analysis.findings]), dumps(list(run.tags)),
                  run.repo, run.prompt_variant, iso(run.started_at), iso(run.finished_at),
                  iso(now)),
             )
-            if cur.rowcount != 1:
+            if changed != 1:
                 return False
             if run.prompt_variant:
                 success = int(analysis.success)
@@ -150,8 +150,10 @@ class ImproveStore:
                 await conn.execute(
                     "INSERT INTO style_stats (style, runs, successes, failures, updated_at)"
                     " VALUES (?, 1, ?, ?, ?) ON CONFLICT(style) DO UPDATE SET"
-                    " runs = runs + 1, successes = successes + excluded.successes,"
-                    " failures = failures + excluded.failures, updated_at = excluded.updated_at",
+                    " runs = style_stats.runs + 1,"
+                    " successes = style_stats.successes + excluded.successes,"
+                    " failures = style_stats.failures + excluded.failures,"
+                    " updated_at = excluded.updated_at",
                     (run.prompt_variant, success, failure, iso(now)),
                 )
             return True
@@ -226,13 +228,12 @@ class ImproveStore:
         """
         text = lesson_text(found.pattern, found.details, found.check_cmd)
         async with self.db.transaction() as conn:
-            cur = await conn.execute(
+            row = await conn.fetchone(
                 "SELECT * FROM lessons WHERE pattern = ? AND scope_kind = ? AND scope = ?",
                 (found.pattern.value, found.scope.kind, found.scope.value),
             )
-            row = await cur.fetchone()
             if row is None:
-                cur = await conn.execute(
+                new_id = await conn.insert(
                     "INSERT INTO lessons (pattern, scope_kind, scope, status, text, evidence,"
                     " first_seen, last_seen, created_at, updated_at)"
                     " VALUES (?, ?, ?, 'proposed', ?, ?, ?, ?, ?, ?)",
@@ -240,9 +241,7 @@ class ImproveStore:
                      dumps(list(found.run_ids)), iso(found.first_seen), iso(found.last_seen),
                      iso(now), iso(now)),
                 )
-                new_id = cur.lastrowid
-                cur = await conn.execute("SELECT * FROM lessons WHERE id = ?", (new_id,))
-                created = await cur.fetchone()
+                created = await conn.fetchone("SELECT * FROM lessons WHERE id = ?", (new_id,))
                 assert created is not None
                 return row_to_lesson(created), True
             lesson = row_to_lesson(row)
@@ -253,8 +252,7 @@ class ImproveStore:
                     (dumps(list(evidence)), iso(max(lesson.last_seen, found.last_seen)),
                      iso(now), lesson.id),
                 )
-                cur = await conn.execute("SELECT * FROM lessons WHERE id = ?", (lesson.id,))
-                updated = await cur.fetchone()
+                updated = await conn.fetchone("SELECT * FROM lessons WHERE id = ?", (lesson.id,))
                 assert updated is not None
                 lesson = row_to_lesson(updated)
             return lesson, False
@@ -280,12 +278,13 @@ class ImproveStore:
     # --- estimates -------------------------------------------------------------------------
 
     async def done_tasks(self, limit: int = 500) -> list[DoneTask]:
+        minutes = self.db.dialect.minutes_between("r.started_at", "r.finished_at")
         rows = await self.db.fetchall(
             "SELECT t.id, t.tags, t.repo,"
             " (SELECT p.size FROM plans p WHERE p.task_id = t.id AND p.status = 'approved'"
             "  ORDER BY p.version DESC LIMIT 1),"
             " SUM(r.tokens_input + r.tokens_output + r.tokens_cache_creation + r.tokens_cache_read),"
-            " SUM((julianday(r.finished_at) - julianday(r.started_at)) * 1440.0),"
+            f" SUM({minutes}),"
             " MAX(r.finished_at)"
             " FROM tasks t JOIN runs r ON r.task_id = t.id AND r.kind = 'work'"
             "  AND r.started_at IS NOT NULL AND r.finished_at IS NOT NULL"
@@ -325,16 +324,14 @@ class ImproveStore:
         folded: list[EstimateSample] = []
         async with self.db.transaction() as conn:
             book = EstimateBook()
-            cur = await conn.execute(
+            for r in await conn.fetchall(
                 "SELECT dimension, key, metric, value, samples, variance FROM estimates"
-            )
-            for r in await cur.fetchall():
+            ):
                 metric: Metric = "tokens" if r[2] == "tokens" else "minutes"
                 book.cells[(r[0], r[1], metric)] = Cell(float(r[3]), int(r[4]), float(r[5]))
             for task in tasks:
-                cur = await conn.execute("SELECT 1 FROM estimate_samples WHERE task_id = ?",
-                                         (task.task_id,))
-                if await cur.fetchone() is not None:
+                if await conn.fetchone("SELECT 1 FROM estimate_samples WHERE task_id = ?",
+                                       (task.task_id,)) is not None:
                     continue  # another process folded it first
                 keys = keys_of(task)
                 predicted = book.observe(keys, {"tokens": float(task.tokens),
@@ -362,11 +359,11 @@ class ImproveStore:
     async def estimate_samples(
         self, since: datetime | None = None, until: datetime | None = None
     ) -> list[EstimateSample]:
+        where, params = time_range("finished_at", since, until)
         rows = await self.db.fetchall(
             "SELECT task_id, finished_at, tokens, minutes, predicted_tokens, predicted_minutes"
-            " FROM estimate_samples WHERE (? IS NULL OR finished_at >= ?)"
-            " AND (? IS NULL OR finished_at < ?) ORDER BY finished_at, task_id",
-            (iso(since), iso(since), iso(until), iso(until)),
+            f" FROM estimate_samples WHERE {where} ORDER BY finished_at, task_id",
+            params,
         )
         return [EstimateSample(r[0], _when(r[1]), int(r[2]), float(r[3]), r[4], r[5]) for r in rows]
 
@@ -382,11 +379,8 @@ class ImproveStore:
     async def adjustments(
         self, since: datetime | None = None, until: datetime | None = None
     ) -> list[Adjustment]:
-        rows = await self.db.fetchall(
-            "SELECT * FROM adjustments WHERE (? IS NULL OR at >= ?) AND (? IS NULL OR at < ?)"
-            " ORDER BY at, id",
-            (iso(since), iso(since), iso(until), iso(until)),
-        )
+        where, params = time_range("at", since, until)
+        rows = await self.db.fetchall(f"SELECT * FROM adjustments WHERE {where} ORDER BY at, id", params)
         return [row_to_adjustment(r) for r in rows]
 
     async def add_adjustments(self, items: Iterable[Adjustment]) -> None:

@@ -1,7 +1,9 @@
-"""The SQLite connection: private files, WAL, foreign keys, one writer transaction at a time.
+"""The SQLite adapter of the store port: private files, WAL, foreign keys, one writer at a time.
 
-SQLite is the single source of truth; everything else (vault notes, Telegram messages) is
-derived from it. One `Database` per process; coroutines share it through `transaction()`.
+The database is the single source of truth; everything else (vault notes, Telegram messages)
+is derived from it. SQLite is the embedded default (one machine); `core.store.pg` is the
+adapter for a queue shared by several machines. One `Database` per process; coroutines share
+it through `transaction()`.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ import aiosqlite
 
 from core.errors import InvalidInput, StoreError
 from core.store import migrations
+from core.store.port import SQLITE, Dialect, Row
 
 BUSY_TIMEOUT_MS = 10_000
 SQLITE_INT_MAX = 2**63 - 1
@@ -72,6 +75,32 @@ def migrate_file(path: Path) -> list[int]:
         conn.close()
 
 
+class SqliteTx:
+    """The port's `Tx` on an aiosqlite connection inside BEGIN IMMEDIATE … COMMIT."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self.conn = conn
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        cursor = await self.conn.execute(sql, tuple(params))
+        return cursor.rowcount
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        await self.conn.executemany(sql, [tuple(row) for row in rows])
+
+    async def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
+        cursor = await self.conn.execute(sql, tuple(params))
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return list(await self.conn.execute_fetchall(sql, tuple(params)))
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        """One row in one thread hop (execute + fetchone would be two)."""
+        return next(iter(await self.conn.execute_fetchall(sql, tuple(params))), None)
+
+
 class Database:
     """An aiosqlite connection with a transaction lock.
 
@@ -79,10 +108,16 @@ class Database:
     statements of their transactions; the lock keeps each transaction whole.
     """
 
+    dialect: Dialect = SQLITE
+
     def __init__(self, path: Path, conn: aiosqlite.Connection) -> None:
         self.path = path
         self.conn = conn
         self._lock = asyncio.Lock()
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
 
     @classmethod
     async def open(cls, path: Path) -> Database:
@@ -101,7 +136,7 @@ class Database:
         await self.conn.close()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def transaction(self) -> AsyncIterator[SqliteTx]:
         """BEGIN IMMEDIATE … COMMIT: takes the write lock up front so two processes serialise."""
         async with self._lock:
             try:
@@ -109,7 +144,7 @@ class Database:
             except sqlite3.Error as exc:
                 raise StoreError(f"database busy or unwritable: {exc}") from exc
             try:
-                yield self.conn
+                yield SqliteTx(self.conn)
             except OverflowError:
                 await self._rollback()
                 raise out_of_range() from None
@@ -133,14 +168,14 @@ class Database:
             with suppress(sqlite3.Error):
                 await self.conn.execute("ROLLBACK")
 
-    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
         async with self._lock:
             try:
                 return list(await self.conn.execute_fetchall(sql, tuple(params)))
             except OverflowError:
                 raise out_of_range() from None
 
-    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
+    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
         rows = await self.fetchall(sql, params)
         return rows[0] if rows else None
 

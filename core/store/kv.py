@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from core.models import iso, utcnow
-from core.store.db import Database
+from core.store.port import Database
 
 
 class KV:

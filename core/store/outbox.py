@@ -10,14 +10,13 @@ was lost on the wire (a timeout after Telegram got it) is sent again.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from core.models import dumps, iso, parse_iso, utcnow
-from core.store.db import Database
+from core.store.port import Database, Row
 
 MAX_ERROR_CHARS = 500
 
@@ -39,7 +38,7 @@ class OutboxItem:
         return self.next_attempt_at is None or self.next_attempt_at <= now
 
 
-def _row_to_item(row: sqlite3.Row) -> OutboxItem:
+def _row_to_item(row: Row) -> OutboxItem:
     created = parse_iso(row["created_at"])
     assert created is not None
     return OutboxItem(
@@ -65,12 +64,10 @@ class OutboxStore:
         self, kind: str, payload: dict[str, Any], *, now: datetime | None = None
     ) -> OutboxItem:
         async with self.db.transaction() as conn:
-            cur = await conn.execute(
+            item_id = await conn.insert(
                 "INSERT INTO outbox (created_at, kind, payload) VALUES (?, ?, ?)",
                 (iso(now or utcnow()), kind, dumps(payload)),
             )
-            assert cur.lastrowid is not None
-            item_id = cur.lastrowid
         for listener in self.listeners:
             listener()
         return await self.get(item_id)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 
 from core.models import Plan, iso, parse_iso, utcnow
-from core.store.db import Database
+from core.store.port import Database, Row
 from core.store.tasks import record_event
 
 
-def row_to_plan(row: sqlite3.Row) -> Plan:
+def row_to_plan(row: Row) -> Plan:
     created = parse_iso(row["created_at"])
     assert created is not None
     return Plan(
@@ -46,10 +45,9 @@ class PlanStore:
         """Store the next version; earlier drafts become superseded."""
         now = now or utcnow()
         async with self.db.transaction() as conn:
-            cur = await conn.execute(
+            row = await conn.fetchone(
                 "SELECT COALESCE(MAX(version), 0) FROM plans WHERE task_id = ?", (task_id,)
             )
-            row = await cur.fetchone()
             version = int(row[0]) + 1 if row else 1
             await conn.execute(
                 "UPDATE plans SET status = 'superseded' WHERE task_id = ? AND status = 'draft'",

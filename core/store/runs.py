@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import datetime
 from typing import Any
 
 from core.errors import RunNotFound
 from core.models import Outcome, Run, RunKind, Tokens, dumps, iso, parse_iso, utcnow
-from core.store.db import Database
+from core.store.port import Database, Row
 from core.store.tasks import record_event
+from core.store.where import time_range
 
 
-def row_to_run(row: sqlite3.Row) -> Run:
+def row_to_run(row: Row) -> Run:
     return Run(
         id=row["id"],
         task_id=row["task_id"],
@@ -89,9 +89,9 @@ class RunStore:
         names = ", ".join(columns)
         marks = ", ".join("?" * len(columns))
         async with self.db.transaction() as conn:
-            cur = await conn.execute(f"INSERT INTO runs ({names}) VALUES ({marks})", tuple(columns.values()))
-            assert cur.lastrowid is not None
-            run_id = cur.lastrowid
+            run_id = await conn.insert(
+                f"INSERT INTO runs ({names}) VALUES ({marks})", tuple(columns.values())
+            )
             await record_event(
                 conn,
                 "run_created",
@@ -107,8 +107,10 @@ class RunStore:
         if columns:
             sets = ", ".join(f"{k} = ?" for k in columns)
             async with self.db.transaction() as conn:
-                cur = await conn.execute(f"UPDATE runs SET {sets} WHERE id = ?", (*columns.values(), run_id))
-                if cur.rowcount != 1:
+                changed = await conn.execute(
+                    f"UPDATE runs SET {sets} WHERE id = ?", (*columns.values(), run_id)
+                )
+                if changed != 1:
                     raise RunNotFound(run_id)
         return await self.get(run_id)
 
@@ -120,14 +122,12 @@ class RunStore:
         columns = _columns({**fields, "outcome": outcome, "finished_at": now})
         sets = ", ".join(f"{k} = ?" for k in columns)
         async with self.db.transaction() as conn:
-            cur = await conn.execute(
+            changed = await conn.execute(
                 f"UPDATE runs SET {sets} WHERE id = ? AND finished_at IS NULL",
                 (*columns.values(), run_id),
             )
-            if cur.rowcount == 1:
-                row = await (
-                    await conn.execute("SELECT task_id FROM runs WHERE id = ?", (run_id,))
-                ).fetchone()
+            if changed == 1:
+                row = await conn.fetchone("SELECT task_id FROM runs WHERE id = ?", (run_id,))
                 await record_event(
                     conn,
                     "run_finished",
@@ -153,9 +153,7 @@ class RunStore:
         return [row_to_run(r) for r in rows]
 
     async def between(self, since: datetime | None = None, until: datetime | None = None) -> list[Run]:
-        rows = await self.db.fetchall(
-            "SELECT * FROM runs WHERE (? IS NULL OR started_at >= ?)"
-            " AND (? IS NULL OR started_at < ?) ORDER BY id",
-            (iso(since), iso(since), iso(until), iso(until)),
-        )
+        where, params = time_range("started_at", since, until)
+        rows = await self.db.fetchall(f"SELECT * FROM runs WHERE {where} ORDER BY id", params)
         return [row_to_run(r) for r in rows]
+

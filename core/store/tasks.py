@@ -8,13 +8,10 @@ event in the same transaction.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-
-import aiosqlite
 
 from core.errors import DependencyError, InvalidInput, InvalidTransition, TaskNotFound
 from core.lifecycle import check_transition
@@ -29,17 +26,22 @@ from core.models import (
     parse_iso,
     utcnow,
 )
-from core.store.db import Database
+from core.store.port import Database, Dialect, Row, Tx
 
 MAX_PROMPT_CHARS = 100_000
 MAX_TITLE_CHARS = 200
 
-_TASK_COLUMNS = """
+
+def task_columns(dialect: Dialect) -> str:
+    """Every task column plus its dependencies and its failed ones, as comma-joined ids."""
+    ids = dialect.id_list("d.depends_on")
+    return f"""
     t.*,
-    (SELECT group_concat(d.depends_on) FROM task_deps d WHERE d.task_id = t.id) AS deps,
-    (SELECT group_concat(d.depends_on) FROM task_deps d JOIN tasks u ON u.id = d.depends_on
+    (SELECT {ids} FROM task_deps d WHERE d.task_id = t.id) AS deps,
+    (SELECT {ids} FROM task_deps d JOIN tasks u ON u.id = d.depends_on
        WHERE d.task_id = t.id AND u.state IN ('failed', 'rejected', 'cancelled')) AS blockers
 """
+
 
 _DEPS_DONE = """
     NOT EXISTS (SELECT 1 FROM task_deps d JOIN tasks u ON u.id = d.depends_on
@@ -89,7 +91,7 @@ def _as_kwargs(new: NewTask) -> dict[str, Any]:
     return {name: getattr(new, name) for name in NewTask.__dataclass_fields__}
 
 
-def row_to_task(row: sqlite3.Row) -> Task:
+def row_to_task(row: Row) -> Task:
     deps = tuple(sorted(int(x) for x in row["deps"].split(","))) if row["deps"] else ()
     blockers = tuple(sorted(int(x) for x in row["blockers"].split(","))) if row["blockers"] else ()
     created = parse_iso(row["created_at"])
@@ -120,7 +122,7 @@ def row_to_task(row: sqlite3.Row) -> Task:
     )
 
 
-def row_to_event(row: sqlite3.Row) -> Event:
+def row_to_event(row: Row) -> Event:
     at = parse_iso(row["at"])
     assert at is not None
     return Event(
@@ -136,14 +138,8 @@ def row_to_event(row: sqlite3.Row) -> Event:
     )
 
 
-async def _one(conn: aiosqlite.Connection, sql: str, params: Sequence[Any]) -> sqlite3.Row | None:
-    """One row in one thread hop (execute + fetchone would be two)."""
-    rows = await conn.execute_fetchall(sql, tuple(params))
-    return next(iter(rows), None)
-
-
 async def record_event(
-    conn: aiosqlite.Connection,
+    conn: Tx,
     kind: str,
     *,
     task_id: int | None = None,
@@ -165,6 +161,7 @@ async def record_event(
 class TaskStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._columns = task_columns(db.dialect)
 
     # --- create ---------------------------------------------------------------------------
 
@@ -173,7 +170,7 @@ class TaskStore:
         now = now or utcnow()
         async with self.db.transaction() as conn:
             if new.source_ref is not None:
-                existing = await _one(conn, "SELECT id FROM tasks WHERE source_ref = ?", (new.source_ref,))
+                existing = await conn.fetchone("SELECT id FROM tasks WHERE source_ref = ?", (new.source_ref,))
                 if existing is not None:
                     # Idempotent import: the same inbox file twice is the same task.
                     task_id = int(existing[0])
@@ -185,7 +182,7 @@ class TaskStore:
             if new_row:
                 await self._check_deps_exist(conn, new.depends_on)
                 state = TaskState.QUEUED
-                cur = await conn.execute(
+                task_id = await conn.insert(
                     "INSERT INTO tasks (title, prompt, repo, priority, state, needs_plan,"
                     " check_cmd, max_iterations, max_minutes, max_budget_usd, tags, source,"
                     " source_ref, created_at, updated_at)"
@@ -208,11 +205,9 @@ class TaskStore:
                         iso(now),
                     ),
                 )
-                assert cur.lastrowid is not None
-                task_id = cur.lastrowid
                 if new.depends_on:
                     await conn.executemany(
-                        "INSERT OR IGNORE INTO task_deps (task_id, depends_on) VALUES (?, ?)",
+                        "INSERT INTO task_deps (task_id, depends_on) VALUES (?, ?) ON CONFLICT DO NOTHING",
                         [(task_id, dep) for dep in new.depends_on],
                     )
                 await record_event(
@@ -230,11 +225,11 @@ class TaskStore:
             row = await self._get(conn, task_id)
         return row
 
-    async def _check_deps_exist(self, conn: aiosqlite.Connection, deps: Sequence[int]) -> None:
+    async def _check_deps_exist(self, conn: Tx, deps: Sequence[int]) -> None:
         if not deps:
             return
         marks = ",".join("?" * len(deps))
-        rows = await conn.execute_fetchall(f"SELECT id FROM tasks WHERE id IN ({marks})", tuple(deps))
+        rows = await conn.fetchall(f"SELECT id FROM tasks WHERE id IN ({marks})", tuple(deps))
         found = {int(r[0]) for r in rows}
         missing = sorted(set(deps) - found)
         if missing:
@@ -253,18 +248,17 @@ class TaskStore:
                 if dep == task_id or await self._reaches(conn, dep, task_id):
                     raise DependencyError(f"task {task_id} cannot wait for task {dep}: that would be a cycle")
             await conn.executemany(
-                "INSERT OR IGNORE INTO task_deps (task_id, depends_on) VALUES (?, ?)",
+                "INSERT INTO task_deps (task_id, depends_on) VALUES (?, ?) ON CONFLICT DO NOTHING",
                 [(task_id, dep) for dep in deps],
             )
             await record_event(conn, "dependencies_added", task_id=task_id, data={"after": list(deps)})
             del task
             return await self._get(conn, task_id)
 
-    async def _reaches(self, conn: aiosqlite.Connection, start: int, goal: int) -> bool:
+    async def _reaches(self, conn: Tx, start: int, goal: int) -> bool:
         """Does `start` (transitively) depend on `goal`?"""
-        found = await _one(
-            conn,
-            "WITH RECURSIVE up(id) AS (SELECT ? UNION"
+        found = await conn.fetchone(
+            "WITH RECURSIVE up(id) AS (SELECT CAST(? AS BIGINT) UNION"
             " SELECT d.depends_on FROM task_deps d JOIN up ON d.task_id = up.id)"
             " SELECT 1 FROM up WHERE id = ? LIMIT 1",
             (start, goal),
@@ -273,14 +267,14 @@ class TaskStore:
 
     # --- read -----------------------------------------------------------------------------
 
-    async def _get(self, conn: aiosqlite.Connection, task_id: int) -> Task:
-        row = await _one(conn, f"SELECT {_TASK_COLUMNS} FROM tasks t WHERE t.id = ?", (task_id,))
+    async def _get(self, conn: Tx, task_id: int) -> Task:
+        row = await conn.fetchone(f"SELECT {self._columns} FROM tasks t WHERE t.id = ?", (task_id,))
         if row is None:
             raise TaskNotFound(task_id)
         return row_to_task(row)
 
     async def get(self, task_id: int) -> Task:
-        row = await self.db.fetchone(f"SELECT {_TASK_COLUMNS} FROM tasks t WHERE t.id = ?", (task_id,))
+        row = await self.db.fetchone(f"SELECT {self._columns} FROM tasks t WHERE t.id = ?", (task_id,))
         if row is None:
             raise TaskNotFound(task_id)
         return row_to_task(row)
@@ -299,7 +293,7 @@ class TaskStore:
         if wanted is not None:
             where = f"WHERE t.state IN ({','.join('?' * len(wanted))})"
             params.extend(wanted)
-        sql = f"SELECT {_TASK_COLUMNS} FROM tasks t {where} ORDER BY t.priority, t.created_at, t.id"
+        sql = f"SELECT {self._columns} FROM tasks t {where} ORDER BY t.priority, t.created_at, t.id"
         if limit is not None:
             sql += " LIMIT ? OFFSET ?"
             params.extend([limit, offset])
@@ -319,7 +313,7 @@ class TaskStore:
     async def runnable(self, now: datetime, state: TaskState = TaskState.READY) -> list[Task]:
         """Tasks in `state` whose dependencies are done and whose pause is over, queue order."""
         rows = await self.db.fetchall(
-            f"SELECT {_TASK_COLUMNS} FROM tasks t WHERE t.state = ?"
+            f"SELECT {self._columns} FROM tasks t WHERE t.state = ?"
             " AND (t.resume_after IS NULL OR t.resume_after <= ?)"
             f" AND {_DEPS_DONE} ORDER BY t.priority, t.created_at, t.id",
             (state.value, iso(now)),
@@ -346,7 +340,7 @@ class TaskStore:
 
     async def _move(
         self,
-        conn: aiosqlite.Connection,
+        conn: Tx,
         task_id: int,
         current: TaskState,
         target: TaskState,
@@ -364,9 +358,10 @@ class TaskStore:
             sets.append(f"{column} = ?")
             params.append(iso(value) if isinstance(value, datetime) else value)
         params.extend([task_id, current.value])
-        cur = await conn.execute(f"UPDATE tasks SET {', '.join(sets)} WHERE id = ? AND state = ?", params)
-        if cur.rowcount != 1:
-            # Unreachable inside BEGIN IMMEDIATE unless a caller passed a stale `current`.
+        changed = await conn.execute(f"UPDATE tasks SET {', '.join(sets)} WHERE id = ? AND state = ?", params)
+        if changed != 1:
+            # On SQLite unreachable inside BEGIN IMMEDIATE unless a caller passed a stale
+            # `current`; on PostgreSQL another machine moved the task since we read it.
             fresh = await self._get(conn, task_id)
             raise InvalidTransition(task_id, fresh.state.value, target.value, action)
         await record_event(
@@ -416,11 +411,11 @@ class TaskStore:
         sets = ", ".join(f"{k} = ?" for k in fields)
         params = [iso(v) if isinstance(v, datetime) else v for v in fields.values()]
         async with self.db.transaction() as conn:
-            cur = await conn.execute(
+            changed = await conn.execute(
                 f"UPDATE tasks SET {sets}, updated_at = ? WHERE id = ?",
                 (*params, iso(utcnow()), task_id),
             )
-            if cur.rowcount != 1:
+            if changed != 1:
                 raise TaskNotFound(task_id)
             return await self._get(conn, task_id)
 
@@ -437,9 +432,11 @@ class TaskStore:
     ) -> Task | None:
         """Atomically take the first runnable task and move it on; None when nothing is runnable.
 
-        BEGIN IMMEDIATE holds SQLite's write lock from the read to the update, so two
-        processes can never claim the same task. `deps_done=False` is for planning: a plan
-        can be drafted (and approved) while the work it depends on is still going.
+        Two processes can never claim the same task: on SQLite, BEGIN IMMEDIATE holds the write
+        lock from the read to the update; on PostgreSQL, `SELECT … FOR UPDATE SKIP LOCKED` locks
+        the chosen row and other claimers pass over it to the next one. `deps_done=False` is
+        for planning: a plan can be drafted (and approved) while the work it depends on is
+        still going.
         """
         now = now or utcnow()
         excluded = [r for r in exclude_repos]
@@ -463,9 +460,10 @@ class TaskStore:
             "SELECT t.id FROM tasks t WHERE "
             + " AND ".join(conditions)
             + " ORDER BY t.priority, t.created_at, t.id LIMIT 1"
+            + self.db.dialect.claim_lock
         )
         async with self.db.transaction() as conn:
-            row = await _one(conn, sql, params)
+            row = await conn.fetchone(sql, params)
             if row is None:
                 return None
             task_id = int(row[0])
