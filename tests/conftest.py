@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from core.service import Service
 from core.settings import Settings, load_settings
 from core.store.store import Store
+from tests.pgserver import PostgresUnavailable, TempPostgres, create_database, create_schema
 from tests.support import Record, read_record
 
 _ENV_PREFIXES = ("NIGHTSHIFT_", "TELEGRAM_", "CLAUDE_CONFIG_DIR", "CLAUDECODE")
@@ -59,3 +61,29 @@ def record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Record:
     path = tmp_path / "fake-record.jsonl"
     monkeypatch.setenv("FAKE_CLAUDE_RECORD", str(path))
     return lambda: read_record(path)
+
+
+# --- PostgreSQL: one throwaway server per test session (per xdist worker) --------------------
+
+PG_DATABASE = "nightshift_tests"
+_pg_schemas = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[TempPostgres]:
+    """A private PostgreSQL server, or a skip saying why none can run on this machine."""
+    try:
+        server = TempPostgres.start()
+    except PostgresUnavailable as exc:
+        pytest.skip(f"PostgreSQL adapter not tested: {exc}")
+    try:
+        create_database(server, PG_DATABASE)
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url(postgres_server: TempPostgres) -> str:
+    """An empty schema of its own for one test (nightshift migrates it when it connects)."""
+    return create_schema(postgres_server, PG_DATABASE, f"t{next(_pg_schemas)}")

@@ -148,7 +148,7 @@ class Database:
             except OverflowError:
                 await self._rollback()
                 raise out_of_range() from None
-            except sqlite3.OperationalError as exc:  # disk full, I/O error, locked mid-way
+            except sqlite3.Error as exc:  # disk full, I/O error, locked mid-way, a trigger refused
                 await self._rollback()
                 raise StoreError(f"could not save to the database: {exc}") from exc
             except BaseException:

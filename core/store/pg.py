@@ -90,7 +90,9 @@ class PgTx:
 
 def _failure(exc: BaseException, doing: str) -> StoreError | InvalidInput:
     """One of nightshift's errors for what asyncpg raised (its message names no secret)."""
-    if isinstance(exc, OverflowError):
+    if isinstance(exc, OverflowError) or (
+        isinstance(exc, asyncpg.DataError) and "out of int64 range" in str(exc)
+    ):
         return out_of_range()
     detail = getattr(exc, "message", None) or str(exc) or type(exc).__name__
     return StoreError(f"{doing}: {detail}")

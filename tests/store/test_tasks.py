@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.errors import DependencyError, InvalidInput, InvalidTransition, TaskNotFound
+from core.errors import DependencyError, InvalidInput, InvalidTransition, StoreError, TaskNotFound
 from core.models import Priority, TaskState
 from core.store.store import Store
 from core.store.tasks import MAX_PROMPT_CHARS, NewTask
@@ -132,9 +132,12 @@ async def test_inbox_source_ref_is_idempotent(store: Store) -> None:
 
 
 async def test_events_are_append_only(store: Store) -> None:
-    import sqlite3
-
     await store.tasks.add(NewTask(prompt="x"))
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+    before = await store.tasks.events()
+    with pytest.raises(StoreError, match="append-only"):
         async with store.db.transaction() as conn:
             await conn.execute("DELETE FROM events")
+    with pytest.raises(StoreError, match="append-only"):
+        async with store.db.transaction() as conn:
+            await conn.execute("UPDATE events SET kind = 'forged'")
+    assert await store.tasks.events() == before

@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 
 from core.abc import Button, Notification
 from core.notify import OutboxNotifier, note_from_json, note_to_json
-from core.settings import Settings
 from core.store.outbox import MAX_ERROR_CHARS, OutboxStore
 from core.store.store import Store
+from tests.store.conftest import Opener
 
 T0 = datetime(2026, 3, 1, 3, 0, tzinfo=UTC)
 
@@ -45,16 +45,13 @@ async def test_progress_is_kept_and_errors_are_clipped(store: Store) -> None:
     assert (await outbox.get(item.id)).delivered == 3
 
 
-async def test_rows_survive_reopening_the_database(settings: Settings) -> None:
-    first = await Store.open(settings.db_path)
+async def test_rows_survive_reopening_the_database(open_again: Opener) -> None:
+    first = await open_again()
     await OutboxStore(first.db).enqueue("kept", {"x": "é"}, now=T0)
     await first.close()
-    second = await Store.open(settings.db_path)
-    try:
-        pending = await OutboxStore(second.db).pending()
-        assert [(p.kind, p.payload) for p in pending] == [("kept", {"x": "é"})]
-    finally:
-        await second.close()
+    second = await open_again()
+    pending = await OutboxStore(second.db).pending()
+    assert [(p.kind, p.payload) for p in pending] == [("kept", {"x": "é"})]
 
 
 async def test_enqueue_wakes_listeners(store: Store) -> None:
