@@ -357,3 +357,30 @@ def _v5(conn: sqlite3.Connection) -> None:
         )
         """,
     )
+
+
+@migration(6, "several machines: daemons with heartbeats, the node holding a task, leases")
+def _v6(conn: sqlite3.Connection) -> None:
+    # Mirrors the PostgreSQL step of the same version (core/store/pg_schema.py). On SQLite
+    # there is one daemon, but the tables are the same so one contract holds for both.
+    _script(
+        conn,
+        """
+        CREATE TABLE nodes (
+            name TEXT PRIMARY KEY,
+            host TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            started_at TEXT NOT NULL,
+            heartbeat_at TEXT NOT NULL,
+            accounts TEXT NOT NULL DEFAULT '[]',
+            repos TEXT NOT NULL DEFAULT '[]'
+        );
+        ALTER TABLE tasks ADD COLUMN node TEXT;
+        CREATE INDEX tasks_node ON tasks (node) WHERE node IS NOT NULL;
+        CREATE TABLE leases (
+            name TEXT PRIMARY KEY,
+            holder TEXT NOT NULL,
+            acquired_at TEXT NOT NULL
+        )
+        """,
+    )

@@ -216,6 +216,27 @@ MIGRATIONS: tuple[PgMigration, ...] = (
     """)),
     # SQLite's version 5 holds the usage scanner's cache, which stays in the local file.
     PgMigration(5, "usage scanner cache: kept in each machine's local SQLite file", ()),
+    # The last statement: a queue table changes all the time; statistics gathered sooner keep
+    # claims reading the claim index in order instead of sorting every ready task.
+    PgMigration(6, "several machines: daemons with heartbeats, the node holding a task, leases", _split("""
+        CREATE TABLE nodes (
+            name TEXT PRIMARY KEY,
+            host TEXT NOT NULL,
+            pid BIGINT NOT NULL,
+            started_at TEXT NOT NULL,
+            heartbeat_at TEXT NOT NULL,
+            accounts TEXT NOT NULL DEFAULT '[]',
+            repos TEXT NOT NULL DEFAULT '[]'
+        );
+        ALTER TABLE tasks ADD COLUMN node TEXT;
+        CREATE INDEX tasks_node ON tasks (node) WHERE node IS NOT NULL;
+        CREATE TABLE leases (
+            name TEXT PRIMARY KEY,
+            holder TEXT NOT NULL,
+            acquired_at TEXT NOT NULL
+        );
+        ALTER TABLE tasks SET (autovacuum_vacuum_scale_factor = 0.02, autovacuum_analyze_scale_factor = 0.02)
+    """)),
 )
 
 

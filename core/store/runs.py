@@ -138,6 +138,17 @@ class RunStore:
                 )
         return await self.get(run_id)
 
+    async def interrupt_open(self, task_id: int, *, now: datetime, reason: str) -> list[int]:
+        """Finish the task's unfinished runs as interrupted (their machine stopped); their ids."""
+        rows = await self.db.fetchall(
+            "SELECT id FROM runs WHERE task_id = ? AND finished_at IS NULL ORDER BY id", (task_id,)
+        )
+        ids = [int(r[0]) for r in rows]
+        for run_id in ids:
+            run = await self.get(run_id)
+            await self.finish(run_id, Outcome.INTERRUPTED, now=now, extra={**run.extra, "reason": reason})
+        return ids
+
     async def get(self, run_id: int) -> Run:
         row = await self.db.fetchone("SELECT * FROM runs WHERE id = ?", (run_id,))
         if row is None:

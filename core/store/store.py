@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from core.store.db import Database as SqliteDatabase
 from core.store.kv import KV
+from core.store.nodes import NodeStore
 from core.store.plans import PlanStore
 from core.store.port import Database
 from core.store.runs import RunStore
@@ -23,6 +24,7 @@ class Store:
         self.runs = RunStore(db)
         self.plans = PlanStore(db)
         self.kv = KV(db)
+        self.nodes = NodeStore(db, self.tasks, self.runs)
 
     @classmethod
     async def open(cls, path: Path) -> Store:

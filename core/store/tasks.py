@@ -29,6 +29,8 @@ from core.models import (
 from core.store.port import Database, Dialect, Row, Tx
 
 MAX_PROMPT_CHARS = 100_000
+NODE_HELD_STATES = frozenset({TaskState.RUNNING, TaskState.PLANNING})
+"""While in these states a task belongs to the daemon (node) that claimed it."""
 MAX_TITLE_CHARS = 200
 
 
@@ -354,7 +356,10 @@ class TaskStore:
         check_transition(task_id, current, target, action)
         sets = ["state = ?", "updated_at = ?", "state_reason = ?"]
         params: list[Any] = [target.value, iso(now), reason]
-        for column, value in (fields or {}).items():
+        fields = dict(fields or {})
+        if target not in NODE_HELD_STATES:
+            fields.setdefault("node", None)  # a task belongs to a daemon only while it works on it
+        for column, value in fields.items():
             sets.append(f"{column} = ?")
             params.append(iso(value) if isinstance(value, datetime) else value)
         params.extend([task_id, current.value])
@@ -429,6 +434,8 @@ class TaskStore:
         only_ids: Iterable[int] | None = None,
         reason: str = "claimed",
         deps_done: bool = True,
+        node: str | None = None,
+        repos: Iterable[str] | None = None,
     ) -> Task | None:
         """Atomically take the first runnable task and move it on; None when nothing is runnable.
 
@@ -436,7 +443,9 @@ class TaskStore:
         lock from the read to the update; on PostgreSQL, `SELECT … FOR UPDATE SKIP LOCKED` locks
         the chosen row and other claimers pass over it to the next one. `deps_done=False` is
         for planning: a plan can be drafted (and approved) while the work it depends on is
-        still going.
+        still going. With several machines, `node` names the claiming daemon (written on the
+        task) and `repos` the repositories it has: a task in another repository is left for
+        a daemon that has it (a task without a repository runs anywhere).
         """
         now = now or utcnow()
         excluded = [r for r in exclude_repos]
@@ -450,6 +459,13 @@ class TaskStore:
         if excluded:
             conditions.append(f"(t.repo IS NULL OR t.repo NOT IN ({','.join('?' * len(excluded))}))")
             params.extend(excluded)
+        if repos is not None:
+            have = list(repos)
+            if have:
+                conditions.append(f"(t.repo IS NULL OR t.repo IN ({','.join('?' * len(have))}))")
+                params.extend(have)
+            else:
+                conditions.append("t.repo IS NULL")
         if only_ids is not None:
             ids = list(only_ids)
             if not ids:
@@ -467,8 +483,25 @@ class TaskStore:
             if row is None:
                 return None
             task_id = int(row[0])
-            await self._move(conn, task_id, source, target, reason, now)
+            held = {"node": node} if node is not None and target in NODE_HELD_STATES else None
+            await self._move(conn, task_id, source, target, reason, now, fields=held)
             return await self._get(conn, task_id)
+
+    async def release(
+        self, task_id: int, node: str, current: TaskState, target: TaskState, *,
+        now: datetime, reason: str,
+    ) -> bool:
+        """Move a task that `node` holds in `current` to `target`; False if it no longer does
+        (another daemon moved or took it first)."""
+        async with self.db.transaction() as conn:
+            row = await conn.fetchone("SELECT state, node FROM tasks WHERE id = ?", (task_id,))
+            if row is None or row["state"] != current.value or row["node"] != node:
+                return False
+            try:
+                await self._move(conn, task_id, current, target, reason, now)
+            except InvalidTransition:  # moved by another machine between our read and update
+                return False
+            return True
 
     async def settle_dependents(self, task_id: int) -> list[int]:
         """Ids of tasks waiting on `task_id` that can now never run (it ended without DONE)."""
