@@ -7,7 +7,6 @@ environment variable, so the owner sees one line instead of a pydantic report.
 from __future__ import annotations
 
 import os
-import socket
 from datetime import time, tzinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -21,6 +20,8 @@ from core.errors import ConfigError
 PermissionMode = Literal["default", "acceptEdits", "plan", "bypassPermissions", "dontAsk", "auto"]
 
 ENV_PREFIX = "NIGHTSHIFT_"
+SECRET_FIELDS = frozenset({"database_url"})
+"""Besides tokens: settings whose value an error message must not repeat (a URL's password)."""
 HARD_MAX_ITERATIONS = 20
 """No setting or task can raise the continuation loop above this: a runaway loop burns a window."""
 
@@ -86,8 +87,6 @@ class Settings(BaseSettings):
     tz: str = ""
     database_url: SecretStr | None = None
     """PostgreSQL URL of a queue shared by several machines; unset: the local SQLite file."""
-    node: str = ""
-    """This machine's name among the daemons sharing one database (default: the host name)."""
 
     # --- scheduling
     reset_margin_s: float = Field(60.0, ge=0, le=3600)
@@ -212,13 +211,6 @@ class Settings(BaseSettings):
             raise ValueError(f"must start with postgresql:// (got {text.partition(':')[0]!r}:…)")
         return text
 
-    @field_validator("node")
-    @classmethod
-    def _node_name(cls, value: str) -> str:
-        if value and not all(ch.isalnum() or ch in "-_." for ch in value):
-            raise ValueError(f"{value!r} may hold only letters, digits, '-', '_' and '.'")
-        return value
-
     @field_validator("tz")
     @classmethod
     def _zone(cls, value: str) -> str:
@@ -265,10 +257,6 @@ class Settings(BaseSettings):
     def db_path(self) -> Path:
         """The local SQLite file: the queue by default, the usage cache always."""
         return self.home_dir / "nightshift.db"
-
-    @property
-    def node_name(self) -> str:
-        return self.node or socket.gethostname()
 
     @property
     def local_tz(self) -> tzinfo:
@@ -324,7 +312,8 @@ def load_settings(env_file: str | os.PathLike[str] | None = ".env", **overrides:
         field = str(error["loc"][0]) if error["loc"] else "settings"
         message = str(error["msg"]).removeprefix("Value error, ")
         raw = error.get("input")
-        shown = "" if "token" in field or not isinstance(raw, str | int | float) else f" (got {raw!r})"
+        secret = "token" in field or field in SECRET_FIELDS
+        shown = "" if secret or not isinstance(raw, str | int | float) else f" (got {raw!r})"
         raise ConfigError(
             env_name(field) if field in Settings.model_fields else field, message + shown
         ) from None

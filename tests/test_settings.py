@@ -84,3 +84,18 @@ def test_hour_ranges_cover_the_span(start: int, end: int, percent: int) -> None:
     assert len(hours) == span
     assert all(abs(v - percent / 100) < 1e-9 for v in hours.values())
     assert start in hours and end in hours
+
+
+def test_a_database_url_chooses_postgresql_and_its_password_stays_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert load_settings(env_file=None).database_url is None
+    monkeypatch.setenv("NIGHTSHIFT_DATABASE_URL", "postgresql://ns:hunter2@db:5432/q")
+    loaded = load_settings(env_file=None)
+    assert loaded.database_url is not None
+    assert loaded.database_url.get_secret_value() == "postgresql://ns:hunter2@db:5432/q"
+    assert "hunter2" not in repr(loaded) and "hunter2" not in str(loaded.model_dump())
+    monkeypatch.setenv("NIGHTSHIFT_DATABASE_URL", "mysql://ns:hunter2@db/q")
+    with pytest.raises(ConfigError, match="NIGHTSHIFT_DATABASE_URL") as caught:
+        load_settings(env_file=None)
+    assert "hunter2" not in str(caught.value)
