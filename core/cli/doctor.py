@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import sqlite3
 import subprocess
@@ -45,6 +46,23 @@ def _tool(name: str, argv: list[str], fix: str) -> Check:
     return Check(name, True, f"{version} ({path})")
 
 
+def _shared_database(url: str) -> Check:
+    """The PostgreSQL queue named by NIGHTSHIFT_DATABASE_URL: reachable, schema not newer."""
+    from core.store.pg import probe, redact
+
+    try:
+        version = asyncio.run(probe(url))
+    except NightshiftError as exc:
+        return Check(
+            "shared queue", False, exc.message,
+            "check NIGHTSHIFT_DATABASE_URL (host, port, user, password, database) and that the server runs",
+        )
+    state = "empty: created on first use" if version == 0 else f"schema v{version} of v{latest_version()}"
+    return Check(
+        "shared queue", version <= latest_version(), f"{redact(url)} ({state})", "upgrade nightshift",
+    )
+
+
 def run_checks(settings: Settings) -> list[Check]:
     checks = [
         Check("python", sys.version_info >= (3, 11), sys.version.split()[0], "install Python 3.11 or newer"),
@@ -68,6 +86,8 @@ def run_checks(settings: Settings) -> list[Check]:
             "run Claude Code once, or set CLAUDE_CONFIG_DIR to the directory holding projects/",
         )
     )
+    if settings.database_url is not None:
+        checks.append(_shared_database(settings.database_url.get_secret_value()))
     db_path = settings.db_path
     if db_path.exists():
         try:

@@ -101,6 +101,22 @@ def _failure(exc: BaseException, doing: str) -> StoreError | InvalidInput:
 _DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, OverflowError)
 
 
+async def probe(url: str) -> int:
+    """The schema version of the database at `url`, read without changing anything (0: empty)."""
+    try:
+        conn = await asyncpg.connect(url, timeout=CONNECT_TIMEOUT_S)
+    except (*_DRIVER_ERRORS, TimeoutError, ValueError) as exc:
+        raise _failure(exc, f"cannot open the database at {redact(url)}") from None
+    try:
+        if await conn.fetchval("SELECT to_regclass('schema_migrations')") is None:
+            return 0
+        return int(await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_migrations"))
+    except _DRIVER_ERRORS as exc:
+        raise _failure(exc, f"cannot read the database at {redact(url)}") from None
+    finally:
+        await conn.close()
+
+
 class PostgresDatabase:
     """A pool of asyncpg connections to one PostgreSQL database, migrated when opened."""
 

@@ -46,3 +46,15 @@ def test_fake_claude_found_and_no_secrets_printed(tmp_path: Path) -> None:
     assert "outbox" in str(checks["telegram api"]["fix"])
     assert checks["telegram"]["ok"] is True
     assert code == 1
+
+
+def test_a_shared_queue_is_checked_without_showing_its_password(pg_url: str) -> None:
+    code, checks, text = doctor({**os.environ, "NIGHTSHIFT_DATABASE_URL": pg_url})
+    assert checks["shared queue"]["ok"] is True
+    assert "empty: created on first use" in str(checks["shared queue"]["detail"])
+    secret = "postgresql://ns:hunter2@127.0.0.1:9/nightshift"  # nothing listens on port 9
+    code, checks, text = doctor({**os.environ, "NIGHTSHIFT_DATABASE_URL": secret})
+    assert code == 1 and checks["shared queue"]["ok"] is False
+    assert "NIGHTSHIFT_DATABASE_URL" in str(checks["shared queue"]["fix"])
+    assert "hunter2" not in text and "hunter2" not in json.dumps(checks)
+    assert "postgresql://ns:***@127.0.0.1:9/nightshift" in str(checks["shared queue"]["detail"])
