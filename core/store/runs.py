@@ -159,3 +159,15 @@ class RunStore:
             (iso(since), iso(since), iso(until), iso(until)),
         )
         return [row_to_run(r) for r in rows]
+
+    async def done_task_tokens(self, repo: str | None, limit: int) -> list[int]:
+        """Tokens each of the `limit` most recently finished done tasks spent on work runs,
+        newest first (in `repo` when given): the history a task's estimate falls back on."""
+        rows = await self.db.fetchall(
+            "SELECT SUM(r.tokens_input + r.tokens_output + r.tokens_cache_creation"
+            " + r.tokens_cache_read) FROM runs r JOIN tasks t ON t.id = r.task_id"
+            " WHERE t.state = 'done' AND r.kind = 'work' AND (? IS NULL OR t.repo = ?)"
+            " GROUP BY r.task_id ORDER BY MAX(r.id) DESC LIMIT ?",
+            (repo, repo, limit),
+        )
+        return [int(r[0] or 0) for r in rows]
