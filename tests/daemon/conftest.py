@@ -8,7 +8,7 @@ import os
 import signal
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import pytest
 from core.abc import Clock, Notifier
 from core.assembly import ExecutorTimings, FrontsFor, build_daemon
 from core.daemon import Daemon
+from core.execution.executor import Executor
 from core.execution.tmux import TmuxRunner
 from core.models import Task, TaskState, utcnow
 from core.service import Service
@@ -66,6 +67,12 @@ FAST_TIMINGS = ExecutorTimings(poll_interval_s=0.02, progress_interval_s=0.2, ki
 """The executor looks at runs more often than in production: tests wait less."""
 
 MakeDaemon = Callable[..., Daemon]
+
+
+@pytest.fixture
+def executor(dservice: Service, runner: TmuxRunner) -> Executor:
+    """The real executor alone (no daemon), for tests of one run's inputs and outputs."""
+    return Executor(dservice.settings, dservice.store, runner, dservice.notifier, **asdict(FAST_TIMINGS))
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from tests.daemon.conftest import (  # noqa: F401
     daemon_settings,
     dservice,
     dstore,
+    executor,
     make_daemon,
     runner,
     start_daemon,
