@@ -84,7 +84,7 @@ async def _wait_done(store: object, task_id: int, timeout_s: float = 60) -> None
 
 
 async def main(cycles: int, margin_s: float) -> int:
-    from core.daemon import Daemon
+    from core.assembly import ExecutorTimings, build_daemon
     from core.execution.executor import Executor
     from core.execution.tmux import TmuxRunner
     from core.service import Service
@@ -107,7 +107,10 @@ async def main(cycles: int, margin_s: float) -> int:
             await executor.execute(claimed)
             direct.append(_at(_calls(base)[-1]).timestamp() - before)
 
-        daemon = Daemon(service, executor, install_signal_handlers=False)
+        # The daemon as `nightshift run` builds it (no usage monitor), over the same store.
+        daemon = build_daemon(settings, service.store, runner=runner, install_signal_handlers=False,
+                              timings=ExecutorTimings(poll_interval_s=0.02))
+        service = daemon.service
         job = asyncio.create_task(daemon.run())
         run_start: list[float] = []
         cli_start: list[float] = []

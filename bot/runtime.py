@@ -39,24 +39,18 @@ def _nothing() -> None:
     return None
 
 
-def ensure_outbox_notifier(settings: Settings, service: Service) -> OutboxNotifier | None:
-    """The service's notifications must reach the outbox; install the notifier if it is missing.
+def service_outbox(service: Service) -> OutboxStore:
+    """The outbox the bot delivers: the one the service's notifier writes to.
 
-    It stays installed after the bot stops, so what happens while Telegram is away is
-    delivered at the next start.
+    The notifier is the service's from its construction (`core.assembly.owner_notifier`);
+    the bot never replaces it. A service that notifies elsewhere still gets its commands
+    answered, but its notifications do not reach Telegram.
     """
-    from core.abc import NullNotifier
-
     if isinstance(service.notifier, OutboxNotifier):
-        return service.notifier
-    if isinstance(service.notifier, NullNotifier):
-        notifier = OutboxNotifier(OutboxStore(service.store.db), settings.telegram_allowed_users,
-                                  clock=service.clock)
-        service.notifier = notifier
-        return notifier
+        return service.notifier.outbox
     log.warning("the service's notifier is a %s, not an OutboxNotifier: its notifications will not"
                 " reach Telegram", type(service.notifier).__name__)
-    return None
+    return OutboxStore(service.store.db)
 
 
 class BotRuntime:
@@ -68,8 +62,7 @@ class BotRuntime:
         self.settings = settings
         self.service = service
         self.options = options
-        notifier = ensure_outbox_notifier(settings, service)
-        self.outbox = notifier.outbox if notifier else OutboxStore(service.store.db)
+        self.outbox = service_outbox(service)
         self.redactor = SecretRedactor(secret_variants(settings.telegram_bot_token.get_secret_value()))
         self.application: Application | None = None  # type: ignore[type-arg]
         self.sender: OutboxSender | None = None

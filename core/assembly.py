@@ -1,91 +1,59 @@
-"""Putting the engine together: one place that builds the daemon with all its parts.
+"""Putting the engine together: the one place that builds the daemon and all its parts.
 
+Every collaborator is made once, here, and handed over at construction: the notifier, the
+executor, the service (with the executor's cancel hook, the dispatcher's doorbell and the
+usage monitor), the planner, the after-run upkeep. Nothing is swapped in later.
 `nightshift run`, `run --burst` and `nightshift demo` all use it, so the demo shows the
-same machinery the owner runs at night, not a special path.
+same machinery the owner runs at night, and the daemon tests test it.
 """
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from importlib.metadata import entry_points
 
-from core.abc import Notification, ProcessRunner
-from core.daemon import Daemon, FrontFactory
+from core.abc import Clock, Notifier, NullNotifier, ProcessRunner
+from core.daemon import Daemon, Doorbell, FrontFactory
+from core.daemon.seams import FinishedHook
 from core.errors import ConfigError
 from core.execution.executor import Executor
 from core.execution.tmux import TmuxRunner
 from core.feedback import Feedback
-from core.improve.learning import Learned, load_learned
+from core.improve.cache import LearnedCache
 from core.improve.meta import maybe_queue_meta_task
-from core.improve.styles import render_prompt
-from core.models import Run, Task
+from core.models import Run, Task, utcnow
+from core.notify import OutboxNotifier
 from core.plans.planner import Planner
 from core.scheduling.priming import WINDOW_LENGTH
 from core.service import Service
+from core.settings import Settings
+from core.store.outbox import OutboxStore
+from core.store.store import Store
 from core.usage.monitor import UsageMonitor
 
 FRONTS_GROUP = "nightshift.fronts"
 """Entry points of fronts that live as long as the daemon (the Telegram bot registers one)."""
 
-LEARNED_TTL_S = 30.0
-"""The learning loop's snapshot is reused this long: estimates are asked for every ready task
-on every dispatch round, and the snapshot changes only when a run finishes."""
+FrontsFor = Callable[[Service], Sequence[FrontFactory]]
+"""The fronts of a daemon, given its service (`telegram_fronts` in production)."""
 
 
-class ServiceNotifier:
-    """Delivers through whatever notifier the service has at the time of the call.
+@dataclass(frozen=True, slots=True)
+class ExecutorTimings:
+    """How often the executor looks at a run; tests shorten them."""
 
-    The Telegram front installs its outbox notifier on the service when it starts, which is
-    after the executor is built; reading `service.notifier` late keeps run reports flowing.
-    """
-
-    def __init__(self, service: Service) -> None:
-        self.service = service
-
-    async def notify(self, note: Notification) -> None:
-        await self.service.notifier.notify(note)
+    poll_interval_s: float = 0.1
+    progress_interval_s: float = 1.0
+    kill_grace_s: float = 3.0
 
 
-class LearnedCache:
-    """The prompt-style choice and learned estimates, from one snapshot of the learning loop."""
-
-    def __init__(self, service: Service, *, rng: random.Random | None = None) -> None:
-        self.service = service
-        self.rng = rng or random.Random()
-        self._snapshot: Learned | None = None
-        self._loaded_at = 0.0
-
-    def invalidate(self) -> None:
-        self._snapshot = None
-
-    async def get(self) -> Learned:
-        if self._snapshot is None or time.monotonic() - self._loaded_at > LEARNED_TTL_S:
-            self._snapshot = await load_learned(self.service.store, self.service.settings)
-            self._loaded_at = time.monotonic()
-        return self._snapshot
-
-    def time_limit_minutes(self, task: Task) -> float:
-        """From the snapshot already loaded (choosing the prompt loads it just before a run)."""
-        default = self.service.settings.max_minutes
-        return self._snapshot.time_limit_minutes(task, default) if self._snapshot else default
-
-    def max_parallel(self, now: datetime, window_end: datetime | None) -> int:
-        default = self.service.settings.max_parallel
-        return self._snapshot.max_parallel(now, window_end, default) if self._snapshot else default
-
-    async def estimate(self, task: Task) -> int | None:
-        return (await self.get()).estimate_tokens(task)
-
-    async def choose_prompt(self, task: Task, now: datetime) -> tuple[str, str] | None:
-        """A style for a fresh start; the approved plan is added by the executor, not here."""
-        learned = await self.get()
-        if not learned.styles.styles:
-            return None
-        style = learned.choose_style(task, now, self.rng)
-        return style.name, render_prompt(style, task, None, learned.lessons_for(task))
+def owner_notifier(settings: Settings, store: Store, clock: Clock = utcnow) -> Notifier:
+    """Where the owner's notifications go: the outbox, when a Telegram bot delivers it."""
+    if not settings.telegram_enabled:
+        return NullNotifier()
+    return OutboxNotifier(OutboxStore(store.db), settings.telegram_allowed_users, clock=clock)
 
 
 def telegram_fronts(service: Service) -> list[FrontFactory]:
@@ -107,65 +75,94 @@ def telegram_fronts(service: Service) -> list[FrontFactory]:
     return [lambda: running_bot(settings, service)]
 
 
+class LearningObserver:
+    """After every run and on every tick: the after-run upkeep and the learning loop."""
+
+    def __init__(
+        self, service: Service, feedback: Feedback, learned: LearnedCache, monitor: UsageMonitor | None
+    ) -> None:
+        self.service = service
+        self.feedback = feedback
+        self.learned = learned
+        self.monitor = monitor
+
+    async def run_finished(self, task: Task, run: Run | None, now: datetime) -> None:
+        self.learned.invalidate()
+        await self.feedback.run_finished(task, run, now)
+
+    async def tick(self, now: datetime) -> None:
+        await self.learned.get()  # keeps the snapshot the sync accessors read fresh
+        await self.feedback.tick(now)
+        state = self.monitor.last_state if self.monitor is not None else None
+        if state is not None and state.window_start is not None:
+            left = state.capacity_tokens - state.tokens_used if state.capacity_tokens else None
+            await maybe_queue_meta_task(
+                self.service, now=now, window_end=state.window_start + WINDOW_LENGTH, budget_left_tokens=left
+            )
+
+
 def build_daemon(
-    service: Service,
+    settings: Settings,
+    store: Store,
     *,
+    notifier: Notifier | None = None,
+    clock: Clock = utcnow,
     burst: bool = False,
     max_wait_s: float = 0.0,
-    fronts: Sequence[FrontFactory] = (),
+    usage_monitor: bool = False,
+    fronts: FrontsFor | None = None,
     runner: ProcessRunner | None = None,
-    monitor: UsageMonitor | None = None,
-    on_finished: Callable[[Task, Run | None], None] | None = None,
+    on_finished: FinishedHook | None = None,
     install_signal_handlers: bool = True,
+    timings: ExecutorTimings = ExecutorTimings(),
 ) -> Daemon:
-    settings = service.settings
-    notifier = ServiceNotifier(service)
-    learned = LearnedCache(service)
+    """The daemon over `store`, with every part it runs with; its service is `daemon.service`.
+
+    `notifier` defaults to the owner's (`owner_notifier`); `usage_monitor` reads Claude's
+    logs and the usage endpoint (`run` without `--burst`); `fronts` are entered at start.
+    """
+    notifier = notifier or owner_notifier(settings, store, clock)
+    learned = LearnedCache(settings, store)
     executor = Executor(
         settings,
-        service.store,
+        store,
         runner or TmuxRunner(settings.tmux_socket),
         notifier,
-        clock=service.clock,
+        clock=clock,
         time_limit_minutes=learned.time_limit_minutes,
+        **asdict(timings),
     )
-    service.cancel_hooks.append(executor.cancel)
-    if monitor is not None:
-        service.usage_monitor = monitor
+    monitor = UsageMonitor(settings, store) if usage_monitor else None
+    doorbell = Doorbell()
+    service = Service(
+        settings,
+        store,
+        notifier=notifier,
+        clock=clock,
+        cancel_hooks=[executor.cancel],
+        listeners=[doorbell.on_change],
+        usage_monitor=monitor,
+    )
 
     def capacity() -> int | None:
         state = monitor.last_state if monitor is not None else None
         return state.capacity_tokens if state is not None else None
 
-    feedback = Feedback(settings, service.store, notifier, capacity_tokens=capacity)
-
-    class _Observer:
-        async def run_finished(self, task: Task, run: Run | None, now: datetime) -> None:
-            learned.invalidate()
-            await feedback.run_finished(task, run, now)
-
-        async def tick(self, now: datetime) -> None:
-            await learned.get()  # keeps the snapshot the sync accessors read fresh
-            await feedback.tick(now)
-            state = monitor.last_state if monitor is not None else None
-            if state is not None and state.window_start is not None:
-                left = state.capacity_tokens - state.tokens_used if state.capacity_tokens else None
-                await maybe_queue_meta_task(
-                    service, now=now, window_end=state.window_start + WINDOW_LENGTH, budget_left_tokens=left
-                )
-
+    feedback = Feedback(settings, store, notifier, capacity_tokens=capacity)
     return Daemon(
         service,
         executor,
+        doorbell=doorbell,
+        notifier=notifier,
         monitor=monitor,
-        fronts=fronts,
-        burst=burst,
-        max_wait_s=max_wait_s,
-        install_signal_handlers=install_signal_handlers,
-        on_finished=on_finished,
-        planner=Planner(settings, service.store, executor, notifier, clock=service.clock),
-        observer=_Observer(),
+        planner=Planner(settings, store, executor, notifier, clock=clock),
+        observer=LearningObserver(service, feedback, learned, monitor),
         choose_prompt=learned.choose_prompt,
         learned_estimate=learned.estimate,
         parallel_limit=learned.max_parallel,
+        on_finished=on_finished,
+        fronts=fronts(service) if fronts is not None else (),
+        burst=burst,
+        max_wait_s=max_wait_s,
+        install_signal_handlers=install_signal_handlers,
     )

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import AlreadyRunning, InvalidInput, SchemaTooNew, StoreError
+from core.lock import InstanceLock  # the daemon's own lock: no daemon starts meanwhile
 from core.settings import Settings
 from core.store import migrations
 from core.store.db import BUSY_TIMEOUT_MS, Database, ensure_private_dir, ensure_private_file, migrate_file
@@ -167,8 +168,6 @@ def restore_database(settings: Settings, backup: Path, *, now: datetime) -> Rest
     The database being replaced is backed up first (into `backups/`), so a restore can be
     undone with another restore.
     """
-    from core.daemon import InstanceLock  # the daemon's own lock: no daemon starts meanwhile
-
     info = inspect_backup(backup)
     target = settings.db_path
     if target.exists() and backup.resolve() == target.resolve():

@@ -23,13 +23,13 @@ from rich.console import Console
 from rich.panel import Panel
 
 from core.abc import Notification, Notifier
-from core.assembly import build_daemon, telegram_fronts
+from core.assembly import build_daemon, owner_notifier, telegram_fronts
 from core.errors import ConfigError, ToolMissing
 from core.models import Run, Task, TaskState
-from core.notify import OutboxNotifier
 from core.service import Service
 from core.settings import Settings, load_settings
 from core.store.outbox import OutboxStore
+from core.store.store import Store
 
 LIMIT_RESET_S = 8
 """The simulated session limit resets this many seconds after it is hit."""
@@ -80,11 +80,12 @@ def make_sample_repo(path: Path) -> Path:
 class PhoneScreen:
     """Prints what the Telegram bot would send, and taps Approve on plans like an owner would."""
 
-    def __init__(self, console: Console, service_ref: list[Service]) -> None:
+    def __init__(self, console: Console, service_ref: list[Service], forward: Notifier | None = None) -> None:
         self.console = console
         self.service_ref = service_ref
+        """The daemon's service, once it is built: the owner's taps go through it."""
         self.sent: list[Notification] = []
-        self.forward: Notifier | None = None
+        self.forward = forward
         """The outbox of a configured Telegram bot: the same messages then reach the phone."""
 
     async def notify(self, note: Notification) -> None:
@@ -113,6 +114,14 @@ class PhoneScreen:
                 f"   👆 you tap [Approve] on plan v{version} of task {note.task_id}", style="bold green"
             )
             await self.service_ref[0].approve(note.task_id, version=version)
+
+
+def _finished_line(task: Task, run: Run) -> str:
+    outcome = run.outcome.value if run.outcome else "?"
+    return (
+        f"   ✓ run {run.id} of task #{task.id} ({run.kind.value}): {outcome} → "
+        f"{task.state.value}, {run.tokens.total:,} tokens, tmux {run.tmux_session}"
+    )
 
 
 async def _countdown(console: Console, service: Service, stop: asyncio.Event) -> None:
@@ -197,12 +206,26 @@ async def run_demo(directory: Path, console: Console) -> DemoResult:
     telegram = owner_telegram()
     settings = demo_settings(directory, telegram)
     repo = make_sample_repo(directory / "shop")
+    store = await Store.open(settings.db_path)
     service_ref: list[Service] = []
-    phone = PhoneScreen(console, service_ref)
-    service = await Service.open(settings, notifier=phone)
+    forward = owner_notifier(settings, store) if telegram else None
+    phone = PhoneScreen(console, service_ref, forward)
+
+    def finished(task: Task, run: Run | None) -> None:
+        if run is not None:
+            console.print(_finished_line(task, run), markup=False)
+
+    daemon = build_daemon(
+        settings,
+        store,
+        notifier=phone,
+        burst=True,
+        max_wait_s=MAX_WAIT_S,
+        on_finished=finished,
+        install_signal_handlers=False,
+    )
+    service = daemon.service
     service_ref.append(service)
-    if telegram:
-        phone.forward = OutboxNotifier(OutboxStore(service.store.db), settings.telegram_allowed_users)
     result = DemoResult(directory, settings.brain_dir, None, messages=phone.sent)
     try:
         console.rule("1 · queue three tasks (as /add from the phone would)")
@@ -237,19 +260,6 @@ async def run_demo(directory: Path, console: Console) -> DemoResult:
         stop = asyncio.Event()
         ticker = asyncio.create_task(_countdown(console, service, stop))
 
-        def finished(task: Task, run: Run | None) -> None:
-            if run is None:
-                return
-            outcome = run.outcome.value if run.outcome else "?"
-            console.print(
-                f"   ✓ run {run.id} of task #{task.id} ({run.kind.value}): {outcome} → "
-                f"{task.state.value}, {run.tokens.total:,} tokens, tmux {run.tmux_session}",
-                markup=False,
-            )
-
-        daemon = build_daemon(
-            service, burst=True, max_wait_s=MAX_WAIT_S, on_finished=finished, install_signal_handlers=False
-        )
         try:
             result.exit_code = await daemon.run()
         finally:

@@ -17,7 +17,6 @@ import asyncio
 import fcntl
 import json
 import os
-import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -28,6 +27,7 @@ from typing import Any
 from core.abc import Clock
 from core.errors import DiskWriteError
 from core.models import Event, Run, iso, utcnow
+from core.redact import REDACTED, env_secrets, redact
 from core.store.db import ensure_private_dir
 from core.store.runs import row_to_run
 from core.store.store import Store
@@ -35,64 +35,6 @@ from core.store.tasks import row_to_event
 
 CURSOR_KEY = "logbook.cursor"
 """KV key: id of the last table event written to the logs."""
-
-REDACTED = "[redacted]"
-SECRET_ENV = (
-    "TELEGRAM_BOT_TOKEN",
-    "ANTHROPIC_API_KEY",
-    "ANTHROPIC_AUTH_TOKEN",
-    "CLAUDE_CODE_OAUTH_TOKEN",
-    "GITHUB_TOKEN",
-    "GH_TOKEN",
-)
-"""Environment variables whose values must never appear in a log or note, whatever their shape."""
-
-# Hand-written patterns: secret scanners (detect-secrets, gitleaks) scan files and repos;
-# we need a cheap in-process filter on short strings, which a dozen regexes do well.
-_SECRET_PATTERNS = [
-    re.compile(r"\b\d{5,12}:[A-Za-z0-9_-]{30,}"),  # Telegram bot token
-    re.compile(r"\bsk-ant-[A-Za-z0-9_-]{8,}"),  # Anthropic API / OAuth tokens
-    re.compile(r"\bsk-[A-Za-z0-9_-]{20,}"),
-    re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"),  # GitHub tokens
-    re.compile(r"\bgithub_pat_[A-Za-z0-9_]{20,}"),
-    re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}"),  # Slack
-    re.compile(r"\bAKIA[0-9A-Z]{16}\b"),  # AWS access key id
-    re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),  # JWT
-    re.compile(r"(?i)\b(bearer|token)\s+[A-Za-z0-9._~+/=-]{16,}"),
-]
-_SECRET_KEY = re.compile(r"(?i)(token|secret|passw|api[_-]?key|authorization|cookie|credential)")
-_MIN_SECRET_CHARS = 8
-"""Shorter environment values are not treated as secrets: redacting "1" everywhere helps nobody."""
-
-
-def _env_secrets() -> list[str]:
-    values = (os.environ.get(name, "") for name in SECRET_ENV)
-    return sorted({v for v in values if len(v) >= _MIN_SECRET_CHARS}, key=len, reverse=True)
-
-
-def redact_text(text: str, secrets: list[str] | None = None) -> str:
-    for secret in _env_secrets() if secrets is None else secrets:
-        text = text.replace(secret, REDACTED)
-    for pattern in _SECRET_PATTERNS:
-        text = pattern.sub(REDACTED, text)
-    return text
-
-
-def redact(value: Any, *, _secrets: list[str] | None = None, _key: str = "") -> Any:
-    """`value` with every token-like string replaced; string values under secret-sounding
-    keys (`api_key`, `password`…) are dropped whole. Numbers are kept: `tokens_input` is a count."""
-    secrets = _env_secrets() if _secrets is None else _secrets
-    if isinstance(value, str):
-        if _key and _SECRET_KEY.search(_key) and value:
-            return REDACTED
-        return redact_text(value, secrets)
-    if isinstance(value, Mapping):
-        return {redact_text(str(k), secrets): redact(v, _secrets=secrets, _key=str(k))
-                for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [redact(v, _secrets=secrets, _key=_key) for v in value]
-    return value
-
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
@@ -113,7 +55,7 @@ def encode_line(record: Mapping[str, Any]) -> str:
     clean = redact(json.loads(json.dumps(record, default=_jsonable, ensure_ascii=False)))
     line = json.dumps(clean, ensure_ascii=False, separators=(",", ":"))
     # Second guard: a secret that JSON escaping split or that hid in a number's text.
-    for secret in _env_secrets():
+    for secret in env_secrets():
         if secret in line:
             line = line.replace(secret, REDACTED)
     return line

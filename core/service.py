@@ -7,7 +7,7 @@ lives here, so `/cancel 4` and `nightshift cancel 4` cannot drift apart.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 CancelHook = Callable[[Task], Awaitable[None]]
 """Stops a task's live run (the executor provides it); the service only changes state."""
+ChangeListener = Callable[[str, int | None], None]
 
 QUEUE_PAUSED_KEY = "queue_paused"
 
@@ -72,15 +73,19 @@ class Service:
         *,
         notifier: Notifier | None = None,
         clock: Clock = utcnow,
+        cancel_hooks: Sequence[CancelHook] = (),
+        listeners: Sequence[ChangeListener] = (),
+        usage_monitor: UsageMonitor | None = None,
     ) -> None:
+        """Every collaborator is given here, once (`core.assembly` wires the daemon's)."""
         self.settings = settings
         self.store = store
         self.notifier: Notifier = notifier or NullNotifier()
         self.clock = clock
-        self.cancel_hooks: list[CancelHook] = []
-        self.listeners: list[Callable[[str, int | None], None]] = []
+        self.cancel_hooks: tuple[CancelHook, ...] = tuple(cancel_hooks)
+        self.listeners: tuple[ChangeListener, ...] = tuple(listeners)
         """Called after every change with (event kind, task id): the daemon wakes its dispatcher."""
-        self.usage_monitor: UsageMonitor | None = None
+        self.usage_monitor = usage_monitor
         """The daemon's usage monitor, when one runs: `usage()` reads what it last saw."""
 
     @classmethod

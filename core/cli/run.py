@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import sys
 from typing import Annotated
 
 import typer
@@ -11,11 +9,10 @@ import typer
 from core.assembly import build_daemon, telegram_fronts
 from core.cli.app import app as cli_app
 from core.cli.app import console, print_json, with_service
-from core.daemon import JsonLines
 from core.execution.workspace import CleanReport, clean_worktrees
+from core.log import configure_logging
 from core.models import Run, Task
 from core.service import Service
-from core.usage.monitor import UsageMonitor
 
 
 def _describe(task: Task, run: Run) -> str:
@@ -30,18 +27,6 @@ def _describe(task: Task, run: Run) -> str:
     if run.branch:
         parts.append(f"branch {run.branch}")
     return " · ".join(parts)
-
-
-def configure_logging() -> None:
-    """Structured log lines (one JSON object each) on stderr."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonLines())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
-    # APScheduler logs every job execution at INFO: one line a minute per job, noise.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 @cli_app.command()
@@ -66,13 +51,13 @@ def run(
             if burst and run is not None:
                 console.print(_describe(task, run), markup=False, soft_wrap=True)
 
-        monitor = None if burst else UsageMonitor(service.settings, service.store)
         daemon = build_daemon(
-            service,
+            service.settings,
+            service.store,
             burst=burst,
             max_wait_s=max_wait,
-            monitor=monitor,
-            fronts=[] if burst else telegram_fronts(service),
+            usage_monitor=not burst,
+            fronts=None if burst else telegram_fronts,
             on_finished=finished,
         )
         return await daemon.run()

@@ -12,6 +12,8 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from core.scheduling.budget import WindowCapacity
+
 MIN_UTILIZATION = 0.05
 """Below 5 % used, tokens / utilization magnifies rounding of the percentage too much."""
 
@@ -56,3 +58,29 @@ def choose_estimate(
     if usable:
         return Choice(round(statistics.median(usable)), "history")
     return Choice(default_tokens, "default")
+
+
+def window_capacity(
+    *,
+    utilization: float | None,
+    tokens_used: int | None,
+    largest_block_tokens: int | None,
+    setting_tokens: int,
+    fresh_window: bool,
+    in_flight_tokens: int,
+) -> WindowCapacity | None:
+    """The window's size and what counts as spent in it; None when the size is unknown.
+
+    A fresh window (just reset) has spent nothing, and its utilization is stale; runs in
+    flight will spend their estimates, so they count as spent already.
+    """
+    choice = choose_capacity(
+        utilization=None if fresh_window else utilization,
+        tokens_used=tokens_used,
+        largest_block_tokens=largest_block_tokens,
+        setting_tokens=setting_tokens,
+    )
+    if choice.tokens is None:
+        return None
+    used = 0 if fresh_window else int(tokens_used or 0)
+    return WindowCapacity(choice.tokens, used + in_flight_tokens)

@@ -168,3 +168,16 @@ class RunStore:
         rows = await self.db.fetchall(f"SELECT * FROM runs WHERE {where} ORDER BY id", params)
         return [row_to_run(r) for r in rows]
 
+    async def done_task_tokens(self, repo: str | None, limit: int) -> list[int]:
+        """Tokens each of the `limit` most recently finished done tasks spent on work runs,
+        newest first (in `repo` when given): the history a task's estimate falls back on.
+        The repo condition is built here, not as `(? IS NULL OR …)`, which PostgreSQL refuses."""
+        where, params = ("t.repo = ?", [repo]) if repo is not None else ("1 = 1", [])
+        rows = await self.db.fetchall(
+            "SELECT SUM(r.tokens_input + r.tokens_output + r.tokens_cache_creation"
+            " + r.tokens_cache_read) FROM runs r JOIN tasks t ON t.id = r.task_id"
+            f" WHERE t.state = 'done' AND r.kind = 'work' AND {where}"
+            " GROUP BY r.task_id ORDER BY MAX(r.id) DESC LIMIT ?",
+            (*params, limit),
+        )
+        return [int(r[0] or 0) for r in rows]

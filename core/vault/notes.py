@@ -18,11 +18,11 @@ from functools import cached_property
 from pathlib import PurePosixPath
 from typing import Any
 
-from core.logbook import redact
 from core.metrics.compute import Capacity, compute
 from core.metrics.history import History
 from core.metrics.report import GroupMetrics, MetricsReport, human, number, percent, seconds
 from core.models import Plan, Run, RunKind, Task
+from core.redact import redact
 from core.vault.markdown import (
     block,
     code,

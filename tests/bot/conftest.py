@@ -11,6 +11,7 @@ import pytest
 from bot.app import BotOptions
 from bot.runtime import BotRuntime, running_bot
 from bot.sender import RetryPolicy
+from core.assembly import owner_notifier
 from core.models import utcnow
 from core.service import Service
 from core.settings import Settings, load_settings
@@ -75,7 +76,8 @@ def bot_settings(settings: Settings, fake_telegram: FakeTelegram) -> Settings:
 
 @pytest.fixture
 async def bot_service(bot_settings: Settings, store: Store) -> Service:
-    return Service(bot_settings, store)
+    """The service as the daemon builds it: notifying through the outbox the bot delivers."""
+    return Service(bot_settings, store, notifier=owner_notifier(bot_settings, store))
 
 
 @pytest.fixture

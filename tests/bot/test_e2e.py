@@ -459,10 +459,13 @@ async def test_a_rejected_token_is_a_config_error_that_does_not_show_the_token(
     assert "wrong-token" not in str(caught.value)
 
 
-async def test_the_bot_installs_the_outbox_notifier(bot: BotRuntime, bot_service: Service) -> None:
+async def test_the_bot_delivers_the_outbox_the_services_notifier_writes(
+    bot: BotRuntime, bot_service: Service
+) -> None:
     assert isinstance(bot_service.notifier, OutboxNotifier)
     assert bot_service.notifier.recipients == frozenset({OWNER})
     assert isinstance(bot.outbox, OutboxStore)
+    assert bot.outbox is bot_service.notifier.outbox
 
 
 async def test_the_token_never_reaches_the_logs(

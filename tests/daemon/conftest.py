@@ -1,4 +1,5 @@
-"""Real parts for daemon tests: the fake CLI, a private tmux server, a temp database, margin 1 s."""
+"""Real parts for daemon tests: the daemon as the assembly builds it, the fake CLI, a private
+tmux server, a temp database, margin 1 s."""
 
 from __future__ import annotations
 
@@ -7,20 +8,21 @@ import os
 import signal
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from core.abc import Clock, Notifier
+from core.assembly import ExecutorTimings, FrontsFor, build_daemon
 from core.daemon import Daemon
 from core.execution.executor import Executor
 from core.execution.tmux import TmuxRunner
-from core.models import Task, TaskState
+from core.models import Task, TaskState, utcnow
 from core.service import Service
 from core.settings import Settings, load_settings
 from core.store.store import Store
-from core.usage.monitor import UsageMonitor
 from tests.support import FAKE, NIGHTSHIFT, Record, git, make_repo  # noqa: F401 - re-exported for tests
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,6 +35,8 @@ def daemon_settings(isolated_env: Path, monkeypatch: pytest.MonkeyPatch, record:
     monkeypatch.setenv("NIGHTSHIFT_PLAN_BY_DEFAULT", "false")
     monkeypatch.setenv("NIGHTSHIFT_USAGE_REFRESH_S", "5")
     monkeypatch.setenv("NIGHTSHIFT_USAGE_API", "false")
+    # One prompt style, the one that passes the owner's words through first: tests read them.
+    monkeypatch.setenv("NIGHTSHIFT_PROMPT_STYLE", "direct")
     # As on a machine where Claude Code has run: the usage monitor reads the logs it finds.
     (isolated_env / "claude" / "projects").mkdir(parents=True)
     return load_settings(env_file=None)
@@ -59,12 +63,53 @@ def runner(daemon_settings: Settings) -> Iterator[TmuxRunner]:
                        capture_output=True, check=False)
 
 
+FAST_TIMINGS = ExecutorTimings(poll_interval_s=0.02, progress_interval_s=0.2, kill_grace_s=1.0)
+"""The executor looks at runs more often than in production: tests wait less."""
+
+MakeDaemon = Callable[..., Daemon]
+
+
 @pytest.fixture
 def executor(dservice: Service, runner: TmuxRunner) -> Executor:
-    executor = Executor(dservice.settings, dservice.store, runner, dservice.notifier,
-                        poll_interval_s=0.02, progress_interval_s=0.2, kill_grace_s=1.0)
-    dservice.cancel_hooks.append(executor.cancel)
-    return executor
+    """The real executor alone (no daemon), for tests of one run's inputs and outputs."""
+    return Executor(dservice.settings, dservice.store, runner, dservice.notifier, **asdict(FAST_TIMINGS))
+
+
+@pytest.fixture
+def make_daemon(daemon_settings: Settings, dstore: Store, runner: TmuxRunner) -> MakeDaemon:
+    """The daemon as `nightshift run` builds it (`core.assembly`), over the test's store.
+
+    Keyword arguments of `build_daemon` pass through (`clock`, `notifier`, `fronts`, `burst`,
+    `max_wait_s`); `monitor` (default on) is the real usage monitor; any other keyword
+    changes a setting for this daemon.
+    """
+
+    def make(
+        *,
+        monitor: bool = True,
+        clock: Clock = utcnow,
+        notifier: Notifier | None = None,
+        fronts: FrontsFor | None = None,
+        burst: bool = False,
+        max_wait_s: float = 0.0,
+        **changes: Any,
+    ) -> Daemon:
+        settings = daemon_settings.model_copy(update=changes) if changes else daemon_settings
+        return build_daemon(
+            settings,
+            dstore,
+            notifier=notifier,
+            clock=clock,
+            burst=burst,
+            max_wait_s=max_wait_s,
+            usage_monitor=monitor,
+            fronts=fronts,
+            runner=runner,
+            install_signal_handlers=False,
+            timings=FAST_TIMINGS,
+        )
+
+    return make
 
 
 @dataclass
@@ -72,31 +117,36 @@ class Running:
     daemon: Daemon
     job: asyncio.Task[int]
 
+    @property
+    def service(self) -> Service:
+        """The daemon's own service: what a front holds (a change wakes the dispatcher)."""
+        return self.daemon.service
+
     async def stop(self) -> int:
         self.daemon.request_stop("test over")
         return await asyncio.wait_for(self.job, 30)
 
 
+async def run_daemon(daemon: Daemon) -> Running:
+    """Start `daemon` in this event loop; returns once its timed jobs run."""
+    job = asyncio.create_task(daemon.run())
+    for _ in range(500):
+        if daemon.started or job.done():
+            break
+        await asyncio.sleep(0.01)
+    if job.done():
+        job.result()
+    return Running(daemon, job)
+
+
 @pytest.fixture
-async def start_daemon(
-    dservice: Service, executor: Executor
-) -> AsyncIterator[Callable[..., Awaitable[Running]]]:
-    """Start a daemon in this event loop; it is stopped at the end of the test."""
+async def start_daemon(make_daemon: MakeDaemon) -> AsyncIterator[Callable[..., Awaitable[Running]]]:
+    """Build (as `make_daemon`) and start a daemon; it is stopped at the end of the test."""
     started: list[Running] = []
 
-    async def start(*, monitor: bool = True, **kwargs: Any) -> Running:
-        """The daemon as `nightshift run` builds it: with the real usage monitor by default."""
-        usage = UsageMonitor(dservice.settings, dservice.store) if monitor else None
-        daemon = Daemon(dservice, executor, monitor=usage, install_signal_handlers=False, **kwargs)
-        job = asyncio.create_task(daemon.run())
-        running = Running(daemon, job)
+    async def start(**kwargs: Any) -> Running:
+        running = await run_daemon(make_daemon(**kwargs))
         started.append(running)
-        for _ in range(500):
-            if (daemon.scheduler is not None and daemon.scheduler.running) or job.done():
-                break
-            await asyncio.sleep(0.01)
-        if job.done():
-            job.result()
         return running
 
     yield start

@@ -16,7 +16,10 @@ from .conftest import Record, make_repo
 
 
 async def burst(service: Service) -> int:
-    daemon = build_daemon(service, burst=True, install_signal_handlers=False)
+    """`nightshift run --burst` over the service's store, telling what the service's notifier hears."""
+    daemon = build_daemon(
+        service.settings, service.store, notifier=service.notifier, burst=True, install_signal_handlers=False
+    )
     return await daemon.run()
 
 
@@ -90,7 +93,7 @@ async def test_a_resumed_session_keeps_its_prompt_style(
     settings = load_settings(env_file=None)
     service = Service(settings, dstore)
     task = await service.add("[fake: limit reset_in=1]\nwrite the docs", plan=False)
-    daemon = build_daemon(service, burst=True, max_wait_s=30, install_signal_handlers=False)
+    daemon = build_daemon(settings, dstore, burst=True, max_wait_s=30, install_signal_handlers=False)
     assert await daemon.run() == 0
     runs = await service.store.runs.for_task(task.id)
     assert [r.outcome.value for r in runs if r.outcome] == ["limit", "success"]

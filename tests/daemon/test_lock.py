@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from core.daemon import InstanceLock
 from core.errors import AlreadyRunning
+from core.lock import InstanceLock
 
 HOLDER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from core.daemon import InstanceLock
+    from core.lock import InstanceLock
     lock = InstanceLock(Path(sys.argv[1]))
     lock.acquire()
     print("locked", flush=True)

@@ -34,11 +34,10 @@ async def test_a_limit_pauses_the_queue_until_the_reset_and_the_limited_task_res
     dservice: Service, dstore: Store, record: Record, start_daemon: object
 ) -> None:
     notes = RecordingNotifier()
-    dservice.notifier = notes
     first = await dservice.add("first task [fake: limit reset_in=5]", priority=Priority.HIGH)
     second = await dservice.add("second task")
     third = await dservice.add("third task")
-    running = await start_daemon()  # type: ignore[operator]
+    running = await start_daemon(notifier=notes)  # type: ignore[operator]
 
     # The first task hits the limit: it is paused, its attempt not counted, the queue paused.
     (paused,) = await wait_for_states(dstore, [first.id], {TaskState.PAUSED_LIMIT})
@@ -52,8 +51,7 @@ async def test_a_limit_pauses_the_queue_until_the_reset_and_the_limited_task_res
     assert pause is not None
     assert datetime.fromisoformat(pause["until"]) == reset + timedelta(seconds=1)
     assert pause["task_id"] == first.id
-    job = running.daemon.scheduler.get_job("reset")
-    assert job is not None and job.next_run_time == reset + timedelta(seconds=1)
+    assert running.daemon.timers.next_fire("reset") == reset + timedelta(seconds=1)
 
     tasks = await wait_for_states(dstore, [first.id, second.id, third.id], {TaskState.DONE})
     # One window summary for the batch the reset set off.
@@ -96,12 +94,11 @@ async def test_a_limit_pauses_the_queue_until_the_reset_and_the_limited_task_res
 async def test_with_parallel_runs_the_resumed_task_goes_alone_until_it_gets_through(
     dservice: Service, dstore: Store, record: Record, start_daemon: object
 ) -> None:
-    dservice.settings = dservice.settings.model_copy(update={"max_parallel": 2})
     first = await dservice.add("first task [fake: limit reset_in=3]")
-    await start_daemon()  # type: ignore[operator]
+    running = await start_daemon(max_parallel=2)  # type: ignore[operator]
     await wait_for_states(dstore, [first.id], {TaskState.PAUSED_LIMIT})
-    second = await dservice.add("second task [fake: slow delay=0.1]", priority=Priority.URGENT)
-    third = await dservice.add("third task [fake: slow delay=0.1]", priority=Priority.URGENT)
+    second = await running.service.add("second task [fake: slow delay=0.1]", priority=Priority.URGENT)
+    third = await running.service.add("third task [fake: slow delay=0.1]", priority=Priority.URGENT)
     await wait_for_states(dstore, [first.id, second.id, third.id], {TaskState.DONE})
 
     assert [_first_words(c) for c in record()][:2] == ["first task", "resume"]

@@ -294,8 +294,7 @@ async def test_cancel_through_the_service_kills_the_process_group(
     claimed: Any,
     record: Any,
 ) -> None:
-    service = Service(exec_settings, exec_store)
-    service.cancel_hooks.append(executor.cancel)
+    service = Service(exec_settings, exec_store, cancel_hooks=[executor.cancel])
     task = await claimed("Long job [fake: hang]", repo=str(repo))
     job = asyncio.create_task(executor.execute(task))
     await eventually(record, "the CLI to start")

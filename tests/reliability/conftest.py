@@ -11,6 +11,7 @@ from tests.daemon.conftest import (  # noqa: F401
     dservice,
     dstore,
     executor,
+    make_daemon,
     runner,
     start_daemon,
 )

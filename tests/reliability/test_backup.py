@@ -27,8 +27,8 @@ from core.backup import (
     inspect_backup,
     restore_database,
 )
-from core.daemon import InstanceLock
 from core.errors import InvalidInput, SchemaTooNew
+from core.lock import InstanceLock
 from core.service import Service
 from core.settings import Settings, load_settings
 from core.store import migrations
@@ -261,5 +261,4 @@ async def test_the_daemon_takes_todays_backup_when_it_starts(
     today = dservice.now().astimezone(daemon_settings.local_tz).strftime("%Y-%m-%d")
     assert backup.name == f"{DAILY_PREFIX}{today}.db" and mode(backup) == 0o600
     assert inspect_backup(backup).tasks == 1
-    job = running.daemon.scheduler.get_job("backup")
-    assert job is not None, "checked again every hour"
+    assert running.daemon.timers.next_fire("backup") is not None, "checked again every hour"

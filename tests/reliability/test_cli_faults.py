@@ -16,15 +16,15 @@ from pathlib import Path
 
 import pytest
 
+from core.assembly import build_daemon
 from core.daemon import Daemon
-from core.execution.executor import Executor
 from core.execution.tmux import TmuxRunner
 from core.models import Outcome, TaskState, utcnow
 from core.service import Service
 from core.settings import Settings
 from core.store.store import Store
 from core.store.tasks import NewTask
-from tests.daemon.conftest import FAKE, Record, wait_for_states
+from tests.daemon.conftest import FAKE, FAST_TIMINGS, Record, wait_for_states
 from tests.execution.conftest import eventually, group_gone
 
 WRAPPER = f"""#!{sys.executable}
@@ -58,12 +58,9 @@ class Clock:
 
 async def _daemon(settings: Settings, store: Store, runner: TmuxRunner,
                   clock: Clock | None = None) -> tuple[Service, Daemon, asyncio.Task[int]]:
-    service = Service(settings, store, clock=clock or utcnow)
-    executor = Executor(settings, store, runner, clock=service.clock, poll_interval_s=0.02,
-                        progress_interval_s=0.2, kill_grace_s=1.0)
-    service.cancel_hooks.append(executor.cancel)
-    daemon = Daemon(service, executor, install_signal_handlers=False)
-    return service, daemon, asyncio.create_task(daemon.run())
+    daemon = build_daemon(settings, store, clock=clock or utcnow, runner=runner,
+                          install_signal_handlers=False, timings=FAST_TIMINGS)
+    return daemon.service, daemon, asyncio.create_task(daemon.run())
 
 
 @pytest.mark.timeout(90)

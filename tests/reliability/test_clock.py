@@ -15,14 +15,12 @@ from datetime import datetime, timedelta
 import pytest
 
 from core.daemon import LIMIT_PAUSE_KEY, Daemon
-from core.execution.executor import Executor
-from core.execution.tmux import TmuxRunner
 from core.models import Task, TaskState, utcnow
 from core.scheduling.resets import LimitPause
 from core.service import Service
 from core.settings import Settings
 from core.store.store import Store
-from tests.daemon.conftest import Record, wait_for_states
+from tests.daemon.conftest import MakeDaemon, Record, run_daemon, wait_for_states
 
 MARGIN = timedelta(seconds=1)  # NIGHTSHIFT_RESET_MARGIN_S in the daemon tests' settings
 
@@ -46,13 +44,12 @@ class World:
 
 
 @pytest.fixture
-async def paused_world(daemon_settings: Settings, dstore: Store, runner: TmuxRunner
+async def paused_world(daemon_settings: Settings, dstore: Store, make_daemon: MakeDaemon
                        ) -> AsyncIterator[World]:
     """A queue paused by a limit that resets in an hour, and a daemon on a movable clock."""
     clock = JumpingClock()
-    service = Service(daemon_settings, dstore, clock=clock)
-    executor = Executor(daemon_settings, dstore, runner, clock=clock, poll_interval_s=0.02,
-                        progress_interval_s=0.2, kill_grace_s=1.0)
+    daemon = make_daemon(clock=clock, monitor=False)
+    service = daemon.service
     resets_at = clock() + timedelta(hours=1)
     paused = await service.add("interrupted by the limit [fake: turns=1]", plan=False, priority="low")
     await dstore.tasks.claim_next(only_ids=[paused.id])
@@ -61,23 +58,16 @@ async def paused_world(daemon_settings: Settings, dstore: Store, runner: TmuxRun
     await dstore.kv.set(LIMIT_PAUSE_KEY, LimitPause(resets_at, resets_at + MARGIN,
                                                     task_id=paused.id).as_json())
     waiting = await service.add("queued behind the limit [fake: turns=1]", plan=False, priority="urgent")
-    daemon = Daemon(service, executor, install_signal_handlers=False)
-    job = asyncio.create_task(daemon.run())
-    for _ in range(500):
-        if daemon.scheduler is not None and daemon.scheduler.running:
-            break
-        await asyncio.sleep(0.01)
+    running = await run_daemon(daemon)
     try:
         yield World(clock, service, daemon, paused, waiting, resets_at)
     finally:
-        daemon.request_stop("test over")
-        await asyncio.wait_for(job, 30)
+        await running.stop()
 
 
 async def _tick(world: World) -> None:
     """Run the daemon's safety tick now (it is due every minute anyway)."""
-    assert world.daemon.scheduler is not None
-    world.daemon.scheduler.get_job("tick").modify(next_run_time=utcnow())
+    world.daemon.timers.fire_now("tick")
     await asyncio.sleep(0.3)
 
 
@@ -105,15 +95,12 @@ async def test_a_clock_set_back_keeps_the_pause_and_places_the_reset_again(
 ) -> None:
     world = paused_world
     world.clock.offset = -timedelta(hours=2)
-    assert world.daemon.scheduler is not None
     # The reset job fires (by the scheduler's wall clock, a job placed for the old timeline);
     # on the daemon's clock the reset is now three hours away: it is placed again, not run.
-    world.daemon.scheduler.add_job(world.daemon._on_reset, args=[utcnow()], id="reset",
-                                   replace_existing=True, next_run_time=utcnow())
+    world.daemon.timers.fire_now("reset")
     await asyncio.sleep(0.3)
     await _tick(world)
-    job = world.daemon.scheduler.get_job("reset")
-    assert job is not None and job.next_run_time == world.resets_at + MARGIN
+    assert world.daemon.timers.next_fire("reset") == world.resets_at + MARGIN
     assert record() == []
     assert (await dstore.tasks.get(world.paused.id)).state is TaskState.PAUSED_LIMIT
     assert (await dstore.tasks.get(world.waiting.id)).state is TaskState.READY

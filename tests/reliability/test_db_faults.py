@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from core.assembly import ExecutorTimings, build_daemon
 from core.daemon import Daemon
-from core.execution.executor import Executor
 from core.execution.tmux import TmuxRunner
 from core.models import TaskState, utcnow
 from core.service import Service
@@ -87,11 +87,10 @@ class Clock:
 
 def _daemon(settings: Settings, store: Store, runner: TmuxRunner,
             clock: Clock | None = None) -> tuple[Service, Daemon]:
-    service = Service(settings, store, clock=clock or utcnow)
-    executor = Executor(settings, store, runner, clock=service.clock, poll_interval_s=0.02,
-                        progress_interval_s=0.1, kill_grace_s=1.0)
-    service.cancel_hooks.append(executor.cancel)
-    return service, Daemon(service, executor, install_signal_handlers=False)
+    timings = ExecutorTimings(poll_interval_s=0.02, progress_interval_s=0.1, kill_grace_s=1.0)
+    daemon = build_daemon(settings, store, clock=clock or utcnow, runner=runner,
+                          install_signal_handlers=False, timings=timings)
+    return daemon.service, daemon
 
 
 async def _logged(caplog: pytest.LogCaptureFixture, message: str, timeout_s: float = 30) -> logging.LogRecord:
@@ -120,8 +119,7 @@ async def test_busy_when_claiming_is_a_clear_error_and_the_next_tick_recovers(
         assert record() == []
     try:
         # The lock is gone; the next safety tick (due in a minute) runs now.
-        assert daemon.scheduler is not None
-        daemon.scheduler.get_job("tick").modify(next_run_time=service.now())
+        daemon.timers.fire_now("tick")
         await wait_for_states(busy_store, [task.id], {TaskState.DONE}, timeout_s=30)
     finally:
         daemon.request_stop("test over")
@@ -152,8 +150,7 @@ async def test_busy_while_a_run_reports_progress_does_not_lose_the_run(
         assert (await busy_store.tasks.get(task.id)).state is TaskState.RUNNING
         # A minute later (the hold after a failure) the next tick follows the run again.
         clock.offset += timedelta(seconds=61)
-        assert daemon.scheduler is not None
-        daemon.scheduler.get_job("tick").modify(next_run_time=utcnow())
+        daemon.timers.fire_now("tick")
         (done,) = await wait_for_states(busy_store, [task.id], {TaskState.DONE, TaskState.FAILED},
                                         timeout_s=30)
     finally:

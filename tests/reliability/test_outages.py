@@ -14,9 +14,7 @@ import pytest
 
 from bot.runtime import running_bot
 from bot.sender import RetryPolicy
-from core.abc import Notification
-from core.daemon import Daemon
-from core.execution.executor import Executor
+from core.assembly import build_daemon
 from core.execution.tmux import TmuxRunner
 from core.models import TaskState
 from core.service import Service
@@ -24,7 +22,7 @@ from core.settings import Settings
 from core.store.outbox import OutboxStore
 from core.store.store import Store
 from tests.bot.conftest import FAST, OWNER, FakeClock, bot_settings_for
-from tests.daemon.conftest import wait_for_states
+from tests.daemon.conftest import FAST_TIMINGS, wait_for_states
 from tests.fakes.telegram_api import FakeTelegram
 
 from .scenarios import outage_scenario
@@ -65,18 +63,17 @@ async def test_notifications_from_runs_during_an_outage_arrive_in_order_afterwar
     daemon_settings: Settings, dstore: Store, fake_telegram: FakeTelegram, runner: TmuxRunner,
 ) -> None:
     settings = bot_settings_for(fake_telegram)
-    service = Service(settings, dstore)
-    executor = Executor(settings, dstore, runner, _Late(service), poll_interval_s=0.02,
-                        progress_interval_s=0.2, kill_grace_s=1.0)
-    service.cancel_hooks.append(executor.cancel)
     options = replace(FAST, read_timeout_s=1.0, write_timeout_s=1.0,
                       retry=RetryPolicy(base_s=0.05, factor=2.0, max_s=0.4, idle_poll_s=0.2))
     # Down before the daemon starts (getMe too: the bot cannot even start), then flooded, then
     # hanging, then back.
     fake_telegram.fail("502", method=None, times=None)
+    # As `nightshift run` wires it: the service notifies through the outbox the bot delivers.
+    daemon = build_daemon(settings, dstore, runner=runner, install_signal_handlers=False,
+                          timings=FAST_TIMINGS,
+                          fronts=lambda service: [lambda: running_bot(settings, service, options)])
+    service = daemon.service
     tasks = [await service.add(f"outage run {i} [fake: turns=1]", plan=False) for i in range(4)]
-    daemon = Daemon(service, executor, fronts=[lambda: running_bot(settings, service, options)],
-                    install_signal_handlers=False)
     job = asyncio.create_task(daemon.run())
     try:
         await wait_for_states(dstore, [t.id for t in tasks], {TaskState.DONE})
@@ -101,16 +98,3 @@ async def test_notifications_from_runs_during_an_outage_arrive_in_order_afterwar
     heads = [s.text.splitlines()[0] for s in sent]
     assert heads == [f"<b>Task {t.id} done: outage run {i} [fake: turns=1]</b>" for i, t in enumerate(tasks)]
     assert len(fake_telegram.sent(OWNER)) == len(tasks), "each arrived once"
-
-
-class _Late:
-    """The executor's notifier: whatever notifier the service has when a run ends (the bot
-    installs its outbox notifier when it starts, after the executor was built), as
-    `nightshift run` wires it."""
-
-    def __init__(self, service: Service) -> None:
-        self.service = service
-
-    async def notify(self, note: Notification) -> None:
-        await self.service.notifier.notify(note)
-

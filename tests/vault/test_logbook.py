@@ -11,8 +11,9 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from core.logbook import CURSOR_KEY, REDACTED, LogBook, encode_line, redact, redact_text
+from core.logbook import CURSOR_KEY, LogBook, encode_line
 from core.models import TaskState
+from core.redact import REDACTED, redact, redact_text
 from core.settings import Settings
 from core.store.store import Store
 from tests.metrics.history import Fixture, at

@@ -1,0 +1,31 @@
+"""The daemon behind `nightshift run`: start the right work the moment a window resets.
+
+One asyncio process per NIGHTSHIFT_HOME, made of parts with one job each:
+
+- `daemon`: the lock, the fronts, signals, start and stop, burst exit; composes the rest;
+- `timers`: every timed job, declared as data (the only user of APScheduler);
+- `gate`: the limit pause, the reset, the probe after it ("window proven");
+- `dispatcher`: one round: the gates in order, then the claim order;
+- `follower`: the runs in flight, adoption after a restart, what happens after a run;
+- `priming`, `summary` (the window summary), `usage` (the monitor as the daemon sees it),
+  `wake` (the dispatcher's doorbell).
+
+`core.assembly.build_daemon` builds it with all its collaborators.
+"""
+
+from core.daemon.daemon import Daemon
+from core.daemon.gate import LIMIT_PAUSE_KEY, LimitGate
+from core.daemon.priming import LAST_PRIMED_KEY
+from core.daemon.seams import DaemonStats, FrontFactory
+from core.daemon.wake import Doorbell, Round
+
+__all__ = [
+    "LAST_PRIMED_KEY",
+    "LIMIT_PAUSE_KEY",
+    "Daemon",
+    "DaemonStats",
+    "Doorbell",
+    "FrontFactory",
+    "LimitGate",
+    "Round",
+]

@@ -1,0 +1,288 @@
+"""The daemon itself: one per home, its fronts, signals, start and stop, the parts composed.
+
+Stopping (SIGTERM, SIGINT) stops claiming and leaves live runs in tmux; the next start
+adopts them. With `burst` it exits once nothing runnable is left (or a limit would keep
+it waiting longer than `max_wait_s`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
+from datetime import datetime
+
+from core.abc import Notifier
+from core.daemon.dispatcher import Dispatcher
+from core.daemon.follower import Follower
+from core.daemon.gate import LimitGate
+from core.daemon.priming import Primer
+from core.daemon.seams import (
+    DaemonStats,
+    FinishedHook,
+    FrontFactory,
+    LearnedEstimate,
+    ParallelLimit,
+    PromptChooser,
+    RunObserver,
+    TaskExecutor,
+    TaskPlanner,
+)
+from core.daemon.summary import WindowSummary
+from core.daemon.timers import StandingWork, Timers, standing_jobs
+from core.daemon.usage import UsageWatch
+from core.daemon.wake import Background, Doorbell
+from core.errors import NightshiftError
+from core.lock import InstanceLock
+from core.log import event
+from core.models import iso
+from core.scheduling.estimator import Estimator
+from core.service import Service
+from core.usage.monitor import UsageMonitor
+
+
+class Daemon:
+    """Built by `core.assembly.build_daemon`, which makes every collaborator once."""
+
+    def __init__(
+        self,
+        service: Service,
+        executor: TaskExecutor,
+        *,
+        doorbell: Doorbell,
+        notifier: Notifier,
+        monitor: UsageMonitor | None = None,
+        planner: TaskPlanner | None = None,
+        observer: RunObserver | None = None,
+        choose_prompt: PromptChooser | None = None,
+        learned_estimate: LearnedEstimate | None = None,
+        parallel_limit: ParallelLimit | None = None,
+        on_finished: FinishedHook | None = None,
+        fronts: Sequence[FrontFactory] = (),
+        burst: bool = False,
+        max_wait_s: float = 0.0,
+        install_signal_handlers: bool = True,
+    ) -> None:
+        self.service = service
+        self.settings = settings = service.settings
+        self.store = service.store
+        self.observer = observer
+        self.fronts = tuple(fronts)
+        self.burst = burst
+        self.max_wait_s = max_wait_s
+        self.install_signal_handlers = install_signal_handlers
+        self.stats = DaemonStats()
+        self.doorbell = doorbell
+        self.timers = Timers(settings.local_tz)
+        self.usage = UsageWatch(monitor)
+        self.background = Background()
+        self.estimator = Estimator(service.store, settings.default_task_tokens, learned_estimate)
+        self.summary = WindowSummary(service, notifier, settings.local_tz, self.stats)
+        self.gate = LimitGate(
+            service.store,
+            margin_s=settings.reset_margin_s,
+            timers=self.timers,
+            usage=self.usage,
+            doorbell=doorbell,
+            background=self.background,
+            stats=self.stats,
+            clock=service.now,
+            window_opened=self._window_opened,
+            burst=burst,
+        )
+        self.follower = Follower(
+            service.store,
+            executor,
+            gate=self.gate,
+            summary=self.summary,
+            estimator=self.estimator,
+            usage=self.usage,
+            doorbell=doorbell,
+            stats=self.stats,
+            clock=service.now,
+            planner=planner,
+            observer=observer,
+            choose_prompt=choose_prompt,
+            on_finished=on_finished,
+        )
+        self.dispatcher = Dispatcher(
+            service,
+            follower=self.follower,
+            gate=self.gate,
+            timers=self.timers,
+            usage=self.usage,
+            doorbell=doorbell,
+            estimator=self.estimator,
+            planning=planner is not None,
+            parallel_limit=parallel_limit,
+            burst=burst,
+        )
+        self.primer = Primer(
+            settings,
+            service.store,
+            usage=self.usage,
+            gate=self.gate,
+            doorbell=doorbell,
+            stats=self.stats,
+            clock=service.now,
+            busy=lambda: bool(self.follower.active),
+        )
+        self._loop_task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+        self._exit_code = 0
+        self._started = False
+
+    # --- life cycle -----------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        return self.service.now()
+
+    @property
+    def started(self) -> bool:
+        """Start-up is over: runs adopted, timed jobs running, the first round asked for."""
+        return self._started
+
+    async def run(self) -> int:
+        """Run until stopped (or, with `burst`, until nothing runnable is left); the exit code."""
+        with InstanceLock(self.settings.home_dir):
+            async with AsyncExitStack() as stack:
+                for front in self.fronts:
+                    await stack.enter_async_context(front())
+                try:
+                    await self._start()
+                    await self._stop.wait()
+                finally:
+                    await self._shutdown()
+        return self._exit_code
+
+    def request_stop(self, reason: str = "stop requested") -> None:
+        """Stop claiming and exit; live runs stay in tmux for the next start to adopt."""
+        if not self.doorbell.stopping:
+            event("stopping", reason=reason, live_runs=sorted(self.follower.active))
+        self.doorbell.stop()
+        self._stop.set()
+
+    def wake(self, reason: str) -> None:
+        """Ask for a dispatch round now."""
+        self.doorbell.ring(reason)
+
+    async def _start(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self.install_signal_handlers:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, self.request_stop, signal.Signals(signum).name)
+        event(
+            "starting",
+            home=str(self.settings.home_dir),
+            pid=os.getpid(),
+            burst=self.burst,
+            max_parallel=self.settings.max_parallel,
+            margin_s=self.settings.reset_margin_s,
+        )
+        await self.follower.adopt()
+        work = StandingWork(
+            tick=self._tick,
+            import_inbox=self._import_inbox,
+            backup=self._daily_backup,
+            cron=self.gate.on_cron,
+            prime=self.primer.prime,
+            refresh_usage=self.gate.refresh_usage if self.usage.monitor is not None else None,
+        )
+        self.timers.start(standing_jobs(self.settings, work, burst=self.burst))
+        await self.gate.restore()
+        if self.usage.monitor is not None:
+            await self.gate.refresh_usage()  # the first round knows the window it is in
+        self._loop_task = asyncio.create_task(self._dispatch_loop(), name="dispatcher")
+        self.doorbell.ring("start")
+        self._started = True
+
+    async def _shutdown(self) -> None:
+        self.doorbell.stop()
+        if self.install_signal_handlers:
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
+        self.timers.stop()
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        live = await self.follower.stop()
+        await self.background.cancel()
+        await self.usage.close()
+        event("stopped", left_running=live)
+
+    # --- the dispatch loop ----------------------------------------------------------------
+
+    async def _dispatch_loop(self) -> None:
+        while (round_ := await self.doorbell.wait()) is not None:
+            try:
+                started = await self.dispatcher.round(round_)
+                if self.summary.open and not started and not self.follower.active:
+                    await self.summary.close()
+            except Exception:
+                event("dispatch failed", logging.ERROR, exc_info=True)
+            if self.burst:
+                await self._maybe_finish_burst()
+
+    async def _window_opened(self, trigger: str, scheduled_for: datetime) -> None:
+        capacity = self.dispatcher.capacity(fresh_window=True)
+        self.summary.begin(trigger, scheduled_for, capacity.total_tokens if capacity else None)
+
+    # --- the daemon's own timed jobs ------------------------------------------------------
+
+    async def _tick(self) -> None:
+        self.doorbell.ring("tick")
+        if self.observer is not None:
+            await self.observer.tick(self.now())
+
+    async def _import_inbox(self) -> None:
+        report = await self.service.import_inbox()
+        if report.imported or report.rejected:
+            event("inbox imported", imported=report.imported, rejected=report.rejected)
+
+    async def _daily_backup(self) -> None:
+        """Today's copy of the database (`core.backup`), the newest week of them kept.
+
+        Checked hourly and at start; a no-op once today's copy exists. A failure (a full
+        disk) is logged and tried again the next hour: it never stops the queue.
+        """
+        from core.backup import daily_backup
+
+        try:
+            made = await daily_backup(self.settings, self.store, self.now())
+        except NightshiftError as exc:
+            event("daily backup failed", logging.WARNING, error=str(exc))
+            return
+        if made is not None:
+            event("daily backup", path=str(made))
+
+    # --- burst ------------------------------------------------------------------------------
+
+    async def _maybe_finish_burst(self) -> None:
+        if self.follower.active or self.doorbell.stopping:
+            return
+        now = self.now()
+        pause = await self.gate.load()
+        if pause is not None and pause.active(now):
+            wait_s = (pause.until - now).total_seconds()
+            if wait_s <= self.max_wait_s:
+                event("waiting for the reset", seconds=round(wait_s, 1))
+                return
+            event("limited beyond --max-wait", until=iso(pause.until), max_wait_s=self.max_wait_s)
+            self.request_stop("burst: limited beyond --max-wait")
+            return
+        if await self.service.queue_paused():
+            self.request_stop("burst: the queue is paused by the owner")
+        elif self.follower.holding(now):
+            self._exit_code = 1  # a run could not even start (the log line says why)
+            self.request_stop("burst: a run could not start")
+        elif not await self.store.tasks.runnable(now) and not await self.dispatcher.planning_pending():
+            self.request_stop("burst: nothing runnable left")
+        else:
+            # Became runnable after this round looked (a dependency just finished).
+            self.wake("burst")

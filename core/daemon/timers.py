@@ -1,0 +1,184 @@
+"""Every timed job of the daemon, declared as data: what runs when is read here.
+
+| job            | when                                   | what                                   |
+|----------------|----------------------------------------|----------------------------------------|
+| `tick`         | every minute                           | a safety dispatch round, periodic upkeep |
+| `usage`        | every NIGHTSHIFT_USAGE_REFRESH_S       | usage scan; a limit pauses the queue    |
+| `inbox`        | every NIGHTSHIFT_INBOX_POLL_S, now     | import notes from `brain/inbox`         |
+| `backup`       | hourly, now                            | today's database copy (once a day)      |
+| `cron-N`       | each NIGHTSHIFT_CRON line              | a window reset the owner declares       |
+| `prime-HHMM`   | each NIGHTSHIFT_PRIME_AT time          | open a window with a minimal prompt     |
+| `reset`        | once: the limit's reset + margin       | release the paused queue                |
+| `quiet-end`    | once: the end of quiet hours           | a dispatch round                        |
+| `probe`        | once: 30 s after the first run after a reset | a dispatch round                 |
+
+`--burst` keeps only `tick` and the one-off jobs. This module is the only user of
+APScheduler's scheduler (3.x): jobs are coroutines run on the daemon's loop, a missed
+fire runs once when it can (coalesced, no grace limit), and a job never overlaps itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from core.scheduling.cron import crontab_trigger
+from core.scheduling.priming import prime_times
+from core.settings import Settings
+
+Action = Callable[[], Awaitable[None]]
+
+SAFETY_TICK_S = 60.0
+"""The dispatcher also wakes on this interval, for pauses that end without an event."""
+BACKUP_CHECK_S = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Every:
+    """Every `seconds`; with `now`, also once at start."""
+
+    seconds: float
+    now: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DailyAt:
+    """Every day at hour:minute in the owner's zone."""
+
+    hour: int
+    minute: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Crontab:
+    """One crontab line (minute hour day month weekday; Sunday = 0), in the owner's zone."""
+
+    expr: str
+
+
+@dataclass(frozen=True, slots=True)
+class Once:
+    """At `at`; a time already past runs at once."""
+
+    at: datetime
+
+
+When = Every | DailyAt | Crontab | Once
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    name: str
+    when: When
+    action: Action
+
+
+@dataclass(frozen=True, slots=True)
+class StandingWork:
+    """What the standing jobs do; each part of the daemon lends its own."""
+
+    tick: Action
+    import_inbox: Action
+    backup: Action
+    cron: Action
+    prime: Action
+    refresh_usage: Action | None = None
+    """None without a usage monitor."""
+
+
+def standing_jobs(settings: Settings, work: StandingWork, *, burst: bool) -> list[Job]:
+    """The jobs the daemon keeps for its whole life, from the settings."""
+    jobs = [Job("tick", Every(SAFETY_TICK_S), work.tick)]
+    if burst:
+        return jobs
+    if work.refresh_usage is not None:
+        # No run at start: the daemon scans once before its first round (the window it is in
+        # decides the budget, the learned parallel limit and the runs' window id).
+        jobs.append(Job("usage", Every(settings.usage_refresh_s), work.refresh_usage))
+    jobs.append(Job("inbox", Every(settings.inbox_poll_s, now=True), work.import_inbox))
+    jobs.append(Job("backup", Every(BACKUP_CHECK_S, now=True), work.backup))
+    lines = [expr.strip() for expr in settings.cron.split(";") if expr.strip()]
+    jobs += [Job(f"cron-{i}", Crontab(expr), work.cron) for i, expr in enumerate(lines)]
+    jobs += [
+        Job(f"prime-{hour:02d}{minute:02d}", DailyAt(hour, minute), work.prime)
+        for hour, minute in prime_times(settings.prime_at)
+    ]
+    return jobs
+
+
+class Timers:
+    """The daemon's timed jobs: standing ones plus one-off ones, each replaced by name.
+
+    Fire times are wall-clock times; the jobs themselves read the daemon's clock.
+    """
+
+    def __init__(self, tz: tzinfo) -> None:
+        self.tz = tz
+        self._scheduler: AsyncIOScheduler | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._scheduler is not None and bool(self._scheduler.running)
+
+    def start(self, jobs: Iterable[Job] = ()) -> None:
+        """Start the clock (on the running event loop) with `jobs`."""
+        self._scheduler = AsyncIOScheduler(
+            timezone=self.tz,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        self._scheduler.start()
+        for job in jobs:
+            self.place(job)
+
+    def place(self, job: Job) -> None:
+        """Add `job`, replacing one of the same name. Nothing happens before `start`."""
+        if self._scheduler is None:
+            return
+        action = job.action
+
+        async def run() -> None:
+            # A coroutine function on purpose: APScheduler runs plain callables in a thread
+            # pool, and the daemon's parts are not thread-safe.
+            await action()
+
+        # "Now" by the scheduler's own (wall) clock: a daemon clock moved by a test or a
+        # suspend must not push the first run of a job into the future.
+        now = isinstance(job.when, Every) and job.when.now
+        extra = {"next_run_time": datetime.now(self.tz)} if now else {}
+        self._scheduler.add_job(run, self._trigger(job.when), id=job.name, name=job.name,
+                                replace_existing=True, **extra)
+
+    def next_fire(self, name: str) -> datetime | None:
+        """When job `name` runs next; None if there is no such job (or it will not run again)."""
+        job = self._scheduler.get_job(name) if self._scheduler is not None else None
+        return None if job is None else job.next_run_time
+
+    def fire_now(self, name: str) -> None:
+        """Run job `name` now instead of at its time (its schedule goes on afterwards)."""
+        job = self._scheduler.get_job(name) if self._scheduler is not None else None
+        if job is None:
+            raise KeyError(f"no timed job named {name!r}")
+        job.modify(next_run_time=datetime.now(self.tz))
+
+    def names(self) -> list[str]:
+        return [] if self._scheduler is None else sorted(j.id for j in self._scheduler.get_jobs())
+
+    def stop(self) -> None:
+        if self._scheduler is not None and self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+
+    def _trigger(self, when: When) -> BaseTrigger:
+        if isinstance(when, Every):
+            return IntervalTrigger(seconds=when.seconds)
+        if isinstance(when, DailyAt):
+            return CronTrigger(hour=when.hour, minute=when.minute, timezone=self.tz)
+        if isinstance(when, Crontab):
+            return crontab_trigger(when.expr, self.tz)
+        return DateTrigger(run_date=when.at, timezone=self.tz)
