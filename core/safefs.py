@@ -142,13 +142,15 @@ def read_text_or_none(path: Path, *, limit_bytes: int) -> str | None:
     return raw.decode("utf-8")
 
 
-def _new_temp(path: Path, mode: int, dir_fd: int | None) -> tuple[int, str]:
+def _new_temp(
+    path: Path, mode: int, dir_fd: int | None, *, readable: bool = False
+) -> tuple[int, str]:
     """A new file beside `path` (in `dir_fd` when given): returns its descriptor and name."""
     for _ in range(_TEMP_ATTEMPTS):
         name = f".{path.name}.{secrets.token_hex(6)}.tmp"
         target = str(path.parent / name) if dir_fd is None else name
         try:
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
+            flags = (os.O_RDWR if readable else os.O_WRONLY) | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
             return os.open(target, flags, mode, dir_fd=dir_fd), target
         except FileExistsError:
             continue
@@ -193,10 +195,10 @@ def write_atomic(
         raise
 
 
-def open_fresh(path: Path, *, mode: int = 0o600) -> int:
-    """A write descriptor of a new, empty regular file that is now at `path` (whatever was
-    there before, a link included, is replaced, not written through)."""
-    fd, temp = _new_temp(path, mode, None)
+def open_fresh(path: Path, *, mode: int = 0o600, readable: bool = False) -> int:
+    """A write (or read-write) descriptor of a new, empty regular file that is now at `path`
+    (whatever was there before, a link included, is replaced, not written through)."""
+    fd, temp = _new_temp(path, mode, None, readable=readable)
     try:
         _replace(temp, path, None)
     except BaseException:
