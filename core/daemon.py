@@ -38,9 +38,11 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from core import safefs
 from core.abc import Notification
-from core.agent.argv import ClaudeCall, build_command, child_env
+from core.agent.argv import ClaudeCall, build_command
 from core.agent.stream import StreamState
+from core.childenv import child_env
 from core.errors import AlreadyRunning, NightshiftError
 from core.models import Outcome, Plan, Run, RunKind, Task, TaskState, iso, parse_iso
 from core.scheduling.budget import Candidate, WindowCapacity, WindowPlan, plan_window
@@ -183,7 +185,7 @@ class InstanceLock:
 
     def acquire(self) -> None:
         ensure_private_dir(self.home)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = safefs.open_lock(self.path)  # never through a link planted at the lock's name
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -1201,7 +1203,7 @@ class Daemon:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
             cwd=home,
-            env=child_env(),
+            env=child_env(self.settings.pass_env),
         )
         stream = StreamState()
         try:
