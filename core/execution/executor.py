@@ -44,7 +44,7 @@ from core.agent.prompts import continuation_prompt, resume_prompt, tail, work_pr
 from core.agent.stream import StreamState
 from core.agent.tail import LogTail
 from core.childenv import child_env
-from core.errors import ExecutionError, InvalidTransition, NightshiftError, ToolMissing
+from core.errors import ExecutionError, InvalidTransition, NightshiftError, ToolMissing, UnsafeFile
 from core.execution.check import CheckResult, run_check
 from core.execution.outcome import CONTINUABLE, Verdict, agent_verdict, work_verdict
 from core.execution.summary import diffstat, summary_text
@@ -119,14 +119,17 @@ def _merge(extra: dict[str, Any], **more: Any) -> dict[str, Any]:
 
 
 def _read_tail(path: Path, limit: int = STDERR_TAIL_BYTES) -> str:
+    """The end of a run file, never through a link planted in the run's folder."""
     try:
-        with path.open("rb") as fh:
+        with os.fdopen(safefs.open_regular(path), "rb") as fh:
             fh.seek(0, os.SEEK_END)
             size = fh.tell()
             fh.seek(max(0, size - limit))
             return fh.read().decode("utf-8", "replace")
     except FileNotFoundError:
         return ""
+    except UnsafeFile as exc:
+        return f"[nightshift: not read: {exc.reason}]"
 
 
 class Executor:

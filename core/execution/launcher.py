@@ -32,6 +32,14 @@ from typing import Any
 _SAFE = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
+def _fresh(path: Path) -> int:
+    """A new file renamed to `path` (a link there is replaced, never written through)."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    os.replace(tmp, path)
+    return fd
+
+
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
@@ -115,7 +123,7 @@ def main(argv: list[str]) -> int:
     stdin_fd = (_checked(Path(stdin_path), os.open(stdin_path, os.O_RDONLY | _SAFE)) if stdin_path
                 else os.open(os.devnull, os.O_RDONLY))
     log_fd = _open_private(Path(spec["log_path"]), os.O_WRONLY | os.O_APPEND)
-    err_fd = _open_private(run_dir / "stderr.log", os.O_WRONLY | os.O_APPEND)
+    err_fd = _fresh(run_dir / "stderr.log")
     code: int
     with os.fdopen(stdin_fd, "rb") as stdin:
         try:

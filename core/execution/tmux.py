@@ -28,7 +28,7 @@ from pathlib import Path
 from core import safefs
 from core.abc import ProcessExit, ProcessSpec
 from core.childenv import child_env
-from core.errors import TmuxError, ToolMissing
+from core.errors import TmuxError, ToolMissing, UnsafeFile
 from core.store.db import ensure_private_dir
 
 LAUNCHER = Path(__file__).with_name("launcher.py")
@@ -50,9 +50,11 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def read_exit(run_dir: Path) -> int | None:
+    """The code the launcher wrote; never read through a link or from a FIFO (which would
+    block the event loop) planted in the run's folder."""
     try:
-        return int((run_dir / "exit").read_text().strip())
-    except (FileNotFoundError, ValueError):
+        return int(safefs.read_regular(run_dir / "exit", limit_bytes=64).strip())
+    except (FileNotFoundError, ValueError, UnsafeFile):
         return None
 
 

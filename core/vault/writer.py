@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
+import stat
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,6 +67,13 @@ def _current(path: Path) -> bytes | None:
         if exc.too_large:
             raise
         return None
+
+
+def _is_regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _write_atomic(path: Path, data: bytes) -> bool:
@@ -205,7 +214,7 @@ class VaultWriter:
         data_hash = hashlib.sha256(json.dumps([CHART_STYLE, data], sort_keys=True).encode()).hexdigest()
         path = self.root / spec.path
         key = str(spec.path)
-        if hashes.get(key) == data_hash and path.exists():
+        if hashes.get(key) == data_hash and _is_regular(path):  # a link there is redrawn over
             return False
         png = drawing()
         if png is None:
