@@ -112,7 +112,9 @@ def test_append_creates_and_appends_to_a_plain_file(folder: Path) -> None:
 
 @pytest.mark.parametrize(("planted", "why"), [("symlink", "symbolic link"), ("hardlink", "hard link"),
                                               ("fifo", "named pipe"), ("dir", "folder")])
-def test_read_regular_refuses_links_fifos_and_folders(folder: Path, outside: Path, planted: str, why: str) -> None:
+def test_read_regular_refuses_links_fifos_and_folders(
+    folder: Path, outside: Path, planted: str, why: str,
+) -> None:
     target = folder / "in.md"
     if planted == "symlink":
         target.symlink_to(outside)

@@ -79,7 +79,7 @@ async def test_links_at_the_run_files_are_replaced_not_followed(
 async def test_a_link_at_the_run_log_refuses_the_run(tmux: TmuxRunner, tmp_path: Path, outside: Path) -> None:
     run = spec(tmp_path, "true")
     run.log_path.symlink_to(outside)
-    with pytest.raises(UnsafeFile, match="stream.jsonl is a symbolic link"):
+    with pytest.raises(UnsafeFile, match=r"stream\.jsonl is a symbolic link"):
         await tmux.run(run)
     assert outside.read_bytes() == SECRET
 
