@@ -21,6 +21,11 @@ MAX_FRONT_MATTER_BYTES = 16 * 1024
 MAX_DEPTH = 3
 """The document's mapping (1), a value that is a list (2), the list's plain values (3)."""
 
+MAX_BRACKETS = 32
+"""Brackets open at once, counted before YAML sees the header: PyYAML's scanner takes time
+quadratic in the nesting of `[`/`{` before the composer can refuse it."""
+NESTED = "values may be plain values or lists of them, nothing nested deeper"
+
 SCALARS = (str, int, float, date)
 """What a plain YAML value loads as (bool is an int; date covers datetime)."""
 
@@ -48,10 +53,21 @@ class StrictLoader(yaml.SafeLoader):
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
-                raise _Refused("values may be plain values or lists of them, nothing nested deeper")
+                raise _Refused(NESTED)
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+
+def _deepest_brackets(text: str) -> int:
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}" and depth:
+            depth -= 1
+    return deepest
 
 
 def load_header(header: str) -> dict[str, Any]:
@@ -59,6 +75,8 @@ def load_header(header: str) -> dict[str, Any]:
     size = len(header.encode("utf-8", "surrogatepass"))
     if size > MAX_FRONT_MATTER_BYTES:
         raise InvalidInput(f"front matter is {size:,} bytes; the limit is {MAX_FRONT_MATTER_BYTES:,}")
+    if _deepest_brackets(header) > MAX_BRACKETS:
+        raise InvalidInput(f"front matter: {NESTED}")
     try:
         meta = yaml.load(header, Loader=StrictLoader) or {}  # noqa: S506 - StrictLoader is a SafeLoader
     except _Refused as exc:

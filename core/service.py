@@ -6,6 +6,7 @@ lives here, so `/cancel 4` and `nightshift cancel 4` cannot drift apart.
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -354,10 +355,10 @@ class Service:
                 except FileNotFoundError:
                     continue  # taken out of the inbox meanwhile: nothing to import
                 except UserError as exc:
-                    box.reject(name, exc.message)
+                    await asyncio.to_thread(box.reject, name, exc.message)  # it syncs the note
                     report.rejected.append((name, exc.message))
                     continue
-                box.move_aside(name, "imported")
+                await asyncio.to_thread(box.move_aside, name, "imported")
                 report.imported.append((name, task.id))
         return report
 

@@ -141,3 +141,15 @@ async def test_a_server_started_earlier_with_secrets_is_scrubbed_before_a_run(
     found = await run_and_inspect(secret_settings, exec_store, runner, repo, claimed, record, tmp_path)
     assert [leak for leak in found if not leak.endswith("in the tmux server")] == []
     assert "TELEGRAM_BOT_TOKEN" not in tmux(secret_settings.tmux_socket, "show-environment", "-g")
+
+
+async def test_the_benchmark_scenario_checks_four_processes_and_finds_no_secret(
+    exec_settings: Settings, tmp_path: Path,
+) -> None:
+    """benchmarks/reliability.py measures with this same function."""
+    from tests.reliability.hostile import run_environments
+
+    report = await run_environments(exec_settings.tmux_socket, tmp_path / "run", FAKE,
+                                    {k: v for k, v in SECRETS.items() if k != "CLAUDECODE"}, [])
+    assert report.processes >= 4 and report.leaks == []
+    assert "TELEGRAM_BOT_TOKEN" not in os.environ  # put back as it was
