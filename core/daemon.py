@@ -524,7 +524,11 @@ class Daemon:
             _log("daily backup", path=str(made))
 
     async def _import_inbox(self) -> None:
-        report = await self.service.import_inbox()
+        try:
+            report = await self.service.import_inbox()
+        except NightshiftError as exc:  # a link planted at inbox/rejected/, say: one line, next tick
+            _log("inbox import refused", logging.WARNING, error=str(exc))
+            return
         if report.imported or report.rejected:
             _log("inbox imported", imported=report.imported, rejected=report.rejected)
 
