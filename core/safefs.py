@@ -127,19 +127,27 @@ def read_regular(path: Path, *, limit_bytes: int, dir_fd: int | None = None) -> 
     return data
 
 
-def read_text_or_none(path: Path, *, limit_bytes: int) -> str | None:
-    """A note's text; None when nothing usable is there (missing, a link, a FIFO, a hard
+def read_or_none(path: Path, *, limit_bytes: int) -> bytes | None:
+    """A note's bytes; None when nothing usable is there (missing, a link, a FIFO, a hard
     link): the caller then writes a fresh file in its place, which never touches a target.
-    Too large or not UTF-8 is an error, not None, so the owner's text is never dropped."""
+    Too large is an error, not None, so the owner's text is never dropped."""
     try:
-        raw = read_regular(path, limit_bytes=limit_bytes)
+        return read_regular(path, limit_bytes=limit_bytes)
     except FileNotFoundError:
         return None
     except UnsafeFile as exc:
         if exc.too_large:
             raise
         return None
-    return raw.decode("utf-8")
+
+
+
+def is_regular(path: Path) -> bool:
+    """A regular file is at `path` itself (a link to one is not)."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _new_temp(
@@ -217,10 +225,8 @@ def create_new(path: Path, data: bytes = b"", *, mode: int = 0o600) -> None:
         os.close(fd)
 
 
-def open_append(path: Path, *, mode: int = 0o600) -> int:
-    """A read-write, append-only descriptor of the regular file at `path`, created if missing.
-    Read access lets the caller look at the last byte (a torn line) through the same file."""
-    fd = _open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, mode)
+def _open_regular_rw(path: Path, flags: int, mode: int) -> int:
+    fd = _open(path, os.O_RDWR | os.O_CREAT | flags, mode)
     try:
         _check_regular(path, os.fstat(fd))
         os.set_blocking(fd, True)
@@ -228,6 +234,12 @@ def open_append(path: Path, *, mode: int = 0o600) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def open_append(path: Path, *, mode: int = 0o600) -> int:
+    """A read-write, append-only descriptor of the regular file at `path`, created if missing.
+    Read access lets the caller look at the last byte (a torn line) through the same file."""
+    return _open_regular_rw(path, os.O_APPEND, mode)
 
 
 def ensure_file(path: Path, *, mode: int = 0o600) -> None:
@@ -237,14 +249,7 @@ def ensure_file(path: Path, *, mode: int = 0o600) -> None:
 
 def open_lock(path: Path) -> int:
     """A descriptor for `flock` (and a pid written into it), of a regular file at `path`."""
-    fd = _open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        _check_regular(path, os.fstat(fd))
-        os.set_blocking(fd, True)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
+    return _open_regular_rw(path, 0, 0o600)
 
 
 def open_dir(path: Path, *, follow: bool = False) -> int:

@@ -30,6 +30,21 @@ def folder(tmp_path: Path) -> Path:
     return path
 
 
+def plant(target: Path, kind: str, outside: Path) -> None:
+    """Put at `target` what a hostile program would: a link, a dangling link, a hard link
+    to the outside file, a FIFO or a folder."""
+    if kind == "symlink":
+        target.symlink_to(outside)
+    elif kind == "dangling":
+        target.symlink_to(target.parent / "nowhere")
+    elif kind == "hardlink":
+        os.link(outside, target)
+    elif kind == "fifo":
+        os.mkfifo(target)  # opened without O_NONBLOCK this would wait for a writer forever
+    else:
+        target.mkdir()
+
+
 def is_plain_file(path: Path) -> bool:
     info = os.lstat(path)
     return stat.S_ISREG(info.st_mode) and info.st_nlink == 1
@@ -38,14 +53,7 @@ def is_plain_file(path: Path) -> bool:
 @pytest.mark.parametrize("planted", ["symlink", "dangling", "hardlink", "fifo"])
 def test_write_atomic_replaces_whatever_is_planted(folder: Path, outside: Path, planted: str) -> None:
     target = folder / "note.md"
-    if planted == "symlink":
-        target.symlink_to(outside)
-    elif planted == "dangling":
-        target.symlink_to(folder / "nowhere")
-    elif planted == "hardlink":
-        os.link(outside, target)
-    else:
-        os.mkfifo(target)
+    plant(target, planted, outside)
     safefs.write_atomic(target, b"new text")
     assert is_plain_file(target) and target.read_bytes() == b"new text"
     assert outside.read_bytes() == SECRET
@@ -84,14 +92,7 @@ def test_append_and_lock_refuse_what_is_not_a_plain_file(
     folder: Path, outside: Path, planted: str, why: str,
 ) -> None:
     target = folder / "day.jsonl"
-    if planted == "symlink":
-        target.symlink_to(outside)
-    elif planted == "dangling":
-        target.symlink_to(folder / "nowhere")
-    elif planted == "hardlink":
-        os.link(outside, target)
-    else:
-        os.mkfifo(target)
+    plant(target, planted, outside)
     for opener in (safefs.open_append, safefs.open_lock, safefs.ensure_file):
         with pytest.raises(UnsafeFile, match=why) as caught:
             opener(target)
@@ -116,17 +117,10 @@ def test_read_regular_refuses_links_fifos_and_folders(
     folder: Path, outside: Path, planted: str, why: str,
 ) -> None:
     target = folder / "in.md"
-    if planted == "symlink":
-        target.symlink_to(outside)
-    elif planted == "hardlink":
-        os.link(outside, target)
-    elif planted == "fifo":
-        os.mkfifo(target)  # opened without O_NONBLOCK this would wait for a writer forever
-    else:
-        target.mkdir()
+    plant(target, planted, outside)
     with pytest.raises(UnsafeFile, match=why):
         safefs.read_regular(target, limit_bytes=1024)
-    assert safefs.read_text_or_none(target, limit_bytes=1024) is None
+    assert safefs.read_or_none(target, limit_bytes=1024) is None
 
 
 def test_read_regular_checks_the_size_before_reading(folder: Path) -> None:
@@ -137,7 +131,7 @@ def test_read_regular_checks_the_size_before_reading(folder: Path) -> None:
         safefs.read_regular(target, limit_bytes=100)
     assert caught.value.too_large
     with pytest.raises(UnsafeFile):  # too large is an error, never "nothing there"
-        safefs.read_text_or_none(target, limit_bytes=100)
+        safefs.read_or_none(target, limit_bytes=100)
 
 
 def test_read_relative_to_a_folder_descriptor(folder: Path) -> None:

@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
-import stat
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +21,7 @@ from typing import Any
 
 from core import safefs
 from core.abc import Clock
-from core.errors import DiskWriteError, RunNotFound, UnsafeFile
+from core.errors import DiskWriteError, RunNotFound
 from core.metrics.charts import chart_series, draw
 from core.metrics.compute import Capacity
 from core.metrics.digest import digest_png
@@ -59,21 +57,7 @@ MAX_NOTE_BYTES = 16 * 1024 * 1024
 def _current(path: Path) -> bytes | None:
     """What a regular file at `path` holds; None when there is none (a link, a FIFO or a hard
     link there counts as none: it is replaced by a fresh note, never followed)."""
-    try:
-        return safefs.read_regular(path, limit_bytes=MAX_NOTE_BYTES)
-    except FileNotFoundError:
-        return None
-    except UnsafeFile as exc:
-        if exc.too_large:
-            raise
-        return None
-
-
-def _is_regular(path: Path) -> bool:
-    try:
-        return stat.S_ISREG(os.lstat(path).st_mode)
-    except OSError:
-        return False
+    return safefs.read_or_none(path, limit_bytes=MAX_NOTE_BYTES)
 
 
 def _write_atomic(path: Path, data: bytes) -> bool:
@@ -214,7 +198,7 @@ class VaultWriter:
         data_hash = hashlib.sha256(json.dumps([CHART_STYLE, data], sort_keys=True).encode()).hexdigest()
         path = self.root / spec.path
         key = str(spec.path)
-        if hashes.get(key) == data_hash and _is_regular(path):  # a link there is redrawn over
+        if hashes.get(key) == data_hash and safefs.is_regular(path):  # a link there is redrawn over
             return False
         png = drawing()
         if png is None:
