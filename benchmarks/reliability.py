@@ -10,13 +10,19 @@ Three parts, each the same code the reliability suite asserts with (tests/reliab
    tasks (plain, a second iteration, a failing check, CLI errors with a retry) runs with
    the fake CLI in tmux; a new daemon is started after each kill;
 3. outages: the Telegram bot against the local fake Bot API answering 502, 429, hanging
-   or refusing, round after round, while notifications are written.
+   or refusing, round after round, while notifications are written;
+4. hostile inbox: every kind of file the inbox must refuse (links, FIFOs, hard links, a 3 GB
+   sparse file, a 311-byte alias bomb, deep nesting, giant front matter), imported in a
+   fresh process: files refused, that process's peak memory and the longest event-loop
+   stall, each against the same number of ordinary files imported the same way;
+5. secrets: a run started through the real tmux launcher with the bot token and other
+   secrets in our environment; the environment of each of its processes is checked.
 
     .venv/bin/python benchmarks/reliability.py [--tasks 20] [--kills 10] [--notifications 60]
-                                               [--seed 1] [--no-fuzz]
+                                               [--hostile-copies 3] [--seed 1] [--no-fuzz]
 
 Exit 1 when a task was lost or started twice, a notification was lost, duplicated or
-reordered, or a fuzz case failed.
+reordered, a fuzz case failed, a hostile file was not refused, or a secret reached a run.
 """
 
 from __future__ import annotations
@@ -148,11 +154,49 @@ async def outages(count: int, seed: int) -> Any:
             shutil.rmtree(base, ignore_errors=True)
 
 
+def hostile_inbox(copies: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The hostile import and its reference (as many ordinary files), each in a fresh process."""
+    from tests.reliability.hostile import measure_in_subprocess
+
+    base = Path(tempfile.mkdtemp(prefix="ns-hostile-"))
+    try:
+        results = []
+        for kind in ("hostile", "benign"):
+            (base / kind).mkdir()
+            _env(base / kind)
+            results.append(measure_in_subprocess(kind, copies, dict(os.environ)))
+        return results[0], results[1]
+    finally:
+        os.chdir(ROOT)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+async def run_secrets() -> Any:
+    from tests.reliability.hostile import run_environments
+
+    base = Path(tempfile.mkdtemp(prefix="ns-secrets-"))
+    _env(base)
+    secrets = {"TELEGRAM_BOT_TOKEN": "123456789:AAH-benchmark-token-never-to-reach-claude",
+               "NIGHTSHIFT_DATABASE_URL": "postgresql://ns:benchmark-password@db/ns",
+               "AWS_SECRET_ACCESS_KEY": "benchmark-aws-secret-key-0123456789", "CLAUDECODE": "1"}
+    try:
+        return await run_environments(os.environ["NIGHTSHIFT_TMUX_SOCKET"], base / "run",
+                                      os.environ["NIGHTSHIFT_CLAUDE_BIN"], secrets, [])
+    finally:
+        os.chdir(ROOT)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _ratio(value: float, reference: float) -> str:
+    return f"ratio {value / reference:.2f}" if reference > 0 else "ratio n/a"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=20)
     parser.add_argument("--kills", type=int, default=10)
     parser.add_argument("--notifications", type=int, default=60)
+    parser.add_argument("--hostile-copies", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-fuzz", action="store_true")
     args = parser.parse_args()
@@ -190,6 +234,27 @@ def main() -> int:
           f"({outage.refused} refused for good by a 400, skipped by design)")
     print(f"  lost: {outage.lost}, duplicated: {outage.duplicates}, out of order: {outage.out_of_order}")
     ok &= not (outage.lost or outage.duplicates or outage.out_of_order)
+
+    hostile, benign = hostile_inbox(args.hostile_copies)
+    print(f"hostile inbox: {hostile['planted']} files refused: {hostile['refused']} of {hostile['planted']} "
+          f"in {hostile['seconds']:.2f} s; the file behind links and hard links untouched: "
+          f"{'yes' if hostile['outside_untouched'] else 'NO'}")
+    print(f"  peak memory of the importing process: {hostile['maxrss_kb'] / 1024:.0f} MB "
+          f"({benign['planted']} ordinary files: {benign['maxrss_kb'] / 1024:.0f} MB, "
+          f"{_ratio(hostile['maxrss_kb'], benign['maxrss_kb'])})")
+    print(f"  longest event-loop stall while refusing: {hostile['longest_stall_s'] * 1000:.0f} ms "
+          f"(ordinary files: {benign['longest_stall_s'] * 1000:.0f} ms, "
+          f"{_ratio(hostile['longest_stall_s'], benign['longest_stall_s'])}); "
+          f"queue listed {hostile['queue_answers']} times meanwhile")
+    ok &= hostile["refused"] == hostile["planted"] and hostile["imported"] == 0
+    ok &= hostile["outside_untouched"] and hostile["queue_answers"] > 0
+
+    secrets = asyncio.run(run_secrets())
+    print(f"secrets: {secrets.processes} processes of a run checked (tmux server, launcher, Claude, "
+          f"the check) and tmux's global environment: {len(secrets.leaks)} leaks")
+    for leak in secrets.leaks:
+        print(f"  LEAK {leak}")
+    ok &= secrets.processes >= 4 and not secrets.leaks
 
     print("result: " + ("ok" if ok else "FAILED"))
     return 0 if ok else 1

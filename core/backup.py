@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from core import safefs
 from core.errors import AlreadyRunning, InvalidInput, SchemaTooNew, StoreError
 from core.lock import InstanceLock  # the daemon's own lock: no daemon starts meanwhile
 from core.settings import Settings
@@ -133,9 +135,11 @@ def backup_database(source: Path, out: Path) -> BackupInfo:
     if out.resolve() == source.resolve():
         raise InvalidInput("the backup cannot replace the database it copies")
     ensure_private_dir(out.parent)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    # A new 0600 file under a random name (O_EXCL|O_NOFOLLOW): never a link planted at a
+    # predictable temp name, which SQLite would otherwise write the copy through.
+    tmp = out.with_name(f".{out.name}.{secrets.token_hex(6)}.tmp")
     try:
-        ensure_private_file(tmp)
+        safefs.create_new(tmp)
         src = _connect(source)
         try:
             dst = sqlite3.connect(tmp, isolation_level=None)

@@ -22,9 +22,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.panel import Panel
 
+from core import safefs
 from core.abc import Notification, Notifier
 from core.assembly import build_daemon, owner_notifier, telegram_fronts
+from core.childenv import child_env
 from core.errors import ConfigError, ToolMissing
+from core.execution.tmux import TmuxRunner
 from core.models import Run, Task, TaskState
 from core.service import Service
 from core.settings import Settings, load_settings
@@ -61,7 +64,8 @@ def fake_claude_path() -> str:
 
 
 def _git(cwd: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, stdin=subprocess.DEVNULL)
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, stdin=subprocess.DEVNULL,
+                   env=child_env(claude=False))
 
 
 def make_sample_repo(path: Path) -> Path:
@@ -265,15 +269,7 @@ async def run_demo(directory: Path, console: Console) -> DemoResult:
         finally:
             stop.set()
             await ticker
-            kill = await asyncio.create_subprocess_exec(
-                "tmux",
-                "-L",
-                settings.tmux_socket,
-                "kill-server",
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.DEVNULL,
-            )
-            await kill.wait()
+            await TmuxRunner(settings.tmux_socket).kill_server()
 
         console.rule("3 · the morning after: notes, metrics, a chart")
         from core.vault import VaultWriter
@@ -283,7 +279,7 @@ async def run_demo(directory: Path, console: Console) -> DemoResult:
         result.chart = await service.chart("outcomes", report, name="demo-outcomes")
         chart_copy = settings.brain_dir / "daily" / "demo-outcomes.png"
         chart_copy.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(result.chart, chart_copy)
+        safefs.write_atomic(chart_copy, result.chart.read_bytes())  # never through a planted link
         result.chart = chart_copy
         console.print(report.as_text(), markup=False)
         for task in await service.list():

@@ -145,5 +145,16 @@ class DiskWriteError(NightshiftError):
         self.errno = exc.errno
 
 
+class UnsafeFile(NightshiftError):
+    """A file in a folder others can write to is not what nightshift reads or writes there
+    (a symlink, FIFO, device, hard link, or too large); it is refused, never followed."""
+
+    def __init__(self, path: object, reason: str, *, too_large: bool = False) -> None:
+        super().__init__(f"{path} {reason}")
+        self.path = path
+        self.reason = reason
+        self.too_large = too_large
+
+
 class DeliveryError(NightshiftError):
     """A notification could not be delivered yet; it stays in the outbox."""

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from types import TracebackType
 
+from core import safefs
 from core.errors import AlreadyRunning
 from core.store.db import ensure_private_dir
 
@@ -32,7 +33,7 @@ class InstanceLock:
 
     def acquire(self) -> None:
         ensure_private_dir(self.home)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        fd = safefs.open_lock(self.path)  # never through a link planted at the lock's name
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -24,6 +24,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from core import safefs
 from core.abc import Clock
 from core.errors import DiskWriteError
 from core.models import Event, Run, iso, utcnow
@@ -157,7 +158,7 @@ class LogBook:
     def _locked(self) -> Iterator[None]:
         """One writer at a time across processes (the daemon and a CLI `notes` may overlap)."""
         self._ensure_dir()
-        fd = os.open(self.dir / ".lock", os.O_CREAT | os.O_RDWR, 0o600)
+        fd = safefs.open_lock(self.dir / ".lock")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -172,7 +173,7 @@ class LogBook:
     def _max_id(path: Path) -> int:
         highest = 0
         try:
-            with path.open(encoding="utf-8") as fh:
+            with os.fdopen(safefs.open_regular(path), encoding="utf-8", errors="replace") as fh:
                 for raw in fh:
                     try:
                         value = json.loads(raw).get("id")
@@ -196,15 +197,14 @@ class LogBook:
 
     @staticmethod
     def _append_bytes(path: Path, data: bytes) -> None:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        """Append through a descriptor of a regular file (a link, FIFO or hard link planted at
+        a day's log is refused: `UnsafeFile`), read back through the same descriptor."""
+        fd = safefs.open_append(path)
         try:
             # A torn line (crash mid-write) would glue onto ours: start on a fresh line.
             size = os.fstat(fd).st_size
-            if size:
-                with path.open("rb") as fh:
-                    fh.seek(size - 1)
-                    if fh.read(1) != b"\n":
-                        data = b"\n" + data
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                data = b"\n" + data
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]

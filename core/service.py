@@ -6,6 +6,7 @@ lives here, so `/cancel 4` and `nightshift cancel 4` cannot drift apart.
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.abc import Clock, Notification, Notifier, NullNotifier
 from core.errors import InvalidInput, InvalidTransition, NoPlan, StalePlan, UserError
-from core.inbox import InboxReport, inbox_files, move_aside, parse_inbox_file
+from core.inbox import Inbox, InboxReport
 from core.models import Event, Plan, Priority, Run, Task, TaskState, utcnow
 from core.settings import Settings
 from core.store.store import Store, open_store
@@ -335,36 +336,35 @@ class Service:
     # --- inbox ----------------------------------------------------------------------------
 
     async def import_inbox(self, inbox: Path | None = None) -> InboxReport:
-        """Import every inbox file; bad files go to `rejected/` with a note saying why."""
-        inbox = inbox or self.settings.brain_dir / "inbox"
+        """Import every inbox file; bad and hostile files go to `rejected/` with a note saying
+        why. Files are read and parsed off the event loop (`Inbox.load_async`)."""
         report = InboxReport()
-        for path in inbox_files(inbox):
-            try:
-                raw = path.read_bytes()
-                new = parse_inbox_file(path.name, raw, plan_default=self.settings.plan_by_default)
-                task = await self.add(
-                    new.prompt,
-                    title=new.title,
-                    repo=new.repo,
-                    priority=new.priority,
-                    after=new.depends_on,
-                    check=new.check_cmd,
-                    plan=new.needs_plan,
-                    tags=new.tags,
-                    source="inbox",
-                    source_ref=new.source_ref,
-                )
-            except UserError as exc:
-                moved = move_aside(path, inbox / "rejected")
-                moved.with_name(moved.name + ".error.txt").write_text(
-                    f"{path.name} was not imported: {exc.message}\n"
-                    "Fix it and move it back into the inbox to try again.\n",
-                    encoding="utf-8",
-                )
-                report.rejected.append((path.name, exc.message))
-                continue
-            move_aside(path, inbox / "imported")
-            report.imported.append((path.name, task.id))
+        with Inbox.open(inbox or self.settings.brain_dir / "inbox") as box:
+            if box is None:
+                return report
+            for name in box.names():
+                try:
+                    new = await box.load_async(name, plan_default=self.settings.plan_by_default)
+                    task = await self.add(
+                        new.prompt,
+                        title=new.title,
+                        repo=new.repo,
+                        priority=new.priority,
+                        after=new.depends_on,
+                        check=new.check_cmd,
+                        plan=new.needs_plan,
+                        tags=new.tags,
+                        source="inbox",
+                        source_ref=new.source_ref,
+                    )
+                except FileNotFoundError:
+                    continue  # taken out of the inbox meanwhile: nothing to import
+                except UserError as exc:
+                    await asyncio.to_thread(box.reject, name, exc.message)  # it syncs the note
+                    report.rejected.append((name, exc.message))
+                    continue
+                await asyncio.to_thread(box.move_aside, name, "imported")
+                report.imported.append((name, task.id))
         return report
 
     # --- usage -----------------------------------------------------------------------------

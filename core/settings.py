@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from core.childenv import check_pass_name
 from core.errors import ConfigError
 
 PermissionMode = Literal["default", "acceptEdits", "plan", "bypassPermissions", "dontAsk", "auto"]
@@ -119,6 +120,8 @@ class Settings(BaseSettings):
     check_timeout_s: float = Field(600.0, gt=0)
     append_system_prompt: str = ""
     add_dirs: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    pass_env: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Extra environment variables Claude and the check may see (core/childenv.py)."""
     max_attempts: int = Field(2, ge=1, le=10)
 
     # --- plans
@@ -148,6 +151,14 @@ class Settings(BaseSettings):
     @classmethod
     def _add_dirs(cls, value: Any) -> Any:
         return _split_csv(value)
+
+    @field_validator("pass_env", mode="before")
+    @classmethod
+    def _pass_env(cls, value: Any) -> Any:
+        names = _split_csv(value)
+        for name in names if isinstance(names, list) else []:
+            check_pass_name(str(name))
+        return names
 
     @field_validator("claude_config_dir", mode="before")
     @classmethod

@@ -7,8 +7,6 @@ prompt that follows them, so the prompt always comes last, after `--`.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,11 +14,6 @@ from core.settings import PermissionMode, Settings
 
 PROMPT_ARGV_MAX_BYTES = 100_000
 """Linux refuses one argument over 128 KiB (MAX_ARG_STRLEN); longer prompts go through stdin."""
-
-CHILD_ENV_DROP = ("CLAUDECODE", "TELEGRAM_BOT_TOKEN")
-"""`CLAUDECODE` makes a nested CLI think it runs inside Claude Code; the bot token is none of
-Claude's business."""
-
 
 @dataclass(frozen=True, slots=True)
 class ClaudeCall:
@@ -77,11 +70,3 @@ def build_command(settings: Settings, call: ClaudeCall, *, executable: str | Non
         return ClaudeCommand(tuple(argv), call.prompt)
     argv += ["--", call.prompt]
     return ClaudeCommand(tuple(argv), None)
-
-
-def child_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The CLI's environment: ours, minus what must not leak into it."""
-    env = dict(os.environ if base is None else base)
-    for name in CHILD_ENV_DROP:
-        env.pop(name, None)
-    return env

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from core.childenv import child_env
 from core.cli.app import app, console, print_json
 from core.errors import NightshiftError
 from core.settings import Settings, load_settings
@@ -29,7 +30,8 @@ class Check:
 
 def _version(argv: list[str]) -> str | None:
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL)
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL,
+                              env=child_env())
     except (OSError, subprocess.TimeoutExpired):
         return None
     out = (done.stdout or done.stderr).strip().splitlines()

@@ -12,12 +12,14 @@ from typing import Annotated
 import httpx
 import typer
 
+from core import safefs
 from core.cli.app import app, console, fail
-from core.errors import InvalidInput
+from core.errors import InvalidInput, UnsafeFile
 from core.settings import parse_hour_ranges
 from core.setup.envfile import check_token_shape, check_user_ids, merge_env, write_private
 from core.setup.unit import manual_instructions, render_unit, unit_path
 
+MAX_ENV_FILE_BYTES = 1024 * 1024
 service_app = typer.Typer(help="Keep the daemon running across reboots (systemd user unit).")
 app.add_typer(service_app, name="service")
 
@@ -127,7 +129,13 @@ def init(
             markup=False,
         )
 
-    existing = env_file.read_text(encoding="utf-8") if env_file.exists() else ""
+    try:
+        existing = safefs.read_regular(env_file, limit_bytes=MAX_ENV_FILE_BYTES).decode("utf-8")
+    except FileNotFoundError:
+        existing = ""
+    except (UnsafeFile, UnicodeDecodeError, OSError) as exc:
+        # A linked .env is not merged and replaced (its other settings would be lost from it).
+        fail(f"cannot update {env_file}: {exc}; edit it yourself or remove it and run init again")
     write_private(env_file, merge_env(existing, values))
     console.print(f"wrote {env_file} (mode 600): {', '.join(sorted(values)) or 'nothing new'}", markup=False)
     console.print(
@@ -155,7 +163,8 @@ def service_install(
     executable = _executable()
     path = unit_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_unit(executable, workdir, os.environ.get("PATH", "/usr/bin:/bin")))
+    unit = render_unit(executable, workdir, os.environ.get("PATH", "/usr/bin:/bin"))
+    safefs.write_atomic(path, unit.encode("utf-8"), mode=0o644)
     console.print(f"wrote {path}", markup=False)
     reload = _systemctl("daemon-reload")
     if reload is None or reload.returncode != 0:

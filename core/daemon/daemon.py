@@ -241,7 +241,11 @@ class Daemon:
             await self.observer.tick(self.now())
 
     async def _import_inbox(self) -> None:
-        report = await self.service.import_inbox()
+        try:
+            report = await self.service.import_inbox()
+        except NightshiftError as exc:  # a link planted at inbox/rejected/, say: one line, next tick
+            event("inbox import refused", logging.WARNING, error=str(exc))
+            return
         if report.imported or report.rejected:
             event("inbox imported", imported=report.imported, rejected=report.rejected)
 

@@ -13,8 +13,9 @@ import shutil
 from collections.abc import Callable
 from datetime import datetime
 
-from core.agent.argv import ClaudeCall, build_command, child_env
+from core.agent.argv import ClaudeCall, build_command
 from core.agent.stream import StreamState
+from core.childenv import child_env
 from core.daemon.gate import LimitGate
 from core.daemon.seams import DaemonStats
 from core.daemon.usage import UsageWatch
@@ -90,7 +91,7 @@ class Primer:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
             cwd=home,
-            env=child_env(),
+            env=child_env(self.settings.pass_env),
         )
         stream = StreamState()
         try:

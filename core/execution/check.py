@@ -19,6 +19,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from core import safefs
+from core.childenv import child_env
+
 KEEP_BYTES = 64 * 1024
 KILL_GRACE_S = 2.0
 
@@ -38,11 +41,12 @@ def _kill_group(pid: int, sig: signal.Signals) -> None:
         os.killpg(pid, sig)
 
 
-def _tail(path: Path, limit: int = KEEP_BYTES) -> str:
-    with path.open("rb") as fh:
-        fh.seek(0, os.SEEK_END)
-        fh.seek(max(0, fh.tell() - limit))
-        return fh.read().decode("utf-8", "replace")
+def _tail(fd: int, limit: int = KEEP_BYTES) -> str:
+    """The end of the output, read through our own descriptor: the check may have replaced
+    the file's name meanwhile (with a link to a secret, say), never our descriptor's file."""
+    size = os.fstat(fd).st_size
+    start = max(0, size - limit)
+    return os.pread(fd, size - start, start).decode("utf-8", "replace")
 
 
 async def run_check(
@@ -52,26 +56,27 @@ async def run_check(
     env: Mapping[str, str] | None = None,
     output_path: Path | None = None,
 ) -> CheckResult:
-    """Run the check; its full output is kept at `output_path` when given (0600)."""
+    """Run the check; its full output is kept at `output_path` when given (0600, a new file
+    renamed into place: a link planted there is replaced, not written through).
+
+    `env` defaults to the allow-listed child environment, never ours whole: the check runs
+    code Claude just wrote."""
     started = time.monotonic()
     if output_path is None:
         fd, name = tempfile.mkstemp(prefix="nightshift-check-")
         output_path, keep = Path(name), False
     else:
-        fd, keep = os.open(output_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), True
+        fd, keep = safefs.open_fresh(output_path, readable=True), True
     try:
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                "/bin/sh", "-c", command,
-                cwd=str(cwd),
-                env=dict(env) if env is not None else None,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=fd,
-                stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True,
-            )
-        finally:
-            os.close(fd)
+        proc = await asyncio.create_subprocess_exec(
+            "/bin/sh", "-c", command,
+            cwd=str(cwd),
+            env=dict(env) if env is not None else child_env(),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=fd,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
         timed_out = False
         try:
             await asyncio.wait_for(proc.wait(), timeout_s)
@@ -91,8 +96,9 @@ async def run_check(
         finally:
             # Whatever it left running in the background ends with it.
             _kill_group(proc.pid, signal.SIGKILL)
-        output = _tail(output_path)
+        output = _tail(fd)
     finally:
+        os.close(fd)
         if not keep:
             output_path.unlink(missing_ok=True)
     code = proc.returncode

@@ -29,6 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from core import safefs
 from core.abc import (
     Notification,
     Notifier,
@@ -38,11 +39,12 @@ from core.abc import (
     ProcessRunner,
     ProcessSpec,
 )
-from core.agent.argv import ClaudeCall, build_command, child_env
+from core.agent.argv import ClaudeCall, build_command
 from core.agent.prompts import continuation_prompt, resume_prompt, tail, work_prompt
 from core.agent.stream import StreamState
 from core.agent.tail import LogTail
-from core.errors import ExecutionError, InvalidTransition, NightshiftError, ToolMissing
+from core.childenv import child_env
+from core.errors import ExecutionError, InvalidTransition, NightshiftError, ToolMissing, UnsafeFile
 from core.execution.check import CheckResult, run_check
 from core.execution.outcome import CONTINUABLE, Verdict, agent_verdict, work_verdict
 from core.execution.summary import diffstat, summary_text
@@ -117,14 +119,17 @@ def _merge(extra: dict[str, Any], **more: Any) -> dict[str, Any]:
 
 
 def _read_tail(path: Path, limit: int = STDERR_TAIL_BYTES) -> str:
+    """The end of a run file, never through a link planted in the run's folder."""
     try:
-        with path.open("rb") as fh:
+        with os.fdopen(safefs.open_regular(path), "rb") as fh:
             fh.seek(0, os.SEEK_END)
             size = fh.tell()
             fh.seek(max(0, size - limit))
             return fh.read().decode("utf-8", "replace")
     except FileNotFoundError:
         return ""
+    except UnsafeFile as exc:
+        return f"[nightshift: not read: {exc.reason}]"
 
 
 class Executor:
@@ -252,8 +257,7 @@ class Executor:
                 continue
             run_dir = self.run_dir(run.id)
             if run_dir.is_dir():
-                fd = os.open(run_dir / "cancel", os.O_WRONLY | os.O_CREAT, 0o600)
-                os.close(fd)
+                safefs.write_atomic(run_dir / "cancel", b"")
             handle: ProcessHandle
             if live is not None and live.run_id == run.id and live.handle is not None:
                 handle = live.handle
@@ -494,12 +498,8 @@ class Executor:
         stdin_path = None
         if command.stdin_text is not None:
             stdin_path = run_dir / "prompt.txt"
-            fd = os.open(stdin_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                os.write(fd, command.stdin_text.encode("utf-8", "surrogateescape"))
-            finally:
-                os.close(fd)
-        spec = self._spec(run, command.argv, ws.path, child_env(), stdin_path)
+            safefs.write_atomic(stdin_path, command.stdin_text.encode("utf-8", "surrogateescape"))
+        spec = self._spec(run, command.argv, ws.path, child_env(self.settings.pass_env), stdin_path)
         try:
             handle = await self.runner.run(spec)
         except NightshiftError as exc:
@@ -647,7 +647,8 @@ class Executor:
     ) -> CheckResult | None:
         """The check, or None if the task was cancelled meanwhile."""
         job = asyncio.create_task(run_check(command, ws.path, self.settings.check_timeout_s,
-                                            env=child_env(), output_path=run_dir / "check.log"))
+                                            env=child_env(self.settings.pass_env),
+                                            output_path=run_dir / "check.log"))
         while not job.done():
             await asyncio.wait({job}, timeout=self.poll_interval_s)
             if live.stop is None and ((run_dir / "cancel").exists()

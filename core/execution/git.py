@@ -1,11 +1,16 @@
 """`git` as a subprocess, asynchronously: the CLI is git's stable interface, and worktrees,
-diffstats and porcelain status are all one command each (no library needed)."""
+diffstats and porcelain status are all one command each (no library needed).
+
+git runs the repository's hooks (`worktree add` runs post-checkout), which are code anyone
+with write access to the repo, Claude included, may have written: it gets the allow-listed
+environment without credentials (`core.childenv`), never ours."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
+from core.childenv import child_env
 from core.errors import ToolMissing, WorktreeError
 
 GIT_TIMEOUT_S = 120.0
@@ -27,6 +32,7 @@ async def git(cwd: Path, *args: str, check: bool = True) -> str:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
+            env=child_env(claude=False),
         )
     except FileNotFoundError as exc:
         raise ToolMissing("git", "install git (apt install git / brew install git)") from exc

@@ -12,22 +12,37 @@ then:
 - writes the exit code to `exit` (atomically) when the CLI ends.
 
 No `exit` file after the pane is gone means the run was killed, not that it finished.
-Standard library only: it runs as a script, outside the package's import path.
+Standard library only: it runs as a script, outside the package's import path, so the few
+lines of `core.safefs` it needs are repeated here: files are created as fresh temp files
+renamed into place, or opened with O_NOFOLLOW and checked to be regular files, so a link
+planted in the run folder is never written (or read) through.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
+import stat
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+_SAFE = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def _fresh(path: Path) -> int:
+    """A new file renamed to `path` (a link there is replaced, never written through)."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    os.replace(tmp, path)
+    return fd
+
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         os.write(fd, text.encode())
         os.fsync(fd)
@@ -36,8 +51,23 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _checked(path: Path, fd: int) -> int:
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+        os.close(fd)
+        raise OSError(f"{path} is not a regular file of its own; refusing to use it")
+    os.set_blocking(fd, True)
+    return fd
+
+
 def _open_private(path: Path, flags: int) -> int:
-    return os.open(path, flags | os.O_CREAT, 0o600)
+    return _checked(path, os.open(path, flags | os.O_CREAT | _SAFE, 0o600))
+
+
+def _read_text(path: Path) -> str:
+    fd = _checked(path, os.open(path, os.O_RDONLY | _SAFE))
+    with os.fdopen(fd, encoding="utf-8") as fh:
+        return fh.read()
 
 
 def _render(line: bytes) -> str | None:
@@ -83,17 +113,19 @@ def _show(text: str | None) -> None:
 
 def main(argv: list[str]) -> int:
     run_dir = Path(argv[1])
-    spec = json.loads((run_dir / "spec.json").read_text(encoding="utf-8"))
+    spec = json.loads(_read_text(run_dir / "spec.json"))
     env_path = run_dir / "env.json"
-    env = json.loads(env_path.read_text(encoding="utf-8"))
+    env = json.loads(_read_text(env_path))
     env_path.unlink()
     _write_atomic(run_dir / "pid", f"{os.getpid()}\n")
 
-    stdin_path = spec.get("stdin_path") or os.devnull
+    stdin_path = spec.get("stdin_path")
+    stdin_fd = (_checked(Path(stdin_path), os.open(stdin_path, os.O_RDONLY | _SAFE)) if stdin_path
+                else os.open(os.devnull, os.O_RDONLY))
     log_fd = _open_private(Path(spec["log_path"]), os.O_WRONLY | os.O_APPEND)
-    err_fd = _open_private(run_dir / "stderr.log", os.O_WRONLY | os.O_APPEND)
+    err_fd = _fresh(run_dir / "stderr.log")
     code: int
-    with open(stdin_path, "rb") as stdin:
+    with os.fdopen(stdin_fd, "rb") as stdin:
         try:
             child = subprocess.Popen(
                 spec["argv"], cwd=spec["cwd"], env=env, stdin=stdin, stdout=subprocess.PIPE,

@@ -8,10 +8,12 @@ files) is tested with `TmuxRunner` and `nightshift-fake-claude` instead.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from core import safefs
 from core.abc import ProcessExit, ProcessSpec
 from core.store.db import ensure_private_dir
 
@@ -56,11 +58,11 @@ class MockRunner:
         self.calls.append(spec)
         response = self.handler(spec)
         ensure_private_dir(spec.run_dir)
-        with spec.log_path.open("a", encoding="utf-8") as fh:
+        with os.fdopen(safefs.open_append(spec.log_path), "a", encoding="utf-8") as fh:
             for line in response.lines:
                 fh.write((line if isinstance(line, str) else json.dumps(line)) + "\n")
         if response.stderr:
-            (spec.run_dir / "stderr.log").write_text(response.stderr, encoding="utf-8")
+            safefs.write_atomic(spec.run_dir / "stderr.log", response.stderr.encode("utf-8"), fsync=False)
         handle = MockHandle(spec.name, response)
         self.handles[spec.name] = handle
         return handle

@@ -4,7 +4,12 @@ tmux keeps runs alive when the daemon restarts and lets the owner attach over ss
 watch (`tmux -L <socket> attach -t ns-<task>-<run>`). State never comes from the pane's
 screen: the launcher writes the stream to the log file and the exit code to a file.
 
-libtmux calls are synchronous (each is a `tmux` subprocess), so they run in a thread.
+Each tmux command is a subprocess run in a thread. It starts from the allow-listed
+environment (`core.childenv`), because a tmux server keeps the environment of the client
+that started it as its global environment, hands it to every pane, and Claude's Bash tool
+can read both: the daemon's bot token must never get there. A server already running on
+the socket (started by an older nightshift, say) has its global environment scrubbed
+before each run. The run's own environment reaches Claude through `env.json`, never tmux.
 """
 
 from __future__ import annotations
@@ -13,34 +18,43 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-import libtmux
-
+from core import safefs
 from core.abc import ProcessExit, ProcessSpec
-from core.errors import TmuxError, ToolMissing
+from core.childenv import child_env
+from core.errors import TmuxError, ToolMissing, UnsafeFile
 from core.store.db import ensure_private_dir
 
 LAUNCHER = Path(__file__).with_name("launcher.py")
 PANE_SIZE = ("200", "50")
 START_ATTEMPTS = 5
+TMUX_TIMEOUT_S = 30.0
+TMUX_NAMES = ("TMUX_TMPDIR",)
+"""Besides the basic allow-list, tmux needs to know where its sockets live."""
+_MISSING = "install tmux (apt install tmux / brew install tmux)"
+
+
+def tmux_env() -> dict[str, str]:
+    """The environment of every tmux client nightshift runs, and so of a server it starts."""
+    return child_env(TMUX_NAMES, claude=False)
 
 
 def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, text.encode("utf-8", "surrogateescape"))
-    finally:
-        os.close(fd)
+    safefs.write_atomic(path, text.encode("utf-8", "surrogateescape"), fsync=False)
 
 
 def read_exit(run_dir: Path) -> int | None:
+    """The code the launcher wrote; never read through a link or from a FIFO (which would
+    block the event loop) planted in the run's folder."""
     try:
-        return int((run_dir / "exit").read_text().strip())
-    except (FileNotFoundError, ValueError):
+        return int(safefs.read_regular(run_dir / "exit", limit_bytes=64).strip())
+    except (FileNotFoundError, ValueError, UnsafeFile):
         return None
 
 
@@ -108,20 +122,41 @@ class TmuxRunner:
     def __init__(self, socket_name: str, *, python: str | None = None) -> None:
         self.socket_name = socket_name
         self.python = python or sys.executable
-        self.server = libtmux.Server(socket_name=socket_name)
+
+    def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        tmux = shutil.which("tmux", path=os.environ.get("PATH"))
+        if tmux is None:
+            raise ToolMissing("tmux", _MISSING)
+        try:
+            return subprocess.run(
+                [tmux, "-L", self.socket_name, *args], env=tmux_env(), stdin=subprocess.DEVNULL,
+                capture_output=True, text=True, errors="replace", timeout=TMUX_TIMEOUT_S,
+            )
+        except FileNotFoundError as exc:  # pragma: no cover - removed meanwhile
+            raise ToolMissing("tmux", _MISSING) from exc
+        except subprocess.TimeoutExpired:
+            raise TmuxError(f"tmux {args[0]} did not answer within {TMUX_TIMEOUT_S:g}s") from None
 
     def _cmd(self, *args: str) -> list[str]:
-        try:
-            proc = self.server.cmd(*args)
-        except FileNotFoundError as exc:  # pragma: no cover - depends on the machine
-            raise ToolMissing("tmux", "install tmux (apt install tmux / brew install tmux)") from exc
-        except Exception as exc:  # libtmux raises its own errors for a missing binary
-            if "tmux" in str(exc).lower() and "not found" in str(exc).lower():
-                raise ToolMissing("tmux", "install tmux (apt install tmux / brew install tmux)") from exc
-            raise
+        proc = self._run(*args)
         if proc.returncode != 0:
-            raise TmuxError(f"tmux {args[0]} failed: {' '.join(proc.stderr).strip() or 'no output'}")
-        return list(proc.stdout)
+            raise TmuxError(f"tmux {args[0]} failed: {proc.stderr.strip() or 'no output'}")
+        return proc.stdout.splitlines()
+
+    def scrub_global_env(self) -> list[str]:
+        """Unset, in a server already running on the socket, every global variable outside
+        the allow-list (a server started by an older nightshift, or by hand from a shell,
+        holds that shell's whole environment); return the names unset."""
+        proc = self._run("show-environment", "-g")
+        if proc.returncode != 0:
+            return []  # no server yet: the next command starts one from tmux_env()
+        allowed = tmux_env()
+        names = [line.partition("=")[0] for line in proc.stdout.splitlines()
+                 if line and not line.startswith("-")]
+        unset = [name for name in names if name not in allowed]
+        for name in unset:
+            self._run("set-environment", "-g", "-u", name)
+        return unset
 
     async def run(self, spec: ProcessSpec) -> TmuxHandle:
         ensure_private_dir(spec.run_dir)
@@ -133,14 +168,14 @@ class TmuxRunner:
             "stdin_path": str(spec.stdin_path) if spec.stdin_path else None,
         }, ensure_ascii=False))
         _write_private(spec.run_dir / "env.json", json.dumps(dict(spec.env), ensure_ascii=False))
-        fd = os.open(spec.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        os.close(fd)
+        safefs.ensure_file(spec.log_path)
         # Separate arguments after `--`: tmux executes them directly, without a shell.
         args = ("new-session", "-d", "-P", "-F", "#{pane_pid}", "-s", spec.name,
                 "-c", str(spec.cwd), "-x", PANE_SIZE[0], "-y", PANE_SIZE[1],
                 "--", self.python, "-I", str(LAUNCHER), str(spec.run_dir))
         for attempt in range(START_ATTEMPTS):
             try:
+                await asyncio.to_thread(self.scrub_global_env)
                 out = await asyncio.to_thread(self._cmd, *args)
                 break
             except TmuxError as exc:
@@ -169,9 +204,10 @@ class TmuxRunner:
 
     async def has_session(self, name: str) -> bool:
         try:
-            return await asyncio.to_thread(self.server.has_session, name)
-        except Exception:
+            proc = await asyncio.to_thread(self._run, "has-session", "-t", f"={name}")
+        except (TmuxError, ToolMissing):
             return False
+        return proc.returncode == 0
 
     async def kill_session(self, name: str) -> None:
         if await self.has_session(name):
@@ -180,4 +216,9 @@ class TmuxRunner:
 
     async def kill_server(self) -> None:
         """Ends every run on this socket: for tests and `nightshift clean --all`-style teardown."""
-        await asyncio.to_thread(self.server.cmd, "kill-server")
+        await asyncio.to_thread(self.stop_server)
+
+    def stop_server(self) -> None:
+        """`kill_server` for synchronous callers (test teardown); no server is fine."""
+        with contextlib.suppress(TmuxError, ToolMissing):
+            self._run("kill-server")

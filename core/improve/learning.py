@@ -13,12 +13,13 @@ Its methods are pure given the snapshot, so they can sit inside pure scheduling 
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from core import safefs
+from core.errors import UnsafeFile
 from core.improve import adjustments as adjust
 from core.improve.analysis import analyze_run_files
 from core.improve.bandit import Pin, candidates, choose
@@ -40,6 +41,7 @@ from core.store.db import ensure_private_dir
 from core.store.store import Store
 
 PIN_KEY = "improve.pinned_style"
+MAX_LESSONS_BYTES = 4 * 1024 * 1024
 
 
 def lessons_path(settings: Settings) -> Path:
@@ -53,11 +55,7 @@ def prompts_dir(settings: Settings) -> Path:
 def write_private(path: Path, text: str) -> None:
     """Write a vault file 0600 (its folder 0700), replacing it atomically."""
     ensure_private_dir(path.parent)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(text)
-    os.replace(temp, path)
+    safefs.write_atomic(path, text.encode("utf-8"))
 
 
 # --- pins -----------------------------------------------------------------------------------
@@ -169,11 +167,11 @@ class LearnReport:
 async def sync_lessons_file(store: Store, settings: Settings, now: datetime) -> list[str]:
     """Apply the owner's edits of `brain/lessons.md` to the database; return any problems."""
     path = lessons_path(settings)
-    if not path.is_file():
-        return []
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = safefs.read_regular(path, limit_bytes=MAX_LESSONS_BYTES).decode("utf-8")
+    except FileNotFoundError:
+        return []
+    except (OSError, UnicodeDecodeError, UnsafeFile) as exc:
         return [f"{path}: cannot read ({exc}); edits in it were not applied"]
     parsed = parse_lessons_file(text)
     improve = ImproveStore(store.db)
@@ -196,8 +194,8 @@ async def write_lessons_file(store: Store, settings: Settings, now: datetime) ->
     path = lessons_path(settings)
     text = render_lessons_file(lessons)
     try:
-        unchanged = path.read_text(encoding="utf-8") == text
-    except (OSError, UnicodeDecodeError):
+        unchanged = safefs.read_regular(path, limit_bytes=MAX_LESSONS_BYTES) == text.encode("utf-8")
+    except (OSError, UnsafeFile):
         unchanged = False
     if not unchanged:
         write_private(path, text)

@@ -9,15 +9,15 @@ loaded, not at 3 a.m. when a run needs it.
 
 from __future__ import annotations
 
-import os
 import re
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.errors import InvalidInput
-from core.inbox import split_front_matter
+from core import safefs
+from core.errors import InvalidInput, UnsafeFile
+from core.frontmatter import scalar, split_front_matter
 from core.models import Plan, Task
 from core.store.db import ensure_private_dir
 
@@ -61,7 +61,7 @@ def parse_style(file_name: str, text: str) -> PromptStyle:
     """One template file -> a style, or InvalidInput saying what to fix."""
     meta, body = split_front_matter(text.lstrip("\ufeff"))
     stem = Path(file_name).stem
-    name = str(meta.get("name") or stem).strip().lower()
+    name = (scalar(meta, "name") or stem).strip().lower()
     if not _NAME.match(name):
         raise InvalidInput(
             f"style name {name!r} must be lowercase letters, digits, '.', '_' or '-' (max 64)"
@@ -85,7 +85,7 @@ def parse_style(file_name: str, text: str) -> PromptStyle:
         raise InvalidInput(f"enabled must be true or false, not {enabled!r}")
     return PromptStyle(
         name=name,
-        description=str(meta.get("description") or "").strip(),
+        description=(scalar(meta, "description") or "").strip(),
         template=body,
         enabled=enabled,
     )
@@ -108,9 +108,7 @@ def install_default_styles(prompts_dir: Path) -> list[Path]:
     written = []
     for source in sorted(DEFAULTS_DIR.glob("*.md")):
         target = prompts_dir / source.name
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(source.read_text(encoding="utf-8"))
+        safefs.create_new(target, source.read_bytes())
         written.append(target)
     return written
 
@@ -124,10 +122,14 @@ def load_styles(prompts_dir: Path) -> StyleSet:
     paths = sorted(prompts_dir.glob("*.md")) if prompts_dir.is_dir() else []
     for path in paths:
         try:
-            raw = path.read_bytes()
-            if len(raw) > MAX_TEMPLATE_BYTES:
-                raise InvalidInput(f"file is {len(raw):,} bytes; the limit is {MAX_TEMPLATE_BYTES:,}")
+            raw = safefs.read_regular(path, limit_bytes=MAX_TEMPLATE_BYTES)
             style = parse_style(path.name, raw.decode("utf-8"))
+        except UnsafeFile as exc:
+            found.problems.append((path.name, f"file {exc.reason}"))
+            continue
+        except OSError as exc:
+            found.problems.append((path.name, f"cannot be read: {exc.strerror or exc}"))
+            continue
         except UnicodeDecodeError:
             found.problems.append((path.name, "file is not UTF-8 text"))
             continue
@@ -153,10 +155,12 @@ def _section(heading: str, body: str) -> str:
 def render_prompt(
     style: PromptStyle, task: Task, plan: Plan | None, lessons: list[str]
 ) -> str:
-    """The text Claude gets for a run of `task` in `style`. Pure: same inputs, same prompt."""
+    """The text Claude gets for a run of `task` in `style`. Pure: same inputs, same prompt.
+
+    The owner's prompt goes in byte for byte: only the template's own text and the sections
+    generated around it are tidied (the runs of blank lines empty sections leave behind)."""
     check = task.check_cmd
     values = {
-        "prompt": task.prompt.strip(),
         "title": task.title.strip(),
         "repo": task.repo or "",
         "plan_section": _section(f"Approved plan (v{plan.version})", plan.body) if plan else "",
@@ -173,7 +177,36 @@ def render_prompt(
             else "run the project's tests (and linters, if it has them) and make sure they pass."
         ),
     }
-    text = string.Template(style.template).safe_substitute(values)
-    # Empty sections leave runs of blank lines behind; keep at most one.
-    text = re.sub(r"\n{3,}", "\n\n", text)
-    return text.strip() + "\n"
+    # Around each $prompt: the template and the sections, substituted, then tidied.
+    around: list[str] = [""]
+    for literal, placeholder in _pieces(style.template):
+        around[-1] += literal
+        if placeholder == "prompt":
+            around.append("")
+        elif placeholder is not None:
+            around[-1] += values.get(placeholder, "$" + placeholder)
+    tidy = [_BLANK_RUNS.sub("\n\n", text) for text in around]
+    tidy[0] = tidy[0].lstrip()
+    tidy[-1] = tidy[-1].rstrip() + "\n"
+    return task.prompt.join(tidy)
+
+
+_BLANK_RUNS = re.compile(r"\n{3,}")
+
+
+def _pieces(template: str) -> list[tuple[str, str | None]]:
+    """The template as (literal text, placeholder name or None) pairs, with `$$` already a
+    literal `$`, read with `string.Template`'s own pattern."""
+    out: list[tuple[str, str | None]] = []
+    start = 0
+    for match in string.Template.pattern.finditer(template):
+        literal = template[start:match.start()]
+        start = match.end()
+        if match.group("escaped") is not None:
+            out.append((literal + string.Template.delimiter, None))
+        elif match.group("named") or match.group("braced"):
+            out.append((literal, match.group("named") or match.group("braced")))
+        else:  # an invalid `$`: parse_style refuses those, keep it as text all the same
+            out.append((literal + match.group(0), None))
+    out.append((template[start:], None))
+    return out

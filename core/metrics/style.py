@@ -9,10 +9,10 @@ matplotlib is imported only inside the functions that draw: it costs about a sec
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from core import safefs
 
 WIDTH_PX = 1000
 DPI = 100
@@ -88,18 +88,12 @@ def png_bytes(fig: Any) -> bytes:
 
 
 def write_png(data: bytes, out: Path) -> Path:
-    """Replace `out` with `data` atomically: a private (0600, O_EXCL) temp file renamed over
-    it, so a reader never sees half a picture and no link is followed. Callers writing into
-    the state directory or the vault make the folder private first (`ensure_private_dir`);
-    a path the owner names (`nightshift chart --out`) keeps its folder as it is."""
+    """Replace `out` with `data` atomically through `core.safefs`: a private (0600,
+    O_EXCL|O_NOFOLLOW) temp file renamed over it, so a reader never sees half a picture and a
+    link planted at `out` is replaced, never written through. Callers writing into the state
+    directory or the vault make the folder private first (`ensure_private_dir`); a path the
+    owner names (`nightshift chart --out`) keeps its folder as it is."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    safefs.write_atomic(out, data)
     return out

@@ -37,7 +37,7 @@ class DraftPlan:
 def plan_prompt(task_prompt: str, *, previous: str | None = None, comment: str | None = None) -> str:
     """The prompt of a plan run (Claude runs with --permission-mode plan: it cannot change files)."""
     parts = [
-        task_prompt.strip(),
+        task_prompt,  # verbatim: the owner's words reach Claude byte for byte
         "---\nDraft a plan for the task above. Do not change any files: read what you need, then "
         "answer with the plan only.",
     ]

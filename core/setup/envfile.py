@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 
+from core import safefs
 from core.errors import InvalidInput
 
 TOKEN_PATTERN = re.compile(r"^\d{5,}:[A-Za-z0-9_-]{30,}$")
@@ -59,11 +59,6 @@ def merge_env(existing: str, values: Mapping[str, str]) -> str:
 def write_private(path: Path, text: str) -> None:
     """Write through a 0600 temp file and rename, so the secret is never briefly world-readable."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, text.encode("utf-8"))
-    finally:
-        os.close(fd)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    # A fresh 0600 temp file (O_EXCL|O_NOFOLLOW) renamed over the name: a link planted at
+    # `path` or at a predictable temp name is replaced, never written through.
+    safefs.write_atomic(path, text.encode("utf-8"), mode=0o600)

@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
-import tempfile
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +19,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from core import safefs
 from core.abc import Clock
 from core.errors import DiskWriteError, RunNotFound
 from core.metrics.charts import chart_series, draw
@@ -51,29 +50,26 @@ class VaultReport:
         return {"written": self.written, "unchanged": self.unchanged, "removed": self.removed}
 
 
+MAX_NOTE_BYTES = 16 * 1024 * 1024
+"""A note (with the owner's text below the marker) larger than this is not read: an error."""
+
+
+def _current(path: Path) -> bytes | None:
+    """What a regular file at `path` holds; None when there is none (a link, a FIFO or a hard
+    link there counts as none: it is replaced by a fresh note, never followed)."""
+    return safefs.read_or_none(path, limit_bytes=MAX_NOTE_BYTES)
+
+
 def _write_atomic(path: Path, data: bytes) -> bool:
-    """Replace `path` with `data` unless it already holds exactly that; True if written."""
-    try:
-        if path.read_bytes() == data:
-            return False
-    except FileNotFoundError:
-        pass
+    """Replace `path` with `data` unless it already holds exactly that; True if written.
+    Temp file + rename: a link planted at `path` is replaced, its target never touched."""
+    if _current(path) == data:
+        return False
     try:
         ensure_private_dir(path.parent)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        safefs.write_atomic(path, data)  # disk full: the old note stays whole
     except OSError as exc:
         raise DiskWriteError(path, exc) from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):  # disk full: the old note stays whole
-            raise DiskWriteError(path, exc) from None
-        raise
     return True
 
 
@@ -184,10 +180,8 @@ class VaultWriter:
 
     @staticmethod
     def _read(path: Path) -> str | None:
-        try:
-            return path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return None
+        raw = _current(path)
+        return None if raw is None else raw.decode("utf-8")
 
     def _chart(self, model: VaultModel, spec: NoteSpec, now: datetime, hashes: dict[str, str]) -> bool:
         day, kind = spec.key.split(":", 1)
@@ -204,7 +198,7 @@ class VaultWriter:
         data_hash = hashlib.sha256(json.dumps([CHART_STYLE, data], sort_keys=True).encode()).hexdigest()
         path = self.root / spec.path
         key = str(spec.path)
-        if hashes.get(key) == data_hash and path.exists():
+        if hashes.get(key) == data_hash and safefs.is_regular(path):  # a link there is redrawn over
             return False
         png = drawing()
         if png is None:

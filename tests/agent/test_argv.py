@@ -10,7 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.agent import fake_claude
-from core.agent.argv import PROMPT_ARGV_MAX_BYTES, ClaudeCall, build_command, child_env
+from core.agent.argv import PROMPT_ARGV_MAX_BYTES, ClaudeCall, build_command
+from core.childenv import child_env
+from core.errors import ConfigError
 from core.settings import Settings, load_settings
 
 NASTY = "it's \"done\" $(rm -rf /) `id` $HOME\n--resume x\n-p ; | & > < * ? ~ \\ ünïcødé 🎉 \t end"
@@ -83,9 +85,32 @@ def test_a_prompt_too_long_for_argv_goes_to_stdin(settings: Settings) -> None:
     assert prompt not in cmd.argv and "--" not in cmd.argv
 
 
-def test_child_env_drops_claudecode_and_the_bot_token() -> None:
-    env = child_env({"CLAUDECODE": "1", "TELEGRAM_BOT_TOKEN": "123:abc", "PATH": "/bin", "HOME": "/h"})
-    assert env == {"PATH": "/bin", "HOME": "/h"}
+def test_child_env_is_an_allow_list() -> None:
+    ours = {"CLAUDECODE": "1", "TELEGRAM_BOT_TOKEN": "123:abc", "PATH": "/bin", "HOME": "/h",
+            "LC_ALL": "C.UTF-8", "ANTHROPIC_API_KEY": "sk-ant-x", "CLAUDE_CONFIG_DIR": "/c",
+            "NIGHTSHIFT_DATABASE_URL": "postgresql://u:pw@h/db", "AWS_SECRET_ACCESS_KEY": "k",
+            "HTTPS_PROXY": "http://proxy:3128", "SSH_AUTH_SOCK": "/tmp/agent"}
+    assert child_env(source=ours) == {"PATH": "/bin", "HOME": "/h", "LC_ALL": "C.UTF-8",
+                                      "ANTHROPIC_API_KEY": "sk-ant-x", "CLAUDE_CONFIG_DIR": "/c"}
+    assert child_env(source=ours, claude=False) == {"PATH": "/bin", "HOME": "/h", "LC_ALL": "C.UTF-8"}
+    # The owner's extra names pass; the bot token and nightshift's settings never do.
+    extra = child_env(["HTTPS_PROXY", "TELEGRAM_BOT_TOKEN", "NIGHTSHIFT_DATABASE_URL", "CLAUDECODE"],
+                      source=ours)
+    assert extra["HTTPS_PROXY"] == "http://proxy:3128"
+    assert not {"TELEGRAM_BOT_TOKEN", "NIGHTSHIFT_DATABASE_URL", "CLAUDECODE"} & set(extra)
+
+
+@pytest.mark.parametrize("value", ["TELEGRAM_BOT_TOKEN", "HTTPS_PROXY,NIGHTSHIFT_DATABASE_URL", "A B",
+                                   "CLAUDECODE", "1X"])
+def test_pass_env_refuses_names_that_must_never_pass(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NIGHTSHIFT_PASS_ENV", value)
+    with pytest.raises(ConfigError, match="NIGHTSHIFT_PASS_ENV"):
+        load_settings(env_file=None)
+
+
+def test_pass_env_is_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NIGHTSHIFT_PASS_ENV", "HTTPS_PROXY, NO_PROXY,")
+    assert load_settings(env_file=None).pass_env == ["HTTPS_PROXY", "NO_PROXY"]
 
 
 @given(st.text(min_size=1).filter(lambda s: s.strip() and "\x00" not in s))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -359,6 +360,33 @@ async def test_the_inbox_job_imports_a_note_and_the_dispatcher_runs_it(
     await wait_for_states(dstore, [task.id], {TaskState.DONE})
     assert task.source == "inbox" and not (inbox / "changelog.md").exists()
     assert [c["prompt"].splitlines()[0] for c in record()] == ["write the changelog"]
+
+
+async def test_the_inbox_job_survives_hostile_files_and_a_linked_rejected_folder(
+    dservice: Service,
+    dstore: Store,
+    start_daemon: Start,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A planted link at inbox/rejected stops the import with one logged line, the daemon
+    keeps running and answering; once the link is gone the hostile file is refused."""
+    inbox = dservice.settings.brain_dir / "inbox"
+    inbox.mkdir(parents=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (inbox / "rejected").symlink_to(elsewhere, target_is_directory=True)
+    (inbox / "bomb.md").write_text("---\na: &a [x, x]\ntags: [*a, *a]\n---\nbody\n")
+    running = await start_daemon()
+    with caplog.at_level(logging.WARNING, logger="core.daemon"):
+        await running.daemon._import_inbox()
+    assert "inbox import refused" in caplog.text
+    assert not running.job.done() and list(elsewhere.iterdir()) == []
+    assert await dservice.list() == []  # the queue still answers
+    (inbox / "rejected").unlink()
+    await running.daemon._import_inbox()
+    assert "anchors" in (inbox / "rejected" / "bomb.md.error.txt").read_text()
+    assert await dstore.tasks.count() == 0
 
 
 async def test_the_learned_parallel_limit_overrides_the_setting(

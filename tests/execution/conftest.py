@@ -65,7 +65,7 @@ def runner(exec_settings: Settings) -> Iterator[TmuxRunner]:
     try:
         yield tmux
     finally:
-        tmux.server.cmd("kill-server")
+        tmux.stop_server()
 
 
 @pytest.fixture

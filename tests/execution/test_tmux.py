@@ -19,7 +19,7 @@ from tests.execution.conftest import eventually, group_gone
 def tmux(settings: Settings) -> TmuxRunner:
     runner = TmuxRunner(settings.tmux_socket)
     yield runner  # type: ignore[misc]
-    runner.server.cmd("kill-server")
+    runner.stop_server()
 
 
 def spec(tmp_path: Path, name: str, *argv: str, env: dict[str, str] | None = None) -> ProcessSpec:
