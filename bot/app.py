@@ -48,8 +48,6 @@ class BotOptions:
     """Backoff between attempts to reach Telegram at start-up (getMe)."""
     refusal_interval_s: float = 600.0
     stop_timeout_s: float = 20.0
-    daily_summary: bool = True
-    """Send the daily summary at NIGHTSHIFT_DAILY_SUMMARY_HOUR (tests turn it off)."""
     clock: Clock = utcnow
     sleep: Sleep | None = None
     """The outbox sender's wait between retries (tests pass a fake that advances a fake clock)."""

@@ -25,7 +25,6 @@ from bot.app import ALLOWED_UPDATES, BotOptions, bot_commands, build_application
 from bot.deps import BotDeps, RefusalLimiter
 from bot.redact import SecretRedactor, install_redaction, secret_variants
 from bot.sender import OutboxSender
-from bot.summary import daily_summaries
 from core.errors import ConfigError
 from core.notify import OutboxNotifier
 from core.service import Service
@@ -70,7 +69,6 @@ class BotRuntime:
         self._attempt_failed = asyncio.Event()
         self._stopping = asyncio.Event()
         self._serve_task: asyncio.Task[None] | None = None
-        self._summary_task: asyncio.Task[None] | None = None
         self._uninstall_redaction: Callable[[], None] = _nothing
         self.limiter = RefusalLimiter(interval_s=options.refusal_interval_s)
 
@@ -81,13 +79,6 @@ class BotRuntime:
             log.warning("TELEGRAM_ALLOWED_USERS is empty: the bot refuses everyone")
         self._serve_task = asyncio.create_task(self._serve(), name="nightshift-bot")
         self._serve_task.add_done_callback(self._report_crash)
-        if self.options.daily_summary:
-            self._summary_task = asyncio.create_task(
-                daily_summaries(self.service, self.settings.daily_summary_hour,
-                                self.settings.local_tz, clock=self.options.clock,
-                                stop=self._stopping),
-                name="nightshift-daily-summary",
-            )
         waiters = [asyncio.ensure_future(e.wait()) for e in (self.ready, self._attempt_failed)]
         try:
             await asyncio.wait([self._serve_task, *waiters], return_when=asyncio.FIRST_COMPLETED)
@@ -96,15 +87,11 @@ class BotRuntime:
                 waiter.cancel()
         if self._serve_task.done() and self._serve_task.exception() is not None:
             self._stopping.set()
-            if self._summary_task is not None:
-                await self._summary_task
             self._uninstall_redaction()
             self._serve_task.result()  # raises ConfigError for a rejected token
 
     async def stop(self) -> None:
         self._stopping.set()
-        if self._summary_task is not None:
-            await self._summary_task
         if self._serve_task is not None:
             # An error the task ended with was logged by _report_crash already.
             done, _ = await asyncio.wait([self._serve_task], timeout=self.options.stop_timeout_s)

@@ -76,7 +76,7 @@ def telegram_fronts(service: Service) -> list[FrontFactory]:
 
 
 class LearningObserver:
-    """After every run and on every tick: the after-run upkeep and the learning loop."""
+    """After every run and on the daemon's timers: the after-run upkeep and the learning loop."""
 
     def __init__(
         self, service: Service, feedback: Feedback, learned: LearnedCache, monitor: UsageMonitor | None
@@ -93,6 +93,11 @@ class LearningObserver:
     async def tick(self, now: datetime) -> None:
         await self.learned.get()  # keeps the snapshot the sync accessors read fresh
         await self.feedback.tick(now)
+
+    async def retro(self, now: datetime) -> None:
+        await self.feedback.retro(now)
+
+    async def meta_task(self, now: datetime) -> None:
         state = self.monitor.last_state if self.monitor is not None else None
         if state is not None and state.window_start is not None:
             left = state.capacity_tokens - state.tokens_used if state.capacity_tokens else None

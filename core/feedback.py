@@ -1,6 +1,7 @@
 """What happens after every finished run: the vault, the logs and the learning loop.
 
-The daemon calls `run_finished` for each run (work or plan) and `tick` now and then. Each
+The daemon calls `run_finished` for each run (work or plan); its timers call `tick` and
+`retro` (`core.daemon.timers` says when). Each
 step is independent and none may stop the queue: a full disk while writing a note is
 logged as a clear error and the next call tries again (everything here is regenerated
 from the database, so nothing is lost by a skipped write).
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from core.abc import Notifier
 from core.improve.learning import learn
@@ -22,8 +23,6 @@ from core.store.store import Store
 from core.vault import VaultWriter
 
 log = logging.getLogger("nightshift.feedback")
-
-RETRO_CHECK_EVERY = timedelta(hours=6)
 
 
 class Feedback:
@@ -40,7 +39,6 @@ class Feedback:
         self.notifier = notifier
         self.capacity_tokens = capacity_tokens
         self.logbook = LogBook(settings.brain_dir)
-        self._last_retro_check: datetime | None = None
 
     async def run_finished(self, task: Task, run: Run | None, now: datetime) -> None:
         """Learn from the run, write its notes, export the event log."""
@@ -51,14 +49,15 @@ class Feedback:
         await self._step("event log", lambda: self.logbook.export_events(self.store))
 
     async def tick(self, now: datetime) -> None:
-        """Periodic upkeep: the event log, and the weekly retrospective once it is due."""
+        """Periodic upkeep: the event log."""
         await self._step("event log", lambda: self.logbook.export_events(self.store))
-        if self._last_retro_check is None or now - self._last_retro_check >= RETRO_CHECK_EVERY:
-            self._last_retro_check = now
-            await self._step(
-                "weekly retrospective",
-                lambda: write_retro(self.store, self.settings, now, notifier=self.notifier),
-            )
+
+    async def retro(self, now: datetime) -> None:
+        """Last week's retrospective (rewritten each time; the owner is told once a week)."""
+        await self._step(
+            "weekly retrospective",
+            lambda: write_retro(self.store, self.settings, now, notifier=self.notifier),
+        )
 
     async def _step(self, what: str, work: Callable[[], Awaitable[object]]) -> bool:
         try:

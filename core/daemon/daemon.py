@@ -191,6 +191,10 @@ class Daemon:
             cron=self.gate.on_cron,
             prime=self.primer.prime,
             refresh_usage=self.gate.refresh_usage if self.usage.monitor is not None else None,
+            retro=self._retro if self.observer is not None else None,
+            meta_task=self._meta_task if self.observer is not None else None,
+            daily_summary=self._daily_summary,
+            morning_digest=self._morning_digest,
         )
         self.timers.start(standing_jobs(self.settings, work, burst=self.burst))
         await self.gate.restore()
@@ -239,6 +243,26 @@ class Daemon:
         self.doorbell.ring("tick")
         if self.observer is not None:
             await self.observer.tick(self.now())
+
+    async def _retro(self) -> None:
+        if self.observer is not None:
+            await self.observer.retro(self.now())
+
+    async def _meta_task(self) -> None:
+        if self.observer is not None:
+            await self.observer.meta_task(self.now())
+
+    async def _daily_summary(self) -> None:
+        from core.metrics.pictures import send_daily_summary  # matplotlib: loaded when due
+
+        await send_daily_summary(self.service, self.now())
+        event("daily summary sent")
+
+    async def _morning_digest(self) -> None:
+        from core.metrics.pictures import send_morning_digest
+
+        note = await send_morning_digest(self.service, self.now())
+        event("morning digest", sent=note is not None)
 
     async def _import_inbox(self) -> None:
         try:

@@ -45,11 +45,19 @@ class TaskPlanner(Protocol):
 
 
 class RunObserver(Protocol):
-    """Hears of every finished run and of the periodic tick (the vault, the logs, learning)."""
+    """Hears of every finished run, and lends the daemon's timers its upkeep (the vault, the
+    logs, learning); when each runs is declared in `core.daemon.timers`."""
 
     async def run_finished(self, task: Task, run: Run | None, now: datetime) -> None: ...
 
-    async def tick(self, now: datetime) -> None: ...
+    async def tick(self, now: datetime) -> None:
+        """Every minute: small upkeep (the event log)."""
+
+    async def retro(self, now: datetime) -> None:
+        """Now and then: the weekly retrospective, once it is due."""
+
+    async def meta_task(self, now: datetime) -> None:
+        """Every minute: near a window's end with budget left, this week's meta-task."""
 
 
 class PromptChooser(Protocol):

@@ -1,35 +1,44 @@
 """Every timed job of the daemon, declared as data: what runs when is read here.
 
-| job            | when                                   | what                                   |
-|----------------|----------------------------------------|----------------------------------------|
-| `tick`         | every minute                           | a safety dispatch round, periodic upkeep |
-| `usage`        | every NIGHTSHIFT_USAGE_REFRESH_S       | usage scan; a limit pauses the queue    |
-| `inbox`        | every NIGHTSHIFT_INBOX_POLL_S, now     | import notes from `brain/inbox`         |
-| `backup`       | hourly, now                            | today's database copy (once a day)      |
-| `cron-N`       | each NIGHTSHIFT_CRON line              | a window reset the owner declares       |
-| `prime-HHMM`   | each NIGHTSHIFT_PRIME_AT time          | open a window with a minimal prompt     |
-| `reset`        | once: the limit's reset + margin       | release the paused queue                |
-| `quiet-end`    | once: the end of quiet hours           | a dispatch round                        |
-| `probe`        | once: 30 s after the first run after a reset | a dispatch round                 |
+| job             | when                                        | what                                     |
+|-----------------|---------------------------------------------|------------------------------------------|
+| `tick`          | every minute                                | a safety dispatch round, the event log    |
+| `usage`         | every NIGHTSHIFT_USAGE_REFRESH_S            | usage scan; a limit pauses the queue      |
+| `inbox`         | every NIGHTSHIFT_INBOX_POLL_S, now          | import notes from `brain/inbox`           |
+| `backup`        | hourly, now                                 | today's database copy (once a day)        |
+| `retro`         | every 6 hours, first a minute after start   | last week's retrospective (told once)     |
+| `meta-task`     | every minute                                | near a window's end, queue the meta-task  |
+| `cron-N`        | each NIGHTSHIFT_CRON line                   | a window reset the owner declares         |
+| `prime-HHMM`    | each NIGHTSHIFT_PRIME_AT time               | open a window with a minimal prompt       |
+| `daily-summary` | NIGHTSHIFT_DAILY_SUMMARY_HOUR, with Telegram | the last 24 hours' metrics and a chart   |
+| `digest`        | NIGHTSHIFT_WAKE_TIME, when set              | the morning digest of the night's windows |
+| `reset`         | once: the limit's reset + margin            | release the paused queue                  |
+| `quiet-end`     | once: the end of quiet hours                | a dispatch round                          |
+| `probe`         | once: 30 s after the first run after a reset | a dispatch round                         |
 
-`--burst` keeps only `tick` and the one-off jobs. This module is the only user of
-APScheduler's scheduler (3.x): jobs are coroutines run on the daemon's loop, a missed
-fire runs once when it can (coalesced, no grace limit), and a job never overlaps itself.
+Daily times are wall-clock times in the owner's zone (`next_daily_at`: a time a
+daylight-saving jump skips fires when the zone maps it). `--burst` keeps only `tick`, the
+retrospective and the one-off jobs. This module is the only user of APScheduler's
+scheduler (3.x): jobs are coroutines run on the daemon's loop, a missed fire runs once when
+it can (coalesced, no grace limit), a job never overlaps itself, and a job that fails is
+one logged line (its schedule goes on).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import datetime, time, timedelta, tzinfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from core.log import event
 from core.scheduling.cron import crontab_trigger
+from core.scheduling.hours import next_daily_at
 from core.scheduling.priming import prime_times
 from core.settings import Settings
 
@@ -38,14 +47,17 @@ Action = Callable[[], Awaitable[None]]
 SAFETY_TICK_S = 60.0
 """The dispatcher also wakes on this interval, for pauses that end without an event."""
 BACKUP_CHECK_S = 3600.0
+RETRO_CHECK_S = 6 * 3600.0
+"""The retrospective is weekly; looking four times a day finds the new week soon enough."""
 
 
 @dataclass(frozen=True, slots=True)
 class Every:
-    """Every `seconds`; with `now`, also once at start."""
+    """Every `seconds`; with `now`, also once at start; with `first_after_s`, first then."""
 
     seconds: float
     now: bool = False
+    first_after_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,13 +103,23 @@ class StandingWork:
     prime: Action
     refresh_usage: Action | None = None
     """None without a usage monitor."""
+    retro: Action | None = None
+    meta_task: Action | None = None
+    """Both lent by the run observer (the learning loop); None without one."""
+    daily_summary: Action | None = None
+    morning_digest: Action | None = None
 
 
 def standing_jobs(settings: Settings, work: StandingWork, *, burst: bool) -> list[Job]:
     """The jobs the daemon keeps for its whole life, from the settings."""
     jobs = [Job("tick", Every(SAFETY_TICK_S), work.tick)]
+    if work.retro is not None:
+        # Not at start: a test or a `--burst` that ends within the minute writes nothing.
+        jobs.append(Job("retro", Every(RETRO_CHECK_S, first_after_s=SAFETY_TICK_S), work.retro))
     if burst:
         return jobs
+    if work.meta_task is not None:
+        jobs.append(Job("meta-task", Every(SAFETY_TICK_S), work.meta_task))
     if work.refresh_usage is not None:
         # No run at start: the daemon scans once before its first round (the window it is in
         # decides the budget, the learned parallel limit and the runs' window id).
@@ -110,7 +132,25 @@ def standing_jobs(settings: Settings, work: StandingWork, *, burst: bool) -> lis
         Job(f"prime-{hour:02d}{minute:02d}", DailyAt(hour, minute), work.prime)
         for hour, minute in prime_times(settings.prime_at)
     ]
+    if work.daily_summary is not None and settings.telegram_enabled:
+        jobs.append(Job("daily-summary", DailyAt(settings.daily_summary_hour), work.daily_summary))
+    wake = settings.wake_at
+    if work.morning_digest is not None and wake is not None:
+        jobs.append(Job("digest", DailyAt(wake.hour, wake.minute), work.morning_digest))
     return jobs
+
+
+class DailyTrigger(BaseTrigger):  # type: ignore[misc]  # APScheduler 3 is untyped
+    """Fires whenever the wall clock in `tz` reads `at` (`next_daily_at`, a pure function)."""
+
+    __slots__ = ("at", "tz")
+
+    def __init__(self, at: time, tz: tzinfo) -> None:
+        self.at = at
+        self.tz = tz
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime:
+        return next_daily_at(now, self.at, self.tz)
 
 
 class Timers:
@@ -141,12 +181,15 @@ class Timers:
         """Add `job`, replacing one of the same name. Nothing happens before `start`."""
         if self._scheduler is None:
             return
-        action = job.action
+        action, name = job.action, job.name
 
         async def run() -> None:
             # A coroutine function on purpose: APScheduler runs plain callables in a thread
             # pool, and the daemon's parts are not thread-safe.
-            await action()
+            try:
+                await action()
+            except Exception:  # one failed run of a job; the next one is due as planned
+                event("timed job failed", logging.ERROR, job=name, exc_info=True)
 
         # "Now" by the scheduler's own (wall) clock: a daemon clock moved by a test or a
         # suspend must not push the first run of a job into the future.
@@ -176,9 +219,12 @@ class Timers:
 
     def _trigger(self, when: When) -> BaseTrigger:
         if isinstance(when, Every):
-            return IntervalTrigger(seconds=when.seconds)
+            if when.first_after_s is None:
+                return IntervalTrigger(seconds=when.seconds)
+            first = datetime.now(self.tz) + timedelta(seconds=when.first_after_s)
+            return IntervalTrigger(seconds=when.seconds, start_date=first)
         if isinstance(when, DailyAt):
-            return CronTrigger(hour=when.hour, minute=when.minute, timezone=self.tz)
+            return DailyTrigger(time(when.hour, when.minute), self.tz)
         if isinstance(when, Crontab):
             return crontab_trigger(when.expr, self.tz)
         return DateTrigger(run_date=when.at, timezone=self.tz)

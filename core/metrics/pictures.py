@@ -2,7 +2,7 @@
 
 Each reads the store through the service, draws off the event loop (matplotlib is slow
 and synchronous) and writes `charts/<name>.png` under the state directory atomically.
-The morning digest's timer job is `send_morning_digest`: call it at `next_wake()`.
+The daily summary and the morning digest are timed jobs of the daemon (`core.daemon.timers`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
-from datetime import datetime, time, timedelta, tzinfo
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,6 +32,7 @@ DIGEST_SENT_KEY = "digest.last_sent_at"
 FIRST_DIGEST_SPAN = timedelta(days=1)
 WINDOW_SUMMARY_CHART = "window-summary"
 DIGEST_CHART = "morning-digest"
+DAILY_SUMMARY_CHART = "completion"
 
 
 def chart_path(settings: Settings, name: str) -> Path:
@@ -62,20 +63,6 @@ async def render_window_timeline(
     png = await asyncio.to_thread(timeline_png, [data])
     path = await asyncio.to_thread(write_png, png, chart_path(settings, WINDOW_SUMMARY_CHART))
     return path, " · ".join(timeline_facts(data))
-
-
-def next_wake(now: datetime, wake: time, tz: tzinfo) -> datetime:
-    """The first moment strictly after `now` when the wall clock in `tz` reads `wake`.
-
-    A wake time that a daylight-saving jump skips maps to the moment the zone gives it
-    (an hour later on the clock); one that happens twice fires at the first.
-    """
-    day = now.astimezone(tz).date()
-    for offset in range(3):
-        candidate = datetime.combine(day + timedelta(days=offset), wake, tzinfo=tz)
-        if candidate > now:
-            return candidate
-    raise AssertionError("unreachable: two days later is always after now")
 
 
 async def current_capacity(service: Service) -> int | None:
@@ -126,4 +113,18 @@ async def send_morning_digest(service: Service, now: datetime) -> Notification |
         return None
     await service.notifier.notify(note)  # into the outbox first: a crash here resends, never loses
     await service.store.kv.set(DIGEST_SENT_KEY, iso(now))
+    return note
+
+
+async def send_daily_summary(service: Service, now: datetime) -> Notification:
+    """The timer job at NIGHTSHIFT_DAILY_SUMMARY_HOUR: the last 24 hours' metrics and a chart.
+
+    It goes through the notifier like every other notification, so it waits in the outbox
+    when Telegram is away. A summary missed while the daemon was down is not sent late (it
+    would arrive next to the following one).
+    """
+    report = await service.metrics(since=now - timedelta(days=1))
+    chart = await service.chart(DAILY_SUMMARY_CHART, report, name=f"daily-{DAILY_SUMMARY_CHART}")
+    note = Notification("daily_summary", "Daily summary\n" + report.as_text(days=1), photo=str(chart))
+    await service.notifier.notify(note)
     return note

@@ -1,4 +1,5 @@
-"""The owner's hours: how much of a window to keep for them, and when nothing may start.
+"""The owner's hours: how much of a window to keep for them, when nothing may start, and
+when a daily job fires.
 
 Both settings are per local hour of day (`NIGHTSHIFT_RESERVE="9-18:30"`,
 `NIGHTSHIFT_QUIET_HOURS="23-6"`); every function takes `now` and the zone explicitly.
@@ -7,7 +8,7 @@ Both settings are per local hour of day (`NIGHTSHIFT_RESERVE="9-18:30"`,
 from __future__ import annotations
 
 from collections.abc import Mapping, Set
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, time, timedelta, tzinfo
 
 _STEP = timedelta(minutes=15)
 """Every UTC offset in use is a multiple of 15 minutes, so every local hour starts on one."""
@@ -42,3 +43,18 @@ def quiet_ends_at(quiet: Set[int], now: datetime, tz: tzinfo) -> datetime | None
         if moment.astimezone(tz).hour not in quiet:
             return moment.astimezone(tz)
     return None  # unreachable with fewer than 24 quiet hours; kept total for the type
+
+
+def next_daily_at(now: datetime, at: time, tz: tzinfo) -> datetime:
+    """The first moment strictly after `now` when the wall clock in `tz` reads `at`.
+
+    Every daily job fires by this rule (`core.daemon.timers.DailyAt`). A time that a
+    daylight-saving jump skips maps to the moment the zone gives it (an hour later on the
+    clock); one that happens twice fires at the first.
+    """
+    day = now.astimezone(tz).date()
+    for offset in range(3):
+        candidate = datetime.combine(day + timedelta(days=offset), at, tzinfo=tz)
+        if candidate > now:
+            return candidate
+    raise AssertionError("unreachable: two days later is always after now")

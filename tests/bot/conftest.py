@@ -30,7 +30,6 @@ FAST = BotOptions(
     retry=FAST_RETRY,
     connect_retry=RetryPolicy(base_s=0.01, max_s=0.05),
     stop_timeout_s=10,
-    daily_summary=False,
 )
 
 

@@ -1,15 +1,14 @@
-"""Property tests for the timeline's pure math: token curves, idle gaps, ticks, wake times."""
+"""Property tests for the timeline's pure math: token curves, idle gaps, ticks."""
 
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.metrics.pictures import next_wake
 from core.metrics.timeline_math import (
     IDLE_MIN,
     cumulative_tokens,
@@ -111,20 +110,3 @@ def test_reserve_steps_stay_under_the_capacity_and_inside_the_window(
     assert all(a.end_h <= b.start_h + 1e-9 for a, b in itertools.pairwise(steps))
     if not any(v > 0 for v in reserve.values()):
         assert steps == ()
-
-
-@given(moments, st.sampled_from(ZONES), st.integers(0, 23), st.integers(0, 59))
-def test_the_next_wake_is_the_next_time_the_clock_shows_it(
-    now: datetime, zone: ZoneInfo, hour: int, minute: int
-) -> None:
-    wake = time(hour, minute)
-    fire = next_wake(now, wake, zone)
-    assert fire > now
-    assert fire - now <= timedelta(hours=26)
-    local = fire.astimezone(zone)
-    # the wall clock reads the wake time, unless that day skipped it (clocks jumped forward)
-    skipped = datetime.combine(local.date(), wake, tzinfo=zone).astimezone(UTC).astimezone(zone)
-    assert (local.hour, local.minute) == (hour, minute) or skipped.time() != wake
-    # and nothing earlier after `now` qualifies
-    earlier = fire - timedelta(days=1)
-    assert earlier.astimezone(zone).time() != wake or earlier <= now

@@ -1,14 +1,20 @@
-"""Reserve and quiet hours, in the owner's zone, across daylight-saving changes."""
+"""Reserve and quiet hours and daily times, in the owner's zone, across daylight-saving changes."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.scheduling.hours import is_quiet, quiet_ends_at, reserve_fraction, smallest_reserve
+from core.scheduling.hours import (
+    is_quiet,
+    next_daily_at,
+    quiet_ends_at,
+    reserve_fraction,
+    smallest_reserve,
+)
 from core.settings import parse_hour_ranges
 
 ZONES = [ZoneInfo(z) for z in ("Europe/Berlin", "America/New_York", "Asia/Kolkata",
@@ -68,3 +74,26 @@ def test_quiet_end_is_the_first_non_quiet_moment(
         assert is_quiet(quiet, probe, tz)
         probe -= timedelta(minutes=15)
     assert is_quiet(quiet, end - timedelta(microseconds=1), tz)
+
+
+@given(moments, st.sampled_from(ZONES), st.integers(0, 23), st.integers(0, 59))
+def test_a_daily_time_fires_next_when_the_wall_clock_shows_it(
+    now: datetime, zone: ZoneInfo, hour: int, minute: int
+) -> None:
+    at = time(hour, minute)
+    fire = next_daily_at(now, at, zone)
+    assert now < fire <= now + timedelta(hours=26)
+    local = fire.astimezone(zone)
+    # the wall clock reads the time, unless that day skipped it (clocks jumped forward)
+    skipped = datetime.combine(local.date(), at, tzinfo=zone).astimezone(UTC).astimezone(zone)
+    assert (local.hour, local.minute) == (hour, minute) or skipped.time() != at
+    # nothing in between: a second earlier it was the same next fire, and a day earlier was not one
+    assert next_daily_at(fire - timedelta(seconds=1), at, zone) == fire
+    earlier = fire - timedelta(days=1)
+    assert earlier.astimezone(zone).time() != at or earlier <= now
+
+
+def test_a_daily_time_across_the_spring_change_in_berlin() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    before = datetime(2026, 3, 28, 7, 0, 1, tzinfo=UTC)  # 08:00:01 CET, just after it fired
+    assert next_daily_at(before, time(8), berlin) == datetime(2026, 3, 29, 6, 0, tzinfo=UTC)  # 08:00 CEST
