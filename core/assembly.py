@@ -23,6 +23,7 @@ from core.execution.tmux import TmuxRunner
 from core.feedback import Feedback
 from core.improve.cache import LearnedCache
 from core.improve.meta import maybe_queue_meta_task
+from core.logbook import LogBook
 from core.models import Run, Task, utcnow
 from core.notify import OutboxNotifier
 from core.plans.planner import Planner
@@ -153,12 +154,14 @@ def build_daemon(
         state = monitor.last_state if monitor is not None else None
         return state.capacity_tokens if state is not None else None
 
-    feedback = Feedback(settings, store, notifier, capacity_tokens=capacity)
+    logbook = LogBook(settings.brain_dir, clock=clock)
+    feedback = Feedback(settings, store, notifier, logbook=logbook, capacity_tokens=capacity)
     return Daemon(
         service,
         executor,
         doorbell=doorbell,
         notifier=notifier,
+        logbook=logbook,
         monitor=monitor,
         planner=Planner(settings, store, executor, notifier, clock=clock),
         observer=LearningObserver(service, feedback, learned, monitor),

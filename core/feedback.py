@@ -32,18 +32,19 @@ class Feedback:
         store: Store,
         notifier: Notifier,
         *,
+        logbook: LogBook | None = None,
         capacity_tokens: Callable[[], int | None] = lambda: None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.notifier = notifier
         self.capacity_tokens = capacity_tokens
-        self.logbook = LogBook(settings.brain_dir)
+        self.logbook = logbook or LogBook(settings.brain_dir)
 
     async def run_finished(self, task: Task, run: Run | None, now: datetime) -> None:
         """Learn from the run, write its notes, export the event log."""
         if run is not None:
-            await self._step("learning", lambda: learn(self.store, self.settings, now))
+            await self._step("learning", lambda: learn(self.store, self.settings, now, logbook=self.logbook))
             writer = VaultWriter(self.settings, self.store, capacity_tokens=self.capacity_tokens())
             await self._step("run note", lambda: writer.write_run(run.id))
         await self._step("event log", lambda: self.logbook.export_events(self.store))

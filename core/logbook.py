@@ -2,7 +2,9 @@
 
 The `events` table already records every state change, run event and plan; `export_events`
 copies it out incrementally, with a cursor in the KV store. Things that are not in the
-table (limits hit, notifications sent) are written directly with `write()`. Every line has
+table are written directly with `write()` (`record()` from the event loop): the limit gate's
+pauses, resets and "window open again" (`limit_pause`, `window_reset`, `window_proven`) and
+the learning loop's automatic adjustments (`adjustment`). Every line has
 the same keys, so `jq` and Dataview-style tools can read them:
 
     {"time": "<UTC ISO-8601>", "event": "...", "task": 3 | null, "run": 7 | null,
@@ -16,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import json
+import logging
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -26,7 +29,8 @@ from typing import Any
 
 from core import safefs
 from core.abc import Clock
-from core.errors import DiskWriteError
+from core.errors import DiskWriteError, NightshiftError
+from core.log import event as log_event
 from core.models import Event, Run, iso, utcnow
 from core.redact import REDACTED, env_secrets, redact
 from core.store.db import ensure_private_dir
@@ -113,6 +117,18 @@ class LogBook:
             self._append(self.path_for(at.astimezone(UTC).date()), [line])
         parsed: dict[str, Any] = json.loads(line)
         return parsed
+
+    async def record(self, event: str, **fields: Any) -> bool:
+        """`write` off the event loop, for what the daemon does on its own. The log is a copy
+        for the owner's tools: a failed write (a full disk, a link planted at the day's file)
+        is one warning line, never the caller's error. False when it was not written."""
+        try:
+            await asyncio.to_thread(self.write, event, **fields)
+        except (NightshiftError, OSError) as exc:
+            log_event("logbook line not written", logging.WARNING, logger="logbook", line=event,
+                      error=str(exc))
+            return False
+        return True
 
     async def export_events(self, store: Store, *, batch: int = 500) -> int:
         """Append table events not yet in the logs; return how many lines were written.

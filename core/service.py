@@ -323,10 +323,12 @@ class Service:
 
     async def pause_queue(self, reason: str = "paused by the owner") -> None:
         await self.store.kv.set(QUEUE_PAUSED_KEY, {"reason": reason, "at": self.clock().isoformat()})
+        await self.audit("queue_paused", reason=reason)  # so `brain/logs` has it too
         self._changed("queue_paused")
 
     async def resume_queue(self) -> None:
         await self.store.kv.delete(QUEUE_PAUSED_KEY)
+        await self.audit("queue_resumed")
         self._changed("queue_resumed")
 
     async def queue_paused(self) -> str | None:

@@ -39,6 +39,7 @@ from core.daemon.wake import Background, Doorbell
 from core.errors import NightshiftError
 from core.lock import InstanceLock
 from core.log import event
+from core.logbook import LogBook
 from core.models import iso
 from core.scheduling.estimator import Estimator
 from core.service import Service
@@ -55,6 +56,7 @@ class Daemon:
         *,
         doorbell: Doorbell,
         notifier: Notifier,
+        logbook: LogBook,
         monitor: UsageMonitor | None = None,
         planner: TaskPlanner | None = None,
         observer: RunObserver | None = None,
@@ -92,6 +94,7 @@ class Daemon:
             stats=self.stats,
             clock=service.now,
             window_opened=self._window_opened,
+            logbook=logbook,
             burst=burst,
         )
         self.follower = Follower(

@@ -9,6 +9,7 @@ off 1, 2, 4 … minutes without touching the task's attempts.
 The gate learns of limits from finished runs (their `extra["limit"]`, written by the
 executor), from the usage monitor and from priming; the dispatcher asks it `check(now)`.
 The monitor's noted limits and the tasks' `resume_after` follow what the gate decides.
+Every pause, reset and "window open again" is also a line in `brain/logs` (`core.logbook`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from core.daemon.seams import DaemonStats
 from core.daemon.timers import Job, Once, Timers
@@ -25,6 +27,7 @@ from core.daemon.usage import UsageWatch
 from core.daemon.wake import Background, Doorbell, Round
 from core.errors import NightshiftError
 from core.log import event
+from core.logbook import LogBook
 from core.models import Outcome, Run, RunKind, Task, TaskState, iso
 from core.scheduling.resets import LimitPause, pause_for_limit, reset_fire_time
 from core.store.store import Store
@@ -80,9 +83,11 @@ class LimitGate:
         stats: DaemonStats,
         clock: Callable[[], datetime],
         window_opened: WindowOpened,
+        logbook: LogBook,
         burst: bool = False,
     ) -> None:
         self.store = store
+        self.logbook = logbook
         self.margin_s = margin_s
         self.timers = timers
         self.usage = usage
@@ -132,6 +137,7 @@ class LimitGate:
                 reset, reset_fire_time(reset, self.margin_s), source="database", task_id=paused[0].id
             )
             await self.save(pause)
+            await self._log_pause(pause, now)
         if pause is None:
             self._schedule_predicted_reset(now)
             return
@@ -227,7 +233,12 @@ class LimitGate:
                 task=task_id,
                 still_limited=pause.still_limited,
             )
+            await self._log_pause(pause, now)
         return pause
+
+    async def _log_pause(self, pause: LimitPause, now: datetime) -> None:
+        fields = pause.as_json()
+        await self.logbook.record("limit_pause", at=now, task=fields.pop("task_id"), **fields)
 
     async def run_ending(self, task_id: int, run: Run | None) -> None:
         """A run ended on a limit: pause the queue. Told while the run still counts as active,
@@ -310,16 +321,17 @@ class LimitGate:
             self.resume_first = first + [t for t in released if t not in first]
             if reason == "reset":
                 scheduled_for = pause.until
-            event(
-                "window reset",
-                trigger=reason,
-                resets_at=iso(pause.resets_at),
-                until=iso(pause.until),
-                resuming=self.resume_first,
-                late_s=round((now - scheduled_for).total_seconds(), 3),
-            )
+            fields: dict[str, Any] = {
+                "trigger": reason,
+                "resets_at": iso(pause.resets_at),
+                "until": iso(pause.until),
+                "resuming": self.resume_first,
+                "late_s": round((now - scheduled_for).total_seconds(), 3),
+            }
         else:
-            event("window reset", trigger=reason, predicted=True, at=iso(scheduled_for))
+            fields = {"trigger": reason, "predicted": True, "scheduled_for": iso(scheduled_for)}
+        event("window reset", **fields)
+        await self.logbook.record("window_reset", at=now, **fields)
         self.stats.resets += 1
         await self.window_opened(reason, scheduled_for)
         self.doorbell.ring(reason, scheduled_for=scheduled_for, fresh_window=True)
@@ -373,8 +385,12 @@ class LimitGate:
             await self.save(None)
             self._lifted_at = None
             await self.usage.clear_limits()
+            now = self.clock()
             event("window open again", after_reset=iso(pause.resets_at))
-            self._schedule_predicted_reset(self.clock())
+            await self.logbook.record(
+                "window_proven", at=now, task=pause.task_id, after_reset=pause.resets_at
+            )
+            self._schedule_predicted_reset(now)
 
     def _already_known(self, resets_at: datetime) -> bool:
         """Is this the reset of a limit already handled, seen through its rounded text?"""

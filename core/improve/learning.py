@@ -35,6 +35,7 @@ from core.improve.lessons import (
 from core.improve.lessons_file import parse_lessons_file, render_lessons_file
 from core.improve.storage import DoneTask, ImproveStore
 from core.improve.styles import PromptStyle, StyleSet, install_default_styles, load_styles
+from core.logbook import LogBook
 from core.models import Task, iso, parse_iso
 from core.settings import Settings
 from core.store.db import ensure_private_dir
@@ -216,8 +217,13 @@ def _keys_of(task: DoneTask) -> list[tuple[str, str]]:
     return task_keys(task.tags, task.repo, task.plan_size)
 
 
-async def learn(store: Store, settings: Settings, now: datetime) -> LearnReport:
-    """Fold everything new into what nightshift knows; safe to call any time, any number of times."""
+async def learn(
+    store: Store, settings: Settings, now: datetime, *, logbook: LogBook | None = None
+) -> LearnReport:
+    """Fold everything new into what nightshift knows; safe to call any time, any number of times.
+
+    Every automatic adjustment is also an `adjustment` line in `brain/logs` (`logbook`,
+    default the one under `settings.brain_dir`), whoever asked for the learning."""
     report = LearnReport()
     improve = ImproveStore(store.db)
     install_default_styles(prompts_dir(settings))
@@ -267,5 +273,9 @@ async def learn(store: Store, settings: Settings, now: datetime) -> LearnReport:
         )
         await improve.add_adjustments(changes)
         report.adjustments.extend(changes)
+        book = logbook or LogBook(settings.brain_dir)
+        for change in changes:
+            fields = {k: v for k, v in change.as_json().items() if k != "at"}
+            await book.record("adjustment", at=change.at, **fields)
     return report
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from core.abc import RecordingNotifier
 from core.assembly import build_daemon
-from core.models import RunKind, TaskState
+from core.logbook import LogBook
+from core.models import RunKind, TaskState, iso
 from core.service import Service
 from core.settings import load_settings
 from core.store.store import Store
@@ -101,3 +102,42 @@ async def test_a_resumed_session_keeps_its_prompt_style(
     assert runs[0].prompt_variant in {"direct", "plan-test-verify"}
     assert runs[1].prompt_variant == runs[0].prompt_variant
     assert record()[1]["prompt"].startswith("You were interrupted")
+
+
+def _log_lines(brain: Path) -> list[dict[str, object]]:
+    return [json.loads(raw) for path in sorted((brain / "logs").glob("*.jsonl"))
+            for raw in path.read_text().splitlines()]
+
+
+async def test_the_limit_pause_the_reset_and_the_open_window_are_lines_in_brain_logs(
+    dstore: Store, record: Record, runner: object
+) -> None:
+    settings = load_settings(env_file=None)
+    service = Service(settings, dstore)
+    task = await service.add("[fake: limit reset_in=1]\nwrite the docs", plan=False)
+    daemon = build_daemon(settings, dstore, burst=True, max_wait_s=30, install_signal_handlers=False)
+    assert await daemon.run() == 0
+    (limited, resumed) = await dstore.runs.for_task(task.id)
+    lines = [line for line in _log_lines(settings.brain_dir)
+             if line["event"] in {"limit_pause", "window_reset", "window_proven"}]
+    assert [line["event"] for line in lines] == ["limit_pause", "window_reset", "window_proven"]
+    pause, reset, proven = (line["fields"] for line in lines)
+    assert isinstance(pause, dict) and isinstance(reset, dict) and isinstance(proven, dict)
+    assert lines[0]["task"] == task.id and pause["source"] == "run" and pause["lifted"] is False
+    assert reset["trigger"] == "reset" and reset["resuming"] == [task.id]
+    assert reset["until"] == pause["until"] and reset["resets_at"] == pause["resets_at"]
+    assert lines[2]["task"] == task.id and proven["after_reset"] == pause["resets_at"]
+    # In the order they happened: the pause when the limited run ended, the proof after the resume.
+    assert limited.finished_at is not None and resumed.started_at is not None
+    assert str(lines[0]["time"]) >= iso(limited.started_at)
+    assert str(lines[1]["time"]) <= iso(resumed.started_at) <= str(lines[2]["time"])
+
+
+async def test_the_owners_pause_and_resume_reach_brain_logs(dstore: Store) -> None:
+    settings = load_settings(env_file=None)
+    service = Service(settings, dstore)
+    await service.pause_queue("holiday")
+    await service.resume_queue()
+    await LogBook(settings.brain_dir).export_events(dstore)
+    lines = [(line["event"], line["fields"]) for line in _log_lines(settings.brain_dir)]
+    assert lines == [("queue_paused", {"reason": "holiday"}), ("queue_resumed", {})]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +14,7 @@ from core.improve.learning import decide_lesson, learn, lessons_path, load_learn
 from core.improve.lessons import LessonStatus
 from core.improve.reports import estimate_error, experiment_report
 from core.improve.storage import ImproveStore
-from core.models import Outcome, TaskState
+from core.models import Outcome, TaskState, iso
 from core.settings import Settings
 from core.store.store import Store
 from tests.improve import logs
@@ -196,6 +197,15 @@ async def test_timeouts_of_a_tag_raise_its_time_limit_for_the_executor(
     ]
     logged = await ImproveStore(store.db).adjustments()
     assert [a.reason for a in logged] == [report.adjustments[0].reason]
+    # ...and a line in brain/logs, as every automatic adjustment
+    lines = [json.loads(raw) for path in (settings.brain_dir / "logs").glob("*.jsonl")
+             for raw in path.read_text().splitlines()]
+    (line,) = [line for line in lines if line["event"] == "adjustment"]
+    assert line["time"] == iso(at)
+    assert line["fields"] | {"reason": "", "evidence": []} == {
+        "knob": "time_limit", "scope": "migrations", "old": 60.0, "new": 90.0, "reason": "", "evidence": [],
+    }
+    assert line["fields"]["reason"] == report.adjustments[0].reason
     learned = await load_learned(store, settings)
     assert learned.time_limit_minutes(await add_task(store, at, tags=["migrations"]), 60.0) == 90.0
     assert learned.time_limit_minutes(await add_task(store, at, tags=["docs"]), 60.0) == 60.0

@@ -131,6 +131,25 @@ def test_write_refuses_a_naive_time(settings: Settings) -> None:
         LogBook(settings.brain_dir).write("x", at=datetime(2026, 1, 1))
 
 
+async def test_record_is_written_off_the_loop_and_a_failed_write_is_only_a_warning(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    from datetime import UTC, datetime
+
+    book = LogBook(settings.brain_dir)
+    when = datetime(2026, 10, 1, 3, 5, tzinfo=UTC)
+    assert await book.record("window_reset", at=when, trigger="reset", resuming=[3]) is True
+    (line,) = read_lines(settings.brain_dir / "logs")
+    assert line["event"] == "window_reset" and line["time"].startswith("2026-10-01T03:05:00")
+    assert line["fields"] == {"trigger": "reset", "resuming": [3]}
+
+    other = LogBook(settings.brain_dir / "elsewhere")
+    other.dir.parent.mkdir(parents=True)
+    other.dir.write_text("a file where the logs folder goes")
+    assert await other.record("limit_pause", at=when) is False
+    assert "logbook line not written" in caplog.text
+
+
 SECRET_CHARS = st.characters(categories=["Lu", "Ll", "Nd"], max_codepoint=127) | st.sampled_from("_-")
 
 
