@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,15 +40,16 @@ def monotonic() -> Monotonic:
     return Monotonic()
 
 
-@pytest.fixture
-async def app(
-    bot_settings: Settings, bot_service: Service, monotonic: Monotonic
+@asynccontextmanager
+async def handling(
+    settings: Settings, service: Service, monotonic: Monotonic
 ) -> AsyncIterator[Application]:  # type: ignore[type-arg]
-    application = build_application(bot_settings, FAST)
+    """The bot's handlers over `service`, not polling: fed one update at a time."""
+    application = build_application(settings, FAST)
     deps = BotDeps(
-        bot_settings,
-        bot_service,
-        OutboxStore(bot_service.store.db),
+        settings,
+        service,
+        OutboxStore(service.store.db),
         RefusalLimiter(interval_s=600),
         monotonic=monotonic,
     )
@@ -57,12 +59,24 @@ async def app(
 
 
 @pytest.fixture
-def feed(app: Application, fake_telegram: FakeTelegram) -> Callable[..., Any]:  # type: ignore[type-arg]
+async def app(
+    bot_settings: Settings, bot_service: Service, monotonic: Monotonic
+) -> AsyncIterator[Application]:  # type: ignore[type-arg]
+    async with handling(bot_settings, bot_service, monotonic) as application:
+        yield application
+
+
+def feeder(app: Application) -> Callable[..., Any]:  # type: ignore[type-arg]
     async def feed(body: dict[str, Any]) -> None:
         update = Update.de_json({"update_id": next(_ids), **body}, app.bot)
         await app.process_update(update)
 
     return feed
+
+
+@pytest.fixture
+def feed(app: Application, fake_telegram: FakeTelegram) -> Callable[..., Any]:  # type: ignore[type-arg]
+    return feeder(app)
 
 
 def texts(fake: FakeTelegram, chat_id: int = OWNER) -> list[str]:
@@ -218,7 +232,7 @@ async def test_updates_without_a_user_and_channel_posts_are_dropped(
 
 
 async def test_usage_shows_a_limit_and_its_reset_in_the_owners_zone(
-    feed: Callable[..., Any], fake_telegram: FakeTelegram, bot_service: Service
+    fake_telegram: FakeTelegram, bot_settings: Settings, bot_service: Service, monotonic: Monotonic
 ) -> None:
     from core.usage.limits import LimitHit
     from core.usage.monitor import UsageMonitor
@@ -227,9 +241,11 @@ async def test_usage_shows_a_limit_and_its_reset_in_the_owners_zone(
     resets = datetime(now.year + 1, 7, 14, 1, 5, tzinfo=UTC)  # 03:05 in Berlin (summer time)
     monitor = UsageMonitor(bot_service.settings, bot_service.store)
     await monitor.note_limit(LimitHit("session", resets, "You've hit your <limit> & more"), "stream", now)
-    bot_service.usage_monitor = monitor
+    # The service as the daemon builds it: its usage monitor given at construction.
+    service = Service(bot_settings, bot_service.store, notifier=bot_service.notifier, usage_monitor=monitor)
     try:
-        await feed({"message": fake_telegram.message(OWNER, "/usage")})
+        async with handling(bot_settings, service, monotonic) as application:
+            await feeder(application)({"message": fake_telegram.message(OWNER, "/usage")})
     finally:
         await monitor.close()
     [reply] = texts(fake_telegram)
