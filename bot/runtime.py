@@ -23,10 +23,10 @@ from telegram.ext import Application
 
 from bot.app import ALLOWED_UPDATES, BotOptions, bot_commands, build_application, register
 from bot.deps import BotDeps, RefusalLimiter
-from bot.redact import SecretRedactor, install_redaction, secret_variants
 from bot.sender import OutboxSender
 from core.errors import ConfigError
 from core.notify import OutboxNotifier
+from core.redact import SecretRedactor, install_redaction, secret_variants
 from core.service import Service
 from core.settings import Settings
 from core.store.outbox import OutboxStore

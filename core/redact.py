@@ -3,13 +3,20 @@
 Known secret values (the environment's tokens) are replaced wherever they appear; strings
 shaped like a token (a Telegram bot token, `sk-ant-…`, a GitHub PAT, a JWT) are replaced
 whatever their source; string values under secret-sounding keys are dropped whole.
+
+Log records are redacted once, when they are created (`install_redaction`): a filter on one
+handler would miss handlers added later, and libraries put secrets where a formatter never
+looks twice (httpx logs each Bot API URL, which holds the bot token; python-telegram-bot
+puts the same URLs into exception messages). A front whose secret may come from a settings
+file rather than the environment installs it there (the bot does, for its token).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 REDACTED = "[redacted]"
@@ -68,3 +75,75 @@ def redact(value: Any, *, _secrets: list[str] | None = None, _key: str = "") -> 
     if isinstance(value, list | tuple | set | frozenset):
         return [redact(v, _secrets=secrets, _key=_key) for v in value]
     return value
+
+
+# --- log records ---------------------------------------------------------------------------
+
+
+def secret_variants(token: str) -> list[str]:
+    """A bot token and its secret half (after the colon), which also identifies the bot."""
+    variants = [token]
+    _, colon, secret = token.partition(":")
+    if colon and len(secret) >= _MIN_SECRET_CHARS:
+        variants.append(secret)
+    return variants
+
+
+class SecretRedactor(logging.Filter):
+    """A logging filter that redacts a record's message, exception and stack: `secrets` and
+    the environment's (`redact_text`)."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        # Longest first, so the whole token is masked before its secret half is looked for.
+        self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+
+    def redact(self, text: str) -> str:
+        return redact_text(text, [*self.secrets, *env_secrets()])
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: keep the raw parts, still redacted
+            message = f"{record.msg} {record.args}"
+        record.msg = self.redact(message)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            redacted = self.redact(record.exc_text)
+            if redacted != record.exc_text:
+                record.exc_text = redacted
+                # A formatter that formats `exc_info` itself (not `exc_text`) would print the
+                # secret again: drop the live exception, keep its redacted text.
+                record.exc_info = None
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
+        return True
+
+
+class _RedactingFactory:
+    def __init__(self, previous: Callable[..., logging.LogRecord], redactor: SecretRedactor):
+        self.previous = previous
+        self.redactor = redactor
+        self.active = True
+
+    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = self.previous(*args, **kwargs)
+        if self.active:
+            self.redactor.filter(record)
+        return record
+
+
+def install_redaction(secrets: Iterable[str]) -> Callable[[], None]:
+    """Redact `secrets` from every log record from now on; returns the function that undoes it."""
+    redactor = SecretRedactor(secrets)
+    factory = _RedactingFactory(logging.getLogRecordFactory(), redactor)
+    logging.setLogRecordFactory(factory)
+
+    def uninstall() -> None:
+        factory.active = False
+        if logging.getLogRecordFactory() is factory:
+            logging.setLogRecordFactory(factory.previous)
+
+    return uninstall

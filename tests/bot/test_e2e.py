@@ -23,6 +23,7 @@ from core.abc import Notification
 from core.errors import ConfigError
 from core.models import Outcome, RunKind, Task, TaskState, Tokens
 from core.notify import OutboxNotifier
+from core.redact import REDACTED
 from core.service import Service
 from core.settings import Settings
 from core.store.outbox import OutboxStore
@@ -481,5 +482,5 @@ async def test_the_token_never_reaches_the_logs(
         await bot_service.notifier.notify(Notification("x", "y"))
         await settled(runtime)
     text = caplog.text + "".join(str(r.__dict__) for r in caplog.records)
-    assert "[REDACTED]" in text  # httpx logged request URLs, and they were masked
+    assert REDACTED in text  # httpx logged request URLs, and they were masked
     assert TOKEN not in text and TOKEN.partition(":")[2] not in text

@@ -1,4 +1,4 @@
-"""The bot token never reaches a log line, whichever logger or handler writes it."""
+"""The bot token never reaches a log line, whichever logger or handler writes it (`core.redact`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import logging
 
 import pytest
 
-from bot.redact import MASK, SecretRedactor, install_redaction, secret_variants
+from core.redact import REDACTED as MASK
+from core.redact import SecretRedactor, install_redaction, secret_variants
 from tests.fakes.telegram_api import TOKEN
 
 SECRET_HALF = TOKEN.partition(":")[2]
