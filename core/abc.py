@@ -54,16 +54,6 @@ class NullNotifier:
         return None
 
 
-class RecordingNotifier:
-    """Keeps notifications in memory, in order: the demo prints them, tests read them."""
-
-    def __init__(self) -> None:
-        self.sent: list[Notification] = []
-
-    async def notify(self, note: Notification) -> None:
-        self.sent.append(note)
-
-
 # --- running programs unattended (the executor's seam, shaped like httpx's transports) -------
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from core.abc import RecordingNotifier
 from core.errors import InvalidInput, InvalidTransition, NoPlan, StalePlan
 from core.models import TaskState
 from core.service import Service
 from core.store.store import Store
+from tests.fakes.notifier import RecordingNotifier
 
 
 async def awaiting(service: Service, body: str = "1. do it", check: str | None = None) -> int:

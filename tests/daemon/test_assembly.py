@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from core.abc import RecordingNotifier
 from core.assembly import build_daemon
 from core.logbook import LogBook
 from core.models import RunKind, TaskState, iso
 from core.service import Service
 from core.settings import load_settings
 from core.store.store import Store
+from tests.fakes.notifier import RecordingNotifier
 
 from .conftest import Record, make_repo
 

@@ -10,11 +10,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from core.abc import RecordingNotifier
 from core.daemon import LIMIT_PAUSE_KEY
 from core.models import Outcome, Priority, TaskState
 from core.service import Service
 from core.store.store import Store
+from tests.fakes.notifier import RecordingNotifier
 
 from .conftest import Record, wait_for_states
 

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import SecretStr
 
-from core.abc import Notification, RecordingNotifier
+from core.abc import Notification
 from core.daemon.timers import SAFETY_TICK_S, StandingWork, standing_jobs
 from core.improve.retro import IsoWeek, retro_path
 from core.metrics.pictures import DIGEST_SENT_KEY
@@ -24,6 +24,7 @@ from core.models import TaskState, iso, utcnow
 from core.scheduling.hours import next_daily_at
 from core.settings import Settings
 from core.store.store import Store
+from tests.fakes.notifier import RecordingNotifier
 
 from .conftest import Record, Running, wait_for_states
 

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from core.abc import RecordingNotifier
 from core.execution.executor import Executor, LimitNotice
 from core.execution.tmux import TmuxRunner
 from core.models import Task
 from core.settings import Settings, load_settings
 from core.store.store import Store
 from core.store.tasks import NewTask
+from tests.fakes.notifier import RecordingNotifier
 from tests.support import FAKE, Record, git, make_repo  # noqa: F401 - re-exported for tests
 
 

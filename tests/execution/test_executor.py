@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from core.abc import RecordingNotifier
 from core.agent.fake_claude import cost_usd, expected_usage
 from core.agent.prompts import COMPLETION_MARKER, work_prompt
 from core.execution.executor import Executor, LimitNotice
@@ -20,6 +19,7 @@ from core.service import Service
 from core.settings import Settings
 from core.store.store import Store
 from tests.execution.conftest import eventually, git, group_gone, make_repo
+from tests.fakes.notifier import RecordingNotifier
 
 NASTY = (
     'it\'s "done" $(touch pwned) `touch pwned2` $HOME ${PATH}\n--resume x\n'

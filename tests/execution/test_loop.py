@@ -11,11 +11,11 @@ from core.abc import ProcessSpec
 from core.agent.prompts import COMPLETION_MARKER
 from core.errors import ExecutionError, ToolMissing
 from core.execution.executor import Executor
-from core.execution.mock import MockResponse, MockRunner
 from core.models import Outcome, Task, TaskState
 from core.settings import HARD_MAX_ITERATIONS, Settings
 from core.store.store import Store
 from core.store.tasks import NewTask
+from tests.fakes.runner import MockResponse, MockRunner
 
 
 def flag(spec: ProcessSpec, name: str) -> str | None:
@@ -184,7 +184,7 @@ async def test_only_a_claimed_task_runs_and_only_once(mock_settings: Settings, s
 
 
 async def test_notifications_for_start_and_end(mock_settings: Settings, store: Store) -> None:
-    from core.abc import RecordingNotifier
+    from tests.fakes.notifier import RecordingNotifier
 
     notes = RecordingNotifier()
     settings = mock_settings.model_copy(update={"notify_run_started": True})

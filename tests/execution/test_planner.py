@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from core.abc import RecordingNotifier
 from core.errors import StalePlan
 from core.execution.executor import Executor, LimitNotice
 from core.models import Outcome, RunKind, TaskState
@@ -17,6 +16,7 @@ from core.plans.planner import Planner
 from core.service import Service
 from core.settings import Settings
 from core.store.store import Store
+from tests.fakes.notifier import RecordingNotifier
 
 Record = Callable[[], list[dict[str, Any]]]
 

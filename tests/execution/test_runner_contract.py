@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 
 from core.abc import ProcessExit, ProcessHandle, ProcessRunner, ProcessSpec
-from core.execution.mock import MockResponse, MockRunner
 from core.execution.tmux import TmuxRunner
 from core.settings import Settings
+from tests.fakes.runner import MockResponse, MockRunner
 
 PROGRAM = """
 import json, sys, time

@@ -28,7 +28,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.abc import RecordingNotifier
 from core.errors import InvalidInput
 from core.improve.adjustments import Adjustment, Knob
 from core.improve.learning import learn
@@ -37,6 +36,7 @@ from core.improve.storage import ImproveStore
 from core.models import Outcome, TaskState
 from core.settings import Settings, load_settings
 from core.store.store import Store
+from tests.fakes.notifier import RecordingNotifier
 from tests.improve import logs
 from tests.improve.history import add_run, add_task, end_task
 

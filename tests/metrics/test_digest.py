@@ -13,7 +13,6 @@ from matplotlib.text import Text
 from PIL import Image
 
 from bot.buttons import Act, Callback
-from core.abc import RecordingNotifier
 from core.metrics.digest import build_digest_data, build_morning_digest, digest_png, failure_word
 from core.metrics.history import load_history
 from core.metrics.pictures import DIGEST_SENT_KEY, render_window_timeline, send_morning_digest
@@ -23,6 +22,7 @@ from core.service import Service
 from core.settings import Settings, load_settings
 from core.store.store import Store
 from core.store.tasks import NewTask
+from tests.fakes.notifier import RecordingNotifier
 from tests.metrics.history import work_run
 from tests.metrics.night import W1, W1_START, W2_START, build_night, k, t
 

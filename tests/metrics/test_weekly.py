@@ -12,7 +12,6 @@ from matplotlib.text import Text
 from PIL import Image
 from typer.testing import CliRunner
 
-from core.abc import RecordingNotifier
 from core.cli.app import app
 from core.improve.retro import IsoWeek, write_retro
 from core.metrics import compute_metrics
@@ -20,6 +19,7 @@ from core.metrics.charts import chart_figure, chart_series
 from core.metrics.weekly import NO_WINDOW, day_label, weekly_text
 from core.settings import Settings, load_settings
 from core.store.store import Store
+from tests.fakes.notifier import RecordingNotifier
 from tests.metrics.night import build_night, t
 
 BERLIN = ZoneInfo("Europe/Berlin")

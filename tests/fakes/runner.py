@@ -1,4 +1,4 @@
-"""An in-memory `ProcessRunner` for unit tests of the loop logic (as httpx's MockTransport).
+"""An in-memory `ProcessRunner` for tests of the executor's loop logic (as httpx's MockTransport).
 
 A handler sees each `ProcessSpec` and answers what the "process" printed and how it ended;
 nothing is started. Anything that needs a real process (tmux, signals, the fake CLI's
