@@ -35,7 +35,7 @@ def test_importing_all_of_core_loads_no_bot_or_telegram() -> None:
     code = (
         "import pkgutil, importlib, sys, core\n"
         "for m in pkgutil.walk_packages(core.__path__, 'core.'):\n"
-        "    if m.name != 'core.agent.fake_claude': importlib.import_module(m.name)\n"
+        "    if m.name != 'core.demo.fake_claude': importlib.import_module(m.name)\n"
         "bad = sorted(n for n in sys.modules if n.split('.')[0] in ('bot', 'telegram'))\n"
         "print(bad)\n"
     )

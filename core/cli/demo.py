@@ -18,7 +18,7 @@ def demo(
     ] = None,
 ) -> None:
     """Play the whole loop in a throw-away directory with the simulated Claude CLI."""
-    from core.demo import main
+    from core.demo.tour import main
 
     try:
         code = main(directory)

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.agent import fake_claude
 from core.agent.argv import PROMPT_ARGV_MAX_BYTES, ClaudeCall, build_command
 from core.childenv import child_env
+from core.demo import fake_claude
 from core.errors import ConfigError
 from core.settings import Settings, load_settings
 

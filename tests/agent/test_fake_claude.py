@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from core.agent.fake_claude import USAGE_PER_MESSAGE, expected_usage, project_dir
 from core.agent.prompts import COMPLETION_MARKER
+from core.demo.fake_claude import USAGE_PER_MESSAGE, expected_usage, project_dir
 from core.usage.limits import parse_limit_message
 from tests.support import git, make_repo
 

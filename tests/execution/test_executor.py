@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from core.agent.fake_claude import cost_usd, expected_usage
 from core.agent.prompts import COMPLETION_MARKER, work_prompt
+from core.demo.fake_claude import cost_usd, expected_usage
 from core.execution.executor import Executor, LimitNotice
 from core.execution.tmux import TmuxRunner
 from core.models import Outcome, Task, TaskState, Tokens
