@@ -1,10 +1,10 @@
 """What happens after every finished run: the vault, the logs and the learning loop.
 
 The daemon calls `run_finished` for each run (work or plan); its timers call `tick` and
-`retro` (`core.daemon.timers` says when). Each
-step is independent and none may stop the queue: a full disk while writing a note is
-logged as a clear error and the next call tries again (everything here is regenerated
-from the database, so nothing is lost by a skipped write).
+`retro` (`core.daemon.timers` says when). Each step is independent and none may stop the
+queue: a full disk while writing a note is one logged error (`upkeep step failed`) and the
+next call tries again (everything here is regenerated from the database, so nothing is
+lost by a skipped write).
 """
 
 from __future__ import annotations
@@ -16,13 +16,12 @@ from datetime import datetime
 from core.abc import Notifier
 from core.improve.learning import learn
 from core.improve.retro import write_retro
+from core.log import event
 from core.logbook import LogBook
 from core.models import Run, Task
 from core.settings import Settings
 from core.store.store import Store
 from core.vault import VaultWriter
-
-log = logging.getLogger("nightshift.feedback")
 
 
 class Feedback:
@@ -64,6 +63,6 @@ class Feedback:
         try:
             await work()
         except Exception as exc:  # one failing step must not stop the others or the queue
-            log.error("%s not written: %s", what, exc, extra={"fields": {"step": what, "error": str(exc)}})
+            event("upkeep step failed", logging.ERROR, logger="upkeep", step=what, error=str(exc))
             return False
         return True
