@@ -20,7 +20,6 @@ from core.daemon.seams import FinishedHook
 from core.errors import ConfigError
 from core.execution.executor import Executor
 from core.execution.tmux import TmuxRunner
-from core.feedback import Feedback
 from core.improve.cache import LearnedCache
 from core.improve.meta import maybe_queue_meta_task
 from core.logbook import LogBook
@@ -32,6 +31,7 @@ from core.service import Service
 from core.settings import Settings
 from core.store.outbox import OutboxStore
 from core.store.store import Store
+from core.upkeep import Upkeep
 from core.usage.monitor import UsageMonitor
 
 FRONTS_GROUP = "nightshift.fronts"
@@ -80,23 +80,23 @@ class LearningObserver:
     """After every run and on the daemon's timers: the after-run upkeep and the learning loop."""
 
     def __init__(
-        self, service: Service, feedback: Feedback, learned: LearnedCache, monitor: UsageMonitor | None
+        self, service: Service, upkeep: Upkeep, learned: LearnedCache, monitor: UsageMonitor | None
     ) -> None:
         self.service = service
-        self.feedback = feedback
+        self.upkeep = upkeep
         self.learned = learned
         self.monitor = monitor
 
     async def run_finished(self, task: Task, run: Run | None, now: datetime) -> None:
         self.learned.invalidate()
-        await self.feedback.run_finished(task, run, now)
+        await self.upkeep.run_finished(task, run, now)
 
     async def tick(self, now: datetime) -> None:
         await self.learned.get()  # keeps the snapshot the sync accessors read fresh
-        await self.feedback.tick(now)
+        await self.upkeep.tick(now)
 
     async def retro(self, now: datetime) -> None:
-        await self.feedback.retro(now)
+        await self.upkeep.retro(now)
 
     async def meta_task(self, now: datetime) -> None:
         state = self.monitor.last_state if self.monitor is not None else None
@@ -155,7 +155,7 @@ def build_daemon(
         return state.capacity_tokens if state is not None else None
 
     logbook = LogBook(settings.brain_dir, clock=clock)
-    feedback = Feedback(settings, store, notifier, logbook=logbook, capacity_tokens=capacity)
+    upkeep = Upkeep(settings, store, notifier, logbook=logbook, capacity_tokens=capacity)
     return Daemon(
         service,
         executor,
@@ -164,7 +164,7 @@ def build_daemon(
         logbook=logbook,
         monitor=monitor,
         planner=Planner(settings, store, executor, notifier, clock=clock),
-        observer=LearningObserver(service, feedback, learned, monitor),
+        observer=LearningObserver(service, upkeep, learned, monitor),
         choose_prompt=learned.choose_prompt,
         learned_estimate=learned.estimate,
         parallel_limit=learned.max_parallel,

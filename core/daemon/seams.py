@@ -1,7 +1,7 @@
 """What the daemon drives, as Protocols, and what it reports.
 
 Production implementations: `core.execution.executor.Executor` (TaskExecutor),
-`core.plans.planner.Planner` (TaskPlanner), `core.feedback.Feedback` through the assembly
+`core.plans.planner.Planner` (TaskPlanner), `core.upkeep.Upkeep` through the assembly
 (RunObserver), `core.assembly.LearnedCache` (the prompt chooser and learned numbers).
 """
 

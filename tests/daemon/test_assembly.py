@@ -68,21 +68,21 @@ async def test_plan_approve_run_with_notes_and_logs(
     assert ("run_finished", task.id) in events and ("plan_added", task.id) in events
 
 
-async def test_feedback_upkeep_keeps_going_when_a_step_fails(dstore: Store, tmp_path: Path) -> None:
+async def test_upkeep_keeps_going_when_a_step_fails(dstore: Store, tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
-    from core.feedback import Feedback
     from core.improve.retro import IsoWeek, retro_path
+    from core.upkeep import Upkeep
 
     settings = load_settings(env_file=None)
     notes = RecordingNotifier()
-    feedback = Feedback(settings, dstore, notes)
+    upkeep = Upkeep(settings, dstore, notes)
     # The logs folder cannot be created (a file stands where it should be): that step fails...
     settings.brain_dir.mkdir(parents=True, exist_ok=True)
     (settings.brain_dir / "logs").write_text("not a folder")
     now = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)  # a Monday: last week's retro is due
-    await feedback.tick(now)  # logged, not raised: the timers go on
-    await feedback.retro(now)
+    await upkeep.tick(now)  # logged, not raised: the timers go on
+    await upkeep.retro(now)
     # ...and the weekly retrospective is written all the same.
     week = IsoWeek.of(now, settings.local_tz).previous()
     assert retro_path(settings, week).exists()

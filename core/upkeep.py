@@ -24,7 +24,7 @@ from core.store.store import Store
 from core.vault import VaultWriter
 
 
-class Feedback:
+class Upkeep:
     def __init__(
         self,
         settings: Settings,
