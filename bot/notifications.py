@@ -16,7 +16,7 @@ from bot.buttons import Keyboard, plan_buttons, task_buttons
 from bot.delivery import OutMessage
 from bot.text import CAPTION_LIMIT, esc
 from core.abc import Notification
-from core.notify import note_from_json, split_text, utf16_len
+from core.outbox_notifier import note_from_json, split_text, utf16_len
 
 PLAN_KINDS = frozenset({"plan_ready"})
 TASK_KINDS = frozenset(

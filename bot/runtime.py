@@ -25,7 +25,7 @@ from bot.app import ALLOWED_UPDATES, BotOptions, bot_commands, build_application
 from bot.deps import BotDeps, RefusalLimiter
 from bot.sender import OutboxSender
 from core.errors import ConfigError
-from core.notify import OutboxNotifier
+from core.outbox_notifier import OutboxNotifier
 from core.redact import SecretRedactor, install_redaction, secret_variants
 from core.service import Service
 from core.settings import Settings

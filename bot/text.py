@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 import re
 
-from core.notify import TELEGRAM_TEXT_LIMIT, utf16_len
+from core.outbox_notifier import TELEGRAM_TEXT_LIMIT, utf16_len
 
 CAPTION_LIMIT = 1024
 

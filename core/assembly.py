@@ -24,7 +24,7 @@ from core.improve.cache import LearnedCache
 from core.improve.meta import maybe_queue_meta_task
 from core.logbook import LogBook
 from core.models import Run, Task, utcnow
-from core.notify import OutboxNotifier
+from core.outbox_notifier import OutboxNotifier
 from core.plans.planner import Planner
 from core.scheduling.priming import WINDOW_LENGTH
 from core.service import Service

@@ -18,7 +18,7 @@ from core.improve.retro import IsoWeek, Retro, write_retro
 from core.improve.sim import POLICIES, SimResult, simulate
 from core.improve.storage import ImproveStore
 from core.improve.styles import load_styles
-from core.notify import OutboxNotifier
+from core.outbox_notifier import OutboxNotifier
 from core.service import Service
 from core.store.outbox import OutboxStore
 

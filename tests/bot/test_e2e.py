@@ -22,7 +22,7 @@ from bot.text import visible_text
 from core.abc import Notification
 from core.errors import ConfigError
 from core.models import Outcome, RunKind, Task, TaskState, Tokens
-from core.notify import OutboxNotifier
+from core.outbox_notifier import OutboxNotifier
 from core.redact import REDACTED
 from core.service import Service
 from core.settings import Settings

@@ -15,7 +15,7 @@ from bot.notifications import reply_payload
 from bot.sender import OutboxSender, RetryPolicy
 from bot.text import visible_text
 from core.abc import Notification
-from core.notify import notification_payload
+from core.outbox_notifier import notification_payload
 from core.store.outbox import OutboxStore
 from core.store.store import Store
 from tests.bot.conftest import FakeClock

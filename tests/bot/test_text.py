@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.text import esc, split_html, visible_len, visible_text
-from core.notify import split_text, utf16_len
+from core.outbox_notifier import split_text, utf16_len
 
 TEXT = st.text(
     alphabet=st.sampled_from([*list("ab <>&\"' \n"), "é", "😀", "\t"]), max_size=400

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.abc import Button, Notification
-from core.notify import OutboxNotifier, note_from_json, note_to_json
+from core.outbox_notifier import OutboxNotifier, note_from_json, note_to_json
 from core.store.outbox import MAX_ERROR_CHARS, OutboxStore
 from core.store.store import Store
 from tests.store.conftest import Opener
