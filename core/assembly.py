@@ -15,6 +15,7 @@ from datetime import datetime
 from importlib.metadata import entry_points
 
 from core.abc import Clock, Notifier, NullNotifier, ProcessRunner
+from core.brain_logs import LogBook
 from core.daemon import Daemon, Doorbell, FrontFactory
 from core.daemon.seams import FinishedHook
 from core.errors import ConfigError
@@ -22,7 +23,6 @@ from core.execution.executor import Executor
 from core.execution.tmux import TmuxRunner
 from core.improve.cache import LearnedCache
 from core.improve.meta import maybe_queue_meta_task
-from core.logbook import LogBook
 from core.models import Run, Task, utcnow
 from core.outbox_notifier import OutboxNotifier
 from core.plans.planner import Planner

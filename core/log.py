@@ -22,7 +22,7 @@ from core.redact import redact, redact_text
 
 ROOT = "nightshift"
 TIME_KEY = "time"
-"""The timestamp key of every structured line, here and in `brain/logs` (`core.events`)."""
+"""The timestamp key of every structured line, here and in `brain/logs` (`core.brain_logs`)."""
 
 SYSLOG_PRIORITY = {
     logging.CRITICAL: 2,

@@ -14,10 +14,10 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from core.abc import Notifier
+from core.brain_logs import LogBook
 from core.improve.learning import learn
 from core.improve.retro import write_retro
 from core.log import event
-from core.logbook import LogBook
 from core.models import Run, Task
 from core.settings import Settings
 from core.store.store import Store

@@ -142,7 +142,7 @@ def chart(
 @app.command()
 def notes(capacity: CapacityOpt = None, as_json: JsonFlag = False) -> None:
     """Regenerate the brain/ vault (task, run and daily notes, charts) and export the logs."""
-    from core.logbook import LogBook
+    from core.brain_logs import LogBook
     from core.vault import VaultWriter
 
     async def work(service: Service) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from contextlib import AsyncExitStack
 from datetime import datetime
 
 from core.abc import Notifier
+from core.brain_logs import LogBook
 from core.daemon.dispatcher import Dispatcher
 from core.daemon.follower import Follower
 from core.daemon.gate import LimitGate
@@ -39,7 +40,6 @@ from core.daemon.wake import Background, Doorbell
 from core.errors import NightshiftError
 from core.lock import InstanceLock
 from core.log import event
-from core.logbook import LogBook
 from core.models import iso
 from core.scheduling.estimator import Estimator
 from core.service import Service

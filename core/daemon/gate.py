@@ -9,7 +9,7 @@ off 1, 2, 4 … minutes without touching the task's attempts.
 The gate learns of limits from finished runs (their `extra["limit"]`, written by the
 executor), from the usage monitor and from priming; the dispatcher asks it `check(now)`.
 The monitor's noted limits and the tasks' `resume_after` follow what the gate decides.
-Every pause, reset and "window open again" is also a line in `brain/logs` (`core.logbook`).
+Every pause, reset and "window open again" is also a line in `brain/logs` (`core.brain_logs`).
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from core.brain_logs import LogBook
 from core.daemon.seams import DaemonStats
 from core.daemon.timers import Job, Once, Timers
 from core.daemon.usage import UsageWatch
 from core.daemon.wake import Background, Doorbell, Round
 from core.errors import NightshiftError
 from core.log import event
-from core.logbook import LogBook
 from core.models import Outcome, Run, RunKind, Task, TaskState, iso
 from core.scheduling.resets import LimitPause, pause_for_limit, reset_fire_time
 from core.store.store import Store

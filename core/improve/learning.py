@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from core import safefs
+from core.brain_logs import LogBook
 from core.errors import UnsafeFile
 from core.improve import adjustments as adjust
 from core.improve.analysis import analyze_run_files
@@ -35,7 +36,6 @@ from core.improve.lessons import (
 from core.improve.lessons_file import parse_lessons_file, render_lessons_file
 from core.improve.storage import DoneTask, ImproveStore
 from core.improve.styles import PromptStyle, StyleSet, install_default_styles, load_styles
-from core.logbook import LogBook
 from core.models import Task, iso, parse_iso
 from core.settings import Settings
 from core.store.db import ensure_private_dir

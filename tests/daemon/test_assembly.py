@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from core.assembly import build_daemon
-from core.logbook import LogBook
+from core.brain_logs import LogBook
 from core.models import RunKind, TaskState, iso
 from core.service import Service
 from core.settings import load_settings

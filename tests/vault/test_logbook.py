@@ -11,7 +11,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from core.logbook import CURSOR_KEY, LogBook, encode_line
+from core.brain_logs import CURSOR_KEY, LogBook, encode_line
 from core.models import TaskState
 from core.redact import REDACTED, redact, redact_text
 from core.settings import Settings

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from core.brain_logs import LogBook
 from core.errors import UnsafeFile
 from core.improve.learning import lessons_path, sync_lessons_file, write_lessons_file
 from core.improve.styles import install_default_styles, load_styles
-from core.logbook import LogBook
 from core.metrics import compute_metrics
 from core.metrics.charts import render_chart
 from core.settings import Settings
