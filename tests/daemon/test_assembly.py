@@ -7,9 +7,9 @@ from pathlib import Path
 
 from core.assembly import build_daemon
 from core.brain_logs import LogBook
-from core.models import RunKind, TaskState, iso
+from core.models import RunKind, Task, TaskState, iso
 from core.service import Service
-from core.settings import load_settings
+from core.settings import Settings, load_settings
 from core.store.store import Store
 from tests.fakes.notifier import RecordingNotifier
 
@@ -89,15 +89,20 @@ async def test_upkeep_keeps_going_when_a_step_fails(dstore: Store, tmp_path: Pat
     assert [n.kind for n in notes.sent] == ["retro"]
 
 
+async def limited_then_resumed(store: Store) -> tuple[Settings, Task]:
+    """`run --burst` over a task whose first run meets a limit that resets a second later."""
+    settings = load_settings(env_file=None)
+    task = await Service(settings, store).add("[fake: limit reset_in=1]\nwrite the docs", plan=False)
+    daemon = build_daemon(settings, store, burst=True, max_wait_s=30, install_signal_handlers=False)
+    assert await daemon.run() == 0
+    return settings, task
+
+
 async def test_a_resumed_session_keeps_its_prompt_style(
     dstore: Store, record: Record, runner: object
 ) -> None:
-    settings = load_settings(env_file=None)
-    service = Service(settings, dstore)
-    task = await service.add("[fake: limit reset_in=1]\nwrite the docs", plan=False)
-    daemon = build_daemon(settings, dstore, burst=True, max_wait_s=30, install_signal_handlers=False)
-    assert await daemon.run() == 0
-    runs = await service.store.runs.for_task(task.id)
+    _, task = await limited_then_resumed(dstore)
+    runs = await dstore.runs.for_task(task.id)
     assert [r.outcome.value for r in runs if r.outcome] == ["limit", "success"]
     assert runs[0].prompt_variant in {"direct", "plan-test-verify"}
     assert runs[1].prompt_variant == runs[0].prompt_variant
@@ -112,11 +117,7 @@ def _log_lines(brain: Path) -> list[dict[str, object]]:
 async def test_the_limit_pause_the_reset_and_the_open_window_are_lines_in_brain_logs(
     dstore: Store, record: Record, runner: object
 ) -> None:
-    settings = load_settings(env_file=None)
-    service = Service(settings, dstore)
-    task = await service.add("[fake: limit reset_in=1]\nwrite the docs", plan=False)
-    daemon = build_daemon(settings, dstore, burst=True, max_wait_s=30, install_signal_handlers=False)
-    assert await daemon.run() == 0
+    settings, task = await limited_then_resumed(dstore)
     (limited, resumed) = await dstore.runs.for_task(task.id)
     lines = [line for line in _log_lines(settings.brain_dir)
              if line["event"] in {"limit_pause", "window_reset", "window_proven"}]
