@@ -28,6 +28,7 @@ from core.metrics.charts import chart_series
 from core.metrics.pictures import weekly_limit_used
 from core.metrics.weekly import weekly_text
 from core.models import Run, TaskState
+from core.scheduling.hold import parse_hold_time
 
 log = logging.getLogger(__name__)
 
@@ -136,17 +137,26 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 
 
 async def add(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Queue a task: /add [-p PRIORITY] [-r REPO] [--after ID] [--no-plan] TEXT."""
+    """Queue a task with every option `nightshift add` has (see ADD_USAGE)."""
+    d = deps(context)
     request = parse_add(_args(update))
-    task = await deps(context).service.add(
+    hold = None
+    if request.at is not None:
+        hold = parse_hold_time(request.at, d.service.now(), d.settings.local_tz)
+    task = await d.service.add(
         request.text,
+        title=request.title,
         priority=request.priority or "normal",
         repo=request.repo,
         after=request.after,
         plan=request.plan,
+        check=request.check,
+        tags=request.tags,
+        hold_until=hold,
+        max_usd=request.max_usd,
         source="telegram",
     )
-    await reply(update, context, render.task_added(task), task_buttons(task.id))
+    await reply(update, context, render.task_added(task, d.settings.local_tz), task_buttons(task.id))
 
 
 async def queue(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -178,7 +188,7 @@ def _version(rest: str) -> int | None:
     token = rest.split()[0].lstrip("v") if rest.split() else ""
     if not token:
         return None
-    if not token.isdecimal():
+    if not (token.isascii() and token.isdigit()):
         raise InvalidInput("usage: /approve ID [VERSION]")
     return int(token)
 
@@ -256,7 +266,9 @@ async def lessons(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     service = deps(context).service
     words = _args(update).split()
     if words:
-        if len(words) != 2 or words[0] not in ("accept", "dismiss") or not words[1].isdecimal():
+        if len(words) != 2 or words[0] not in ("accept", "dismiss") or not (
+            words[1].isascii() and words[1].isdigit()
+        ):
             await reply(update, context, "usage: /lessons [accept|dismiss ID]")
             return
         lesson = await service.decide_lesson(int(words[1]), accept=words[0] == "accept")
