@@ -115,6 +115,35 @@ def task_buttons(task_id: int, *, plan_version: int | None = None) -> Keyboard:
     return tuple(rows)
 
 
+def review_buttons(task_id: int, run_id: int | None, *, branch: bool, pr: bool) -> Keyboard:
+    """A finished task: Diff, Merge, PR (only when possible) and Follow up, then Logs."""
+    rows: list[tuple[Button, ...]] = []
+    if branch and run_id is not None:
+        first = [Button("Diff", Callback(Act.DIFF, task_id).encode()),
+                 Button("Merge", Callback(Act.MERGE, task_id, run_id).encode())]
+        if pr:
+            first.append(Button("PR", Callback(Act.PULL_REQUEST, task_id, run_id).encode()))
+        rows.append(tuple(first))
+    rows.append((Button("Follow up", Callback(Act.FOLLOW_UP, task_id).encode()),
+                 Button("📜 Logs", Callback(Act.LOGS, task_id).encode())))
+    return tuple(rows)
+
+
+def ended_buttons(task_id: int, run_id: int | None, *, branch: bool) -> Keyboard:
+    """A failed or cancelled task: Retry, Logs, Follow up, and Diff when there is a branch."""
+    first = [Button("↻ Retry", Callback(Act.RETRY, task_id).encode()),
+             Button("📜 Logs", Callback(Act.LOGS, task_id).encode())]
+    if branch and run_id is not None:
+        first.append(Button("Diff", Callback(Act.DIFF, task_id).encode()))
+    return (tuple(first), (Button("Follow up", Callback(Act.FOLLOW_UP, task_id).encode()),))
+
+
+def stop_buttons(task_id: int) -> Keyboard:
+    """A running task's live message."""
+    return ((Button("Stop", Callback(Act.STOP, task_id).encode()),
+             Button("📜 Logs", Callback(Act.LOGS, task_id).encode())),)
+
+
 def queue_buttons(shown: list[tuple[int, str]], page: int, pages: int) -> Keyboard:
     """One button per task on the page (opens it), then ◀ ▶ to turn pages."""
     rows: list[tuple[Button, ...]] = []

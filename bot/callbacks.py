@@ -13,6 +13,7 @@ from telegram.ext import ContextTypes
 from bot import render
 from bot.buttons import Act, Callback, markup
 from bot.deps import deps
+from bot.drafts import on_draft_button
 from bot.handlers import (
     GENERIC_FAILURE,
     ask_for_revision,
@@ -22,12 +23,16 @@ from bot.handlers import (
     task_view,
 )
 from bot.reply import reply
+from bot.review import on_review_button
 from bot.text import truncate
 from core.errors import NightshiftError, StalePlan
 
 log = logging.getLogger(__name__)
 
 ANSWER_LIMIT = CallbackQueryLimit.ANSWER_CALLBACK_QUERY_TEXT_LENGTH
+DRAFT_ACTS = frozenset({Act.DRAFT_QUEUE, Act.DRAFT_NO_PLAN, Act.DRAFT_REPOS, Act.DRAFT_SET_REPO,
+                        Act.DRAFT_DISCARD})
+REVIEW_ACTS = frozenset({Act.DIFF, Act.MERGE, Act.PULL_REQUEST, Act.FOLLOW_UP})
 
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -67,6 +72,15 @@ async def _act(update: Update, context: ContextTypes.DEFAULT_TYPE, press: Callba
     """Do what the button says; return the short text the phone shows as a toast."""
     service = deps(context).service
     task_id = press.number
+    if press.act in DRAFT_ACTS:
+        return await on_draft_button(update, context, press)
+    if press.act in REVIEW_ACTS:
+        return await on_review_button(update, context, press)
+    if press.act is Act.STOP:
+        stopped = await service.cancel(task_id, "stopped from Telegram")
+        await _drop_buttons(update)
+        await reply(update, context, render.task_changed(stopped, "Stopped"))
+        return "Stopped"
     if press.act is Act.APPROVE:
         # The service's own "approved" notification is the confirmation message.
         await service.approve(task_id, press.version)

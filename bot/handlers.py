@@ -42,7 +42,7 @@ LOG_TEXT_LIMIT = 3000
 """A log tail longer than this (visible characters) goes as a document instead of a message."""
 
 REVISE_PROMPT = "Revise plan v{version} of task #{task_id}: reply to this message with what should change."
-_REVISE_PROMPT_RE = re.compile(r"Revise plan v(?P<version>\d+) of task #(?P<task>\d+)")
+REVISE_PROMPT_RE = re.compile(r"Revise plan v(?P<version>[0-9]{1,19}) of task #(?P<task>[0-9]{1,19})")
 
 
 def guarded(handler: Handler) -> Handler:
@@ -316,23 +316,6 @@ async def repos(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Answer a command nightshift does not have."""
     await reply(update, context, "I do not know that command; /help lists the ones I do.")
-
-
-async def text_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Take a revision comment typed in answer to a Revise prompt; otherwise point to /help."""
-    message = update.effective_message
-    if message is None:
-        return
-    replied = message.reply_to_message
-    match = None
-    if replied is not None and replied.from_user is not None and replied.from_user.id == context.bot.id:
-        match = _REVISE_PROMPT_RE.search(replied.text or "")
-    if match is None:
-        await reply(update, context, "Send <code>/add TEXT</code> to queue a task, or /help.")
-        return
-    task_id, version = int(match["task"]), int(match["version"])
-    revised = await deps(context).service.revise(task_id, message.text or "", version=version)
-    await reply(update, context, render.task_changed(revised, "Asked for a new plan for"))
 
 
 COMMAND_HANDLERS: dict[str, Handler] = {

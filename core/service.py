@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.abc import Clock, Notification, Notifier, NullNotifier
+from core.capture import Capture
 from core.errors import InvalidInput, InvalidTransition, NoPlan, StalePlan, UserError
 from core.inbox import Inbox, InboxReport
 from core.models import Event, Plan, Priority, Run, Task, TaskState, utcnow
@@ -92,6 +93,8 @@ class Service:
         """Called after every change with (event kind, task id): the daemon wakes its dispatcher."""
         self.usage_monitor = usage_monitor
         """The daemon's usage monitor, when one runs: `usage()` reads what it last saw."""
+        self.capture = Capture(self)
+        """Drafts and attachments from the phone (`core.capture`)."""
 
     @classmethod
     async def open(cls, settings: Settings, **kwargs: Any) -> Service:

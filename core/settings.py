@@ -82,6 +82,7 @@ class Settings(BaseSettings):
     home: Path = Path("~/.nightshift")
     brain: Path = Path("./brain")
     claude_bin: str = "claude"
+    gh_bin: str = "gh"
     claude_config_dir: Annotated[list[Path], NoDecode] = Field(
         default_factory=list, validation_alias=AliasChoices("CLAUDE_CONFIG_DIR")
     )
@@ -146,6 +147,8 @@ class Settings(BaseSettings):
     daily_summary_hour: int = Field(8, ge=0, le=23)
     wake_time: str = ""
     notify_run_started: bool = False
+    attachment_max_mb: float = Field(20.0, gt=0, le=2000)
+    """Photos and documents from the phone; the Bot API serves bots files up to 20 MB."""
 
     @field_validator("add_dirs", mode="before")
     @classmethod
@@ -291,6 +294,10 @@ class Settings(BaseSettings):
     def wake_at(self) -> time | None:
         """When the morning digest goes out (owner's zone); None: no digest."""
         return parse_clock(self.wake_time)
+
+    @property
+    def attachment_max_bytes(self) -> int:
+        return int(self.attachment_max_mb * 1_000_000)
 
     @property
     def telegram_enabled(self) -> bool:

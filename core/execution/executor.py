@@ -43,13 +43,16 @@ from core.agent.argv import ClaudeCall, build_command
 from core.agent.prompts import continuation_prompt, resume_prompt, tail, work_prompt
 from core.agent.stream import StreamState
 from core.agent.tail import LogTail
+from core.attachments import attachment_dirs
 from core.childenv import child_env
 from core.errors import ExecutionError, InvalidTransition, NightshiftError, ToolMissing, UnsafeFile
 from core.execution.check import CheckResult, run_check
 from core.execution.outcome import CONTINUABLE, Verdict, agent_verdict, work_verdict
 from core.execution.summary import diffstat, summary_text
 from core.execution.workspace import Workspace, prepare_workspace
+from core.followup import follow_up_started, fresh_follow_up_prompt, pending_follow_up
 from core.models import Outcome, Run, RunKind, Task, TaskState, utcnow
+from core.review import review_facts
 from core.settings import HARD_MAX_ITERATIONS, Settings
 from core.store.db import ensure_private_dir
 from core.store.store import Store
@@ -94,7 +97,7 @@ class _Step:
     iteration: int
     prompt: str
     resume: str | None
-    kind: str  # initial | continuation | resume | retry
+    kind: str  # initial | continuation | resume | retry | follow_up
 
 
 @dataclass
@@ -378,6 +381,8 @@ class Executor:
         else:
             step = await self._next_step(task, runs, options, max_iter)
             run, handle = await self._launch(task, ws, step, options)
+            if step.kind == "follow_up":
+                await follow_up_started(self.store, task.id)
         while True:
             live.run_id, live.handle = run.id, handle
             run, verdict = await self._follow_and_judge(task, ws, run, handle, live)
@@ -417,6 +422,10 @@ class Executor:
                 session = task.session_id
         if last is None:
             return _Step(1, fresh_prompt, None, "initial")
+        follow_up = await pending_follow_up(self.store, task.id)
+        if follow_up is not None:  # the owner's next instruction, in the same session if it lives
+            prompt = follow_up if session else fresh_follow_up_prompt(fresh_prompt, follow_up)
+            return _Step(last.iteration + 1, prompt, session, "follow_up")
         if last.extra.get("attempt_end"):
             if session:
                 why = f"the previous attempt ended ({last.outcome}) and the owner asked to try again"
@@ -492,7 +501,8 @@ class Executor:
             self.settings,
             ClaudeCall(step.prompt, session_id=new_session, resume=step.resume,
                        max_budget_usd=task.max_budget_usd,
-                       permission_mode="plan" if planning else None),
+                       permission_mode="plan" if planning else None,
+                       add_dirs=attachment_dirs(self.settings, task.id)),
             executable=executable,
         )
         stdin_path = None
@@ -751,7 +761,8 @@ class Executor:
         await self._send(Notification(
             kind, "\n".join(lines), task_id=task.id, run_id=run.id,
             data={"outcome": verdict.outcome.value, "state": task.state.value,
-                  "reason": verdict.reason, "run": run.as_json()},
+                  "reason": verdict.reason, "run": run.as_json(),
+                  **await review_facts(self.settings, task, run)},
         ))
 
     async def _send(self, note: Notification) -> None:
