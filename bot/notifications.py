@@ -6,6 +6,7 @@ it, splits it with the core's `split_text`, and adds the buttons the kind calls 
 - `plan_ready` with `task_id` and `data["version"]`: Approve / Revise / Reject.
 - `run_finished` of a done task: Diff / Merge / PR (when `data["review"]["pr"]`) / Follow up;
   of a failed or cancelled one: Retry / Logs / Diff / Follow up.
+- `run_progress` (a run's live message): Stop / Logs until its final version.
 - `run_started`, other `run_finished`, `limit_hit`, `task_*` with `task_id`: Cancel / Retry / Logs.
 - explicit `Notification.buttons` win over both.
 """
@@ -14,11 +15,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.buttons import Keyboard, ended_buttons, plan_buttons, review_buttons, task_buttons
+from bot.buttons import (
+    Keyboard,
+    ended_buttons,
+    plan_buttons,
+    review_buttons,
+    stop_buttons,
+    task_buttons,
+)
 from bot.delivery import OutMessage
 from bot.text import CAPTION_LIMIT, esc
 from core.abc import Notification
 from core.notify import note_from_json, split_text, utf16_len
+from core.progress import PROGRESS_KIND
 
 PLAN_KINDS = frozenset({"plan_ready"})
 ENDED_STATES = frozenset({"done", "failed", "cancelled"})
@@ -36,6 +45,8 @@ def default_buttons(note: Notification) -> Keyboard:
     version = note.data.get("version", note.data.get("plan_version"))
     if note.kind in PLAN_KINDS and isinstance(version, int):
         return plan_buttons(note.task_id, version)
+    if note.kind == PROGRESS_KIND:
+        return () if note.data.get("final") else stop_buttons(note.task_id)
     state = note.data.get("state")
     if note.kind == "run_finished" and state in ENDED_STATES:
         run = note.data.get("run") if isinstance(note.data.get("run"), dict) else {}

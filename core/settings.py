@@ -147,6 +147,9 @@ class Settings(BaseSettings):
     daily_summary_hour: int = Field(8, ge=0, le=23)
     wake_time: str = ""
     notify_run_started: bool = False
+    live_progress: bool = True
+    """One message per run, edited in place while it goes (off: only the summaries)."""
+    progress_edit_s: float = Field(5.0, ge=1.0, le=600.0)
     attachment_max_mb: float = Field(20.0, gt=0, le=2000)
     """Photos and documents from the phone; the Bot API serves bots files up to 20 MB."""
 

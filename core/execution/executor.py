@@ -52,6 +52,7 @@ from core.execution.summary import diffstat, summary_text
 from core.execution.workspace import Workspace, prepare_workspace
 from core.followup import follow_up_started, fresh_follow_up_prompt, pending_follow_up
 from core.models import Outcome, Run, RunKind, Task, TaskState, utcnow
+from core.progress import LiveProgress
 from core.review import review_facts
 from core.settings import HARD_MAX_ITERATIONS, Settings
 from core.store.db import ensure_private_dir
@@ -106,6 +107,8 @@ class _Live:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     handle: ProcessHandle | None = None
     run_id: int | None = None
+    view: LiveProgress | None = None
+    """The run's live progress message (`core.progress`)."""
 
 
 _RESUME_REASONS = {
@@ -544,6 +547,8 @@ class Executor:
         run_dir = self.run_dir(run.id)
         state = StreamState()
         log_tail = LogTail(run_dir / "stream.jsonl")
+        live.view = view = LiveProgress(self.settings, self.notifier, task, run, clock=self.clock)
+        await view.update(state)
         if task.max_minutes:
             limit_min = task.max_minutes
         elif self.time_limit_minutes is not None:
@@ -577,6 +582,7 @@ class Executor:
                     run = await self.store.runs.update(run.id, num_turns=state.turns,
                                                        tokens=state.tokens)
                     reported = progress
+                await view.update(state)
                 if live.stop is None and await self._cancelled_elsewhere(task.id):
                     live.stop = "cancel"
             status = await handle.poll()
@@ -627,7 +633,9 @@ class Executor:
         if verdict is None:
             assert state.result is not None
             if task.check_cmd:
+                await self._view(live, "running")
                 check = await self._check(task.id, task.check_cmd, ws, live, run_dir)
+                await self._view(live, None if check is None else "passed" if check.passed else "failed")
                 if check is None:
                     verdict = Verdict(Outcome.CANCELLED, "cancelled during the check")
             if verdict is None:
@@ -650,7 +658,14 @@ class Executor:
             extra=extra,
         )
         log.info("task %s: run %s ended: %s (%s)", task.id, run.id, verdict.outcome, verdict.reason)
+        if live.view is not None:
+            await live.view.finish(verdict.outcome.value, run.finished_at)
         return run, verdict
+
+    @staticmethod
+    async def _view(live: _Live, check_state: str | None) -> None:
+        if live.view is not None and check_state is not None:
+            await live.view.check(check_state)
 
     async def _check(
         self, task_id: int, command: str, ws: Workspace, live: _Live, run_dir: Path

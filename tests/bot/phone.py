@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from tests.bot.conftest import OWNER
+from bot.runtime import BotRuntime, running_bot
+from core.execution.executor import Executor
+from core.execution.tmux import TmuxRunner
+from core.service import Service
+from core.settings import Settings
+from core.store.store import Store
+from tests.bot.conftest import FAST, OWNER, bot_settings_for
 from tests.fakes.telegram_api import FakeTelegram, Sent
+from tests.support import FAKE, git
 
 
 def labels(sent: Sent) -> list[list[str]]:
@@ -40,3 +50,56 @@ def now(fake: FakeTelegram, sent: Sent) -> Sent:
     found = fake.message_now(sent.chat_id, sent.message_id)
     assert found is not None
     return found
+
+
+@dataclass
+class Phone:
+    fake: FakeTelegram
+    service: Service
+    executor: Executor
+    repo: Path
+    bot: BotRuntime
+
+    async def finish(self, prompt: str = "write the changelog") -> tuple[int, Sent]:
+        """Queue a task in the repo, run it to the end, return its finished message."""
+        task = await self.service.add(prompt, repo="shop", plan=False)
+        return task.id, await self.run(task.id)
+
+    async def run(self, task_id: int) -> Sent:
+        before = len(self.fake.sent(OWNER))
+        claimed = await self.service.store.tasks.claim_next(only_ids=[task_id])
+        assert claimed is not None
+        await self.executor.execute(claimed)
+
+        def finished(fake: FakeTelegram) -> Sent | None:
+            return next((s for s in fake.sent(OWNER)[before:] if "Follow up" in flat_labels(s)), None)
+
+        return await self.fake.wait_for(finished, 20, "the finished message")
+
+    async def reply(self, text: str, to: Sent) -> Sent:
+        before = len(self.fake.sent(OWNER))
+        self.fake.push_message(OWNER, text, reply_to=self.fake.sent_message(to))
+        [answer] = await self.fake.wait_sent(OWNER, 1, after=before)
+        return answer
+
+
+def head(repo: Path) -> str:
+    return git(repo, "rev-parse", "HEAD").strip()
+
+
+async def open_phone(fake: FakeTelegram, store: Store, repo: Path, **overrides: Any
+                     ) -> AsyncIterator[Phone]:
+    settings: Settings = bot_settings_for(fake, repos={"shop": repo}, claude_bin=FAKE,
+                                          reset_margin_s=0, **overrides)
+    service = Service(settings, store)
+    runner = TmuxRunner(settings.tmux_socket)
+    try:
+        async with running_bot(settings, service, FAST) as bot:
+            executor = Executor(settings, store, runner, service.notifier, poll_interval_s=0.05,
+                                progress_interval_s=0.2, kill_grace_s=1.0)
+            service.cancel_hooks.append(executor.cancel)
+            yield Phone(fake, service, executor, repo, bot)
+    finally:
+        runner.server.cmd("kill-server")
+
+
