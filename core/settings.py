@@ -16,6 +16,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from core.childenv import check_pass_name
+from core.configfiles import config_files
 from core.errors import ConfigError
 
 PermissionMode = Literal["default", "acceptEdits", "plan", "bypassPermissions", "dontAsk", "auto"]
@@ -72,7 +73,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
-        env_file=".env",
+        env_file=None,
         env_file_encoding="utf-8",
         extra="ignore",
         populate_by_name=True,
@@ -250,14 +251,17 @@ class Settings(BaseSettings):
     @field_validator("cron")
     @classmethod
     def _cron(cls, value: str) -> str:
+        """Checked by the very parser the scheduler uses (crontab's Sunday = 0 or 7, `5-7`,
+        a trailing `;`), so what starts up is exactly what will fire."""
         if value:
-            from apscheduler.triggers.cron import CronTrigger
+            from datetime import UTC
 
-            for expr in value.split(";"):
-                try:
-                    CronTrigger.from_crontab(expr.strip())
-                except ValueError as exc:
-                    raise ValueError(f"{expr.strip()!r} is not a crontab expression: {exc}") from exc
+            from core.scheduling.cron import cron_triggers
+
+            try:
+                cron_triggers(value, UTC)
+            except ConfigError as exc:
+                raise ValueError(f"not a crontab expression: {exc.message}") from None
         return value
 
     # --- derived values -------------------------------------------------------------------
@@ -324,10 +328,21 @@ def env_name(field: str) -> str:
     return ENV_PREFIX + field.upper()
 
 
-def load_settings(env_file: str | os.PathLike[str] | None = ".env", **overrides: Any) -> Settings:
-    """Build settings, turning the first validation problem into a `ConfigError`."""
+DISCOVER = "discover"
+"""`load_settings()`'s default: read the files `core.configfiles.config_files()` finds."""
+
+
+def load_settings(
+    env_file: str | os.PathLike[str] | None = DISCOVER, **overrides: Any
+) -> Settings:
+    """Build settings, turning the first validation problem into a `ConfigError`.
+
+    `env_file`: a file to read, None for none, or (the default) the files `config_files()`
+    finds.
+    """
+    files: Any = tuple(config_files()) or None if env_file == DISCOVER else env_file
     try:
-        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+        return Settings(_env_file=files, **overrides)  # type: ignore[call-arg]
     except ValidationError as exc:
         error = exc.errors()[0]
         field = str(error["loc"][0]) if error["loc"] else "settings"
