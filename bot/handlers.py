@@ -18,6 +18,7 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot import render
+from bot.budget import budget
 from bot.buttons import Keyboard, plan_buttons, queue_buttons, task_buttons
 from bot.deps import deps
 from bot.parse import command_args, parse_add, parse_page, parse_task_id
@@ -337,4 +338,5 @@ COMMAND_HANDLERS: dict[str, Handler] = {
     "resume": resume,
     "logs": logs,
     "repos": repos,
+    "budget": budget,
 }

@@ -49,6 +49,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("resume", "", "resume the queue"),
     ("logs", "ID", "the tail of the task's latest run log"),
     ("repos", "", "repo aliases for /add -r"),
+    ("budget", "[task|night|reserve VALUE]", "caps, reserve and tonight's spend"),
     ("help", "", "this list"),
 )
 """(command, arguments, what it does): the /help text and the phone's command menu."""

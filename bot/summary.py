@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, time, timedelta, tzinfo
 
 from core.abc import Clock, Notification
+from core.budgets import budget_lines, load_budgets, night_spend
 from core.service import Service
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,10 @@ async def send_daily_summary(service: Service, now: datetime) -> Notification:
     """Build the last 24 hours' summary and its chart, and hand it to the notifier."""
     report = await service.metrics(since=now - timedelta(days=1))
     chart = await service.chart(CHART_KIND, report, name=f"daily-{CHART_KIND}")
-    note = Notification("daily_summary", "Daily summary\n" + report.as_text(days=1),
+    budgets = await load_budgets(service.store, service.settings)
+    spend = await night_spend(service.store, now, service.settings.local_tz)
+    money = "\n".join(budget_lines(budgets, spend, service.settings))
+    note = Notification("daily_summary", f"Daily summary\n{report.as_text(days=1)}\n\nBudget\n{money}",
                         photo=str(chart))
     await service.notifier.notify(note)
     return note

@@ -130,6 +130,8 @@ class Service:
         `max_usd`: the task's cost cap, passed to Claude as `--max-budget-usd`."""
         if max_usd is not None and not (math.isfinite(max_usd) and max_usd > 0):
             raise InvalidInput("the cost cap must be a positive number of dollars")
+        if max_usd is None:
+            max_usd = await self._phone_task_cap()
         new = NewTask(
             prompt=prompt,
             title=title,
@@ -147,6 +149,15 @@ class Service:
         task = await self.store.tasks.add(new, now=self.clock())
         self._changed("task_added", task.id)
         return task
+
+    async def _phone_task_cap(self) -> float | None:
+        """A per-task cap set with `/budget task` (0: none, over the environment's default)."""
+        from core.budgets import load_budgets
+
+        budgets = await load_budgets(self.store, self.settings)
+        if "task" not in budgets.set_on_phone:
+            return None  # the executor applies NIGHTSHIFT_MAX_BUDGET_USD itself
+        return budgets.task_usd or 0.0
 
     def _resolve_repo(self, repo: str | None, *, paths_allowed: bool = True) -> str | None:
         """Aliases become absolute paths; a path that does not exist is refused now, not at 3am.

@@ -117,6 +117,8 @@ class Settings(BaseSettings):
     model: str = ""
     max_turns: int = Field(0, ge=0)
     max_budget_usd: float = Field(0.0, ge=0)
+    nightly_budget_usd: float = Field(0.0, ge=0)
+    """The cap across all runs of one night (noon to noon); 0: none. `/budget night` overrides it."""
     max_minutes: float = Field(60.0, gt=0)
     max_iterations: int = Field(3, ge=1, le=HARD_MAX_ITERATIONS)
     check_timeout_s: float = Field(600.0, gt=0)

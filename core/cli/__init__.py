@@ -18,7 +18,7 @@ def main() -> None:
     # Each module registers its commands on `app` when imported.
     import typer
 
-    from core.cli import backup, demo, doctor, improve, run, setup, stats, tasks, usage  # noqa: F401
+    from core.cli import backup, budget, demo, doctor, improve, run, setup, stats, tasks, usage  # noqa: F401
     from core.cli.app import app
     from core.cli.help import polish
 
