@@ -128,9 +128,14 @@ class LiveProgress:
                              elapsed_s=(now - self.started_at).total_seconds())
         await self._send(now)
 
-    async def finish(self, outcome: str, ended_at: datetime | None = None) -> None:
-        """The last version: how the run ended, without the Stop button."""
+    async def finish(self, outcome: str, ended_at: datetime | None = None,
+                     state: StreamState | None = None) -> None:
+        """The last version: how the run ended (with the stream's final totals), no Stop button."""
         now = ended_at or self.clock()
+        if state is not None:
+            self.facts = replace(self.facts, turns=state.turns, tokens=state.tokens.total,
+                                 last_tool=state.last_tool, last_target=state.last_target,
+                                 retries=state.retries, last_retry_status=state.last_retry_status)
         self.facts = replace(self.facts, outcome=outcome,
                              elapsed_s=(now - self.started_at).total_seconds())
         await self._send(now)

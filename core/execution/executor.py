@@ -659,7 +659,7 @@ class Executor:
         )
         log.info("task %s: run %s ended: %s (%s)", task.id, run.id, verdict.outcome, verdict.reason)
         if live.view is not None:
-            await live.view.finish(verdict.outcome.value, run.finished_at)
+            await live.view.finish(verdict.outcome.value, run.finished_at, state)
         return run, verdict
 
     @staticmethod
