@@ -6,12 +6,12 @@ import contextlib
 import logging
 
 from telegram import Update
-from telegram.constants import CallbackQueryLimit, ParseMode
+from telegram.constants import CallbackQueryLimit
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
 from bot import render
-from bot.buttons import Act, Callback, markup
+from bot.buttons import Act, Callback
 from bot.deps import deps
 from bot.drafts import on_draft_button
 from bot.handlers import (
@@ -22,7 +22,7 @@ from bot.handlers import (
     send_logs,
     task_view,
 )
-from bot.reply import reply
+from bot.reply import edit_in_place, reply
 from bot.review import on_review_button
 from bot.text import truncate
 from core.errors import NightshiftError, StalePlan
@@ -117,12 +117,5 @@ async def _act(update: Update, context: ContextTypes.DEFAULT_TYPE, press: Callba
         await reply(update, context, text, keyboard)
         return ""
     text, keyboard = await queue_view(context, press.number)
-    query = update.callback_query
-    assert query is not None
-    try:
-        # Turn the page in place rather than sending a new message per page.
-        await query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=markup(keyboard))
-    except BadRequest as exc:
-        if "not modified" not in str(exc).lower():
-            raise
+    await edit_in_place(update, text, keyboard)  # turn the page: no new message per page
     return ""

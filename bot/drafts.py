@@ -10,14 +10,13 @@ from __future__ import annotations
 import contextlib
 
 from telegram import Update
-from telegram.constants import ParseMode
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
 from bot import render
-from bot.buttons import Act, Callback, Keyboard, markup, task_buttons
+from bot.buttons import Act, Callback, Keyboard, task_buttons
 from bot.deps import deps
-from bot.reply import reply
+from bot.reply import edit_in_place, reply
 from bot.text import esc, truncate
 from core.abc import Button
 from core.capture import Draft
@@ -77,16 +76,6 @@ async def send_draft(update: Update, context: ContextTypes.DEFAULT_TYPE, draft: 
     await reply(update, context, draft_text(draft, deps(context).settings), draft_buttons(draft.id))
 
 
-async def _edit(update: Update, text: str, keyboard: Keyboard) -> None:
-    query = update.callback_query
-    assert query is not None
-    try:
-        await query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=markup(keyboard))
-    except BadRequest as exc:
-        if "not modified" not in str(exc).lower():
-            raise
-
-
 async def on_draft_button(update: Update, context: ContextTypes.DEFAULT_TYPE, press: Callback) -> str:
     """Queue, queue without plan, pick a repo, or discard; the toast text is returned."""
     d = deps(context)
@@ -94,13 +83,13 @@ async def on_draft_button(update: Update, context: ContextTypes.DEFAULT_TYPE, pr
     if press.act in (Act.DRAFT_QUEUE, Act.DRAFT_NO_PLAN):
         plan = False if press.act is Act.DRAFT_NO_PLAN else None
         task = await capture.queue(press.number, plan=plan)
-        await _edit(update, render.task_added(task, d.settings.local_tz), task_buttons(task.id))
+        await edit_in_place(update, render.task_added(task, d.settings.local_tz), task_buttons(task.id))
         return f"Queued #{task.id}"
     if press.act is Act.DRAFT_REPOS:
         draft = await capture.get(press.number)
         if not d.settings.repos:
             return "No repo aliases are configured (NIGHTSHIFT_REPOS on the machine)"
-        await _edit(update, draft_text(draft, d.settings) + "\n\n<b>Pick a repo:</b>",
+        await edit_in_place(update, draft_text(draft, d.settings) + "\n\n<b>Pick a repo:</b>",
                     repo_buttons(draft.id, d.settings))
         return ""
     if press.act is Act.DRAFT_SET_REPO:
@@ -109,9 +98,9 @@ async def on_draft_button(update: Update, context: ContextTypes.DEFAULT_TYPE, pr
         if index > len(choices):
             raise InvalidInput("that repo alias is no longer configured; /repos lists them")
         draft = await capture.set_repo(press.number, choices[index - 1] if index else None)
-        await _edit(update, draft_text(draft, d.settings), draft_buttons(draft.id))
+        await edit_in_place(update, draft_text(draft, d.settings), draft_buttons(draft.id))
         return f"Repo: {draft.repo}" if draft.repo else "No repo"
     draft = await capture.discard(press.number)
     with contextlib.suppress(BadRequest):
-        await _edit(update, f"Discarded draft d{draft.id}.", ())
+        await edit_in_place(update, f"Discarded draft d{draft.id}.", ())
     return "Discarded"
