@@ -159,5 +159,6 @@ def parse_page(args: str) -> int:
 
 
 def _is_number(word: str) -> bool:
-    """ASCII digits only: `int()` would also take `٣`, `+3` and ` 3`."""
-    return 0 < len(word) <= 19 and word.isascii() and word.isdigit()
+    """ASCII digits only: `int()` would also take `٣`, `+3` and ` 3` (a number too large for
+    an id is the store's to refuse, with its own message)."""
+    return 0 < len(word) <= 4000 and word.isascii() and word.isdigit()
