@@ -27,6 +27,7 @@ from core.attachments import (
 )
 from core.errors import DraftGone, InvalidInput, ReviewRefused
 from core.models import Task, TaskState, iso, parse_iso
+from core.store.port import Database, Tx
 
 if TYPE_CHECKING:
     from core.service import Service
@@ -79,7 +80,7 @@ class Capture:
         self.service = service
 
     @property
-    def _db(self) -> Any:
+    def _db(self) -> Database:
         return self.service.store.db
 
     def default_repo(self) -> str | None:
@@ -87,14 +88,13 @@ class Capture:
         aliases = self.service.settings.repos
         return next(iter(aliases)) if len(aliases) == 1 else None
 
-    async def _read(self, conn: Any, draft_id: int) -> Draft:
-        cur = await conn.execute("SELECT value FROM kv WHERE key = ?", (DRAFT_KEY.format(draft_id),))
-        row = await cur.fetchone()
+    async def _read(self, conn: Tx, draft_id: int) -> Draft:
+        row = await conn.fetchone("SELECT value FROM kv WHERE key = ?", (DRAFT_KEY.format(draft_id),))
         if row is None:
             raise DraftGone(draft_id)
         return Draft.from_json(json.loads(row[0]))
 
-    async def _write(self, conn: Any, draft: Draft) -> None:
+    async def _write(self, conn: Tx, draft: Draft) -> None:
         await conn.execute(
             "INSERT INTO kv (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE"
             " SET value = excluded.value, updated_at = excluded.updated_at",
@@ -105,22 +105,23 @@ class Capture:
         """A new draft of `text` (the owner's words, kept as sent)."""
         if not text.strip():
             raise InvalidInput("the message has no text to make a task of")
+        now = iso(self.service.clock())
         async with self._db.transaction() as conn:
-            cur = await conn.execute("SELECT value FROM kv WHERE key = ?", (DRAFT_SEQ_KEY,))
-            row = await cur.fetchone()
-            draft_id = (int(json.loads(row[0])) if row else 0) + 1
-            await conn.execute(
-                "INSERT INTO kv (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE"
-                " SET value = excluded.value, updated_at = excluded.updated_at",
-                (DRAFT_SEQ_KEY, json.dumps(draft_id), iso(self.service.clock())),
+            # One statement takes the next id, so two fronts (or machines) never share one.
+            row = await conn.fetchone(
+                "INSERT INTO kv (key, value, updated_at) VALUES (?, '1', ?) ON CONFLICT(key) DO UPDATE"
+                " SET value = CAST(CAST(kv.value AS INTEGER) + 1 AS TEXT), updated_at = excluded.updated_at"
+                " RETURNING value",
+                (DRAFT_SEQ_KEY, now),
             )
-            draft = Draft(draft_id, text, self.default_repo(), self.service.clock())
+            assert row is not None
+            draft = Draft(int(row[0]), text, self.default_repo(), self.service.clock())
             await self._write(conn, draft)
             if media_group:
                 await conn.execute(
-                    "INSERT OR REPLACE INTO kv (key, value, updated_at) VALUES (?, ?, ?)",
-                    (MEDIA_GROUP_KEY.format(media_group), json.dumps(draft_id),
-                     iso(self.service.clock())),
+                    "INSERT INTO kv (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE"
+                    " SET value = excluded.value, updated_at = excluded.updated_at",
+                    (MEDIA_GROUP_KEY.format(media_group), json.dumps(draft.id), now),
                 )
         return draft
 
@@ -160,10 +161,13 @@ class Capture:
         return draft
 
     async def _take(self, draft_id: int) -> Draft:
+        """Remove and return the draft in one statement: of two taps, only one gets it."""
         async with self._db.transaction() as conn:
-            draft = await self._read(conn, draft_id)
-            await conn.execute("DELETE FROM kv WHERE key = ?", (DRAFT_KEY.format(draft_id),))
-        return draft
+            row = await conn.fetchone("DELETE FROM kv WHERE key = ? RETURNING value",
+                                      (DRAFT_KEY.format(draft_id),))
+        if row is None:
+            raise DraftGone(draft_id)
+        return Draft.from_json(json.loads(row[0]))
 
     async def queue(self, draft_id: int, *, plan: bool | None = None) -> Task:
         """Queue the draft as a task (once: a second tap finds it gone)."""

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.runtime import BotRuntime, running_bot
+from core.assembly import owner_notifier
 from core.execution.executor import Executor
 from core.execution.tmux import TmuxRunner
 from core.service import Service
@@ -91,13 +92,13 @@ async def open_phone(fake: FakeTelegram, store: Store, repo: Path, **overrides: 
                      ) -> AsyncIterator[Phone]:
     settings: Settings = bot_settings_for(fake, repos={"shop": repo}, claude_bin=FAKE,
                                           reset_margin_s=0, **overrides)
-    service = Service(settings, store)
     runner = TmuxRunner(settings.tmux_socket)
+    notifier = owner_notifier(settings, store)  # as core.assembly wires the daemon
+    executor = Executor(settings, store, runner, notifier, poll_interval_s=0.05,
+                        progress_interval_s=0.2, kill_grace_s=1.0)
+    service = Service(settings, store, notifier=notifier, cancel_hooks=[executor.cancel])
     try:
         async with running_bot(settings, service, FAST) as bot:
-            executor = Executor(settings, store, runner, service.notifier, poll_interval_s=0.05,
-                                progress_interval_s=0.2, kill_grace_s=1.0)
-            service.cancel_hooks.append(executor.cancel)
             yield Phone(fake, service, executor, repo, bot)
     finally:
         runner.server.cmd("kill-server")

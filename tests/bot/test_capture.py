@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bot.capture import VOICE_ANSWER
 from bot.runtime import BotRuntime, running_bot
+from core.assembly import owner_notifier
 from core.attachments import ATTACHMENTS_HEADER, task_folder
 from core.models import TaskState
 from core.service import Service
@@ -69,7 +70,7 @@ async def test_repo_picker_offers_the_aliases_and_one_alias_is_the_default(
     shop.mkdir()
     api.mkdir()
     settings = bot_settings_for(fake_telegram, repos={"shop": shop, "api": api})
-    service = Service(settings, store)
+    service = Service(settings, store, notifier=owner_notifier(settings, store))
     async with running_bot(settings, service, FAST):
         [draft] = await command(fake_telegram, "add rate limiting")
         assert "no repo yet" in draft.text
@@ -83,7 +84,7 @@ async def test_repo_picker_offers_the_aliases_and_one_alias_is_the_default(
     assert (await service.get(1)).repo == str(shop.resolve())
 
     single = bot_settings_for(fake_telegram, repos={"shop": shop})
-    service = Service(single, store)
+    service = Service(single, store, notifier=owner_notifier(single, store))
     async with running_bot(single, service, FAST):
         [draft] = await command(fake_telegram, "and the docs")
         assert "repo <code>shop</code>" in draft.text
@@ -95,9 +96,10 @@ async def test_a_draft_outlives_a_restart(
     fake_telegram: FakeTelegram, bot_settings: object, store: Store
 ) -> None:
     settings = bot_settings_for(fake_telegram)
-    async with running_bot(settings, Service(settings, store), FAST):
+    first = Service(settings, store, notifier=owner_notifier(settings, store))
+    async with running_bot(settings, first, FAST):
         [draft] = await command(fake_telegram, "survive the restart")
-    service = Service(settings, store)
+    service = Service(settings, store, notifier=owner_notifier(settings, store))
     async with running_bot(settings, service, FAST):
         await press(fake_telegram, draft, "Queue")
     assert (await service.get(1)).prompt == "survive the restart"
@@ -157,7 +159,7 @@ async def test_a_file_over_the_limit_is_refused_before_it_is_downloaded(
     fake_telegram: FakeTelegram, store: Store
 ) -> None:
     settings = bot_settings_for(fake_telegram, attachment_max_mb=1)
-    service = Service(settings, store)
+    service = Service(settings, store, notifier=owner_notifier(settings, store))
     async with running_bot(settings, service, FAST):
         before = len(fake_telegram.sent(OWNER))
         fake_telegram.push_update({"message": fake_telegram.document_message(

@@ -15,6 +15,7 @@ import pytest
 
 from bot.runtime import BotRuntime, running_bot
 from core.abc import Notification
+from core.assembly import owner_notifier
 from core.models import TaskState
 from core.notify import OutboxNotifier
 from core.progress import PROGRESS_KIND
@@ -117,7 +118,7 @@ async def test_a_deleted_live_message_is_sent_again(
     fake_telegram: FakeTelegram, store: Store
 ) -> None:
     settings = bot_settings_for(fake_telegram)
-    service = Service(settings, store)
+    service = Service(settings, store, notifier=owner_notifier(settings, store))
     async with running_bot(settings, service, FAST) as runtime:
         await service.notifier.notify(progress("Task 9 ⚙️ running: one"))
         await fake_telegram.wait_sent(OWNER, 1)

@@ -9,6 +9,7 @@ import pytest
 
 from bot.parse import AddRequest, parse_add
 from bot.runtime import running_bot
+from core.assembly import owner_notifier
 from core.errors import InvalidInput
 from core.models import TaskState
 from core.service import Service
@@ -50,7 +51,8 @@ async def test_add_with_check_tags_hold_and_cap_reaches_the_task(
     repo = tmp_path / "shop"
     repo.mkdir()
     settings = bot_settings_for(fake_telegram, repos={"shop": repo})
-    service = Service(settings, store, clock=lambda: datetime(2025, 6, 1, 10, 0, tzinfo=UTC))
+    service = Service(settings, store, notifier=owner_notifier(settings, store),
+                      clock=lambda: datetime(2025, 6, 1, 10, 0, tzinfo=UTC))
     async with running_bot(settings, service, FAST):
         [added] = await command(
             fake_telegram,
@@ -76,7 +78,7 @@ async def test_the_phone_names_repos_by_alias_only_and_the_refusal_reveals_nothi
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     settings = bot_settings_for(fake_telegram, repos={"shop": shop})
-    service = Service(settings, store)
+    service = Service(settings, store, notifier=owner_notifier(settings, store))
     async with running_bot(settings, service, FAST):
         [existing] = await command(fake_telegram, f"/add -r {elsewhere} do it")
         [missing] = await command(fake_telegram, f"/add -r {tmp_path / 'nope'} do it")
