@@ -16,6 +16,7 @@ import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
+from core import safefs
 from core.errors import DiskWriteError, InvalidInput
 from core.settings import Settings
 from core.store.db import ensure_private_dir
@@ -81,21 +82,12 @@ def save_file(folder: Path, name: str, data: bytes, settings: Settings) -> Path:
         candidate = name if attempt == 1 else f"{stem}-{attempt}" + (f".{suffix}" if suffix else "")
         path = folder / candidate
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            safefs.create_new(path, data)  # O_EXCL|O_NOFOLLOW: never over a file or a link
         except FileExistsError:
             continue
         except OSError as exc:
-            raise DiskWriteError(path, exc) from exc
-        try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-        except OSError as exc:
-            os.close(fd)
             path.unlink(missing_ok=True)
             raise DiskWriteError(path, exc) from exc
-        os.close(fd)
         return path
     raise InvalidInput(f"too many files named {name} already")
 

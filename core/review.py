@@ -12,12 +12,12 @@ the Diff showed.
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core import safefs
 from core.errors import ReviewRefused, WorktreeError
 from core.execution.git import GitFailed, git
 from core.models import Run, RunKind, Task, TaskState
@@ -76,15 +76,9 @@ async def _lines(cwd: Path, *args: str) -> list[str]:
 
 
 def _write_private(path: Path, data: bytes) -> Path:
-    """Temp file + rename in a private folder: never through a link, never half-written."""
+    """A new private file in a private folder (temp + rename: never through a link)."""
     ensure_private_dir(path.parent)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
-    os.replace(temp, path)
+    safefs.write_atomic(path, data)
     return path
 
 

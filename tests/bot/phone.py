@@ -101,6 +101,6 @@ async def open_phone(fake: FakeTelegram, store: Store, repo: Path, **overrides: 
         async with running_bot(settings, service, FAST) as bot:
             yield Phone(fake, service, executor, repo, bot)
     finally:
-        runner.server.cmd("kill-server")
+        await runner.kill_server()
 
 
