@@ -15,6 +15,7 @@ from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
+from bot import capture, handlers
 from bot.deps import deps
 
 log = logging.getLogger(__name__)
@@ -25,9 +26,8 @@ PRIVATE_ONLY = "nightshift answers in a private chat only."
 
 async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Let only allowlisted users, in private chats unless groups are allowed, go further."""
-    # An edit re-delivers an old command ("/cancel 3" edited to "/cancel 4" would run
-    # both); channel posts have no user at all.
-    if update.edited_message or update.edited_channel_post or update.channel_post:
+    # Channel posts have no user at all.
+    if update.edited_channel_post or update.channel_post:
         raise ApplicationHandlerStop
     user = update.effective_user
     if user is None:
@@ -42,9 +42,15 @@ async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             with contextlib.suppress(TelegramError):
                 await update.callback_query.answer(PRIVATE_ONLY)
         raise ApplicationHandlerStop
+    if update.edited_message is not None:
+        # An edit re-delivers an old command ("/cancel 3" edited to "/cancel 4" would run
+        # both): it is answered, never obeyed.
+        await handlers.guarded(capture.edited_message)(update, context)
+        raise ApplicationHandlerStop
     message = update.message
     if message is not None and (message.forward_origin is not None or message.is_automatic_forward):
-        # A forwarded "/cancel 3" is someone else's words, not the owner's command.
+        # A forwarded "/cancel 3" is someone else's words, not the owner's command: a draft.
+        await handlers.guarded(capture.forwarded)(update, context)
         raise ApplicationHandlerStop
 
 

@@ -16,7 +16,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import handlers
+from bot import capture, handlers
 from bot.access import gate
 from bot.callbacks import on_button
 from bot.deps import BotDeps, install
@@ -29,7 +29,7 @@ from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-ALLOWED_UPDATES = ["message", "callback_query"]
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 
 
 @dataclass(frozen=True)
@@ -88,8 +88,14 @@ def register(application: Application, deps: BotDeps) -> None:  # type: ignore[t
     application.add_handler(CallbackQueryHandler(on_button))
     application.add_handler(MessageHandler(filters.COMMAND, handlers.guarded(handlers.unknown_command)))
     application.add_handler(
-        MessageHandler(filters.TEXT & ~filters.COMMAND, handlers.guarded(handlers.text_message))
+        MessageHandler(filters.TEXT & ~filters.COMMAND, handlers.guarded(capture.text_message))
     )
+    application.add_handler(
+        MessageHandler(filters.PHOTO | filters.Document.ALL, handlers.guarded(capture.file_message))
+    )
+    application.add_handler(MessageHandler(filters.VOICE, handlers.guarded(capture.voice_message)))
+    # Last: whatever else arrives in a message gets one line, never silence.
+    application.add_handler(MessageHandler(filters.ALL, handlers.guarded(capture.other_message)))
     application.add_error_handler(on_error)
 
 

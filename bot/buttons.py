@@ -8,6 +8,7 @@ instead of approving a plan the owner never saw.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
@@ -30,17 +31,38 @@ class Act(enum.StrEnum):
     TASK = "tk"
     PLAN = "pl"
     QUEUE = "q"
+    # a draft made from plain text (the number is the draft's id)
+    DRAFT_QUEUE = "dq"
+    DRAFT_NO_PLAN = "dn"
+    DRAFT_REPOS = "dr"
+    DRAFT_SET_REPO = "ds"
+    """Second number: the alias's index in the sorted aliases."""
+    DRAFT_DISCARD = "dd"
+    # a finished task (the morning review) and a running one
+    DIFF = "df"
+    MERGE = "mg"
+    """Second number: the run the owner saw, so an older message cannot merge newer work."""
+    PULL_REQUEST = "pr"
+    FOLLOW_UP = "fu"
+    STOP = "st"
 
 
 PLAN_ACTS = frozenset({Act.APPROVE, Act.REVISE, Act.REJECT})
+TWO_NUMBERS = PLAN_ACTS | {Act.DRAFT_SET_REPO, Act.MERGE, Act.PULL_REQUEST}
+TASK_ACTS = frozenset(Act) - {Act.QUEUE, Act.DRAFT_QUEUE, Act.DRAFT_NO_PLAN, Act.DRAFT_REPOS,
+                              Act.DRAFT_SET_REPO, Act.DRAFT_DISCARD}
+"""Acts whose first number is a task id: a reply to their message is about that task."""
+_NUMBER = re.compile(r"[0-9]+", re.ASCII)
+"""Digits as the phone sent them when we made the button: no sign, space or other script."""
 
 
 @dataclass(frozen=True, slots=True)
 class Callback:
     act: Act
     number: int
-    """The task id, or the page for `Act.QUEUE`."""
+    """The task id, the draft id, or the page for `Act.QUEUE`."""
     version: int | None = None
+    """The plan version, the run id (merge, PR) or the alias index (a draft's repo)."""
 
     def encode(self) -> str:
         fields = [self.act.value, str(self.number)]
@@ -53,16 +75,21 @@ class Callback:
 
     @classmethod
     def decode(cls, data: str | None) -> Callback:
-        fields = (data or "").split(":")
+        """Parse strictly: `act:N` or `act:N:M` with ASCII digits, nothing else."""
+        if data is None or len(data.encode("utf-8", "surrogatepass")) > MAX_DATA_BYTES:
+            raise InvalidInput("this button is not one nightshift knows")
+        fields = data.split(":")
         try:
             act = Act(fields[0])
-            numbers = [int(f) for f in fields[1:]]
         except ValueError:
             raise InvalidInput("this button is not one nightshift knows") from None
-        wants_version = act in PLAN_ACTS
-        if len(numbers) != (2 if wants_version else 1) or any(n < 0 for n in numbers):
+        numbers = fields[1:]
+        if len(numbers) != (2 if act in TWO_NUMBERS else 1) or not all(
+            _NUMBER.fullmatch(n) for n in numbers
+        ):
             raise InvalidInput("this button is not one nightshift knows")
-        return cls(act, numbers[0], numbers[1] if wants_version else None)
+        values = [int(n) for n in numbers]
+        return cls(act, values[0], values[1] if len(values) == 2 else None)
 
 
 def plan_buttons(task_id: int, version: int) -> Keyboard:
@@ -86,6 +113,35 @@ def task_buttons(task_id: int, *, plan_version: int | None = None) -> Keyboard:
     if plan_version is not None:
         rows.append((Button(f"📝 Plan v{plan_version}", Callback(Act.PLAN, task_id).encode()),))
     return tuple(rows)
+
+
+def review_buttons(task_id: int, run_id: int | None, *, branch: bool, pr: bool) -> Keyboard:
+    """A finished task: Diff, Merge, PR (only when possible) and Follow up, then Logs."""
+    rows: list[tuple[Button, ...]] = []
+    if branch and run_id is not None:
+        first = [Button("Diff", Callback(Act.DIFF, task_id).encode()),
+                 Button("Merge", Callback(Act.MERGE, task_id, run_id).encode())]
+        if pr:
+            first.append(Button("PR", Callback(Act.PULL_REQUEST, task_id, run_id).encode()))
+        rows.append(tuple(first))
+    rows.append((Button("Follow up", Callback(Act.FOLLOW_UP, task_id).encode()),
+                 Button("📜 Logs", Callback(Act.LOGS, task_id).encode())))
+    return tuple(rows)
+
+
+def ended_buttons(task_id: int, run_id: int | None, *, branch: bool) -> Keyboard:
+    """A failed or cancelled task: Retry, Logs, Follow up, and Diff when there is a branch."""
+    first = [Button("↻ Retry", Callback(Act.RETRY, task_id).encode()),
+             Button("📜 Logs", Callback(Act.LOGS, task_id).encode())]
+    if branch and run_id is not None:
+        first.append(Button("Diff", Callback(Act.DIFF, task_id).encode()))
+    return (tuple(first), (Button("Follow up", Callback(Act.FOLLOW_UP, task_id).encode()),))
+
+
+def stop_buttons(task_id: int) -> Keyboard:
+    """A running task's live message."""
+    return ((Button("Stop", Callback(Act.STOP, task_id).encode()),
+             Button("📜 Logs", Callback(Act.LOGS, task_id).encode())),)
 
 
 def queue_buttons(shown: list[tuple[int, str]], page: int, pages: int) -> Keyboard:

@@ -6,13 +6,14 @@ import contextlib
 import logging
 
 from telegram import Update
-from telegram.constants import CallbackQueryLimit, ParseMode
+from telegram.constants import CallbackQueryLimit
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
 from bot import render
-from bot.buttons import Act, Callback, markup
+from bot.buttons import Act, Callback
 from bot.deps import deps
+from bot.drafts import on_draft_button
 from bot.handlers import (
     GENERIC_FAILURE,
     ask_for_revision,
@@ -21,13 +22,17 @@ from bot.handlers import (
     send_logs,
     task_view,
 )
-from bot.reply import reply
+from bot.reply import edit_in_place, reply
+from bot.review import on_review_button
 from bot.text import truncate
 from core.errors import NightshiftError, StalePlan
 
 log = logging.getLogger(__name__)
 
 ANSWER_LIMIT = CallbackQueryLimit.ANSWER_CALLBACK_QUERY_TEXT_LENGTH
+DRAFT_ACTS = frozenset({Act.DRAFT_QUEUE, Act.DRAFT_NO_PLAN, Act.DRAFT_REPOS, Act.DRAFT_SET_REPO,
+                        Act.DRAFT_DISCARD})
+REVIEW_ACTS = frozenset({Act.DIFF, Act.MERGE, Act.PULL_REQUEST, Act.FOLLOW_UP})
 
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -67,6 +72,15 @@ async def _act(update: Update, context: ContextTypes.DEFAULT_TYPE, press: Callba
     """Do what the button says; return the short text the phone shows as a toast."""
     service = deps(context).service
     task_id = press.number
+    if press.act in DRAFT_ACTS:
+        return await on_draft_button(update, context, press)
+    if press.act in REVIEW_ACTS:
+        return await on_review_button(update, context, press)
+    if press.act is Act.STOP:
+        stopped = await service.cancel(task_id, "stopped from Telegram")
+        await _drop_buttons(update)
+        await reply(update, context, render.task_changed(stopped, "Stopped"))
+        return "Stopped"
     if press.act is Act.APPROVE:
         # The service's own "approved" notification is the confirmation message.
         await service.approve(task_id, press.version)
@@ -103,12 +117,5 @@ async def _act(update: Update, context: ContextTypes.DEFAULT_TYPE, press: Callba
         await reply(update, context, text, keyboard)
         return ""
     text, keyboard = await queue_view(context, press.number)
-    query = update.callback_query
-    assert query is not None
-    try:
-        # Turn the page in place rather than sending a new message per page.
-        await query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=markup(keyboard))
-    except BadRequest as exc:
-        if "not modified" not in str(exc).lower():
-            raise
+    await edit_in_place(update, text, keyboard)  # turn the page: no new message per page
     return ""

@@ -125,6 +125,25 @@ async def send(bot: Bot, chat_id: int, message: OutMessage, *, plain: bool = Fal
                                   link_preview_options=NO_PREVIEW)
 
 
+async def edit_text(bot: Bot, chat_id: int, message_id: int, message: OutMessage, *,
+                    plain: bool = False) -> None:
+    """Replace a text message's text and buttons (no buttons: the keyboard goes away)."""
+    text = visible_text(message.html) if plain else message.html
+    await bot.edit_message_text(text, chat_id=chat_id, message_id=message_id,
+                                parse_mode=None if plain else ParseMode.HTML,
+                                reply_markup=markup(message.buttons),
+                                link_preview_options=NO_PREVIEW)
+
+
+async def edit_with_fallback(bot: Bot, chat_id: int, message_id: int, message: OutMessage) -> None:
+    try:
+        await edit_text(bot, chat_id, message_id, message)
+    except BadRequest as exc:
+        if "parse entities" not in str(exc).lower():
+            raise
+        await edit_text(bot, chat_id, message_id, message, plain=True)
+
+
 async def send_with_fallback(bot: Bot, chat_id: int, message: OutMessage) -> Message:
     """Send; if Telegram cannot parse our HTML (a bug, never user input), send it plain."""
     try:

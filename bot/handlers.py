@@ -18,6 +18,7 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot import render
+from bot.budget import budget
 from bot.buttons import Keyboard, plan_buttons, queue_buttons, task_buttons
 from bot.deps import deps
 from bot.parse import command_args, parse_add, parse_page, parse_task_id
@@ -28,6 +29,7 @@ from core.metrics.charts import chart_series
 from core.metrics.pictures import weekly_limit_used
 from core.metrics.weekly import weekly_text
 from core.models import Run, TaskState
+from core.scheduling.hold import parse_hold_time
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +43,7 @@ LOG_TEXT_LIMIT = 3000
 """A log tail longer than this (visible characters) goes as a document instead of a message."""
 
 REVISE_PROMPT = "Revise plan v{version} of task #{task_id}: reply to this message with what should change."
-_REVISE_PROMPT_RE = re.compile(r"Revise plan v(?P<version>\d+) of task #(?P<task>\d+)")
+REVISE_PROMPT_RE = re.compile(r"Revise plan v(?P<version>[0-9]{1,19}) of task #(?P<task>[0-9]{1,19})")
 
 
 def guarded(handler: Handler) -> Handler:
@@ -136,17 +138,26 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 
 
 async def add(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Queue a task: /add [-p PRIORITY] [-r REPO] [--after ID] [--no-plan] TEXT."""
+    """Queue a task with every option `nightshift add` has (see ADD_USAGE)."""
+    d = deps(context)
     request = parse_add(_args(update))
-    task = await deps(context).service.add(
+    hold = None
+    if request.at is not None:
+        hold = parse_hold_time(request.at, d.service.now(), d.settings.local_tz)
+    task = await d.service.add(
         request.text,
+        title=request.title,
         priority=request.priority or "normal",
         repo=request.repo,
         after=request.after,
         plan=request.plan,
+        check=request.check,
+        tags=request.tags,
+        hold_until=hold,
+        max_usd=request.max_usd,
         source="telegram",
     )
-    await reply(update, context, render.task_added(task), task_buttons(task.id))
+    await reply(update, context, render.task_added(task, d.settings.local_tz), task_buttons(task.id))
 
 
 async def queue(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -178,7 +189,7 @@ def _version(rest: str) -> int | None:
     token = rest.split()[0].lstrip("v") if rest.split() else ""
     if not token:
         return None
-    if not token.isdecimal():
+    if not (token.isascii() and token.isdigit()):
         raise InvalidInput("usage: /approve ID [VERSION]")
     return int(token)
 
@@ -256,7 +267,9 @@ async def lessons(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     service = deps(context).service
     words = _args(update).split()
     if words:
-        if len(words) != 2 or words[0] not in ("accept", "dismiss") or not words[1].isdecimal():
+        if len(words) != 2 or words[0] not in ("accept", "dismiss") or not (
+            words[1].isascii() and words[1].isdigit()
+        ):
             await reply(update, context, "usage: /lessons [accept|dismiss ID]")
             return
         lesson = await service.decide_lesson(int(words[1]), accept=words[0] == "accept")
@@ -306,23 +319,6 @@ async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     await reply(update, context, "I do not know that command; /help lists the ones I do.")
 
 
-async def text_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Take a revision comment typed in answer to a Revise prompt; otherwise point to /help."""
-    message = update.effective_message
-    if message is None:
-        return
-    replied = message.reply_to_message
-    match = None
-    if replied is not None and replied.from_user is not None and replied.from_user.id == context.bot.id:
-        match = _REVISE_PROMPT_RE.search(replied.text or "")
-    if match is None:
-        await reply(update, context, "Send <code>/add TEXT</code> to queue a task, or /help.")
-        return
-    task_id, version = int(match["task"]), int(match["version"])
-    revised = await deps(context).service.revise(task_id, message.text or "", version=version)
-    await reply(update, context, render.task_changed(revised, "Asked for a new plan for"))
-
-
 COMMAND_HANDLERS: dict[str, Handler] = {
     "start": start,
     "help": help_command,
@@ -342,4 +338,5 @@ COMMAND_HANDLERS: dict[str, Handler] = {
     "resume": resume,
     "logs": logs,
     "repos": repos,
+    "budget": budget,
 }

@@ -4,7 +4,10 @@ Producers in the core write plain text and never Telegram markup; this module es
 it, splits it with the core's `split_text`, and adds the buttons the kind calls for:
 
 - `plan_ready` with `task_id` and `data["version"]`: Approve / Revise / Reject.
-- `run_started`, `run_finished`, `limit_hit`, `task_*` with `task_id`: Cancel / Retry / Logs.
+- `run_finished` of a done task: Diff / Merge / PR (when `data["review"]["pr"]`) / Follow up;
+  of a failed or cancelled one: Retry / Logs / Diff / Follow up.
+- `run_progress` (a run's live message): Stop / Logs until its final version.
+- `run_started`, other `run_finished`, `limit_hit`, `task_*` with `task_id`: Cancel / Retry / Logs.
 - explicit `Notification.buttons` win over both.
 """
 
@@ -12,13 +15,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.buttons import Keyboard, plan_buttons, task_buttons
+from bot.buttons import (
+    Keyboard,
+    ended_buttons,
+    plan_buttons,
+    review_buttons,
+    stop_buttons,
+    task_buttons,
+)
 from bot.delivery import OutMessage
 from bot.text import CAPTION_LIMIT, esc
 from core.abc import Notification
 from core.outbox_notifier import note_from_json, split_text, utf16_len
+from core.progress import PROGRESS_KIND
 
 PLAN_KINDS = frozenset({"plan_ready"})
+ENDED_STATES = frozenset({"done", "failed", "cancelled"})
+"""A `run_finished` in one of these gets the morning-review buttons instead of Cancel/Retry."""
 TASK_KINDS = frozenset(
     {"run_started", "run_finished", "limit_hit", "task_done", "task_failed", "task_paused"}
 )
@@ -32,6 +45,18 @@ def default_buttons(note: Notification) -> Keyboard:
     version = note.data.get("version", note.data.get("plan_version"))
     if note.kind in PLAN_KINDS and isinstance(version, int):
         return plan_buttons(note.task_id, version)
+    if note.kind == PROGRESS_KIND:
+        return () if note.data.get("final") else stop_buttons(note.task_id)
+    state = note.data.get("state")
+    if note.kind == "run_finished" and state in ENDED_STATES:
+        run = note.data.get("run") if isinstance(note.data.get("run"), dict) else {}
+        review = note.data.get("review") if isinstance(note.data.get("review"), dict) else {}
+        branch = bool(run.get("branch")) if isinstance(run, dict) else False
+        run_id = note.run_id
+        if state == "done":
+            return review_buttons(note.task_id, run_id, branch=branch,
+                                  pr=bool(review.get("pr")) if isinstance(review, dict) else False)
+        return ended_buttons(note.task_id, run_id, branch=branch)
     if note.kind in TASK_KINDS:
         return task_buttons(note.task_id)
     return ()

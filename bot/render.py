@@ -32,7 +32,8 @@ PROMPT_PREVIEW_CHARS = 1500
 QUEUE_PAGE_SIZE = 8
 
 COMMANDS: tuple[tuple[str, str, str], ...] = (
-    ("add", "[-p P] [-r REPO] [--after ID] [--no-plan] TEXT", "queue a task"),
+    ("add", "[-p P] [-r REPO] [--after ID] [--no-plan] [--check CMD] [--tag T] [--at TIME]"
+     " [--max-usd USD] TEXT", "queue a task (or just send the text)"),
     ("queue", "", "tasks waiting or running"),
     ("task", "ID", "one task: state, plan, runs"),
     ("plan", "ID", "the task's plan (asks for one if it has none)"),
@@ -48,6 +49,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("resume", "", "resume the queue"),
     ("logs", "ID", "the tail of the task's latest run log"),
     ("repos", "", "repo aliases for /add -r"),
+    ("budget", "[task|night|reserve VALUE]", "caps, reserve and tonight's spend"),
     ("help", "", "this list"),
 )
 """(command, arguments, what it does): the /help text and the phone's command menu."""
@@ -102,13 +104,22 @@ def task_line(task: Task) -> str:
     )
 
 
-def task_added(task: Task) -> str:
+def task_added(task: Task, tz: tzinfo | None = None) -> str:
     plan = "a plan comes first" if task.needs_plan else "no plan needed"
-    after = f", after #{', #'.join(map(str, task.depends_on))}" if task.depends_on else ""
-    return (
-        f"Queued <code>#{task.id}</code> {esc(task.title)}\n"
-        f"<i>{esc(task.priority.label)} priority, {plan}{after}</i>"
-    )
+    details = [f"{task.priority.label} priority", plan]
+    if task.depends_on:
+        details.append(f"after #{', #'.join(map(str, task.depends_on))}")
+    if task.repo:
+        details.append(f"in {Path(task.repo).name}")
+    if task.check_cmd:
+        details.append(f"check: {task.check_cmd}")
+    if task.tags:
+        details.append("tags " + ", ".join(task.tags))
+    if task.max_budget_usd:
+        details.append(f"cap ${task.max_budget_usd:.2f}")
+    if task.resume_after and tz is not None:
+        details.append(f"held until {when(task.resume_after, tz)}")
+    return f"Queued <code>#{task.id}</code> {esc(task.title)}\n<i>{esc(', '.join(details))}</i>"
 
 
 def task_changed(task: Task, verb: str) -> str:

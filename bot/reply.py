@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 
 from telegram import Update
+from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
 from telegram.ext import ContextTypes
 
-from bot.buttons import Keyboard
+from bot.buttons import Keyboard, markup
 from bot.delivery import compose, send_with_fallback
 from bot.deps import deps
 from bot.notifications import reply_payload
@@ -43,3 +44,14 @@ async def reply(
             log.warning("reply to a command deferred to the outbox (%s)", type(exc).__name__)
             await deps(context).outbox.enqueue("reply", reply_payload(chat.id, messages[index:]))
             return
+
+
+async def edit_in_place(update: Update, html_text: str, buttons: Keyboard) -> None:
+    """Replace the pressed message's text and buttons; an edit that changes nothing is fine."""
+    query = update.callback_query
+    assert query is not None
+    try:
+        await query.edit_message_text(html_text, parse_mode=ParseMode.HTML, reply_markup=markup(buttons))
+    except BadRequest as exc:
+        if "not modified" not in str(exc).lower():
+            raise

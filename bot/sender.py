@@ -29,11 +29,11 @@ from telegram.error import (
     TelegramError,
 )
 
-from bot.delivery import send_with_fallback
+from bot.delivery import OutMessage, edit_with_fallback, send_with_fallback
 from bot.notifications import expand
 from core.abc import Clock
 from core.models import utcnow
-from core.store.outbox import OutboxItem, OutboxStore
+from core.store.outbox import OutboxItem, OutboxStore, payload_key
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +150,9 @@ class OutboxSender:
             await self.outbox.mark_progress(item.id, item.delivered, error=f"unreadable: {exc}")
             await self.outbox.mark_sent(item.id, delivered=item.delivered, now=self.clock())
             return True
+        key = payload_key(item.payload)
+        if key is not None:
+            return await self._deliver_live(item, deliveries, key)
         done = item.delivered
         is_note = "note" in item.payload
         while done < len(deliveries):
@@ -181,6 +184,52 @@ class OutboxSender:
                 await self.outbox.mark_progress(item.id, done)
         await self.outbox.mark_sent(item.id, delivered=done, now=self.clock())
         return True
+
+    async def _deliver_live(self, item: OutboxItem, deliveries: list[tuple[int, OutMessage]],
+                            key: str) -> bool:
+        """A message updated in place: edit the one sent for `key`, or send it the first time.
+
+        Every chat gets the whole (newest) version each time, so there is no partial progress
+        to remember; a version replaced while it was being delivered is delivered again.
+        """
+        final = bool((item.payload.get("note") or {}).get("data", {}).get("final"))
+        for chat_id, message in deliveries:
+            if self.allowed is not None and chat_id not in self.allowed:
+                continue
+            try:
+                await self._show_live(chat_id, message, key)
+            except RetryAfter as exc:
+                wait_s = retry_after_s(exc)
+                await self._retry_later(item, item.delivered,
+                                        f"429 flood control: retry after {wait_s:g}s", wait_s)
+                return False
+            except (BadRequest, Forbidden, ChatMigrated, EndPointNotFound) as exc:
+                log.warning("outbox #%s: Telegram refused a live update for good (%s)", item.id,
+                            self.redact(f"{type(exc).__name__}: {exc}"))
+            except (NetworkError, TelegramError) as exc:
+                await self._retry_later(item, item.delivered, f"{type(exc).__name__}: {exc}",
+                                        self.policy.backoff_s(item.attempts))
+                return False
+            if final:
+                await self.outbox.forget_live(key, chat_id)
+        return await self.outbox.mark_sent(item.id, delivered=len(deliveries), now=self.clock(),
+                                           payload=item.payload)
+
+    async def _show_live(self, chat_id: int, message: OutMessage, key: str) -> None:
+        message_id = await self.outbox.live_message(key, chat_id)
+        if message_id is not None:
+            try:
+                await edit_with_fallback(self.bot, chat_id, message_id, message)
+                return
+            except BadRequest as exc:
+                reason = str(exc).lower()
+                if "not modified" in reason:
+                    return
+                if "not found" not in reason and "can't be edited" not in reason:
+                    raise
+                # Deleted by the owner, or too old to edit: a new message takes its place.
+        sent = await send_with_fallback(self.bot, chat_id, message)
+        await self.outbox.remember_live(key, chat_id, sent.message_id)
 
     async def _retry_later(self, item: OutboxItem, done: int, error: str, wait_s: float) -> None:
         error = self.redact(error)

@@ -38,6 +38,10 @@ class Notification:
     buttons: tuple[tuple[Button, ...], ...] = ()
     photo: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    key: str | None = None
+    """A stable key for a message that is updated in place (a run's live progress): a newer
+    notification with the same key replaces an older one not yet delivered, and the front
+    edits the message it sent for the key instead of sending another."""
 
 
 @runtime_checkable

@@ -78,6 +78,16 @@ class NoPlan(UserError):
         self.task_id = task_id
 
 
+class DraftGone(UserError):
+    def __init__(self, draft_id: int) -> None:
+        super().__init__(f"draft d{draft_id} is gone (queued or discarded already)")
+        self.draft_id = draft_id
+
+
+class ReviewRefused(UserError):
+    """A merge, pull request or follow-up that cannot be done as asked; nothing was changed."""
+
+
 # --- configuration and environment ---------------------------------------------------------
 
 

@@ -18,7 +18,8 @@ TRANSITIONS: dict[S, frozenset[S]] = {
     S.RUNNING: frozenset({S.DONE, S.FAILED, S.PAUSED_LIMIT, S.READY, S.CANCELLED}),
     # A paused task goes back to whatever it was doing: planning or running.
     S.PAUSED_LIMIT: frozenset({S.READY, S.QUEUED, S.CANCELLED}),
-    S.DONE: frozenset(),
+    # done -> ready: the owner's follow-up continues the same session as the next iteration.
+    S.DONE: frozenset({S.READY}),
     S.FAILED: frozenset({S.QUEUED, S.READY}),
     S.REJECTED: frozenset(),
     S.CANCELLED: frozenset({S.QUEUED, S.READY}),

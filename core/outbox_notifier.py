@@ -94,6 +94,7 @@ def note_to_json(note: Notification) -> dict[str, Any]:
         "buttons": [[{"text": b.text, "data": b.data} for b in row] for row in note.buttons],
         "photo": note.photo,
         "data": data,
+        **({"key": note.key} if note.key is not None else {}),
     }
 
 
@@ -109,6 +110,7 @@ def note_from_json(value: dict[str, Any]) -> Notification:
         ),
         photo=value.get("photo"),
         data=dict(value.get("data") or {}),
+        key=value.get("key"),
     )
 
 
@@ -131,5 +133,5 @@ class OutboxNotifier:
         if not self.recipients:
             return  # nobody is allowed to hear anything: keep nothing either
         await self.outbox.enqueue(
-            note.kind, notification_payload(note, self.recipients), now=self.clock()
+            note.kind, notification_payload(note, self.recipients), now=self.clock(), key=note.key
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import math
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.abc import Clock, Notification, Notifier, NullNotifier
+from core.capture import Capture
 from core.errors import InvalidInput, InvalidTransition, NoPlan, StalePlan, UserError
 from core.inbox import Inbox, InboxReport
 from core.models import Event, Plan, Priority, Run, Task, TaskState, utcnow
@@ -31,6 +33,9 @@ CancelHook = Callable[[Task], Awaitable[None]]
 ChangeListener = Callable[[str, int | None], None]
 
 QUEUE_PAUSED_KEY = "queue_paused"
+LOCAL_SOURCES = frozenset({"cli", "inbox", "meta", "demo"})
+"""Fronts on the machine itself, whose user may name a repository by its path. Every other
+source (the phone) may only name an alias from NIGHTSHIFT_REPOS: default deny."""
 
 
 def plan_request_key(task_id: int) -> str:
@@ -88,6 +93,8 @@ class Service:
         """Called after every change with (event kind, task id): the daemon wakes its dispatcher."""
         self.usage_monitor = usage_monitor
         """The daemon's usage monitor, when one runs: `usage()` reads what it last saw."""
+        self.capture = Capture(self)
+        """Drafts and attachments from the phone (`core.capture`)."""
 
     @classmethod
     async def open(cls, settings: Settings, **kwargs: Any) -> Service:
@@ -116,11 +123,19 @@ class Service:
         tags: Iterable[str] = (),
         source: str = "cli",
         source_ref: str | None = None,
+        hold_until: datetime | None = None,
+        max_usd: float | None = None,
     ) -> Task:
+        """Queue a task. `hold_until`: nothing is planned or run before then (`--at`);
+        `max_usd`: the task's cost cap, passed to Claude as `--max-budget-usd`."""
+        if max_usd is not None and not (math.isfinite(max_usd) and max_usd > 0):
+            raise InvalidInput("the cost cap must be a positive number of dollars")
+        if max_usd is None:
+            max_usd = await self._phone_task_cap()
         new = NewTask(
             prompt=prompt,
             title=title,
-            repo=self._resolve_repo(repo),
+            repo=self._resolve_repo(repo, paths_allowed=source in LOCAL_SOURCES),
             priority=Priority.parse(priority),
             depends_on=tuple(dict.fromkeys(after)),
             check_cmd=(check or "").strip() or None,
@@ -128,18 +143,38 @@ class Service:
             tags=tuple(tags),
             source=source,
             source_ref=source_ref,
+            max_budget_usd=max_usd,
+            resume_after=hold_until,
         )
         task = await self.store.tasks.add(new, now=self.clock())
         self._changed("task_added", task.id)
         return task
 
-    def _resolve_repo(self, repo: str | None) -> str | None:
-        """Aliases become absolute paths; a path that does not exist is refused now, not at 3am."""
+    async def _phone_task_cap(self) -> float | None:
+        """A per-task cap set with `/budget task` (0: none, over the environment's default)."""
+        from core.budgets import load_budgets
+
+        budgets = await load_budgets(self.store, self.settings)
+        if "task" not in budgets.set_on_phone:
+            return None  # the executor applies NIGHTSHIFT_MAX_BUDGET_USD itself
+        return budgets.task_usd or 0.0
+
+    def _resolve_repo(self, repo: str | None, *, paths_allowed: bool = True) -> str | None:
+        """Aliases become absolute paths; a path that does not exist is refused now, not at 3am.
+
+        Without `paths_allowed` only a configured alias is taken, and the refusal is the same
+        whatever was asked for, so it says nothing about the machine's folders.
+        """
         if repo is None or not repo.strip():
             return None
-        path = self.settings.repo_path(repo.strip())
+        name = repo.strip()
+        known = ", ".join(sorted(self.settings.repos)) or "none set in NIGHTSHIFT_REPOS"
+        if not paths_allowed and name not in self.settings.repos:
+            raise InvalidInput(f"that is not a repo alias; the aliases are: {known}")
+        path = self.settings.repo_path(name)
         if not path.is_dir():
-            known = ", ".join(sorted(self.settings.repos)) or "none set in NIGHTSHIFT_REPOS"
+            if name in self.settings.repos:
+                raise InvalidInput(f"repo alias {name!r} points to a folder that is not there")
             raise InvalidInput(f"repo {repo!r} is not a directory or a known alias ({known})")
         return str(path.resolve())
 

@@ -16,6 +16,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from core.childenv import check_pass_name
+from core.configfiles import config_files
 from core.errors import ConfigError
 
 PermissionMode = Literal["default", "acceptEdits", "plan", "bypassPermissions", "dontAsk", "auto"]
@@ -72,7 +73,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
-        env_file=".env",
+        env_file=None,
         env_file_encoding="utf-8",
         extra="ignore",
         populate_by_name=True,
@@ -82,6 +83,7 @@ class Settings(BaseSettings):
     home: Path = Path("~/.nightshift")
     brain: Path = Path("./brain")
     claude_bin: str = "claude"
+    gh_bin: str = "gh"
     claude_config_dir: Annotated[list[Path], NoDecode] = Field(
         default_factory=list, validation_alias=AliasChoices("CLAUDE_CONFIG_DIR")
     )
@@ -115,6 +117,8 @@ class Settings(BaseSettings):
     model: str = ""
     max_turns: int = Field(0, ge=0)
     max_budget_usd: float = Field(0.0, ge=0)
+    nightly_budget_usd: float = Field(0.0, ge=0)
+    """The cap across all runs of one night (noon to noon); 0: none. `/budget night` overrides it."""
     max_minutes: float = Field(60.0, gt=0)
     max_iterations: int = Field(3, ge=1, le=HARD_MAX_ITERATIONS)
     check_timeout_s: float = Field(600.0, gt=0)
@@ -146,6 +150,11 @@ class Settings(BaseSettings):
     daily_summary_hour: int = Field(8, ge=0, le=23)
     wake_time: str = ""
     notify_run_started: bool = False
+    live_progress: bool = True
+    """One message per run, edited in place while it goes (off: only the summaries)."""
+    progress_edit_s: float = Field(5.0, ge=1.0, le=600.0)
+    attachment_max_mb: float = Field(20.0, gt=0, le=2000)
+    """Photos and documents from the phone; the Bot API serves bots files up to 20 MB."""
 
     @field_validator("add_dirs", mode="before")
     @classmethod
@@ -244,14 +253,17 @@ class Settings(BaseSettings):
     @field_validator("cron")
     @classmethod
     def _cron(cls, value: str) -> str:
+        """Checked by the very parser the scheduler uses (crontab's Sunday = 0 or 7, `5-7`,
+        a trailing `;`), so what starts up is exactly what will fire."""
         if value:
-            from apscheduler.triggers.cron import CronTrigger
+            from datetime import UTC
 
-            for expr in value.split(";"):
-                try:
-                    CronTrigger.from_crontab(expr.strip())
-                except ValueError as exc:
-                    raise ValueError(f"{expr.strip()!r} is not a crontab expression: {exc}") from exc
+            from core.scheduling.cron import cron_triggers
+
+            try:
+                cron_triggers(value, UTC)
+            except ConfigError as exc:
+                raise ValueError(f"not a crontab expression: {exc.message}") from None
         return value
 
     # --- derived values -------------------------------------------------------------------
@@ -293,6 +305,10 @@ class Settings(BaseSettings):
         return parse_clock(self.wake_time)
 
     @property
+    def attachment_max_bytes(self) -> int:
+        return int(self.attachment_max_mb * 1_000_000)
+
+    @property
     def telegram_enabled(self) -> bool:
         return self.telegram_bot_token is not None
 
@@ -314,10 +330,21 @@ def env_name(field: str) -> str:
     return ENV_PREFIX + field.upper()
 
 
-def load_settings(env_file: str | os.PathLike[str] | None = ".env", **overrides: Any) -> Settings:
-    """Build settings, turning the first validation problem into a `ConfigError`."""
+DISCOVER = "discover"
+"""`load_settings()`'s default: read the files `core.configfiles.config_files()` finds."""
+
+
+def load_settings(
+    env_file: str | os.PathLike[str] | None = DISCOVER, **overrides: Any
+) -> Settings:
+    """Build settings, turning the first validation problem into a `ConfigError`.
+
+    `env_file`: a file to read, None for none, or (the default) the files `config_files()`
+    finds.
+    """
+    files: Any = tuple(config_files()) or None if env_file == DISCOVER else env_file
     try:
-        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+        return Settings(_env_file=files, **overrides)  # type: ignore[call-arg]
     except ValidationError as exc:
         error = exc.errors()[0]
         field = str(error["loc"][0]) if error["loc"] else "settings"

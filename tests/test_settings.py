@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,46 @@ def test_a_database_url_chooses_postgresql_and_its_password_stays_secret(
     with pytest.raises(ConfigError, match="NIGHTSHIFT_DATABASE_URL") as caught:
         load_settings(env_file=None)
     assert "hunter2" not in str(caught.value)
+
+
+@pytest.mark.parametrize("cron", ["0 0 * * 7", "0 1 * * 5-7", "0 0 * * *;", "0 0 * * 1-5; 30 3 * * 0;",
+                                  "*/15 0-5 * * sun,sat"])
+def test_every_crontab_line_the_scheduler_takes_starts_up(monkeypatch: pytest.MonkeyPatch, cron: str) -> None:
+    from datetime import UTC
+
+    from core.scheduling.cron import cron_triggers
+
+    monkeypatch.setenv("NIGHTSHIFT_CRON", cron)
+    assert load_settings(env_file=None).cron == cron
+    assert cron_triggers(cron, UTC)  # and the scheduler reads the same thing
+
+
+@pytest.mark.parametrize("cron", ["0 0 * * 8", "61 0 * * *", "0 0 * *", "0 0 * * 5-3"])
+def test_a_crontab_line_the_scheduler_refuses_stops_start_up(
+    monkeypatch: pytest.MonkeyPatch, cron: str
+) -> None:
+    monkeypatch.setenv("NIGHTSHIFT_CRON", cron)
+    with pytest.raises(ConfigError, match="NIGHTSHIFT_CRON: not a crontab expression"):
+        load_settings(env_file=None)
+
+
+def test_settings_come_from_the_user_config_then_dot_env_whatever_the_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from core.configfiles import user_config_file
+
+    config = user_config_file()
+    assert config == Path(os.environ["XDG_CONFIG_HOME"]) / "nightshift" / ".env"
+    config.parent.mkdir(parents=True)
+    config.write_text("NIGHTSHIFT_MAX_PARALLEL=3\nNIGHTSHIFT_MAX_TURNS=7\n")
+    elsewhere = tmp_path / "somewhere" / "else"
+    elsewhere.mkdir(parents=True)
+    monkeypatch.chdir(elsewhere)
+    assert load_settings().max_parallel == 3  # found without a ./.env
+    (elsewhere / ".env").write_text("NIGHTSHIFT_MAX_PARALLEL=5\nNIGHTSHIFT_MAX_ITERATIONS=4\n")
+    loaded = load_settings()
+    assert (loaded.max_parallel, loaded.max_turns, loaded.max_iterations) == (3, 7, 4)  # user config wins
+    monkeypatch.setenv("NIGHTSHIFT_MAX_PARALLEL", "2")
+    assert load_settings().max_parallel == 2  # the environment wins over both
+    monkeypatch.setenv("XDG_CONFIG_HOME", "relative/dir")  # ignored, as the XDG spec says
+    assert user_config_file() == Path.home() / ".config" / "nightshift" / ".env"

@@ -109,6 +109,12 @@ class StreamState:
     rejected: RateLimitInfo | None = None
     """The first refusal, if any: its `resets_at` is exact, unlike the message text."""
     limit_texts: list[str] = field(default_factory=list)
+    last_tool: str | None = None
+    """The tool of the latest tool call, and what it was pointed at (a file, a command)."""
+    last_target: str | None = None
+    retries: int = 0
+    """The CLI's own API retries so far (`system`/`api_retry` lines)."""
+    last_retry_status: int | None = None
     lines: int = 0
     bad_lines: int = 0
     _usage_by_message: dict[str, Tokens] = field(default_factory=dict)
@@ -180,6 +186,10 @@ class StreamState:
             self.cli_version = _str_or(obj.get("claude_code_version"), self.cli_version)
         elif kind == "assistant":
             self._assistant(obj)
+        elif kind == "system" and obj.get("subtype") == "api_retry":
+            self.retries += 1
+            status = obj.get("error_status")
+            self.last_retry_status = _int(status) if _number(status) else None
         elif kind == "rate_limit_event":
             info = parse_rate_limit_event(obj)
             if info is not None:
@@ -210,6 +220,10 @@ class StreamState:
             return
         if text:
             self.last_text = text
+        for block in content if isinstance(content, list) else ():
+            if isinstance(block, Mapping) and block.get("type") == "tool_use":
+                self.last_tool = _str_or(block.get("name"), "tool")
+                self.last_target = _tool_target(block.get("input"))
         tokens = tokens_from_usage(message.get("usage"))
         message_id = message.get("id")
         if isinstance(message_id, str) and message_id:
@@ -239,6 +253,21 @@ class StreamState:
             if hit is not None:
                 return hit
         return None
+
+
+_TARGET_KEYS = ("file_path", "notebook_path", "path", "pattern", "command", "url", "description")
+
+
+def _tool_target(arguments: Any) -> str | None:
+    """What a tool call was pointed at, for the live progress line (first line, 120 chars)."""
+    if not isinstance(arguments, Mapping):
+        return None
+    for key in _TARGET_KEYS:
+        value = arguments.get(key)
+        if isinstance(value, str) and value.strip():
+            line = value.strip().splitlines()[0]
+            return line if len(line) <= 120 else line[:119] + "…"
+    return None
 
 
 def _str_or(value: Any, default: str | None) -> str | None:

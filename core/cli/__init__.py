@@ -16,10 +16,13 @@ def main() -> None:
         raise SystemExit(handled)
 
     # Each module registers its commands on `app` when imported.
-    from core.cli import backup, demo, doctor, improve, run, setup, stats, tasks, usage  # noqa: F401
-    from core.cli.app import app
+    import typer
 
-    app()
+    from core.cli import backup, budget, demo, doctor, improve, run, setup, stats, tasks, usage  # noqa: F401
+    from core.cli.app import app
+    from core.cli.help import polish
+
+    polish(typer.main.get_command(app))(prog_name="nightshift")
 
 
 def __getattr__(name: str) -> Any:

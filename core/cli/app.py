@@ -24,6 +24,27 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("nightshift")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            found = "unknown (not installed)"
+        sys.stdout.write(f"nightshift {found}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    show_version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Queue Claude Code work; run it when the usage window resets."""
+
+
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 

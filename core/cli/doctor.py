@@ -14,6 +14,7 @@ import typer
 
 from core.childenv import child_env
 from core.cli.app import app, console, print_json
+from core.configfiles import config_files, user_config_file
 from core.errors import NightshiftError
 from core.settings import Settings, load_settings
 from core.store.migrations import latest_version
@@ -65,8 +66,30 @@ def _shared_database(url: str) -> Check:
     )
 
 
+def place_checks(settings: Settings) -> list[Check]:
+    """Which settings files are read, and where the state and the vault are."""
+    files = config_files()
+    shown = ", then ".join(str(p.absolute()) for p in files) if files else "none"
+    config = Check(
+        "config",
+        True,
+        f"{shown} (the environment wins; {user_config_file()} beats ./.env)",
+    )
+    checks = [config]
+    for name, path, variable in (("home", settings.home_dir, "NIGHTSHIFT_HOME"),
+                                 ("vault", settings.brain_dir, "NIGHTSHIFT_BRAIN")):
+        absolute = path.is_absolute()
+        checks.append(Check(
+            name, absolute, str(path.absolute()) + ("" if absolute else f" (relative: {path})"),
+            f"set {variable} to an absolute path (nightshift init writes one) so it does not"
+            " depend on the directory nightshift is started from",
+        ))
+    return checks
+
+
 def run_checks(settings: Settings) -> list[Check]:
     checks = [
+        *place_checks(settings),
         Check("python", sys.version_info >= (3, 11), sys.version.split()[0], "install Python 3.11 or newer"),
         _tool("tmux", ["tmux", "-V"], "install tmux (apt install tmux / brew install tmux)"),
         _tool("git", ["git", "--version"], "install git (apt install git / brew install git)"),
@@ -217,7 +240,8 @@ def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     else:
         for check in checks:
             mark = "ok " if check.ok else "!! "
-            console.print(f"{mark} {check.name:<12} {check.detail}", markup=False)
+            # soft_wrap: a long path stays on one line (copied from a log or a pipe).
+            console.print(f"{mark} {check.name:<12} {check.detail}", markup=False, soft_wrap=True)
             if not check.ok and check.fix:
-                console.print(f"    {'':<12} fix: {check.fix}", markup=False)
+                console.print(f"    {'':<12} fix: {check.fix}", markup=False, soft_wrap=True)
     raise typer.Exit(0 if all(c.ok for c in checks) else 1)

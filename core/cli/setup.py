@@ -14,8 +14,9 @@ import typer
 
 from core import safefs
 from core.cli.app import app, console, fail
-from core.errors import InvalidInput, UnsafeFile
-from core.settings import parse_hour_ranges
+from core.configfiles import user_config_file
+from core.errors import InvalidInput, NightshiftError, UnsafeFile
+from core.settings import load_settings, parse_hour_ranges
 from core.setup.envfile import check_token_shape, check_user_ids, merge_env, write_private
 from core.setup.unit import manual_instructions, render_unit, unit_path
 
@@ -59,11 +60,16 @@ def init(
         str | None, typer.Option(help="Your working hours, e.g. 9-18: part of each window is kept for you.")
     ] = None,
     reserve_percent: Annotated[int, typer.Option(help="Share of a window kept during work hours.")] = 30,
-    env_file: Annotated[Path, typer.Option(help="Where to write the settings.")] = Path(".env"),
+    env_file: Annotated[
+        Path | None,
+        typer.Option(metavar="FILE",
+                     help="Where to write the settings [default: ~/.config/nightshift/.env]."),
+    ] = None,
     check: Annotated[bool, typer.Option("--check/--no-check", help="Verify the token with getMe.")] = True,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Ask nothing; use the flags given.")] = False,
 ) -> None:
-    """Write a private .env: Telegram bot, allowed user, repo aliases, work hours."""
+    """Write your settings (private, absolute paths): Telegram bot, allowed user, repos, hours."""
+    env_file = env_file or user_config_file()
     interactive = not yes and sys.stdin.isatty()
     if token is None and interactive:
         console.print("Create a bot with @BotFather on Telegram (/newbot) and paste its token.", markup=False)
@@ -98,14 +104,18 @@ def init(
         elif user:
             values["TELEGRAM_ALLOWED_USERS"] = ",".join(str(i) for i in check_user_ids(user))
         aliases = [part.strip() for item in (repo or []) for part in item.split(",") if part.strip()]
+        absolute_aliases = []
         for alias in aliases:
             name, sep, path = alias.partition("=")
             if not sep or not name or not path:
                 raise InvalidInput(f"{alias!r} is not alias=path")
-            if not Path(path).expanduser().is_dir():
+            folder = Path(path).expanduser().absolute()
+            if not folder.is_dir():
                 raise InvalidInput(f"repo {name}: {path} is not a directory")
-        if aliases:
-            values["NIGHTSHIFT_REPOS"] = ",".join(aliases)
+            absolute_aliases.append(f"{name.strip()}={folder}")
+        if absolute_aliases:
+            values["NIGHTSHIFT_REPOS"] = ",".join(absolute_aliases)
+        values.update(_absolute_places())
         if work_hours:
             span = work_hours.strip()
             try:
@@ -141,6 +151,19 @@ def init(
     console.print(
         "Next: `nightshift doctor`, then `nightshift run` (or `nightshift service install`).", markup=False
     )
+
+
+def _absolute_places() -> dict[str, str]:
+    """The state directory and the vault as absolute paths, so no later command depends on
+    the directory it is started from (`./brain` is read as the vault here, now)."""
+    try:
+        current = load_settings()
+    except NightshiftError:
+        current = load_settings(env_file=None)
+    return {
+        "NIGHTSHIFT_HOME": str(current.home_dir.absolute()),
+        "NIGHTSHIFT_BRAIN": str(current.brain_dir.absolute()),
+    }
 
 
 def _systemctl(*args: str) -> subprocess.CompletedProcess[str] | None:

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from core.cli.app import app, console, print_json, with_service
 from core.models import Task, TaskState
+from core.scheduling.hold import parse_hold_time
 from core.service import Service, TaskDetail
 
 
@@ -103,11 +104,21 @@ def add(
         bool | None, typer.Option("--plan/--no-plan", help="Draft a plan for approval first.")
     ] = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="Tag for metrics and lessons.")] = None,
+    at: Annotated[
+        str | None,
+        typer.Option("--at", metavar="TIME", help="Hold it until then: 07:30, 'tomorrow 07:30', +2h."),
+    ] = None,
+    max_usd: Annotated[
+        float | None, typer.Option("--max-usd", metavar="USD", help="Cost cap for this task.")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Queue a task."""
 
     async def work(service: Service) -> Task:
+        hold = (
+            parse_hold_time(at, service.now(), service.settings.local_tz) if at is not None else None
+        )
         return await service.add(
             prompt,
             title=title,
@@ -117,6 +128,8 @@ def add(
             check=check,
             plan=plan,
             tags=tag or (),
+            hold_until=hold,
+            max_usd=max_usd,
         )
 
     task = with_service(work)

@@ -7,8 +7,10 @@ prompt), prints output in the shapes of `reference/samples/`, appends usage line
 commits in its working directory to simulate work.
 
 What it does is chosen without touching the meaning of the prompt: a directive line in the
-prompt, `[fake: limit reset_in=5]`, and/or the environment variable `FAKE_CLAUDE_SCENARIO`
-(`limit reset_in=5`). Directives:
+prompt, `[fake: limit reset_in=5]`, the environment variable `FAKE_CLAUDE_SCENARIO`
+(`limit reset_in=5`), and/or `$CLAUDE_CONFIG_DIR/fake-scenarios.json`, which maps a piece of
+prompt text to directive words (`{"changelog entry": "limit reset_in=5"}`), so a demo's
+prompts stay free of test directives. Directives:
 
 - `limit reset_in=S [window=five_hour]`: the account is limited for S seconds from the first
   invocation of the session (a rejected `rate_limit_event`, the limit text, exit 1); every
@@ -162,6 +164,19 @@ def directives(text: str) -> dict[str, str]:
             key, _, value = word.partition("=")
             found[key.strip().lower()] = value.strip()
     return found
+
+
+def scenario_for(prompt: str) -> str:
+    """Directive words from `fake-scenarios.json` for the first piece of text the prompt holds."""
+    try:
+        table = json.loads((config_dir() / "fake-scenarios.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    if not isinstance(table, dict):
+        return ""
+    lowered = prompt.lower()
+    return next((str(words) for needle, words in table.items()
+                 if isinstance(needle, str) and needle and needle.lower() in lowered), "")
 
 
 # --- where it keeps things --------------------------------------------------------------------
@@ -552,7 +567,8 @@ def main(argv: list[str] | None = None) -> int:
         if state_path.exists():
             _fail(f"Error: Session ID {session_id} is already in use.")
     state = _load(state_path)
-    opts = {**state.get("directives", {}), **directives(prompt),
+    opts = {**state.get("directives", {}), **directives("[fake: " + scenario_for(prompt) + "]"),
+            **directives(prompt),
             **directives("[fake: " + os.environ.get("FAKE_CLAUDE_SCENARIO", "") + "]")}
     state["directives"] = {k: v for k, v in opts.items()}
     state["invocations"] = int(state.get("invocations") or 0) + 1

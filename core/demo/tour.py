@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -23,9 +24,10 @@ from rich.console import Console
 from rich.panel import Panel
 
 from core import safefs
-from core.abc import Notification, Notifier
+from core.abc import Notification
 from core.assembly import build_daemon, owner_notifier, telegram_fronts
 from core.childenv import child_env
+from core.demo_phone import PhoneScreen, add_from_phone, morning_review, queue_from_phone
 from core.errors import ConfigError, ToolMissing
 from core.execution.tmux import TmuxRunner
 from core.models import Run, Task, TaskState
@@ -81,45 +83,6 @@ def make_sample_repo(path: Path) -> Path:
     return path
 
 
-class PhoneScreen:
-    """Prints what the Telegram bot would send, and taps Approve on plans like an owner would."""
-
-    def __init__(self, console: Console, service_ref: list[Service], forward: Notifier | None = None) -> None:
-        self.console = console
-        self.service_ref = service_ref
-        """The daemon's service, once it is built: the owner's taps go through it."""
-        self.sent: list[Notification] = []
-        self.forward = forward
-        """The outbox of a configured Telegram bot: the same messages then reach the phone."""
-
-    async def notify(self, note: Notification) -> None:
-        self.sent.append(note)
-        if self.forward is not None:
-            await self.forward.notify(note)
-        buttons = "  ".join(f"[{b.text}]" for row in note.buttons for b in row)
-        body = (
-            note.text
-            + (f"\n\n{buttons}" if buttons else "")
-            + (f"\n📈 chart: {note.photo}" if note.photo else "")
-        )
-        self.console.print(
-            Panel(
-                body,
-                title=f"📱 Telegram · {note.kind}",
-                title_align="left",
-                border_style="cyan",
-                expand=False,
-            ),
-            markup=False,
-        )
-        if note.kind == "plan_ready" and note.task_id is not None:
-            version = int(note.data.get("version", 1))
-            self.console.print(
-                f"   👆 you tap [Approve] on plan v{version} of task {note.task_id}", style="bold green"
-            )
-            await self.service_ref[0].approve(note.task_id, version=version)
-
-
 def _finished_line(task: Task, run: Run) -> str:
     outcome = run.outcome.value if run.outcome else "?"
     return (
@@ -128,28 +91,43 @@ def _finished_line(task: Task, run: Run) -> str:
     )
 
 
-async def _countdown(console: Console, service: Service, stop: asyncio.Event) -> None:
-    """While a limit pauses the queue, show how long until the reset."""
+async def _countdown(phone: PhoneScreen, service: Service, stop: asyncio.Event) -> None:
+    """While a limit pauses the queue: one line, updated in place, with the reset in the owner's zone."""
     from core.daemon import LIMIT_PAUSE_KEY
     from core.scheduling.resets import LimitPause
 
-    shown: str | None = None
+    tz = service.settings.local_tz
+    paused = False
     while not stop.is_set():
         raw = await service.store.kv.get(LIMIT_PAUSE_KEY)
         pause = LimitPause.from_json(raw) if raw else None
         now = service.now()
         if pause is not None and pause.active(now):
             left = int((pause.until - now).total_seconds() + 0.999)
-            line = f"   ⏸  queue paused by the session limit: resuming in {left:2d}s (reset + margin)"
-            if line != shown:
-                console.print(line, style="yellow", highlight=False)
-                shown = line
+            until = pause.until.astimezone(tz).strftime("%H:%M:%S %Z")
+            phone.live.set("countdown", f"   ⏸  queue paused by the session limit until {until}"
+                                        f" (reset + margin): resuming in {left:2d}s")
+            paused = True
+        elif paused:
+            phone.live.end("countdown", "   ▶  the window reset: the queue goes on")
+            paused = False
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 0.5)
+    if paused:
+        phone.live.end("countdown", None)
+
+
+def owner_zone() -> dict[str, str]:
+    """The owner's time zone, so the demo's reset times read as theirs."""
+    try:
+        owner = load_settings()
+    except ConfigError:
+        return {}
+    return {"NIGHTSHIFT_TZ": owner.tz} if owner.tz else {}
 
 
 def owner_telegram() -> dict[str, str]:
-    """The owner's Telegram settings (environment or .env), if a bot is configured and valid."""
+    """The owner's Telegram settings (environment or config), if a bot is configured and valid."""
     try:
         owner = load_settings()
     except ConfigError:
@@ -184,9 +162,17 @@ async def deliver_to_telegram(console: Console, service: Service) -> int:
     return waiting
 
 
+SCENARIOS = {"changelog entry": f"limit reset_in={LIMIT_RESET_S}",
+             "test command in the README": "needs_iterations=2"}
+"""What the simulated Claude does for which task, kept out of the prompts the phone shows."""
+
+
 def demo_settings(directory: Path, telegram: dict[str, str] | None = None) -> Settings:
     """Settings for the throw-away directory; the environment is set too, for child processes."""
+    zone = owner_zone()
     env = {
+        **zone,
+        "NIGHTSHIFT_REPOS": f"shop={directory / 'shop'}",
         "NIGHTSHIFT_HOME": str(directory / "state"),
         "NIGHTSHIFT_BRAIN": str(directory / "brain"),
         "NIGHTSHIFT_CLAUDE_BIN": fake_claude_path(),
@@ -201,6 +187,7 @@ def demo_settings(directory: Path, telegram: dict[str, str] | None = None) -> Se
     os.environ.update(env)
     os.environ.update(telegram or {})
     (directory / "claude" / "projects").mkdir(parents=True, exist_ok=True)
+    safefs.write_atomic(directory / "claude" / "fake-scenarios.json", json.dumps(SCENARIOS).encode())
     return load_settings(env_file=None)
 
 
@@ -209,11 +196,15 @@ async def run_demo(directory: Path, console: Console) -> DemoResult:
         raise ToolMissing("tmux", "install tmux (apt install tmux / brew install tmux)")
     telegram = owner_telegram()
     settings = demo_settings(directory, telegram)
-    repo = make_sample_repo(directory / "shop")
+    make_sample_repo(directory / "shop")  # NIGHTSHIFT_REPOS names it `shop`
     store = await Store.open(settings.db_path)
     service_ref: list[Service] = []
-    forward = owner_notifier(settings, store) if telegram else None
-    phone = PhoneScreen(console, service_ref, forward)
+
+    async def approve(task_id: int, version: int) -> object:
+        return await service_ref[0].approve(task_id, version=version)
+
+    phone = PhoneScreen(console, approve)
+    phone.forward = owner_notifier(settings, store) if telegram else None
 
     def finished(task: Task, run: Run | None) -> None:
         if run is not None:
@@ -232,29 +223,17 @@ async def run_demo(directory: Path, console: Console) -> DemoResult:
     service_ref.append(service)
     result = DemoResult(directory, settings.brain_dir, None, messages=phone.sent)
     try:
-        console.rule("1 · queue three tasks (as /add from the phone would)")
-        fix = await service.add(
-            "Fix the flaky login test: the fixture leaks a session between tests.",
-            title="Fix the flaky login test",
-            repo=str(repo),
-            priority="high",
-            tags=["tests"],
+        console.rule("1 · queue three tasks from the phone")
+        fix = await queue_from_phone(phone, service)
+        changelog = await add_from_phone(
+            phone, service, "/add -p urgent --no-plan -r shop --tag docs",
+            "Add a changelog entry for the new checkout flow.",
+            priority="urgent", plan=False, repo="shop", tags=["docs"],
         )
-        changelog = await service.add(
-            f"[fake: limit reset_in={LIMIT_RESET_S}]\nAdd a changelog entry for the new checkout flow.",
-            title="Add a changelog entry",
-            repo=str(repo),
-            priority="urgent",
-            plan=False,
-            tags=["docs"],
-        )
-        readme = await service.add(
-            "[fake: needs_iterations=2]\nDocument the test command in the README.",
-            title="Document the test command",
-            priority="normal",
-            plan=False,
-            check="grep -qx done fake-status.txt",
-            tags=["docs"],
+        readme = await add_from_phone(
+            phone, service, "/add --no-plan --check 'grep -qx done fake-status.txt' --tag docs",
+            "Document the test command in the README.",
+            plan=False, check="grep -qx done fake-status.txt", tags=["docs"],
         )
         for task in (changelog, fix, readme):
             plan = "needs a plan" if task.needs_plan else "no plan"
@@ -262,7 +241,7 @@ async def run_demo(directory: Path, console: Console) -> DemoResult:
 
         console.rule("2 · the window opens: nightshift runs the queue (Claude is SIMULATED)")
         stop = asyncio.Event()
-        ticker = asyncio.create_task(_countdown(console, service, stop))
+        ticker = asyncio.create_task(_countdown(phone, service, stop))
 
         try:
             result.exit_code = await daemon.run()
@@ -271,7 +250,10 @@ async def run_demo(directory: Path, console: Console) -> DemoResult:
             await ticker
             await TmuxRunner(settings.tmux_socket).kill_server()
 
-        console.rule("3 · the morning after: notes, metrics, a chart")
+        console.rule("3 · the morning after: review and merge from the phone")
+        await morning_review(phone, service, fix.id)
+
+        console.rule("4 · notes, metrics, a chart")
         from core.vault import VaultWriter
 
         await VaultWriter(settings, service.store).sync()
@@ -288,12 +270,15 @@ async def run_demo(directory: Path, console: Console) -> DemoResult:
             await deliver_to_telegram(console, service)
         return result
     finally:
+        phone.live.close()
         await service.close()
 
 
-def main(directory: Path | None = None, keep: bool = True) -> int:
+def main(directory: Path | None = None, keep: bool = False) -> int:
+    """Play the demo; a temp directory (no `directory`) is removed at the end unless `keep`."""
     console = Console(highlight=False)
     started = time.monotonic()
+    temporary = directory is None
     target = directory or Path(tempfile.mkdtemp(prefix="nightshift-demo-"))
     target.mkdir(parents=True, exist_ok=True)
     console.print(
@@ -301,25 +286,36 @@ def main(directory: Path | None = None, keep: bool = True) -> int:
             "The whole nightshift loop in a throw-away directory, with a SIMULATED Claude\n"
             "(the project's fake CLI: no tokens are spent, no account is needed).\n"
             "Messages go to your Telegram too when a bot is configured.\n"
-            f"Directory: {target}",
+            f"Directory: {target}"
+            + (" (removed at the end; --keep keeps it)" if temporary and not keep else ""),
             title="nightshift demo",
             border_style="magenta",
             expand=False,
         ),
         markup=False,
     )
-    result = asyncio.run(run_demo(target, console))
+    try:
+        result = asyncio.run(run_demo(target, console))
+    except BaseException:
+        if temporary:
+            console.print(f"The demo stopped early; its directory is kept for a look: {target}", markup=False,
+                          soft_wrap=True)
+        raise
     elapsed = time.monotonic() - started
     done = sum(1 for s in result.states.values() if s == TaskState.DONE.value)
     console.rule("done")
+    removed = temporary and not keep
+    where = (f"The demo's directory {target} and its tmux server are removed (--keep keeps them)."
+             if removed else
+             f"Notes:  {result.brain}  (open it as an Obsidian vault)\nChart:  {result.chart}")
     console.print(
         f"{done} of {len(result.states)} tasks done in {elapsed:.0f}s; "
-        f"{len(result.messages)} messages would have reached your phone.\n"
-        f"Notes:  {result.brain}  (open it as an Obsidian vault)\n"
-        f"Chart:  {result.chart}\n"
-        "Start for real: ./nightshift init (Telegram bot, your user id, repos), "
-        "./nightshift doctor, then ./nightshift run",
+        f"{len(result.messages)} messages would have reached your phone.\n{where}\n"
+        "Start for real: nightshift init (Telegram bot, your user id, repos), "
+        "nightshift doctor, then nightshift run",
         markup=False,
         soft_wrap=True,
     )
+    if removed:
+        shutil.rmtree(target, ignore_errors=True)
     return result.exit_code

@@ -43,13 +43,17 @@ from core.agent.argv import ClaudeCall, build_command
 from core.agent.prompts import continuation_prompt, resume_prompt, tail, work_prompt
 from core.agent.stream import StreamState
 from core.agent.tail import LogTail
+from core.attachments import attachment_dirs
 from core.childenv import child_env
 from core.errors import ExecutionError, InvalidTransition, NightshiftError, ToolMissing, UnsafeFile
 from core.execution.check import CheckResult, run_check
 from core.execution.outcome import CONTINUABLE, Verdict, agent_verdict, work_verdict
 from core.execution.summary import diffstat, summary_text
 from core.execution.workspace import Workspace, prepare_workspace
+from core.followup import follow_up_started, fresh_follow_up_prompt, pending_follow_up
 from core.models import Outcome, Run, RunKind, Task, TaskState, utcnow
+from core.progress import LiveProgress
+from core.review import review_facts
 from core.settings import HARD_MAX_ITERATIONS, Settings
 from core.store.db import ensure_private_dir
 from core.store.store import Store
@@ -94,7 +98,7 @@ class _Step:
     iteration: int
     prompt: str
     resume: str | None
-    kind: str  # initial | continuation | resume | retry
+    kind: str  # initial | continuation | resume | retry | follow_up
 
 
 @dataclass
@@ -103,6 +107,8 @@ class _Live:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     handle: ProcessHandle | None = None
     run_id: int | None = None
+    view: LiveProgress | None = None
+    """The run's live progress message (`core.progress`)."""
 
 
 _RESUME_REASONS = {
@@ -378,6 +384,8 @@ class Executor:
         else:
             step = await self._next_step(task, runs, options, max_iter)
             run, handle = await self._launch(task, ws, step, options)
+            if step.kind == "follow_up":
+                await follow_up_started(self.store, task.id)
         while True:
             live.run_id, live.handle = run.id, handle
             run, verdict = await self._follow_and_judge(task, ws, run, handle, live)
@@ -417,6 +425,10 @@ class Executor:
                 session = task.session_id
         if last is None:
             return _Step(1, fresh_prompt, None, "initial")
+        follow_up = await pending_follow_up(self.store, task.id)
+        if follow_up is not None:  # the owner's next instruction, in the same session if it lives
+            prompt = follow_up if session else fresh_follow_up_prompt(fresh_prompt, follow_up)
+            return _Step(last.iteration + 1, prompt, session, "follow_up")
         if last.extra.get("attempt_end"):
             if session:
                 why = f"the previous attempt ended ({last.outcome}) and the owner asked to try again"
@@ -492,7 +504,8 @@ class Executor:
             self.settings,
             ClaudeCall(step.prompt, session_id=new_session, resume=step.resume,
                        max_budget_usd=task.max_budget_usd,
-                       permission_mode="plan" if planning else None),
+                       permission_mode="plan" if planning else None,
+                       add_dirs=attachment_dirs(self.settings, task.id)),
             executable=executable,
         )
         stdin_path = None
@@ -534,6 +547,8 @@ class Executor:
         run_dir = self.run_dir(run.id)
         state = StreamState()
         log_tail = LogTail(run_dir / "stream.jsonl")
+        live.view = view = LiveProgress(self.settings, self.notifier, task, run, clock=self.clock)
+        await view.update(state)
         if task.max_minutes:
             limit_min = task.max_minutes
         elif self.time_limit_minutes is not None:
@@ -567,6 +582,7 @@ class Executor:
                     run = await self.store.runs.update(run.id, num_turns=state.turns,
                                                        tokens=state.tokens)
                     reported = progress
+                await view.update(state)
                 if live.stop is None and await self._cancelled_elsewhere(task.id):
                     live.stop = "cancel"
             status = await handle.poll()
@@ -617,7 +633,9 @@ class Executor:
         if verdict is None:
             assert state.result is not None
             if task.check_cmd:
+                await self._view(live, "running")
                 check = await self._check(task.id, task.check_cmd, ws, live, run_dir)
+                await self._view(live, None if check is None else "passed" if check.passed else "failed")
                 if check is None:
                     verdict = Verdict(Outcome.CANCELLED, "cancelled during the check")
             if verdict is None:
@@ -640,7 +658,14 @@ class Executor:
             extra=extra,
         )
         log.info("task %s: run %s ended: %s (%s)", task.id, run.id, verdict.outcome, verdict.reason)
+        if live.view is not None:
+            await live.view.finish(verdict.outcome.value, run.finished_at, state)
         return run, verdict
+
+    @staticmethod
+    async def _view(live: _Live, check_state: str | None) -> None:
+        if live.view is not None and check_state is not None:
+            await live.view.check(check_state)
 
     async def _check(
         self, task_id: int, command: str, ws: Workspace, live: _Live, run_dir: Path
@@ -751,7 +776,8 @@ class Executor:
         await self._send(Notification(
             kind, "\n".join(lines), task_id=task.id, run_id=run.id,
             data={"outcome": verdict.outcome.value, "state": task.state.value,
-                  "reason": verdict.reason, "run": run.as_json()},
+                  "reason": verdict.reason, "run": run.as_json(),
+                  **await review_facts(self.settings, task, run)},
         ))
 
     async def _send(self, note: Notification) -> None:

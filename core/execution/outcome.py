@@ -60,8 +60,8 @@ def agent_verdict(
         return Verdict(Outcome.TIMEOUT, "stopped at its time limit")
     hit = stream.limit_hit(now, local_tz)
     if hit is not None:
-        return Verdict(Outcome.LIMIT, f"usage limit ({hit.kind}); resets {hit.resets_at.isoformat()}",
-                       limit=hit)
+        resets = hit.resets_at.astimezone(local_tz).strftime("%Y-%m-%d %H:%M %Z")  # the owner's clock
+        return Verdict(Outcome.LIMIT, f"usage limit ({hit.kind}); resets {resets}", limit=hit)
     result = stream.result
     if result is None:
         if exit is None or exit.code is None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.abc import Notification
+from core.budgets import budget_lines, load_budgets, night_spend
 from core.metrics.digest import build_morning_digest
 from core.metrics.history import load_history
 from core.metrics.style import write_png
@@ -100,11 +101,13 @@ async def send_morning_digest(service: Service, now: datetime) -> Notification |
     first covers a day), send it unless nothing happened, remember when."""
     settings = service.settings
     since = parse_iso(await service.store.kv.get(DIGEST_SENT_KEY)) or now - FIRST_DIGEST_SPAN
+    budgets = await load_budgets(service.store, settings)
     note = await build_morning_digest(
         service.store, since, now, tz=settings.local_tz,
         capacity_tokens=await current_capacity(service),
-        reserve_by_hour=settings.reserve_by_hour,
-        default_task_cap_usd=settings.max_budget_usd or None,
+        reserve_by_hour=budgets.reserve_by_hour(settings),
+        nightly_cap_usd=budgets.nightly_usd,
+        default_task_cap_usd=budgets.task_usd,
         chart_path=chart_path(settings, DIGEST_CHART),
     )
     if note.data.get("empty"):
@@ -125,6 +128,10 @@ async def send_daily_summary(service: Service, now: datetime) -> Notification:
     """
     report = await service.metrics(since=now - timedelta(days=1))
     chart = await service.chart(DAILY_SUMMARY_CHART, report, name=f"daily-{DAILY_SUMMARY_CHART}")
-    note = Notification("daily_summary", "Daily summary\n" + report.as_text(days=1), photo=str(chart))
+    budgets = await load_budgets(service.store, service.settings)
+    spend = await night_spend(service.store, now, service.settings.local_tz)
+    money = "\n".join(budget_lines(budgets, spend, service.settings))
+    note = Notification("daily_summary", f"Daily summary\n{report.as_text(days=1)}\n\nBudget\n{money}",
+                        photo=str(chart))
     await service.notifier.notify(note)
     return note

@@ -66,6 +66,8 @@ class NewTask:
     max_budget_usd: float | None = None
     source: str = "cli"
     source_ref: str | None = None
+    resume_after: datetime | None = None
+    """Held until then (`add --at`): nothing is planned or run for it earlier."""
 
 
 def title_from_prompt(prompt: str) -> str:
@@ -187,8 +189,8 @@ class TaskStore:
                 task_id = await conn.insert(
                     "INSERT INTO tasks (title, prompt, repo, priority, state, needs_plan,"
                     " check_cmd, max_iterations, max_minutes, max_budget_usd, tags, source,"
-                    " source_ref, created_at, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " source_ref, created_at, updated_at, resume_after)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         new.title,
                         new.prompt,
@@ -205,6 +207,7 @@ class TaskStore:
                         new.source_ref,
                         iso(now),
                         iso(now),
+                        iso(new.resume_after),
                     ),
                 )
                 if new.depends_on:

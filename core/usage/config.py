@@ -16,6 +16,7 @@ from datetime import tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+from core.configfiles import config_files
 from core.usage.paths import projects_dirs
 
 if TYPE_CHECKING:
@@ -68,22 +69,30 @@ class UsageConfig(NamedTuple):
         )
 
 
+DISCOVER = "discover"
+
+
 def _split(value: str) -> tuple[Path, ...]:
     return tuple(Path(part.strip()) for part in value.split(",") if part.strip())
 
 
-def read_config(env: Mapping[str, str] | None = None, env_file: str | None = ".env") -> UsageConfig | None:
-    """The usage settings as `load_settings()` would read them, or None if in doubt."""
+def read_config(env: Mapping[str, str] | None = None, env_file: str | None = DISCOVER
+                ) -> UsageConfig | None:
+    """The usage settings as `load_settings()` would read them, or None if in doubt.
+
+    `env_file`: one file, None for none, or (the default) the files `load_settings()` reads.
+    """
     env = os.environ if env is None else env
     lowered = {key.lower(): value for key, value in env.items()}
     values: dict[str, str] = {}
-    if env_file and os.path.isfile(env_file):
+    files = [str(p) for p in config_files()] if env_file == DISCOVER else [env_file] if env_file else []
+    for path in (f for f in files if os.path.isfile(f)):  # weakest first: later files win
         try:
             from dotenv import dotenv_values
         except ImportError:
             return None
         try:
-            from_file = dotenv_values(env_file, encoding="utf-8")
+            from_file = dotenv_values(path, encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             return None
         for key, value in from_file.items():

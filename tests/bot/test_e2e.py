@@ -316,16 +316,22 @@ async def test_a_stranger_gets_one_fixed_refusal_and_no_data(
         assert str(OWNER) not in sent.text and TITLE not in sent.text
 
 
-async def test_edits_forwards_and_groups_are_ignored(
+async def test_edits_and_forwards_are_answered_never_obeyed_and_groups_ignored(
     fake_telegram: FakeTelegram, bot: BotRuntime, bot_service: Service
 ) -> None:
     task = await bot_service.add("keep me", plan=False)
+    before = len(fake_telegram.sent(OWNER))
     fake_telegram.push_edited(OWNER, f"/cancel {task.id}")
+    [edited] = await fake_telegram.wait_sent(OWNER, 1, after=before)
+    assert "edited messages" in edited.text
+    # A forwarded command is someone else's words: a draft of the text, not a command.
     fake_telegram.push_message(OWNER, f"/cancel {task.id}", forwarded_from=STRANGER)
+    [draft] = await fake_telegram.wait_sent(OWNER, 1, after=before + 1)
+    assert "Draft d1" in draft.text and f"/cancel {task.id}" in draft.text
     fake_telegram.push_message(OWNER, f"/cancel {task.id}", chat_id=-100123, chat_type="group")
     [reply] = await command(fake_telegram, "/help")
     assert "/add" in reply.text
-    assert len(fake_telegram.sent()) == 1
+    assert len(fake_telegram.sent()) == before + 3  # nothing went to the group
     assert (await bot_service.get(task.id)).state is TaskState.READY
 
 

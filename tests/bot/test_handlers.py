@@ -83,18 +83,19 @@ def texts(fake: FakeTelegram, chat_id: int = OWNER) -> list[str]:
     return [s.text for s in fake.sent(chat_id)]
 
 
-async def test_unknown_commands_and_plain_text_get_a_pointer(
-    feed: Callable[..., Any], fake_telegram: FakeTelegram
+async def test_unknown_commands_get_a_pointer_and_plain_text_becomes_a_draft(
+    feed: Callable[..., Any], fake_telegram: FakeTelegram, bot_service: Service
 ) -> None:
     await feed({"message": fake_telegram.message(OWNER, "/frobnicate 3")})
     await feed({"message": fake_telegram.message(OWNER, "just chatting")})
     other = fake_telegram.message(OWNER, "Revise plan v1 of task #1: reply to this message")
     await feed({"message": fake_telegram.message(OWNER, "a reply", reply_to=other)})
-    assert texts(fake_telegram) == [
-        "I do not know that command; /help lists the ones I do.",
-        "Send <code>/add TEXT</code> to queue a task, or /help.",
-        "Send <code>/add TEXT</code> to queue a task, or /help.",  # not a prompt from the bot
-    ]
+    unknown, first, second = texts(fake_telegram)
+    assert unknown == "I do not know that command; /help lists the ones I do."
+    assert first.startswith("📝 <b>Draft d1</b>: just chatting")
+    # Not a prompt from the bot (the owner's own message): a draft, not a revision.
+    assert second.startswith("📝 <b>Draft d2</b>: a reply")
+    assert await bot_service.list() == []  # nothing is queued until the owner says so
 
 
 async def test_a_revision_comment_for_a_replaced_plan_is_refused(

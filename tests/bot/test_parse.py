@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.buttons import MAX_DATA_BYTES, Act, Callback, plan_buttons, queue_buttons, task_buttons
+from bot.buttons import (
+    MAX_DATA_BYTES,
+    TWO_NUMBERS,
+    Act,
+    Callback,
+    plan_buttons,
+    queue_buttons,
+    task_buttons,
+)
 from bot.parse import AddRequest, command_args, parse_add, parse_page, parse_task_id
 from core.errors import InvalidInput
 
@@ -68,16 +78,48 @@ def test_task_ids() -> None:
 
 @given(st.sampled_from(list(Act)), st.integers(0, 2**63 - 1), st.integers(1, 2**63 - 1))
 def test_callback_data_round_trips_within_64_bytes(act: Act, number: int, version: int) -> None:
-    press = Callback(act, number, version if act in (Act.APPROVE, Act.REVISE, Act.REJECT) else None)
+    press = Callback(act, number, version if act in TWO_NUMBERS else None)
     data = press.encode()
     assert len(data.encode()) <= MAX_DATA_BYTES
     assert Callback.decode(data) == press
 
 
-@pytest.mark.parametrize("data", [None, "", "zz:1", "ap:1", "ap:x:1", "cn:1:2", "q:-1", "ap:1:2:3"])
-def test_unknown_callback_data_is_refused(data: str | None) -> None:
+@pytest.mark.parametrize(
+    "data",
+    [None, "", "zz:1", "ap:1", "ap:x:1", "cn:1:2", "q:-1", "ap:1:2:3",
+     "ap: 3:1", "ap:+3:1", "ap:\u0663:1", "ap:3:\u0661", "cn:\uff13", "cn:3 ", "cn:1_000", "cn:",
+     "cn:0x1", "mg:3", "ds:1", "cn:" + "9" * 70],
+)
+def test_unknown_or_loose_callback_data_is_refused(data: str | None) -> None:
     with pytest.raises(InvalidInput, match="not one nightshift knows"):
         Callback.decode(data)
+
+
+_GRAMMAR = re.compile(
+    "(?:" + "|".join(sorted(a.value for a in TWO_NUMBERS)) + "):[0-9]+:[0-9]+"
+    "|(?:" + "|".join(sorted(a.value for a in set(Act) - TWO_NUMBERS)) + "):[0-9]+"
+)
+DATA = st.one_of(
+    st.text(max_size=24),
+    st.builds(lambda act, rest: f"{act.value}:{rest}", st.sampled_from(list(Act)), st.text(max_size=16)),
+    st.builds(lambda act, a, b: f"{act.value}:{a}:{b}", st.sampled_from(list(Act)),
+              st.text(alphabet="0123456789 +-_\u0660\u0663\u06f3\uff13x", max_size=5),
+              st.text(alphabet="0123456789 +-_\u0660\u0663\u06f3\uff13x", max_size=5)),
+)
+
+
+@given(DATA)
+def test_callback_data_is_accepted_exactly_when_it_is_act_and_ascii_digits(data: str) -> None:
+    """The parser agrees with the grammar `act(:[0-9]+){1,2}`: nothing looser gets through."""
+    try:
+        press = Callback.decode(data)
+    except InvalidInput:
+        assert _GRAMMAR.fullmatch(data) is None or len(data.encode()) > MAX_DATA_BYTES
+        return
+    assert _GRAMMAR.fullmatch(data) is not None
+    fields = data.split(":")
+    assert press.act.value == fields[0] and press.number == int(fields[1])
+    assert press.version == (int(fields[2]) if len(fields) == 3 else None)
 
 
 def test_keyboards_carry_the_plan_version() -> None:

@@ -58,3 +58,42 @@ def test_a_shared_queue_is_checked_without_showing_its_password(pg_url: str) -> 
     assert "NIGHTSHIFT_DATABASE_URL" in str(checks["shared queue"]["fix"])
     assert "hunter2" not in text and "hunter2" not in json.dumps(checks)
     assert "postgresql://ns:***@127.0.0.1:9/nightshift" in str(checks["shared queue"]["detail"])
+
+
+def test_doctor_names_the_config_file_home_and_vault_it_uses(tmp_path: Path) -> None:
+    config = Path(os.environ["XDG_CONFIG_HOME"]) / "nightshift" / ".env"
+    config.parent.mkdir(parents=True)
+    config.write_text("NIGHTSHIFT_MAX_PARALLEL=2\n")
+    _, checks, text = doctor(dict(os.environ))
+    assert str(config) in str(checks["config"]["detail"])
+    assert checks["home"]["detail"] == os.environ["NIGHTSHIFT_HOME"] and checks["home"]["ok"] is True
+    assert checks["vault"]["detail"] == os.environ["NIGHTSHIFT_BRAIN"] and checks["vault"]["ok"] is True
+    assert f"config       {config}" in text
+    relative = {**os.environ, "NIGHTSHIFT_BRAIN": "brain"}
+    _, checks, text = doctor(relative)
+    assert checks["vault"]["ok"] is False and "(relative: brain)" in str(checks["vault"]["detail"])
+    assert "nightshift init writes one" in text
+
+
+def test_init_writes_absolute_paths_to_the_user_config_read_from_anywhere(tmp_path: Path) -> None:
+    repo = tmp_path / "shop"
+    repo.mkdir()
+    start = tmp_path / "start"
+    start.mkdir()
+    env = {**os.environ, "NIGHTSHIFT_BRAIN": "notes/brain"}  # relative, as a new user might have
+    done = subprocess.run([str(BIN), "init", "--yes", "--no-check", "--user", "42", "--repo", "shop=../shop"],
+                          capture_output=True, text=True, env=env, cwd=start, timeout=60)
+    assert done.returncode == 0, done.stderr
+    config = Path(os.environ["XDG_CONFIG_HOME"]) / "nightshift" / ".env"
+    written = dict(line.split("=", 1) for line in config.read_text().splitlines() if "=" in line)
+    assert written["NIGHTSHIFT_BRAIN"] == str(start / "notes" / "brain")
+    assert written["NIGHTSHIFT_HOME"] == os.environ["NIGHTSHIFT_HOME"]
+    assert written["NIGHTSHIFT_REPOS"] == f"shop={start / '..' / 'shop'}"
+    assert Path(written["NIGHTSHIFT_REPOS"].split("=", 1)[1]).resolve() == repo
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    bare = {k: v for k, v in os.environ.items() if k not in ("NIGHTSHIFT_HOME", "NIGHTSHIFT_BRAIN")}
+    listed = subprocess.run([str(BIN), "doctor", "--json"], capture_output=True, text=True, env=bare,
+                            cwd=elsewhere, timeout=60)
+    checks = {c["name"]: c for c in json.loads(listed.stdout)}
+    assert checks["vault"]["detail"] == str(start / "notes" / "brain") and checks["vault"]["ok"] is True

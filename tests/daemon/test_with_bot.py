@@ -26,7 +26,9 @@ async def test_a_task_added_from_telegram_wakes_the_dispatcher_and_its_result_is
             tasks = await dstore.tasks.query()
             assert len(tasks) == 1 and str(tasks[0].id) in reply.text
             await wait_for_states(dstore, [tasks[0].id], {TaskState.DONE})
-            (pushed,) = await fake.wait_sent(OWNER, 1, timeout_s=60, after=1)
+            # The run's live message (edited in place), then its summary.
+            live, pushed = await fake.wait_sent(OWNER, 2, timeout_s=60, after=1)
+            assert f"Task {tasks[0].id} ⚙️ running" in live.text
             assert f"Task {tasks[0].id} done" in pushed.text
         finally:
             code, _, err = stop_cli(daemon)

@@ -15,6 +15,7 @@ from core.demo.fake_claude import cost_usd, expected_usage
 from core.execution.executor import Executor, LimitNotice
 from core.execution.tmux import TmuxRunner
 from core.models import Outcome, Task, TaskState, Tokens
+from core.progress import PROGRESS_KIND
 from core.service import Service
 from core.settings import Settings
 from core.store.store import Store
@@ -89,8 +90,10 @@ async def test_success_records_tokens_cost_session_and_leaves_the_commit_on_the_
 
     done = await exec_store.tasks.get(task.id)
     assert done.state is TaskState.DONE and done.attempts == 1
-    assert [n.kind for n in notes.sent] == ["run_finished"]
-    assert f"tmux -L {exec_settings.tmux_socket} attach -t {run.tmux_session}" in notes.sent[0].text
+    # Besides the live progress versions (tests/bot/test_live.py), one report: the summary.
+    reports = [n for n in notes.sent if n.kind != PROGRESS_KIND]
+    assert [n.kind for n in reports] == ["run_finished"]
+    assert f"tmux -L {exec_settings.tmux_socket} attach -t {run.tmux_session}" in reports[0].text
 
 
 async def test_limit_pauses_the_task_with_the_exact_reset_and_resumes_its_session(

@@ -12,6 +12,7 @@ from core.agent.prompts import COMPLETION_MARKER
 from core.errors import ExecutionError, ToolMissing
 from core.execution.executor import Executor
 from core.models import Outcome, Task, TaskState
+from core.progress import PROGRESS_KIND
 from core.settings import HARD_MAX_ITERATIONS, Settings
 from core.store.store import Store
 from core.store.tasks import NewTask
@@ -191,10 +192,14 @@ async def test_notifications_for_start_and_end(mock_settings: Settings, store: S
     executor = Executor(settings, store, MockRunner(answer()), notes, poll_interval_s=0.01)
     task = await ready_task(store, "Tidy up", max_iterations=2)
     await executor.execute(task)
-    # Continuation iterations do not announce themselves again.
-    assert [n.kind for n in notes.sent] == ["run_started", "run_finished"]
-    assert "attach: tmux -L" in notes.sent[0].text
-    assert notes.sent[1].data["outcome"] == "check_failed" and notes.sent[1].data["state"] == "failed"
+    # Continuation iterations do not announce themselves again (live progress aside).
+    reports = [n for n in notes.sent if n.kind != PROGRESS_KIND]
+    assert [n.kind for n in reports] == ["run_started", "run_finished"]
+    assert "attach: tmux -L" in reports[0].text
+    assert reports[1].data["outcome"] == "check_failed" and reports[1].data["state"] == "failed"
+    # One live message per run: each iteration's run has its own key and a final version.
+    finals = [n.key for n in notes.sent if n.kind == PROGRESS_KIND and n.data["final"]]
+    assert finals == [f"run:{r.id}" for r in await store.runs.for_task(task.id)] and len(finals) == 2
 
 
 async def test_a_failing_notifier_or_limit_hook_loses_nothing(mock_settings: Settings, store: Store) -> None:

@@ -79,6 +79,13 @@ class _State:
     sent: list[Sent] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     files: dict[str, bytes] = field(default_factory=dict)
+    file_paths: dict[str, str] = field(default_factory=dict)
+    """file_path (as getFile answers) -> file_id, for downloads from /file/bot<token>/…"""
+    edits: list[Sent] = field(default_factory=list)
+    """Every accepted editMessageText / editMessageReplyMarkup, as the message looked after it."""
+    current: dict[tuple[int, int], Sent] = field(default_factory=dict)
+    """(chat, message id) -> the message as it is now, edits applied."""
+    downloads: list[str] = field(default_factory=list)
 
 
 class FakeTelegram:
@@ -89,6 +96,7 @@ class FakeTelegram:
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1000)
         self._callback_ids = itertools.count(1)
+        self._file_ids = itertools.count(1)
         self._release = threading.Event()
         self._closing = False
         self._server: ThreadingHTTPServer | None = None
@@ -133,6 +141,89 @@ class FakeTelegram:
     def base_url(self) -> str:
         """What TELEGRAM_API_BASE_URL is set to: the token is appended by the client."""
         return f"http://127.0.0.1:{self.port}/bot"
+
+    # --- files the owner sends ------------------------------------------------------------
+
+    def add_file(self, data: bytes, path_hint: str = "documents/file") -> tuple[str, str]:
+        """Store a file as Telegram would hold an upload; (file_id, file_unique_id)."""
+        number = next(self._file_ids)
+        file_id, unique = f"in-file-{number}", f"uniq{number}"
+        with self.cond:
+            self.state.files[file_id] = data
+            self.state.file_paths[f"{path_hint}_{number}"] = file_id
+        return file_id, unique
+
+    def _file_path(self, file_id: str) -> str | None:
+        return next((p for p, f in self.state.file_paths.items() if f == file_id), None)
+
+    def photo_message(self, user_id: int, data: bytes, *, caption: str | None = None,
+                      reply_to: dict[str, Any] | None = None, media_group: str | None = None,
+                      forwarded_from: int | None = None, stated_size: int | None = None
+                      ) -> dict[str, Any]:
+        """A photo as Telegram delivers it: several sizes of one image, the largest last."""
+        file_id, unique = self.add_file(data, "photos/file")
+        small_id, small_unique = self.add_file(data[:64], "photos/thumb")
+        body = self.message(user_id, "", reply_to=reply_to, forwarded_from=forwarded_from)
+        body.pop("text")
+        size = stated_size if stated_size is not None else len(data)
+        body["photo"] = [
+            {"file_id": small_id, "file_unique_id": small_unique, "width": 90, "height": 90,
+             "file_size": len(data[:64])},
+            {"file_id": file_id, "file_unique_id": unique, "width": 1280, "height": 960,
+             "file_size": size},
+        ]
+        if caption is not None:
+            body["caption"] = caption
+        if media_group is not None:
+            body["media_group_id"] = media_group
+        return body
+
+    def document_message(self, user_id: int, data: bytes, file_name: str | None, *,
+                         caption: str | None = None, reply_to: dict[str, Any] | None = None,
+                         stated_size: int | None = None) -> dict[str, Any]:
+        file_id, unique = self.add_file(data, "documents/file")
+        body = self.message(user_id, "", reply_to=reply_to)
+        body.pop("text")
+        document: dict[str, Any] = {"file_id": file_id, "file_unique_id": unique,
+                                    "file_size": stated_size if stated_size is not None else len(data)}
+        if file_name is not None:
+            document["file_name"] = file_name
+        body["document"] = document
+        if caption is not None:
+            body["caption"] = caption
+        return body
+
+    def voice_message(self, user_id: int) -> dict[str, Any]:
+        file_id, unique = self.add_file(b"OggS-not-really", "voice/file")
+        body = self.message(user_id, "")
+        body.pop("text")
+        body["voice"] = {"file_id": file_id, "file_unique_id": unique, "duration": 3,
+                         "mime_type": "audio/ogg", "file_size": 15}
+        return body
+
+    def sticker_message(self, user_id: int) -> dict[str, Any]:
+        file_id, unique = self.add_file(b"RIFF-webp", "stickers/file")
+        body = self.message(user_id, "")
+        body.pop("text")
+        body["sticker"] = {"file_id": file_id, "file_unique_id": unique, "type": "regular",
+                           "width": 512, "height": 512, "is_animated": False, "is_video": False}
+        return body
+
+    def download(self, file_path: str) -> bytes | None:
+        with self.cond:
+            file_id = self.state.file_paths.get(file_path)
+            self.state.downloads.append(file_path)
+            self.cond.notify_all()
+            return self.state.files.get(file_id) if file_id else None
+
+    def edits(self, chat_id: int | None = None) -> list[Sent]:
+        with self.cond:
+            return [e for e in self.state.edits if chat_id is None or e.chat_id == chat_id]
+
+    def message_now(self, chat_id: int, message_id: int) -> Sent | None:
+        """A sent message as the phone shows it now (every accepted edit applied)."""
+        with self.cond:
+            return self.state.current.get((chat_id, message_id))
 
     # --- feeding updates ------------------------------------------------------------------
 
@@ -359,13 +450,45 @@ class FakeTelegram:
         if method in SENDING:
             return ok(self._record_sent(method, params, files))
         if method in ("editMessageText", "editMessageReplyMarkup"):
-            chat_id = int(params.get("chat_id") or 0)
-            body = self.bot_message(chat_id, str(params.get("text") or ""),
-                                    int(params.get("message_id") or 0))
-            if params.get("reply_markup"):
-                body["reply_markup"] = params["reply_markup"]
-            return ok(body)
+            return self._edit(method, params)
+        if method == "getFile":
+            file_id = str(params.get("file_id") or "")
+            with self.cond:
+                data = self.state.files.get(file_id)
+                path = self._file_path(file_id)
+            if data is None or path is None:
+                return 400, {"ok": False, "error_code": 400, "description": "Bad Request: invalid file_id"}
+            return ok({"file_id": file_id, "file_unique_id": file_id, "file_size": len(data),
+                       "file_path": path})
         return 404, {"ok": False, "error_code": 404, "description": "Not Found: method not found"}
+
+    def _edit(self, method: str, params: dict[str, Any]) -> tuple[int, Any]:
+        """Edit a message in place; like Telegram, an edit that changes nothing is a 400."""
+        chat_id = int(params.get("chat_id") or 0)
+        message_id = int(params.get("message_id") or 0)
+        markup = params.get("reply_markup")
+        markup = markup if isinstance(markup, dict) else None
+        with self.cond:
+            old = self.state.current.get((chat_id, message_id))
+            if old is not None:
+                text = str(params["text"]) if method == "editMessageText" else old.text
+                parse_mode = params.get("parse_mode") if method == "editMessageText" else old.parse_mode
+                if text == old.text and markup == old.reply_markup:
+                    return 400, {"ok": False, "error_code": 400, "description":
+                                 "Bad Request: message is not modified: specified new message content"
+                                 " and reply markup are exactly the same"}
+                new = Sent(old.method, chat_id, message_id, text, parse_mode, markup, old.file,
+                           old.filename, time.perf_counter())
+                self.state.current[(chat_id, message_id)] = new
+            else:  # a message this fake never sent (a test's made-up one): accepted as is
+                new = Sent("sendMessage", chat_id, message_id, str(params.get("text") or ""),
+                           params.get("parse_mode"), markup, None, None, time.perf_counter())
+            self.state.edits.append(new)
+            self.cond.notify_all()
+        body = self.bot_message(chat_id, new.text, message_id)
+        if markup:
+            body["reply_markup"] = markup
+        return 200, {"ok": True, "result": body}
 
     def _record_sent(self, method: str, params: dict[str, Any], files: dict[str, bytes]) -> dict[str, Any]:
         chat_id = int(params["chat_id"])
@@ -398,6 +521,7 @@ class FakeTelegram:
                     time.perf_counter())
         with self.cond:
             self.state.sent.append(sent)
+            self.state.current[(chat_id, message_id)] = sent
             self.cond.notify_all()
         return body
 
@@ -413,6 +537,21 @@ class _Handler(BaseHTTPRequestHandler):
         return  # quiet: tests read the recorded calls instead
 
     def do_GET(self) -> None:
+        fake = self.server_fake
+        path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
+        prefix = f"/file/bot{fake.token}/"
+        if path.startswith("/file/"):
+            data = fake.download(path[len(prefix):]) if path.startswith(prefix) else None
+            with contextlib.suppress(OSError):
+                if data is None:
+                    self._send(404, {"ok": False, "error_code": 404, "description": "Not Found"})
+                else:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/octet-stream")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+            return
         self.do_POST()
 
     def do_POST(self) -> None:

@@ -13,6 +13,7 @@ from matplotlib.text import Text
 from PIL import Image
 
 from bot.buttons import Act, Callback
+from core.budgets import set_budget
 from core.metrics.digest import build_digest_data, build_morning_digest, digest_png, failure_word
 from core.metrics.history import load_history
 from core.metrics.pictures import DIGEST_SENT_KEY, render_window_timeline, send_morning_digest
@@ -162,8 +163,10 @@ async def test_the_timer_job_sends_once_and_the_next_covers_only_what_came_after
     notes = RecordingNotifier()
     service = Service(berlin, store, notifier=notes, clock=lambda: MORNING)
     await store.kv.set(DIGEST_SENT_KEY, iso(SINCE))
+    await set_budget(store, berlin, "night", "40")  # from the phone: the digest weighs spend against it
     sent = await send_morning_digest(service, MORNING)
     assert sent is not None and notes.sent == [sent]
+    assert "nightly cap" in sent.text and "of the $40.00 nightly cap" in sent.text
     assert sent.photo is not None and Path(sent.photo).parent == berlin.home_dir / "charts"
     assert Path(sent.photo).stat().st_mode & 0o777 == 0o600
     assert await store.kv.get(DIGEST_SENT_KEY) == iso(MORNING)

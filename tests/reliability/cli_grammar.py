@@ -27,6 +27,8 @@ COMMANDS: dict[tuple[str, ...], tuple[list[st.SearchStrategy[str]], list[Opt]]] 
     ("add",): ([ANY_TEXT], [("--title", ANY_TEXT), ("--repo", GARBAGE), ("--priority", st.one_of(
         st.sampled_from(["urgent", "high", "normal", "low", "HIGH"]), GARBAGE)), ("--after", ID),
         ("--check", ANY_TEXT), ("--plan", None), ("--no-plan", None), ("--tag", ANY_TEXT),
+        ("--at", st.one_of(WHEN, st.sampled_from(["07:30", "+2h", "tomorrow 07:30", "25:00"]))),
+        ("--max-usd", st.one_of(ID, st.sampled_from(["2.5", "nan", "inf", "-1", "0"]))),
         ("--json", None)]),
     ("list",): ([], [("--state", st.one_of(st.sampled_from(["ready", "queued", "done", "READY"]),
                                            GARBAGE)), ("--json", None)]),
@@ -68,6 +70,9 @@ COMMANDS: dict[tuple[str, ...], tuple[list[st.SearchStrategy[str]], list[Opt]]] 
                      ("--repo", GARBAGE), ("--work-hours", GARBAGE), ("--reserve-percent", ID),
                      ("--env-file", SAFE_PATH), ("--no-check", None), ("--yes", None)]),
     ("backup",): ([], [("--out", SAFE_PATH), ("--json", None)]),
+    ("budget",): ([st.one_of(st.sampled_from(["task", "night", "reserve"]), GARBAGE),
+                   st.one_of(st.sampled_from(["2.5", "20%", "off", "default", "95%", "$0"]), GARBAGE)],
+                  [("--json", None)]),
     ("restore",): ([SAFE_PATH], [("--yes", None), ("--json", None)]),
 }
 

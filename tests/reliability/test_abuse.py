@@ -130,7 +130,17 @@ async def test_the_owners_words_from_elsewhere_do_nothing(
         await armed.feed({"channel_post": post})
     else:
         await armed.feed({"message": fake.message(OWNER, text, chat_id=-100555, chat_type=how)})
-    assert fake.sent()[sent_before:] == []
+    answers = [s.text for s in fake.sent()[sent_before:]]
+    if how == "forwarded":
+        # Someone else's words become a draft the owner may queue, never a command.
+        [draft] = answers
+        assert draft.startswith("📝 <b>Draft d") and text.split()[0] in draft
+        assert changed_tables(before, db_rows(db)) == ["kv"]
+        return
+    if how == "edited":
+        assert answers == ["I do not act on edited messages: send the corrected text as a new message."]
+    else:
+        assert answers == []
     assert changed_tables(before, db_rows(db)) == []
 
 
@@ -162,11 +172,12 @@ async def test_an_oversized_message_or_revision_is_refused_not_echoed(armed: Bot
     await armed.feed({"message": fake.message(OWNER, "/revise 3 " + "z" * 50_000)})
     await armed.feed({"message": fake.message(OWNER, "/pause " + "p" * 5_000)})
     texts = [s.text for s in fake.sent(OWNER)]
-    assert texts[:2] == ["Send <code>/add TEXT</code> to queue a task, or /help.",
-                         "the comment is longer than 4,000 characters"]
+    # Plain text becomes a draft: a preview of it, never the whole of it.
+    assert texts[0].startswith("📝 <b>Draft d1</b>") and texts[0].count("y") < 2_000
+    assert texts[1] == "the comment is longer than 4,000 characters"
     assert all(len(t) <= 4096 for t in texts), "every reply fits one Telegram message"
-    # /pause keeps its (long) reason and records the pause (an event, so brain/logs has it)
-    assert changed_tables(before, db_rows(db)) in ([], ["events", "kv", "sqlite_sequence"])
+    # The draft (kv); /pause keeps its (long) reason and records the pause (an event for brain/logs).
+    assert changed_tables(before, db_rows(db)) == ["events", "kv", "sqlite_sequence"]
 
 
 def _named(data: str) -> int | None:

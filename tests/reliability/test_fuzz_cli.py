@@ -136,7 +136,7 @@ def test_known_hostile_command_lines_as_a_user_runs_them(world: World) -> None:
 
 @pytest.fixture
 def typer_app() -> object:
-    from core.cli import backup, doctor, improve, run, setup, stats, tasks, usage  # noqa: F401
+    from core.cli import backup, budget, doctor, improve, run, setup, stats, tasks, usage  # noqa: F401
     from core.cli.app import app
 
     return app

@@ -80,21 +80,28 @@ async def test_notifications_from_runs_during_an_outage_arrive_in_order_afterwar
         assert delivered_texts(fake_telegram) == []
         assert fake_telegram.calls("getMe")[-1].status == 502, "the bot could not even start"
         outbox = OutboxStore(dstore.db)
+        # Per run: its live message, every version coalesced into one row, and its summary.
         for _ in range(500):  # the last run's notification follows its state change
-            if await outbox.pending_count() == len(tasks):
+            if await outbox.pending_count() == 2 * len(tasks):
                 break
             await asyncio.sleep(0.01)
-        assert await outbox.pending_count() == len(tasks), "kept for later, in the outbox"
+        assert await outbox.pending_count() == 2 * len(tasks), "kept for later, in the outbox"
         fake_telegram.heal()
         fake_telegram.fail("429", method="sendMessage", times=1, retry_after=1)
         fake_telegram.fail("stall", method="sendMessage", times=1)
         await fake_telegram.wait_for(lambda f: any(c.status == 0 for c in f.calls("sendMessage")), 30,
                                      "a stalled request")
         fake_telegram.heal()
-        sent = await fake_telegram.wait_sent(OWNER, len(tasks), timeout_s=60)
+        sent = await fake_telegram.wait_sent(OWNER, 2 * len(tasks), timeout_s=60)
     finally:
         daemon.request_stop("test over")
         await asyncio.wait_for(job, 30)
     heads = [s.text.splitlines()[0] for s in sent]
-    assert heads == [f"<b>Task {t.id} done: outage run {i} [fake: turns=1]</b>" for i, t in enumerate(tasks)]
-    assert len(fake_telegram.sent(OWNER)) == len(tasks), "each arrived once"
+    assert heads[1::2] == [f"<b>Task {t.id} done: outage run {i} [fake: turns=1]</b>"
+                           for i, t in enumerate(tasks)]
+    # Each live message arrives once, in its final version only, before its summary.
+    assert heads[::2] == [f"<b>Task {t.id} ■ ended: success: outage run {i} [fake: turns=1]</b>"
+                          for i, t in enumerate(tasks)]
+    assert len(fake_telegram.sent(OWNER)) == 2 * len(tasks), "each arrived once"
+    assert fake_telegram.edits() == []
+

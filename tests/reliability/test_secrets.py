@@ -87,11 +87,12 @@ async def test_no_secret_is_written_anywhere_and_state_is_private(
         # database, the run notes and the notification.
         first = await dservice.add("print the environment [fake: turns=1]", repo=str(repo), check="env",
                                    plan=False)
+        monkeypatch.setenv("NIGHTSHIFT_REPOS", f"shop={repo}")  # the phone names repos by alias
         daemon = start_cli("run")
         try:
             await fake_telegram.wait_for(lambda f: f.calls("getUpdates"), 60, "the bot to poll")
             fake_telegram.fail("502", method="sendMessage", times=1)
-            fake_telegram.push_message(OWNER, f"/add --no-plan -r {repo} second task [fake: turns=1]")
+            fake_telegram.push_message(OWNER, "/add --no-plan -r shop second task [fake: turns=1]")
             fake_telegram.push_message(STRANGER, "/queue")
             second = first.id + 1  # the task /add makes
             await fake_telegram.wait_for(lambda f: any(f"Queued <code>#{second}</code>" in s.text

@@ -93,3 +93,30 @@ def test_notifications_round_trip_through_json(
     note = Notification(kind, text, task_id=task_id, photo=photo, buttons=buttons,
                         data={"k": [1, "2"]})
     assert note_from_json(note_to_json(note)) == note
+
+
+async def test_a_keyed_row_is_replaced_in_place_and_a_replaced_delivery_stays_unsent(store: Store) -> None:
+    outbox = OutboxStore(store.db)
+    notifier = OutboxNotifier(outbox, [7], clock=lambda: T0)
+    await notifier.notify(Notification("run_progress", "v1", task_id=1, key="run:5"))
+    await notifier.notify(Notification("run_finished", "between", task_id=1))
+    await notifier.notify(Notification("run_progress", "other run", task_id=2, key="run:6"))
+    seen = await outbox.head()  # the sender reads v1 ...
+    assert seen is not None
+    await notifier.notify(Notification("run_progress", "v2", task_id=1, key="run:5"))  # ... v2 arrives
+    pending = await outbox.pending()
+    assert [(p.kind, p.payload["note"]["text"]) for p in pending] == [
+        ("run_progress", "v2"), ("run_finished", "between"), ("run_progress", "other run")]
+    assert pending[0].id == seen.id  # it kept its place in the queue
+    # The delivery of v1 finishing cannot mark v2 as sent.
+    assert not await outbox.mark_sent(seen.id, delivered=1, payload=seen.payload)
+    fresh = await outbox.head()
+    assert fresh is not None and fresh.payload["note"]["text"] == "v2"
+    assert await outbox.mark_sent(fresh.id, delivered=1, payload=fresh.payload)
+    # Once sent, a newer version is a new row (the front edits the message it sent).
+    await notifier.notify(Notification("run_progress", "v3", task_id=1, key="run:5"))
+    assert [p.payload["note"]["text"] for p in await outbox.pending()] == ["between", "other run", "v3"]
+    await outbox.remember_live("run:5", 7, 1234)
+    assert await outbox.live_message("run:5", 7) == 1234 and await outbox.live_message("run:5", 8) is None
+    await outbox.forget_live("run:5", 7)
+    assert await outbox.live_message("run:5", 7) is None

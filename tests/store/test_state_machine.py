@@ -61,9 +61,9 @@ def test_every_state_is_reachable_from_queued() -> None:
     assert seen == set(TaskState)
 
 
-def test_terminal_states_only_leave_by_retry() -> None:
-    for state in (TaskState.DONE, TaskState.REJECTED):
-        assert TRANSITIONS[state] == frozenset()
+def test_terminal_states_only_leave_by_retry_or_follow_up() -> None:
+    assert TRANSITIONS[TaskState.REJECTED] == frozenset()
+    assert TRANSITIONS[TaskState.DONE] == {TaskState.READY}  # a follow-up from the owner
     for state in (TaskState.FAILED, TaskState.CANCELLED):
         assert TRANSITIONS[state] == {TaskState.QUEUED, TaskState.READY}
     for state in TaskState:
