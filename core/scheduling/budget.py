@@ -10,12 +10,31 @@ window: it will hit the limit, pause, and resume its session after the reset.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
 
 from core.scheduling.hours import reserve_fraction, smallest_reserve
+from core.scheduling.protect import Horizon
+
+OVERFLOW_SHARE = 0.5
+"""At night a task that does not fit may still start when what is left covers this share."""
+ANYTIME_TAG = "anytime"
+"""A task tagged so may use the owner's reserve: the owner said so for that task."""
+
+
+OVERRUN_SHARE = 0.5
+"""A task that has spent its whole estimate is not nearly done: costs spread log-normally,
+so one that overran is likely a big one. Its remaining cost is taken as at least this share
+of what it has spent so far (and of its estimate), never as nothing."""
+
+
+def remaining_estimate(estimate_tokens: float, spent_tokens: float) -> int:
+    """What a task that already spent `spent_tokens` is still expected to need."""
+    left = estimate_tokens - spent_tokens
+    floor = OVERRUN_SHARE * max(estimate_tokens, spent_tokens) if spent_tokens > 0 else 0.0
+    return max(1, round(max(left, floor)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +52,8 @@ class Candidate:
     depends_on: tuple[int, ...] = ()
     rank: tuple[Any, ...] = ()
     resuming: bool = False
+    anytime: bool = False
+    """The owner let this task use what is otherwise kept for them."""
 
     @property
     def order(self) -> tuple[Any, ...]:
@@ -45,6 +66,8 @@ class WindowCapacity:
 
     total_tokens: int
     used_tokens: int = 0
+    committed_tokens: int = 0
+    """What runs in flight are still expected to spend (their estimates less what they spent)."""
 
     @property
     def fresh(self) -> bool:
@@ -110,21 +133,13 @@ def plan_window(
 
     if capacity is None:
         # Unknown capacity: hold nothing back; the limit pause is the safety net.
-        progress = True
-        while progress:
-            progress = False
-            for c in queue:
-                if c.task_id not in picked_set and ready(c):
-                    picked.append(c.task_id)
-                    picked_set.add(c.task_id)
-                    progress = True
-                    break
+        _pick(queue, picked, picked_set, ready, lambda c, total: True)
         deferred = tuple(c.task_id for c in queue if c.task_id not in picked_set)
         for task_id in deferred:
             reasons[task_id] = "waits for a dependency"
         return WindowPlan(tuple(picked), deferred, None, 0, None, reasons)
 
-    budget = window_budget(capacity, reserve, now, zone)
+    budget = window_budget(capacity, reserve, now, zone) - capacity.committed_tokens
     biggest = largest_budget(capacity, reserve)
     left = budget
     oversized: int | None = None
@@ -135,18 +150,8 @@ def plan_window(
         picked.append(first.task_id)
         picked_set.add(first.task_id)
         left = 0
-    progress = oversized is None
-    while progress:
-        progress = False
-        for c in queue:
-            if c.task_id in picked_set or not ready(c):
-                continue
-            if c.estimate_tokens <= left:
-                picked.append(c.task_id)
-                picked_set.add(c.task_id)
-                left -= c.estimate_tokens
-                progress = True
-                break
+    if oversized is None:
+        left -= _pick(queue, picked, picked_set, ready, lambda c, total: total <= budget)
     for c in queue:
         if c.task_id in picked_set:
             continue
@@ -166,3 +171,113 @@ def plan_window(
     estimates = {c.task_id: c.estimate_tokens for c in queue}
     planned = sum(estimates[task_id] for task_id in picked)
     return WindowPlan(tuple(picked), deferred, budget, planned, oversized, reasons)
+
+
+def _pick(
+    queue: Sequence[Candidate],
+    picked: list[int],
+    picked_set: set[int],
+    ready: Callable[[Candidate], bool],
+    fits: Callable[[Candidate, int], bool],
+) -> int:
+    """Take, again and again, the first ready candidate in queue order for which `fits(c,
+    planned tokens with c)` holds; returns the tokens planned. Re-scanning after each pick
+    lets a dependency picked late admit an earlier-ranked dependent."""
+    planned = 0
+    progress = True
+    while progress:
+        progress = False
+        for c in queue:
+            if c.task_id in picked_set or not ready(c):
+                continue
+            if fits(c, planned + c.estimate_tokens):
+                picked.append(c.task_id)
+                picked_set.add(c.task_id)
+                planned += c.estimate_tokens
+                progress = True
+                break
+    return planned
+
+
+def plan_protected(
+    tasks: Sequence[Candidate],
+    *,
+    used_tokens: int,
+    committed_tokens: int,
+    horizon: Horizon,
+) -> WindowPlan:
+    """Pick the tasks to start now without taking what the owner will need.
+
+    The queue's runs spend at the learned rate: what they cannot spend before the reset
+    goes on in the next window. A pick must fit both: the open window's part within its
+    capacity less what is used and what is kept for the owner until the reset, and the
+    part past the reset within what the next window keeps free. A task tagged `anytime`
+    is measured against the capacity alone.
+    """
+    queue = sorted(tasks, key=lambda c: c.order)
+    known = {c.task_id for c in queue}
+    picked: list[int] = []
+    picked_set: set[int] = set()
+    room_now = horizon.capacity_tokens - used_tokens - horizon.keep_tokens
+    room_all_now = horizon.capacity_tokens - used_tokens
+
+    def ready(c: Candidate) -> bool:
+        return all(dep in picked_set for dep in c.depends_on)
+
+    def split(total: int) -> tuple[int, int]:
+        before = min(total, horizon.run_tokens)
+        return before, total - before
+
+    def fits(c: Candidate, planned: int) -> bool:
+        before, after = split(committed_tokens + planned)
+        if c.anytime:
+            return before <= room_all_now and after <= horizon.capacity_tokens
+        return before <= room_now and after <= horizon.spill_room
+
+    oversized: int | None = None
+    first = next((c for c in queue if ready(c)), None)
+    fresh = used_tokens <= 0 and committed_tokens <= 0
+    unprotected = horizon.keep_tokens == 0 and horizon.next_keep_tokens == 0
+    if fresh and unprotected and first is not None and first.estimate_tokens > horizon.capacity_tokens:
+        # No window will ever hold it and nobody needs these two: it runs alone, hits the
+        # limit, and resumes its session after the reset.
+        oversized = first.task_id
+        picked.append(first.task_id)
+        picked_set.add(first.task_id)
+    planned = 0 if oversized is not None else _pick(queue, picked, picked_set, ready, fits)
+    if oversized is None and not picked and horizon.keep_tokens == 0 and room_now > 0:
+        # Nobody needs the rest of this window and nothing fits it: rather than leave it
+        # idle, start the smallest ready task when the rest covers a good share of it. It
+        # may hit the limit and resume after the reset, where what is left of it is planned
+        # against that window's protection. While the window's size is a guess, this is
+        # also how the real size is learned.
+        ready_now = [c for c in queue if ready(c)]
+        smallest = min(ready_now, key=lambda c: (c.estimate_tokens, c.order), default=None)
+        if smallest is not None and (
+            not horizon.capacity_known or room_now >= OVERFLOW_SHARE * smallest.estimate_tokens
+        ):
+            picked.append(smallest.task_id)
+            picked_set.add(smallest.task_id)
+            planned += smallest.estimate_tokens
+    before, _ = split(committed_tokens + planned)
+    left_now = max(0, room_now - before)
+    reasons: dict[int, str] = {}
+    why = f" ({horizon.reason})" if horizon.reason else ""
+    for c in queue:
+        if c.task_id in picked_set:
+            continue
+        if any(dep not in known for dep in c.depends_on):
+            reasons[c.task_id] = "waits for a dependency outside the queue"
+        elif not ready(c):
+            reasons[c.task_id] = "waits for a dependency that does not fit this window"
+        elif oversized is not None:
+            reasons[c.task_id] = f"task {oversized} has this window to itself"
+        elif c.estimate_tokens > horizon.capacity_tokens:
+            reasons[c.task_id] = "larger than any window: waits to start alone in a fresh one"
+        elif horizon.keep_tokens or horizon.next_keep_tokens:
+            reasons[c.task_id] = (f"needs ~{c.estimate_tokens:,} tokens; {left_now:,} left before "
+                                  f"what is kept for you{why}")
+        else:
+            reasons[c.task_id] = f"needs ~{c.estimate_tokens:,} tokens; {left_now:,} left in this window{why}"
+    deferred = tuple(c.task_id for c in queue if c.task_id not in picked_set)
+    return WindowPlan(tuple(picked), deferred, max(0, room_now), planned, oversized, reasons)

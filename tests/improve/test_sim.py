@@ -9,7 +9,7 @@ import pytest
 import core.improve.sim.policies as policies
 from core.improve.sim import POLICIES, SimConfig, VirtualClock, make_workload, simulate, simulate_policy
 from core.improve.sim.workload import SIM_START
-from core.scheduling import budget
+from core.scheduling import budget, protect
 
 
 def test_the_same_seed_gives_the_same_numbers() -> None:
@@ -56,18 +56,22 @@ def test_reset_aware_beats_a_midnight_cron_and_packing_spares_the_owner() -> Non
 
 
 def test_packing_runs_the_real_budget_planner(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[int] = []
-    real = budget.plan_window
+    calls: list[str] = []
+    real_plan, real_horizon = budget.plan_protected, protect.horizon
 
-    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
-        calls.append(1)
-        return real(*args, **kwargs)
+    def plan_spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append("plan")
+        return real_plan(*args, **kwargs)
 
-    monkeypatch.setattr(policies, "plan_window", spy)
+    def horizon_spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append("horizon")
+        return real_horizon(*args, **kwargs)
+
+    monkeypatch.setattr(policies, "plan_protected", plan_spy)
+    monkeypatch.setattr(policies, "horizon", horizon_spy)
     result = simulate_policy("reset-aware+packing", SimConfig(days=3, seed=2))
-    assert calls, "the packing policy must ask core.scheduling.budget.plan_window"
+    assert "plan" in calls and "horizon" in calls, "the policy must ask the daemon's own budget code"
     assert result.completed > 0
-    assert policies.plan_window is spy and real is budget.plan_window
 
 
 def test_an_unknown_policy_is_refused() -> None:

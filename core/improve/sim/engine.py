@@ -29,9 +29,12 @@ from core.improve.sim.policies import (
     View,
 )
 from core.improve.sim.workload import TaskSpec, Workload, make_workload
+from core.scheduling.budget import ANYTIME_TAG as ANYTIME
 from core.settings import parse_hour_ranges
 
 WINDOW = timedelta(hours=5)
+WARNING_SHARE = 0.9
+"""Where the CLI starts reporting utilization (`allowed_warning`, reference section 7)."""
 EPSILON_TOKENS = 1e-3
 
 
@@ -49,6 +52,10 @@ class SimConfig:
     margin_s: float = 60.0
     reserve: str = "9-17:50"
     """The owner keeps half of a window for themselves in working hours (NIGHTSHIFT_RESERVE)."""
+    capacity_known: bool = False
+    """False plays a new user: the daemon learns the window's size from the logs (the largest
+    window seen) and exactly from the first limit."""
+    shape: str = "normal"
     default_task_tokens: int = 2_000_000
     resume_overhead: float = 0.10
     """A resumed session re-reads its context: this share of the task's cost is spent again."""
@@ -67,6 +74,8 @@ class SimResult:
     """Mean of used / capacity over the windows that opened."""
     windows: int
     limit_hits: int
+    budget_stops: int
+    """Runs paused by nightshift itself to keep what the owner needs (not limits)."""
     nightshift_tokens: int
     owner_tokens: int
     owner_blocked_tokens: int
@@ -98,6 +107,7 @@ class _Window:
     start: datetime
     end: datetime
     used: float = 0.0
+    owner: float = 0.0
 
 
 @dataclass
@@ -116,6 +126,8 @@ class World:
     overhead_tokens: float = 0.0
     latencies_s: list[float] = field(default_factory=list)
     reserve: dict[int, float] = field(default_factory=dict)
+    capacity_seen: bool = False
+    budget_stops: int = 0
 
     def __post_init__(self) -> None:
         self.clock = VirtualClock(self.workload.start)
@@ -173,6 +185,11 @@ class World:
                 moments.append(now + _after(left / rate))
         for task in self.running():
             moments.append(now + _after(task.remaining / (task.spec.burn_per_min / 60)))
+        line = self._line()
+        if line is not None and self.window is not None and self.running():
+            rate = self._burn_rate_per_s()
+            if rate > 0 and line > self.window.used:
+                moments.append(now + _after((line - self.window.used) / rate))
         wake = self.policy.wake_at(self.view())
         if wake is not None and wake > now:
             moments.append(wake)
@@ -184,17 +201,27 @@ class World:
             self.window.used >= self.config.capacity_tokens - EPSILON_TOKENS
         )
 
-    def _limit(self) -> None:
-        """The window is empty: every run pauses, to resume its session after the reset."""
-        assert self.window is not None
-        self.limit_hits += 1
-        for task in self.running():
+    def _line(self) -> float | None:
+        if self.window is None or not any(ANYTIME not in t.spec.tags for t in self.running()):
+            return None
+        return self.policy.stop_line(self.view())
+
+    def _pause(self, tasks: list[_Task], until: datetime) -> None:
+        """Runs stop and will resume their sessions, paying to re-read their context."""
+        for task in tasks:
             task.state = "paused"
             task.minutes += (self.now - (task.run_started or self.now)).total_seconds() / 60
             overhead = task.spec.tokens * self.config.resume_overhead
             task.remaining += overhead
             self.overhead_tokens += overhead
-            task.ready_at = self.window.end
+            task.ready_at = until
+
+    def _limit(self) -> None:
+        """The window is empty: every run pauses, to resume its session after the reset."""
+        assert self.window is not None
+        self.limit_hits += 1
+        self.capacity_seen = True
+        self._pause(self.running(), self.window.end)
         self.policy.on_limit(self.now, self.window.end)
 
     def step(self) -> None:
@@ -210,8 +237,11 @@ class World:
             window = self._open_window()
             take = min(float(use), max(0.0, self.config.capacity_tokens - window.used))
             window.used += take
+            window.owner += take
             self.owner_tokens += take
             self.owner_blocked += use - take
+            if take > 0:
+                self.policy.on_owner_use(now, take)
         for task in self.tasks.values():
             if task.state == "future" and task.spec.arrival <= now:
                 task.state = "queued"
@@ -224,6 +254,14 @@ class World:
                 self.policy.on_finish(task.spec.tags, task.spent, task.minutes)
         if self.running() and self._exhausted():
             self._limit()
+        if self.window is not None and self.window.used >= WARNING_SHARE * self.config.capacity_tokens:
+            # The CLI's rate_limit_event says `allowed_warning` with the utilization: the
+            # daemon knows the window's size from then on, as it would from a limit.
+            self.capacity_seen = True
+        line = self._line()
+        if line is not None and self.window is not None and self.window.used >= line - EPSILON_TOKENS:
+            self.budget_stops += 1
+            self._pause([t for t in self.running() if ANYTIME not in t.spec.tags], self.now)
         self._start(self.policy.starts(self.view()))
 
     def _start(self, ids: list[int]) -> None:
@@ -252,11 +290,17 @@ class World:
                                     task.spec.arrival, waiting, task.state == "paused", task.spent))
         running = [RunningTask(t.spec.id, t.spec.tags, t.spent) for t in self.running()]
         window = self.window
+        exact = self.config.capacity_known or self.capacity_seen
+        done = [w.used for w in self.windows if w is not window]
+        seen = round(max(done)) if done else None
         return View(
             now=self.now, queue=queue, running=running,
             window_used=window.used if window else None,
+            owner_used=window.owner if window else 0.0,
+            window_start=window.start if window else None,
             window_end=window.end if window else None,
-            capacity_tokens=self.config.capacity_tokens, max_parallel=self.config.max_parallel,
+            capacity_tokens=self.config.capacity_tokens if exact else seen, capacity_exact=exact,
+            max_parallel=self.config.max_parallel,
             reserve=self.reserve, tz=self.config.tz,
         )
 
@@ -291,6 +335,7 @@ class World:
             window_utilization=statistics.fmean(per_window) if per_window else None,
             windows=len(self.windows),
             limit_hits=self.limit_hits,
+            budget_stops=self.budget_stops,
             nightshift_tokens=round(nightshift),
             owner_tokens=round(self.owner_tokens),
             owner_blocked_tokens=round(self.owner_blocked),
@@ -313,12 +358,12 @@ POLICIES: dict[str, PolicyFactory] = {
 def simulate_policy(name: str, config: SimConfig, workload: Workload | None = None) -> SimResult:
     if name not in POLICIES:
         raise ValueError(f"unknown policy {name!r} (known: {', '.join(POLICIES)})")
-    load = workload or make_workload(config.days, config.seed)
+    load = workload or make_workload(config.days, config.seed, shape=config.shape)
     return World(load, config, POLICIES[name](config)).run()
 
 
 def simulate(days: int = 14, seed: int = 1, **overrides: Any) -> dict[str, SimResult]:
     """Every policy on the same workload; same seed, same numbers."""
     config = SimConfig(days=days, seed=seed, **overrides)
-    workload = make_workload(days, seed)
+    workload = make_workload(days, seed, shape=config.shape)
     return {name: simulate_policy(name, config, workload) for name in POLICIES}

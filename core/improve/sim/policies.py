@@ -5,22 +5,26 @@
 - `reset-aware`: starts whenever work is queued; after a limit, waits for the reset plus
   the margin (`core.scheduling.resets.pause_for_limit`), then resumes.
 - `reset-aware+packing`: the same start rule, and each start goes through the budget
-  planner (`core.scheduling.budget.plan_window`) with the owner's reserve and estimates
-  learned from the tasks finished so far (`core.improve.estimates`).
+  planner the daemon uses (`core.scheduling.protect.horizon`, then
+  `core.scheduling.budget.plan_protected`) with the owner's reserve, their use learned per
+  hour, and estimates learned from the tasks finished so far (`core.improve.estimates`).
 
 None of these copies a rule: each calls the function the daemon calls.
 """
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Protocol
 
 from core.improve.estimates import EstimateBook, task_keys
-from core.scheduling.budget import Candidate, WindowCapacity, plan_window
+from core.scheduling.budget import ANYTIME_TAG, Candidate, plan_protected, remaining_estimate
 from core.scheduling.cron import next_cron_fire
+from core.scheduling.owner import OwnerUseBook
+from core.scheduling.protect import Horizon, horizon, stop_line
 from core.scheduling.resets import LimitPause, pause_for_limit, reset_fire_time
 
 
@@ -54,8 +58,14 @@ class View:
     running: Sequence[RunningTask]
     window_used: float | None
     """Tokens used in the open window, None when no window is open."""
+    owner_used: float
+    """The owner's own part of `window_used` (the logs less nightshift's runs)."""
+    window_start: datetime | None
     window_end: datetime | None
-    capacity_tokens: int
+    capacity_tokens: int | None
+    """The window's size as the daemon would know it: exact once a limit showed it, before
+    that the largest window seen (a lower bound), None at the very start."""
+    capacity_exact: bool
     max_parallel: int
     reserve: Mapping[int, float]
     tz: tzinfo
@@ -81,6 +91,12 @@ class Policy(Protocol):
     def on_limit(self, now: datetime, resets_at: datetime) -> None: ...
 
     def on_finish(self, tags: tuple[str, ...], tokens: float, minutes: float) -> None: ...
+
+    def on_owner_use(self, at: datetime, tokens: float) -> None:
+        """The owner's own use, as the logs show it (what they got, not what they wanted)."""
+
+    def stop_line(self, view: View) -> float | None:
+        """The open window's use at which running work pauses for the owner (None: never)."""
 
 
 @dataclass
@@ -120,6 +136,12 @@ class MidnightCron:
     def on_finish(self, tags: tuple[str, ...], tokens: float, minutes: float) -> None:
         return None
 
+    def on_owner_use(self, at: datetime, tokens: float) -> None:
+        return None
+
+    def stop_line(self, view: View) -> float | None:
+        return None
+
 
 @dataclass
 class ResetAware:
@@ -149,14 +171,25 @@ class ResetAware:
     def on_finish(self, tags: tuple[str, ...], tokens: float, minutes: float) -> None:
         return None
 
+    def on_owner_use(self, at: datetime, tokens: float) -> None:
+        return None
+
+    def stop_line(self, view: View) -> float | None:
+        return None
+
 
 @dataclass
 class ResetAwarePacking(ResetAware):
-    """Reset-aware starts, each one admitted by the real budget planner."""
+    """Reset-aware starts, each admitted by the daemon's own budget code: the protection of
+    what the owner will need (`core.scheduling.protect`) and the planner that packs the
+    rest (`core.scheduling.budget.plan_protected`), with estimates, the burn rate and the
+    owner's use learned as the run goes."""
 
     default_tokens: int = 2_000_000
     name: str = "reset-aware+packing"
     book: EstimateBook = field(default_factory=EstimateBook)
+    owner: OwnerUseBook = field(default_factory=OwnerUseBook)
+    burn: list[float] = field(default_factory=list)
     deferred: bool = False
     plans: int = 0
 
@@ -164,16 +197,31 @@ class ResetAwarePacking(ResetAware):
         value = self.book.predict(task_keys(tags, None, None), "tokens")
         return float(self.default_tokens) if value is None else value
 
+    def burn_per_min(self) -> float | None:
+        return statistics.median(self.burn[-20:]) if self.burn else None
+
     def wake_at(self, view: View) -> datetime | None:
         wake = super().wake_at(view)
         if wake is None and self.deferred:
-            if view.window_end is not None:
-                # Work was held back for a fresh window: plan again right after this one resets.
-                wake = reset_fire_time(view.window_end, self.margin_s)
-            else:
-                # Held back by the owner's reserve: it is set per hour, so look again then.
-                wake = view.now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+            # Held back: the protection changes by the hour and at each reset; look again
+            # at whichever comes first.
+            hour = view.now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+            wake = hour if view.window_end is None else min(hour, reset_fire_time(view.window_end,
+                                                                                  self.margin_s))
         return wake
+
+    def picture(self, view: View) -> Horizon:
+        self.owner.tz = view.tz
+        return horizon(
+            view.now, window_start=view.window_start, capacity_tokens=view.capacity_tokens,
+            capacity_exact=view.capacity_exact, reserve=view.reserve,
+            owner_need=lambda a, b: self.owner.expected(a, b, view.now), tz=view.tz,
+            burn_tokens_per_min=self.burn_per_min(), parallel=view.max_parallel,
+            owner_used_tokens=view.owner_used,
+        )
+
+    def stop_line(self, view: View) -> float | None:
+        return None if view.window_start is None else stop_line(self.picture(view))
 
     def starts(self, view: View) -> list[int]:
         if self.paused(view.now):
@@ -186,20 +234,25 @@ class ResetAwarePacking(ResetAware):
             Candidate(
                 task_id=t.id,
                 priority=t.priority,
-                estimate_tokens=max(1, round(self.estimate(t.tags) - t.spent_tokens)),
+                estimate_tokens=remaining_estimate(self.estimate(t.tags), t.spent_tokens),
                 rank=(t.arrival, t.id),
                 resuming=t.resuming,
+                anytime=ANYTIME_TAG in t.tags,
             )
             for t in ready
         ]
-        used = view.window_used or 0.0
-        # As the daemon does: runs in flight will spend their estimates; count them now.
-        used += sum(max(0.0, self.estimate(r.tags) - r.spent_tokens) for r in view.running)
-        capacity = WindowCapacity(view.capacity_tokens, round(used))
-        plan = plan_window(candidates, capacity, view.reserve, view.now, view.tz)
+        # As the daemon does: runs in flight will still spend what their estimates say.
+        committed = sum(remaining_estimate(self.estimate(r.tags), r.spent_tokens) for r in view.running)
+        plan = plan_protected(candidates, used_tokens=round(view.window_used or 0.0),
+                              committed_tokens=round(committed), horizon=self.picture(view))
         self.plans += 1
         self.deferred = bool(plan.deferred)
         return list(plan.picked[: view.free])
 
     def on_finish(self, tags: tuple[str, ...], tokens: float, minutes: float) -> None:
         self.book.observe(task_keys(tags, None, None), {"tokens": tokens, "minutes": minutes})
+        if minutes > 0:
+            self.burn.append(tokens / minutes)
+
+    def on_owner_use(self, at: datetime, tokens: float) -> None:
+        self.owner.observe(at, tokens)

@@ -29,6 +29,16 @@ COST_SIGMA = 0.4
 BURN_TOKENS_PER_MIN = 30_000
 PRIORITIES = ((0, 0.05), (1, 0.20), (2, 0.60), (3, 0.15))
 
+SHAPES: dict[str, tuple[int, int]] = {
+    # shape: tasks queued per day (fewest, most); "bursty" adds a few days far above that
+    "normal": (4, 8),
+    "light": (1, 3),
+    "heavy": (9, 14),
+    "bursty": (1, 4),
+}
+BURST_DAY_CHANCE = 0.2
+BURST_TASKS = (12, 20)
+
 
 @dataclass(frozen=True, slots=True)
 class TaskSpec:
@@ -65,26 +75,48 @@ def _weighted(rng: random.Random, options: list[tuple[object, float]]) -> object
     return options[-1][0]
 
 
-def make_workload(days: int, seed: int, *, start: datetime = SIM_START) -> Workload:
+def _owner_day(rng: random.Random, midnight: datetime) -> list[OwnerUse]:
+    """The owner's own use on one day: working hours on weekdays, some late evenings, and
+    weekend sessions, as owners really have them (not only the hours they name)."""
+    out: list[OwnerUse] = []
+    weekday = midnight.weekday() < 5
+
+    def burst(hours: range, chance: float, low: int, high: int) -> None:
+        for hour in hours:
+            if rng.random() < chance:
+                at = midnight + timedelta(hours=hour, minutes=rng.uniform(0, 59))
+                out.append(OwnerUse(at, int(rng.uniform(low, high))))
+
+    if weekday:
+        burst(range(9, 18), 0.7, 200_000, 700_000)
+        if rng.random() < 0.35:  # a late evening at the keyboard
+            burst(range(20, 23), 0.6, 150_000, 500_000)
+    else:
+        burst(range(10, 17), 0.2, 200_000, 700_000)
+        if rng.random() < 0.3:  # a weekend project afternoon
+            burst(range(14, 19), 0.7, 200_000, 600_000)
+    return out
+
+
+def make_workload(days: int, seed: int, *, start: datetime = SIM_START, shape: str = "normal") -> Workload:
     if days < 1:
         raise ValueError(f"days must be at least 1, got {days}")
+    if shape not in SHAPES:
+        raise ValueError(f"unknown workload shape {shape!r} (known: {', '.join(SHAPES)})")
     rng = random.Random(seed)
     tasks: list[TaskSpec] = []
     owner: list[OwnerUse] = []
     next_id = 1
     for day in range(days):
         midnight = start + timedelta(days=day)
-        weekday = midnight.weekday() < 5
-        # The owner's own Claude use: bursts in working hours, a little at weekends.
-        hours = range(9, 18) if weekday else range(10, 17)
-        chance = 0.7 if weekday else 0.2
-        for hour in hours:
-            if rng.random() < chance:
-                at = midnight + timedelta(hours=hour, minutes=rng.uniform(0, 59))
-                owner.append(OwnerUse(at, int(rng.uniform(200_000, 700_000))))
+        owner.extend(_owner_day(rng, midnight))
         # Tasks: mostly queued in the evening, some during the day.
         previous: int | None = None
-        for _ in range(rng.randint(4, 8)):
+        fewest, most = SHAPES[shape]
+        count = rng.randint(fewest, most)
+        if shape == "bursty" and rng.random() < BURST_DAY_CHANCE:
+            count = rng.randint(*BURST_TASKS)
+        for _ in range(count):
             if rng.random() < 0.7:
                 offset = timedelta(hours=rng.uniform(18.0, 23.5))
             else:

@@ -1,0 +1,107 @@
+"""The owner's own Claude use, learned per day type and local hour.
+
+A fixed reserve share protects the hours the owner named; owners also work late evenings
+and weekends, and use more on some days than others. This book keeps hourly totals of
+the owner's own use (what the logs show beyond nightshift's runs) and predicts what an
+hour will need as a high quantile of the same hour on recent days of the same type, with
+the hours they did not use Claude counted as zeros: a budget that keeps that much free is
+rarely short, and costs nothing in the hours the owner never works.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, tzinfo
+
+DAYS_KEPT = 10
+"""Same-type days a prediction looks back on: two working weeks."""
+MIN_DAYS = 2
+"""Fewer observed days of a type than this predict nothing (the fixed reserve still holds)."""
+QUANTILE = 0.9
+_HOUR = timedelta(hours=1)
+
+
+def _weekend(day: date) -> bool:
+    return day.weekday() >= 5
+
+
+def _high(values: list[float]) -> float:
+    """The nearest-rank `QUANTILE` of `values` (the second largest of ten)."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(QUANTILE * len(ordered)) - 1)]
+
+
+@dataclass
+class OwnerUseBook:
+    """Hourly totals of the owner's use by local day, from the first day it saw on.
+
+    `observe` takes one use at a time (the simulator, the daemon's log scan); `need`
+    and `expected` are functions of `now`: only days before `now`'s local date count,
+    so a prediction never peeks at the hour it predicts.
+    """
+
+    tz: tzinfo = UTC
+    first_day: date | None = None
+    totals: dict[date, list[float]] = field(default_factory=dict)
+
+    def observe(self, at: datetime, tokens: float) -> None:
+        local = at.astimezone(self.tz)
+        day = local.date()
+        if self.first_day is None or day < self.first_day:
+            self.first_day = day
+        self.totals.setdefault(day, [0.0] * 24)[local.hour] += max(0.0, tokens)
+        if len(self.totals) > 4 * DAYS_KEPT:
+            for old in sorted(self.totals)[: len(self.totals) - 4 * DAYS_KEPT]:
+                del self.totals[old]
+
+    def observe_all(self, uses: Iterable[tuple[datetime, float]]) -> OwnerUseBook:
+        for at, tokens in uses:
+            self.observe(at, tokens)
+        return self
+
+    def _days_like(self, day: date, today: date) -> list[date]:
+        if self.first_day is None:
+            return []
+        out: list[date] = []
+        probe = today - timedelta(days=1)
+        while probe >= self.first_day and len(out) < DAYS_KEPT:
+            if _weekend(probe) == _weekend(day):
+                out.append(probe)
+            probe -= timedelta(days=1)
+        return out
+
+    def need(self, day: date, hour: int, now: datetime) -> float:
+        """Tokens the owner is expected to use in local `hour` of `day` (0 while unknown)."""
+        start = datetime(day.year, day.month, day.day, hour, tzinfo=self.tz)
+        return self.expected(start, start + _HOUR, now)
+
+    def expected(self, start: datetime, end: datetime, now: datetime) -> float:
+        """The owner's use between `start` and `end` on a day like this one: the high quantile,
+        over recent days of the same type, of what they used in the same local hours then
+        (partial hours pro rata). A quantile of the totals, not a sum of hourly quantiles,
+        which would expect every busy hour of two weeks on one day."""
+        if end <= start:
+            return 0.0
+        first = start.astimezone(self.tz).date()
+        days = self._days_like(first, now.astimezone(self.tz).date())
+        if len(days) < MIN_DAYS:
+            return 0.0
+        pieces: list[tuple[int, int, float]] = []  # (days after `first`, local hour, share)
+        moment = start
+        while moment < end:
+            local = moment.astimezone(self.tz)
+            # Absolute arithmetic: a local hour ends where its minutes run out, whatever the
+            # offset or a daylight-saving jump does to the wall clock.
+            into = timedelta(minutes=local.minute, seconds=local.second, microseconds=local.microsecond)
+            stop = min(end, moment + _HOUR - into)
+            pieces.append(((local.date() - first).days, local.hour, (stop - moment) / _HOUR))
+            moment = stop
+        empty = [0.0] * 24
+        sums = [
+            sum(share * self.totals.get(d + timedelta(days=offset), empty)[hour]
+                for offset, hour, share in pieces)
+            for d in days
+        ]
+        return _high(sums)
