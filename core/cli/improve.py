@@ -15,7 +15,7 @@ from core.improve.learning import decide_lesson, learn, prompts_dir, set_pin, wr
 from core.improve.lessons import Lesson, LessonStatus
 from core.improve.reports import StyleReport, experiment_report
 from core.improve.retro import IsoWeek, Retro, write_retro
-from core.improve.sim import POLICIES, SimResult, simulate
+from core.improve.sim import POLICIES, SHAPES, SimResult, Sweep, seeds_for, simulate, sweep
 from core.improve.storage import ImproveStore
 from core.improve.styles import load_styles
 from core.outbox_notifier import OutboxNotifier
@@ -222,16 +222,27 @@ def simulate_command(
     days: Annotated[int, typer.Option(min=1, max=365, help="Simulated days.")] = 14,
     seed: Annotated[int, typer.Option(help="Workload seed: the same seed gives the same numbers.")]
     = 1,
+    seeds: Annotated[int, typer.Option(min=1, max=40, metavar="N",
+                                       help="Run N seeds (3, 5, 8, 13, …) and show mean and worst case.")]
+    = 1,
+    shape: Annotated[str, typer.Option(metavar="SHAPE", help=f"Workload: {', '.join(SHAPES)}.")]
+    = "normal",
     parallel: Annotated[int, typer.Option(min=1, max=16, help="Runs at once.")] = 1,
     as_json: JsonFlag = False,
 ) -> None:
-    """Compare start policies on a virtual clock: midnight cron, reset-aware, with packing."""
-    results: dict[str, SimResult] = simulate(days, seed, max_parallel=parallel)
+    """Compare start policies on a virtual clock: midnight cron, reset-aware, with budgeting."""
+    if shape not in SHAPES:
+        fail(InvalidInput(f"unknown workload shape {shape!r} (known: {', '.join(SHAPES)})"))
+    if seeds > 1:
+        _print_sweep(sweep(seeds_for(seeds), days=days, shape=shape, max_parallel=parallel), as_json)
+        return
+    results: dict[str, SimResult] = simulate(days, seed, max_parallel=parallel, shape=shape)
     if as_json:
-        print_json({"days": days, "seed": seed, "max_parallel": parallel,
+        print_json({"days": days, "seed": seed, "shape": shape, "max_parallel": parallel,
                     "policies": {k: v.as_json() for k, v in results.items()}})
         return
-    console.print(f"{days} simulated days, seed {seed}, {parallel} run(s) at once", markup=False)
+    console.print(f"{days} simulated days, seed {seed}, {shape} workload, {parallel} run(s) at once",
+                  markup=False)
     header = (f"{'policy':<20} {'done':>7} {'compl.':>6} {'util.':>6} {'/window':>7} "
               f"{'limits':>6} {'owner blocked':>13} {'latency mean':>12} {'median':>7}")
     console.print(header, markup=False, soft_wrap=True)
@@ -248,3 +259,23 @@ def simulate_command(
     console.print("utilization: tokens used (owner and nightshift) / what back-to-back 5-hour "
                   "windows could hold; latency: from when a task could run to its start",
                   markup=False)
+
+
+def _print_sweep(result: Sweep, as_json: bool) -> None:
+    if as_json:
+        print_json(result.as_json())
+        return
+    seeds = ", ".join(str(r.seed) for r in result.rows)
+    console.print(f"{result.days} simulated days, {result.shape} workload, seeds {seeds}", markup=False)
+    console.print(f"{'policy':<20} {'done mean':>9} {'worst':>6} {'blocked mean':>12} {'worst':>6} "
+                  f"{'limits mean':>11} {'worst':>6} {'latency mean':>12}", markup=False, soft_wrap=True)
+    for name in POLICIES:
+        console.print(
+            f"{name:<20} {result.mean(name, 'completed'):>9.1f} {result.worst(name, 'completed'):>6.0f} "
+            f"{result.mean(name, 'blocked_share'):>12.2%} {result.worst(name, 'blocked_share'):>6.2%} "
+            f"{result.mean(name, 'limit_hits'):>11.1f} {result.worst(name, 'limit_hits'):>6.0f} "
+            f"{_hours(result.mean(name, 'start_latency_mean_h')):>12}",
+            markup=False, soft_wrap=True,
+        )
+    for target, met in result.targets().items():
+        console.print(f"{'met' if met else 'MISSED':>6}  {target}", markup=False, soft_wrap=True)

@@ -9,15 +9,21 @@ from __future__ import annotations
 
 from core.improve.sim.clock import VirtualClock
 from core.improve.sim.engine import POLICIES, SimConfig, SimResult, simulate, simulate_policy
-from core.improve.sim.workload import Workload, make_workload
+from core.improve.sim.sweep import DEFAULT_SEEDS, Sweep, seeds_for, sweep
+from core.improve.sim.workload import SHAPES, Workload, make_workload
 
 __all__ = [
+    "DEFAULT_SEEDS",
     "POLICIES",
+    "SHAPES",
     "SimConfig",
     "SimResult",
+    "Sweep",
     "VirtualClock",
     "Workload",
     "make_workload",
     "simulate",
+    "seeds_for",
     "simulate_policy",
+    "sweep",
 ]
