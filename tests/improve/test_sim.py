@@ -8,8 +8,16 @@ from datetime import timedelta
 import pytest
 
 import core.improve.sim.policies as policies
-from core.improve.sim import POLICIES, SimConfig, VirtualClock, make_workload, simulate, simulate_policy
-from core.improve.sim import DEFAULT_SEEDS, sweep
+from core.improve.sim import (
+    DEFAULT_SEEDS,
+    POLICIES,
+    SimConfig,
+    VirtualClock,
+    make_workload,
+    simulate,
+    simulate_policy,
+    sweep,
+)
 from core.improve.sim.workload import SIM_START
 from core.scheduling import budget, protect
 from tests.cli.test_cli import ns

@@ -22,8 +22,8 @@ __all__ = [
     "VirtualClock",
     "Workload",
     "make_workload",
-    "simulate",
     "seeds_for",
+    "simulate",
     "simulate_policy",
     "sweep",
 ]
