@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from core.childenv import check_pass_name
 from core.configfiles import config_files
 from core.errors import ConfigError
+from core.scheduling.workhours import parse_work_hours
 
 PermissionMode = Literal["default", "acceptEdits", "plan", "bypassPermissions", "dontAsk", "auto"]
 
@@ -97,6 +98,7 @@ class Settings(BaseSettings):
     cron: str = ""
     quiet_hours: str = ""
     reserve: str = ""
+    work_hours: str = ""
     prime_at: Annotated[list[str], NoDecode] = Field(default_factory=list)
     usage_refresh_s: float = Field(60.0, ge=5)
     inbox_poll_s: float = Field(30.0, ge=1)
@@ -239,6 +241,12 @@ class Settings(BaseSettings):
                 ZoneInfo(value)
             except (ZoneInfoNotFoundError, ValueError) as exc:
                 raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("work_hours")
+    @classmethod
+    def _work_hours(cls, value: str) -> str:
+        parse_work_hours(value)
         return value
 
     @field_validator("reserve", "quiet_hours")
