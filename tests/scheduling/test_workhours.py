@@ -32,7 +32,7 @@ def test_work_hours_read_as_people_write_them() -> None:
     assert some is not None and some.days == frozenset({0, 2, 4})
     assert parse_work_hours("") is None
     for bad in ("9", "25-3", "moon 9-17", "9:75-10"):
-        with pytest.raises(ValueError, match="work hours|unknown day"):
+        with pytest.raises(ValueError, match=r"work hours|unknown day"):
             parse_work_hours(bad)
 
 
@@ -75,7 +75,8 @@ def test_a_prime_is_due_for_a_few_minutes_then_not() -> None:
 
 @given(
     minutes=st.integers(0, 400 * 24 * 60),
-    zone=st.sampled_from(["UTC", "Europe/Berlin", "America/New_York", "Asia/Kathmandu", "Australia/Lord_Howe"]),
+    zone=st.sampled_from(["UTC", "Europe/Berlin", "America/New_York", "Asia/Kathmandu",
+                          "Australia/Lord_Howe"]),
     start_h=st.integers(0, 23),
 )
 def test_primes_always_come_five_hours_before_a_work_start_and_in_order(
