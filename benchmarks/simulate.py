@@ -50,6 +50,21 @@ def main() -> None:
               f"{met} ({elapsed:.1f}s)")
     print("targets: blocked<=1% | completed>=95% of greedy | limits<=greedy, each on every seed "
           "(+ met, - missed)")
+    print()
+    print(f"two accounts against one, {BUDGETED}, same seeds and workloads (one account is the reference)")
+    print(f"{'shape':<8} {'completed x':>11} {'worst':>6} {'latency h one':>13} {'two':>5} "
+          f"{'blocked one':>11} {'two':>6}")
+    for shape in args.shapes.split(","):
+        one = sweep(seeds, days=args.days, shape=shape)
+        two = sweep(seeds, days=args.days, shape=shape, accounts=2)
+        pairs = list(zip(one.rows, two.rows, strict=True))
+        gains = [b.results[BUDGETED].completed / max(1, a.results[BUDGETED].completed) for a, b in pairs]
+        done = (sum(b.results[BUDGETED].completed for _, b in pairs)
+                / max(1, sum(a.results[BUDGETED].completed for a, _ in pairs)))
+        print(f"{shape:<8} {done:>11.3f} {min(gains):>6.3f} "
+              f"{one.mean(BUDGETED, 'start_latency_mean_h'):>13.1f} "
+              f"{two.mean(BUDGETED, 'start_latency_mean_h'):>5.1f} "
+              f"{one.mean(BUDGETED, 'blocked_share'):>11.2%} {two.mean(BUDGETED, 'blocked_share'):>6.2%}")
 
 
 if __name__ == "__main__":

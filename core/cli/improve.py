@@ -227,22 +227,26 @@ def simulate_command(
     = 1,
     shape: Annotated[str, typer.Option(metavar="SHAPE", help=f"Workload: {', '.join(SHAPES)}.")]
     = "normal",
-    parallel: Annotated[int, typer.Option(min=1, max=16, help="Runs at once.")] = 1,
+    parallel: Annotated[int, typer.Option(min=1, max=16, help="Runs at once on each account.")] = 1,
+    accounts: Annotated[int, typer.Option(min=1, max=8, metavar="N",
+                                          help="Claude accounts (the owner uses the first).")] = 1,
     as_json: JsonFlag = False,
 ) -> None:
     """Compare start policies on a virtual clock: midnight cron, reset-aware, with budgeting."""
     if shape not in SHAPES:
-        fail(InvalidInput(f"unknown workload shape {shape!r} (known: {', '.join(SHAPES)})"))
+        fail(f"unknown workload shape {shape!r} (known: {', '.join(SHAPES)})")
     if seeds > 1:
-        _print_sweep(sweep(seeds_for(seeds), days=days, shape=shape, max_parallel=parallel), as_json)
+        _print_sweep(sweep(seeds_for(seeds), days=days, shape=shape, max_parallel=parallel,
+                           accounts=accounts), as_json)
         return
-    results: dict[str, SimResult] = simulate(days, seed, max_parallel=parallel, shape=shape)
+    results: dict[str, SimResult] = simulate(days, seed, max_parallel=parallel, shape=shape,
+                                             accounts=accounts)
     if as_json:
         print_json({"days": days, "seed": seed, "shape": shape, "max_parallel": parallel,
-                    "policies": {k: v.as_json() for k, v in results.items()}})
+                    "accounts": accounts, "policies": {k: v.as_json() for k, v in results.items()}})
         return
-    console.print(f"{days} simulated days, seed {seed}, {shape} workload, {parallel} run(s) at once",
-                  markup=False)
+    console.print(f"{days} simulated days, seed {seed}, {shape} workload, {accounts} account(s), "
+                  f"{parallel} run(s) at once on each", markup=False)
     header = (f"{'policy':<20} {'done':>7} {'compl.':>6} {'util.':>6} {'/window':>7} "
               f"{'limits':>6} {'owner blocked':>13} {'latency mean':>12} {'median':>7}")
     console.print(header, markup=False, soft_wrap=True)

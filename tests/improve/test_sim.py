@@ -18,6 +18,7 @@ from core.improve.sim import (
     simulate_policy,
     sweep,
 )
+from core.improve.sim.engine import World
 from core.improve.sim.workload import SIM_START
 from core.scheduling import budget, protect
 from tests.cli.test_cli import ns
@@ -140,3 +141,32 @@ def test_simulate_sweeps_seeds_and_shapes_from_the_cli() -> None:
                                     "limit hits <= greedy on every seed"}
     bad = ns("simulate", "--shape", "lumpy")
     assert bad.returncode == 1 and "unknown workload shape 'lumpy'" in bad.stderr
+
+
+def test_two_accounts_finish_more_sooner_and_spare_the_owners_own_account() -> None:
+    for seed in (3, 8, 21):
+        one = simulate_policy("reset-aware+packing", SimConfig(seed=seed, shape="heavy"))
+        two = simulate_policy("reset-aware+packing", SimConfig(seed=seed, shape="heavy", accounts=2))
+        assert two.accounts == 2 and two.completed > one.completed
+        assert two.start_latency_mean_h is not None and one.start_latency_mean_h is not None
+        assert two.start_latency_mean_h < one.start_latency_mean_h
+        assert two.owner_blocked_tokens <= one.owner_blocked_tokens
+
+
+def test_a_paused_task_resumes_on_the_account_that_holds_its_session() -> None:
+    config = SimConfig(seed=5, shape="heavy", accounts=2)
+    world = World(make_workload(14, 5, shape="heavy"), config, POLICIES["reset-aware"](config))
+    where: dict[int, set[int]] = {}
+    start = world._start
+
+    def spy(ids: list[int], account: int) -> None:
+        start(ids, account)
+        for task in world.tasks.values():
+            if task.state == "running" and task.account is not None:
+                where.setdefault(task.spec.id, set()).add(task.account)
+
+    world._start = spy  # type: ignore[method-assign]
+    result = world.run()
+    assert result.limit_hits > 0, "the scenario must pause runs for the rule to matter"
+    assert {0, 1} <= set().union(*where.values()), "both accounts ran work"
+    assert all(len(accounts) == 1 for accounts in where.values())

@@ -8,7 +8,8 @@ reset-aware starts with budget packing. Nothing sleeps: time jumps from event to
 from __future__ import annotations
 
 from core.improve.sim.clock import VirtualClock
-from core.improve.sim.engine import POLICIES, SimConfig, SimResult, simulate, simulate_policy
+from core.improve.sim.config import SimConfig, SimResult
+from core.improve.sim.engine import POLICIES, simulate, simulate_policy
 from core.improve.sim.sweep import DEFAULT_SEEDS, Sweep, seeds_for, sweep
 from core.improve.sim.workload import SHAPES, Workload, make_workload
 

@@ -6,7 +6,8 @@ resetting, a policy's wake-up), moves the virtual clock there, applies what happ
 asks the policy what to start. Windows follow the subscription's rules as DESIGN.md
 states them: a 5-hour window opens with the first use (at the full hour), holds a fixed
 number of tokens, and a run that hits the limit pauses and later resumes its session,
-paying a resume overhead to re-read its context.
+paying a resume overhead to re-read its context. With several accounts each has its own
+windows; the owner uses the first, and a task resumes on the account holding its session.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta, tzinfo
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from core.improve.sim.clock import VirtualClock
+from core.improve.sim.config import SimConfig, SimResult
 from core.improve.sim.policies import (
     MidnightCron,
     Policy,
@@ -43,58 +45,14 @@ def _after(seconds: float) -> timedelta:
     return timedelta(microseconds=max(1, math.ceil(seconds * 1_000_000)))
 
 
-@dataclass(frozen=True)
-class SimConfig:
-    days: int = 14
-    seed: int = 1
-    capacity_tokens: int = 6_000_000
-    max_parallel: int = 1
-    margin_s: float = 60.0
-    reserve: str = "9-17:50"
-    """The owner keeps half of a window for themselves in working hours (NIGHTSHIFT_RESERVE)."""
-    capacity_known: bool = False
-    """False plays a new user: the daemon learns the window's size from the logs (the largest
-    window seen) and exactly from the first limit."""
-    shape: str = "normal"
-    default_task_tokens: int = 2_000_000
-    resume_overhead: float = 0.10
-    """A resumed session re-reads its context: this share of the task's cost is spent again."""
-    tz: tzinfo = UTC
-
-
-@dataclass(frozen=True)
-class SimResult:
-    policy: str
-    submitted: int
-    completed: int
-    completion_rate: float
-    utilization: float
-    """Tokens used (owner and nightshift) / what back-to-back windows could hold in the period."""
-    window_utilization: float | None
-    """Mean of used / capacity over the windows that opened."""
-    windows: int
-    limit_hits: int
-    budget_stops: int
-    """Runs paused by nightshift itself to keep what the owner needs (not limits)."""
-    nightshift_tokens: int
-    owner_tokens: int
-    owner_blocked_tokens: int
-    """Owner use refused because nightshift had emptied the window."""
-    resume_overhead_tokens: int
-    start_latency_mean_h: float | None
-    start_latency_median_h: float | None
-    """From when a task could run (queued, dependencies done, window reset) to its start."""
-
-    def as_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 @dataclass
 class _Task:
     spec: TaskSpec
     remaining: float
     spent: float = 0.0
     state: str = "future"  # future | queued | running | paused | done
+    account: int | None = None
+    """The account that holds the task's Claude session once it started: it resumes there."""
     ready_at: datetime | None = None
     started_first: datetime | None = None
     run_started: datetime | None = None
@@ -104,10 +62,18 @@ class _Task:
 
 @dataclass
 class _Window:
+    account: int
     start: datetime
     end: datetime
     used: float = 0.0
     owner: float = 0.0
+
+
+@dataclass
+class _Account:
+    index: int
+    window: _Window | None = None
+    capacity_seen: bool = False
 
 
 @dataclass
@@ -117,7 +83,7 @@ class World:
     policy: Policy
     clock: VirtualClock = field(init=False)
     tasks: dict[int, _Task] = field(default_factory=dict)
-    window: _Window | None = None
+    accounts: list[_Account] = field(default_factory=list)
     windows: list[_Window] = field(default_factory=list)
     next_owner: int = 0
     limit_hits: int = 0
@@ -126,39 +92,48 @@ class World:
     overhead_tokens: float = 0.0
     latencies_s: list[float] = field(default_factory=list)
     reserve: dict[int, float] = field(default_factory=dict)
-    capacity_seen: bool = False
     budget_stops: int = 0
 
     def __post_init__(self) -> None:
         self.clock = VirtualClock(self.workload.start)
         self.tasks = {t.id: _Task(t, float(t.tokens)) for t in self.workload.tasks}
+        self.accounts = [_Account(i) for i in range(max(1, self.config.accounts))]
         self.reserve = parse_hour_ranges(self.config.reserve)
 
     @property
     def now(self) -> datetime:
         return self.clock()
 
+    @property
+    def window(self) -> _Window | None:
+        """The owner's account's open window (the only one with a single account)."""
+        return self.accounts[0].window
+
     # --- the world's rules ----------------------------------------------------------------
 
-    def running(self) -> list[_Task]:
-        return [t for t in self.tasks.values() if t.state == "running"]
+    def running(self, account: int | None = None) -> list[_Task]:
+        return [t for t in self.tasks.values()
+                if t.state == "running" and (account is None or t.account == account)]
 
-    def _open_window(self) -> _Window:
-        if self.window is None:
+    def _open_window(self, account: int) -> _Window:
+        acct = self.accounts[account]
+        if acct.window is None:
             start = self.now.replace(minute=0, second=0, microsecond=0)
-            self.window = _Window(start, start + WINDOW)
-            self.windows.append(self.window)
-        return self.window
+            acct.window = _Window(account, start, start + WINDOW)
+            self.windows.append(acct.window)
+        return acct.window
 
-    def _burn_rate_per_s(self) -> float:
-        return sum(t.spec.burn_per_min / 60.0 for t in self.running())
+    def _burn_rate_per_s(self, account: int) -> float:
+        return sum(t.spec.burn_per_min / 60.0 for t in self.running(account))
 
     def advance(self, moment: datetime) -> None:
         seconds = (moment - self.now).total_seconds()
-        if seconds > 0 and self.window is not None:
-            running = self.running()
+        for acct in self.accounts:
+            if seconds <= 0 or acct.window is None:
+                continue
+            running = self.running(acct.index)
             wants = [min(t.remaining, t.spec.burn_per_min / 60.0 * seconds) for t in running]
-            left = max(0.0, self.config.capacity_tokens - self.window.used)
+            left = max(0.0, self.config.capacity_tokens - acct.window.used)
             # Moments are whole microseconds, so the last one can overshoot the window by a
             # hair; share what is left instead, so a window never holds more than it can.
             scale = min(1.0, left / sum(wants)) if sum(wants) > 0 else 1.0
@@ -166,7 +141,7 @@ class World:
                 spend = want * scale
                 task.remaining -= spend
                 task.spent += spend
-                self.window.used += spend
+                acct.window.used += spend
         self.clock.advance_to(moment)
 
     def next_moment(self) -> datetime | None:
@@ -177,34 +152,37 @@ class World:
             moments.append(min(future))
         if self.next_owner < len(self.workload.owner):
             moments.append(self.workload.owner[self.next_owner].at)
-        if self.window is not None:
-            moments.append(self.window.end)
-            rate = self._burn_rate_per_s()
+        for acct in self.accounts:
+            window = acct.window
+            if window is None:
+                continue
+            moments.append(window.end)
+            rate = self._burn_rate_per_s(acct.index)
             if rate > 0:
-                left = max(0.0, self.config.capacity_tokens - self.window.used)
+                left = max(0.0, self.config.capacity_tokens - window.used)
                 moments.append(now + _after(left / rate))
+                line = self._line(acct.index)
+                if line is not None and line > window.used:
+                    moments.append(now + _after((line - window.used) / rate))
         for task in self.running():
             moments.append(now + _after(task.remaining / (task.spec.burn_per_min / 60)))
-        line = self._line()
-        if line is not None and self.window is not None and self.running():
-            rate = self._burn_rate_per_s()
-            if rate > 0 and line > self.window.used:
-                moments.append(now + _after((line - self.window.used) / rate))
-        wake = self.policy.wake_at(self.view())
-        if wake is not None and wake > now:
-            moments.append(wake)
+        for acct in self.accounts:
+            wake = self.policy.wake_at(self.view(acct.index))
+            if wake is not None and wake > now:
+                moments.append(wake)
         later = [m for m in moments if m >= now]
         return min(later) if later else None
 
-    def _exhausted(self) -> bool:
-        return self.window is not None and (
-            self.window.used >= self.config.capacity_tokens - EPSILON_TOKENS
-        )
+    def _exhausted(self, account: int) -> bool:
+        window = self.accounts[account].window
+        return window is not None and window.used >= self.config.capacity_tokens - EPSILON_TOKENS
 
-    def _line(self) -> float | None:
-        if self.window is None or not any(ANYTIME not in t.spec.tags for t in self.running()):
+    def _line(self, account: int) -> float | None:
+        if self.accounts[account].window is None or not any(
+            ANYTIME not in t.spec.tags for t in self.running(account)
+        ):
             return None
-        return self.policy.stop_line(self.view())
+        return self.policy.stop_line(self.view(account))
 
     def _pause(self, tasks: list[_Task], until: datetime) -> None:
         """Runs stop and will resume their sessions, paying to re-read their context."""
@@ -216,25 +194,22 @@ class World:
             self.overhead_tokens += overhead
             task.ready_at = until
 
-    def _limit(self) -> None:
-        """The window is empty: every run pauses, to resume its session after the reset."""
-        assert self.window is not None
+    def _limit(self, account: int) -> None:
+        """The account's window is empty: its runs pause, to resume their sessions there
+        after its reset."""
+        acct = self.accounts[account]
+        assert acct.window is not None
         self.limit_hits += 1
-        self.capacity_seen = True
-        self._pause(self.running(), self.window.end)
-        self.policy.on_limit(self.now, self.window.end)
+        acct.capacity_seen = True
+        self._pause(self.running(account), acct.window.end)
+        self.policy.on_limit(self.now, acct.window.end, account)
 
-    def step(self) -> None:
-        now = self.now
-        if self.window is not None and now >= self.window.end:
-            self.window = None
-            if self.running():
-                self._open_window()  # runs go on: their next call opens the next window
+    def _owner_uses(self, now: datetime) -> None:
         while (self.next_owner < len(self.workload.owner)
                and self.workload.owner[self.next_owner].at <= now):
             use = self.workload.owner[self.next_owner].tokens
             self.next_owner += 1
-            window = self._open_window()
+            window = self._open_window(0)
             take = min(float(use), max(0.0, self.config.capacity_tokens - window.used))
             window.used += take
             window.owner += take
@@ -242,6 +217,15 @@ class World:
             self.owner_blocked += use - take
             if take > 0:
                 self.policy.on_owner_use(now, take)
+
+    def step(self) -> None:
+        now = self.now
+        for acct in self.accounts:
+            if acct.window is not None and now >= acct.window.end:
+                acct.window = None
+                if self.running(acct.index):
+                    self._open_window(acct.index)  # runs go on: their next call opens the next
+        self._owner_uses(now)
         for task in self.tasks.values():
             if task.state == "future" and task.spec.arrival <= now:
                 task.state = "queued"
@@ -252,47 +236,58 @@ class World:
                 task.done_at = now
                 task.minutes += (now - (task.run_started or now)).total_seconds() / 60
                 self.policy.on_finish(task.spec.tags, task.spent, task.minutes)
-        if self.running() and self._exhausted():
-            self._limit()
-        if self.window is not None and self.window.used >= WARNING_SHARE * self.config.capacity_tokens:
-            # The CLI's rate_limit_event says `allowed_warning` with the utilization: the
-            # daemon knows the window's size from then on, as it would from a limit.
-            self.capacity_seen = True
-        line = self._line()
-        if line is not None and self.window is not None and self.window.used >= line - EPSILON_TOKENS:
-            self.budget_stops += 1
-            self._pause([t for t in self.running() if ANYTIME not in t.spec.tags], self.now)
-        self._start(self.policy.starts(self.view()))
+        for acct in self.accounts:
+            if self.running(acct.index) and self._exhausted(acct.index):
+                self._limit(acct.index)
+            window = acct.window
+            if window is not None and window.used >= WARNING_SHARE * self.config.capacity_tokens:
+                # The CLI's rate_limit_event says `allowed_warning` with the utilization: the
+                # daemon knows the window's size from then on, as it would from a limit.
+                acct.capacity_seen = True
+            line = self._line(acct.index)
+            if line is not None and window is not None and window.used >= line - EPSILON_TOKENS:
+                self.budget_stops += 1
+                self._pause([t for t in self.running(acct.index) if ANYTIME not in t.spec.tags], now)
+        # Accounts the owner does not use first: theirs is offered work last.
+        for acct in sorted(self.accounts, key=lambda a: a.index == 0):
+            self._start(self.policy.starts(self.view(acct.index)), acct.index)
 
-    def _start(self, ids: list[int]) -> None:
+    def _start(self, ids: list[int], account: int) -> None:
         for task_id in ids:
             task = self.tasks[task_id]
-            if task.state not in ("queued", "paused") or len(self.running()) >= self.config.max_parallel:
+            if task.state not in ("queued", "paused") or task.account not in (None, account):
                 continue
-            window = self._open_window()
+            if len(self.running(account)) >= self.config.max_parallel:
+                continue
+            window = self._open_window(account)
             ready = max([task.ready_at or task.spec.arrival]
                         + [self.tasks[d].done_at or self.now for d in task.spec.depends_on])
             self.latencies_s.append(max(0.0, (self.now - ready).total_seconds()))
             task.started_first = task.started_first or self.now
             task.run_started = self.now
             task.state = "running"
+            task.account = account
             if window.used >= self.config.capacity_tokens - EPSILON_TOKENS:
-                self._limit()  # refused at once: the window is already spent
+                self._limit(account)  # refused at once: the window is already spent
                 break
 
-    def view(self) -> View:
+    def view(self, account: int = 0) -> View:
+        """What the daemon sees of one account: its window, its runs, the shared queue, and
+        the paused tasks whose sessions it holds."""
         queue = []
         for task in self.tasks.values():
-            if task.state not in ("queued", "paused"):
+            if task.state not in ("queued", "paused") or task.account not in (None, account):
                 continue
             waiting = tuple(d for d in task.spec.depends_on if self.tasks[d].state != "done")
             queue.append(QueuedTask(task.spec.id, task.spec.priority, task.spec.tags,
                                     task.spec.arrival, waiting, task.state == "paused", task.spent))
-        running = [RunningTask(t.spec.id, t.spec.tags, t.spent) for t in self.running()]
-        window = self.window
-        exact = self.config.capacity_known or self.capacity_seen
-        done = [w.used for w in self.windows if w is not window]
+        running = [RunningTask(t.spec.id, t.spec.tags, t.spent) for t in self.running(account)]
+        acct = self.accounts[account]
+        window = acct.window
+        exact = self.config.capacity_known or acct.capacity_seen
+        done = [w.used for w in self.windows if w.account == account and w is not window]
         seen = round(max(done)) if done else None
+        owners = account == 0
         return View(
             now=self.now, queue=queue, running=running,
             window_used=window.used if window else None,
@@ -301,7 +296,8 @@ class World:
             window_end=window.end if window else None,
             capacity_tokens=self.config.capacity_tokens if exact else seen, capacity_exact=exact,
             max_parallel=self.config.max_parallel,
-            reserve=self.reserve, tz=self.config.tz,
+            reserve=self.reserve if owners else {}, tz=self.config.tz,
+            account=account, owners=owners,
         )
 
     def run(self) -> SimResult:
@@ -323,7 +319,8 @@ class World:
         completed = sum(1 for t in self.tasks.values() if t.state == "done")
         nightshift = sum(t.spent for t in self.tasks.values())
         used = sum(w.used for w in self.windows)
-        possible = (self.workload.end - self.workload.start) / WINDOW * self.config.capacity_tokens
+        possible = ((self.workload.end - self.workload.start) / WINDOW * self.config.capacity_tokens
+                    * len(self.accounts))
         per_window = [w.used / self.config.capacity_tokens for w in self.windows]
         hours = [s / 3600 for s in self.latencies_s]
         return SimResult(
@@ -342,6 +339,7 @@ class World:
             resume_overhead_tokens=round(self.overhead_tokens),
             start_latency_mean_h=statistics.fmean(hours) if hours else None,
             start_latency_median_h=statistics.median(hours) if hours else None,
+            accounts=len(self.accounts),
         )
 
 

@@ -69,6 +69,9 @@ class View:
     max_parallel: int
     reserve: Mapping[int, float]
     tz: tzinfo
+    account: int = 0
+    owners: bool = True
+    """The owner's own account: their use and their reserve are on it, no other."""
 
     @property
     def free(self) -> int:
@@ -88,7 +91,7 @@ class Policy(Protocol):
     def starts(self, view: View) -> list[int]:
         """Task ids to start now, at most `view.free`, in order."""
 
-    def on_limit(self, now: datetime, resets_at: datetime) -> None: ...
+    def on_limit(self, now: datetime, resets_at: datetime, account: int = 0) -> None: ...
 
     def on_finish(self, tags: tuple[str, ...], tokens: float, minutes: float) -> None: ...
 
@@ -107,6 +110,8 @@ class MidnightCron:
     spec: str = "0 0 * * *"
     name: str = "midnight-cron"
     next_fire: datetime | None = None
+    stopped: set[int] = field(default_factory=set)
+    """Accounts whose night's run ended (limit hit, or the queue ran dry)."""
     batch: bool = False
 
     def _advance(self, now: datetime, tz: tzinfo) -> None:
@@ -114,6 +119,7 @@ class MidnightCron:
             self.next_fire = next_cron_fire(self.spec, now, tz)
         while self.next_fire is not None and self.next_fire <= now:
             self.batch = True
+            self.stopped.clear()
             self.next_fire = next_cron_fire(self.spec, self.next_fire + timedelta(seconds=1), tz)
 
     def wake_at(self, view: View) -> datetime | None:
@@ -122,16 +128,16 @@ class MidnightCron:
 
     def starts(self, view: View) -> list[int]:
         self._advance(view.now, view.tz)
-        if not self.batch:
+        if not self.batch or view.account in self.stopped:
             return []
         ready = view.runnable()
         if not ready and not view.running:
-            self.batch = False  # the queue is empty: this night's run is over
+            self.stopped.add(view.account)  # the queue is empty: this night's run is over
             return []
         return [t.id for t in ready[: view.free]]
 
-    def on_limit(self, now: datetime, resets_at: datetime) -> None:
-        self.batch = False
+    def on_limit(self, now: datetime, resets_at: datetime, account: int = 0) -> None:
+        self.stopped.add(account)
 
     def on_finish(self, tags: tuple[str, ...], tokens: float, minutes: float) -> None:
         return None
@@ -149,24 +155,27 @@ class ResetAware:
 
     margin_s: float
     name: str = "reset-aware"
-    pause: LimitPause | None = None
+    pauses: dict[int, LimitPause] = field(default_factory=dict)
+    """One limit pause per account: each has its own windows."""
 
-    def paused(self, now: datetime) -> bool:
-        return self.pause is not None and self.pause.active(now)
+    def paused(self, now: datetime, account: int = 0) -> bool:
+        pause = self.pauses.get(account)
+        return pause is not None and pause.active(now)
 
     def wake_at(self, view: View) -> datetime | None:
-        if self.pause is not None and self.pause.active(view.now):
-            return self.pause.until
+        pause = self.pauses.get(view.account)
+        if pause is not None and pause.active(view.now):
+            return pause.until
         return None
 
     def starts(self, view: View) -> list[int]:
-        if self.paused(view.now):
+        if self.paused(view.now, view.account):
             return []
         return [t.id for t in view.runnable()[: view.free]]
 
-    def on_limit(self, now: datetime, resets_at: datetime) -> None:
-        self.pause = pause_for_limit(self.pause, resets_at, now, self.margin_s, kind="session",
-                                     source="simulator")
+    def on_limit(self, now: datetime, resets_at: datetime, account: int = 0) -> None:
+        self.pauses[account] = pause_for_limit(self.pauses.get(account), resets_at, now, self.margin_s,
+                                               kind="session", source="simulator")
 
     def on_finish(self, tags: tuple[str, ...], tokens: float, minutes: float) -> None:
         return None
@@ -190,7 +199,8 @@ class ResetAwarePacking(ResetAware):
     book: EstimateBook = field(default_factory=EstimateBook)
     owner: OwnerUseBook = field(default_factory=OwnerUseBook)
     burn: list[float] = field(default_factory=list)
-    deferred: bool = False
+    deferred: set[int] = field(default_factory=set)
+    """Accounts on which ready work was held back at the last look."""
     plans: int = 0
 
     def estimate(self, tags: tuple[str, ...]) -> float:
@@ -202,7 +212,7 @@ class ResetAwarePacking(ResetAware):
 
     def wake_at(self, view: View) -> datetime | None:
         wake = super().wake_at(view)
-        if wake is None and self.deferred:
+        if wake is None and view.account in self.deferred:
             # Held back: the protection changes by the hour and at each reset; look again
             # at whichever comes first.
             hour = view.now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
@@ -215,7 +225,8 @@ class ResetAwarePacking(ResetAware):
         return horizon(
             view.now, window_start=view.window_start, capacity_tokens=view.capacity_tokens,
             capacity_exact=view.capacity_exact, reserve=view.reserve,
-            owner_need=lambda a, b: self.owner.expected(a, b, view.now), tz=view.tz,
+            owner_need=(lambda a, b: self.owner.expected(a, b, view.now)) if view.owners else None,
+            tz=view.tz,
             burn_tokens_per_min=self.burn_per_min(), parallel=view.max_parallel,
             owner_used_tokens=view.owner_used,
         )
@@ -223,12 +234,18 @@ class ResetAwarePacking(ResetAware):
     def stop_line(self, view: View) -> float | None:
         return None if view.window_start is None else stop_line(self.picture(view))
 
+    def _deferred(self, view: View, held: bool) -> None:
+        if held:
+            self.deferred.add(view.account)
+        else:
+            self.deferred.discard(view.account)
+
     def starts(self, view: View) -> list[int]:
-        if self.paused(view.now):
+        if self.paused(view.now, view.account):
             return []
         ready = view.runnable()
         if not ready or view.free <= 0:
-            self.deferred = bool(ready)
+            self._deferred(view, bool(ready))
             return []
         candidates = [
             Candidate(
@@ -246,7 +263,7 @@ class ResetAwarePacking(ResetAware):
         plan = plan_protected(candidates, used_tokens=round(view.window_used or 0.0),
                               committed_tokens=round(committed), horizon=self.picture(view))
         self.plans += 1
-        self.deferred = bool(plan.deferred)
+        self._deferred(view, bool(plan.deferred))
         return list(plan.picked[: view.free])
 
     def on_finish(self, tags: tuple[str, ...], tokens: float, minutes: float) -> None:

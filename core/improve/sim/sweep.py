@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from core.improve.sim.engine import POLICIES, SimResult, simulate
+from core.improve.sim.config import SimResult
+from core.improve.sim.engine import POLICIES, simulate
 
 DEFAULT_SEEDS = (3, 5, 8, 13, 21, 34, 55, 89, 144, 233)
 BUDGETED, GREEDY = "reset-aware+packing", "reset-aware"
