@@ -18,7 +18,7 @@ from datetime import datetime
 
 from core.abc import Notifier
 from core.brain_logs import LogBook
-from core.daemon.dispatcher import Dispatcher
+from core.daemon.dispatcher import Dispatcher, OwnerUse
 from core.daemon.follower import Follower
 from core.daemon.gate import LimitGate
 from core.daemon.priming import Primer
@@ -63,6 +63,7 @@ class Daemon:
         choose_prompt: PromptChooser | None = None,
         learned_estimate: LearnedEstimate | None = None,
         parallel_limit: ParallelLimit | None = None,
+        owner_use: OwnerUse | None = None,
         on_finished: FinishedHook | None = None,
         fronts: Sequence[FrontFactory] = (),
         burst: bool = False,
@@ -122,6 +123,8 @@ class Daemon:
             estimator=self.estimator,
             planning=planner is not None,
             parallel_limit=parallel_limit,
+            owner_use=owner_use,
+            pause_run=executor.pause_for_budget,
             burst=burst,
         )
         self.primer = Primer(
@@ -193,7 +196,7 @@ class Daemon:
             backup=self._daily_backup,
             cron=self.gate.on_cron,
             prime=self.primer.prime,
-            refresh_usage=self.gate.refresh_usage if self.usage.monitor is not None else None,
+            refresh_usage=self._refresh_usage if self.usage.monitor is not None else None,
             retro=self._retro if self.observer is not None else None,
             meta_task=self._meta_task if self.observer is not None else None,
             daily_summary=self._daily_summary,
@@ -266,6 +269,11 @@ class Daemon:
 
         note = await send_morning_digest(self.service, self.now())
         event("morning digest", sent=note is not None)
+
+    async def _refresh_usage(self) -> None:
+        """A usage scan, then the stop line: runs pause once the window reaches the owner's share."""
+        await self.gate.refresh_usage()
+        await self.dispatcher.enforce_stop_line(self.now())
 
     async def _import_inbox(self) -> None:
         try:

@@ -10,6 +10,7 @@ plan picked, by priority. Never two runs in one repository.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from core.daemon.follower import Follower
@@ -20,11 +21,23 @@ from core.daemon.usage import UsageWatch
 from core.daemon.wake import Doorbell, Round
 from core.log import event
 from core.models import Task, TaskState, iso
-from core.scheduling.budget import Candidate, WindowCapacity, WindowPlan, plan_window
-from core.scheduling.estimates import window_capacity
+from core.scheduling.budget import ANYTIME_TAG, Candidate, WindowCapacity, WindowPlan, plan_protected
+from core.scheduling.estimates import choose_capacity, window_capacity
 from core.scheduling.estimator import Estimator
 from core.scheduling.hours import is_quiet, quiet_ends_at
+from core.scheduling.owner import OwnerUseBook
+from core.scheduling.priming import WINDOW_LENGTH
+from core.scheduling.protect import Horizon, horizon, stop_line
 from core.service import Service
+
+BUDGET_WAITS_KEY = "budget.waits"
+"""Why each ready task was held back at the last plan: `show` and `/task` say it."""
+MEASURED_UTILIZATION = ("endpoint", "stream")
+EXACT_CAPACITY_SOURCES = ("usage endpoint", "NIGHTSHIFT_WINDOW_CAPACITY_TOKENS")
+"""Where a window's size is known for sure; the largest block seen is only a lower bound."""
+
+OwnerUse = Callable[[datetime], Awaitable[OwnerUseBook | None]]
+"""The owner's own use per hour, learned from Claude's logs less nightshift's runs."""
 
 
 class Dispatcher:
@@ -40,6 +53,8 @@ class Dispatcher:
         estimator: Estimator,
         planning: bool,
         parallel_limit: ParallelLimit | None = None,
+        owner_use: OwnerUse | None = None,
+        pause_run: Callable[[int], bool] | None = None,
         burst: bool = False,
     ) -> None:
         self.service = service
@@ -54,6 +69,9 @@ class Dispatcher:
         self.planning = planning
         """A planner is wired: queued tasks get a plan before they run."""
         self.parallel_limit = parallel_limit
+        self.owner_use = owner_use
+        self.pause_run = pause_run
+        """Stops a live run to keep the owner's share (the executor's `pause_for_budget`)."""
         self.burst = burst
         self.tz = self.settings.local_tz
 
@@ -151,13 +169,13 @@ class Dispatcher:
         return await self.store.tasks.count([TaskState.QUEUED, TaskState.PLANNING]) > 0
 
     async def _plan(self, now: datetime, round_: Round) -> WindowPlan | None:
-        """The budget plan for this window, or None to hold nothing back."""
+        """The budget plan for this window, or None to hold nothing back (a burst run)."""
         if self.burst:
             return None
         ready = await self.store.tasks.runnable(now)
         if not ready:
+            await self._record_waits({}, now)
             return None
-        capacity = self.capacity(round_.fresh_window)
         resuming = set(self.gate.resume_first)
         histories: dict[str | None, list[int]] = {}
         candidates = []
@@ -171,9 +189,80 @@ class Dispatcher:
                     estimate_tokens=await self.estimator.estimate(task, histories[task.repo]),
                     rank=(iso(task.created_at),),
                     resuming=task.id in resuming,
+                    anytime=ANYTIME_TAG in task.tags,
                 )
             )
-        return plan_window(candidates, capacity, self.settings.reserve_by_hour, now, self.tz)
+        picture, used = await self.horizon(now, round_.fresh_window)
+        plan = plan_protected(candidates, used_tokens=used,
+                              committed_tokens=self.follower.in_flight_tokens(), horizon=picture)
+        await self._record_waits(plan.reasons, now)
+        return plan
+
+    async def horizon(self, now: datetime, fresh_window: bool = False) -> tuple[Horizon, int]:
+        """What is kept for the owner from now on, and what the open window has used.
+
+        The same code the simulator runs (`core.scheduling.protect`): the reserve over the
+        window's whole span net of the owner's own use in it, their learned use, and the
+        next window where a run spills past the reset."""
+        state = self.usage.last
+        # Only a measured utilization tells the window's size: the monitor also derives one
+        # from the logs (used / largest block), which would call any window full.
+        measured = state is not None and dict(state.sources).get("utilization") in MEASURED_UTILIZATION
+        choice = choose_capacity(
+            utilization=state.utilization if measured and not fresh_window and state else None,
+            tokens_used=state.tokens_used if state is not None else None,
+            largest_block_tokens=state.capacity_tokens if state is not None else None,
+            setting_tokens=self.settings.window_capacity_tokens,
+        )
+        capacity, exact = choice.tokens, choice.source in EXACT_CAPACITY_SOURCES
+        if not exact and self.settings.window_capacity_tokens > 0:
+            # The owner's own figure beats a lower bound read off the largest block seen.
+            capacity, exact = self.settings.window_capacity_tokens, True
+        window_start = None if fresh_window or state is None else state.window_start
+        used = 0 if window_start is None or state is None else int(state.tokens_used)
+        ours = await self._our_tokens_in(now) if used else 0
+        book = await self.owner_use(now) if self.owner_use is not None else None
+        picture = horizon(
+            now, window_start=window_start, capacity_tokens=capacity, capacity_exact=exact,
+            reserve=self.settings.reserve_by_hour,
+            owner_need=(lambda a, b: book.expected(a, b, now)) if book is not None else None,
+            tz=self.tz, burn_tokens_per_min=await self.estimator.burn_tokens_per_min(now),
+            parallel=self.settings.max_parallel, owner_used_tokens=max(0, used - ours),
+        )
+        return picture, used
+
+    async def _our_tokens_in(self, now: datetime) -> int:
+        """Tokens nightshift's own runs spent in the open window (the rest is the owner's)."""
+        window, end = self.usage.window_id(now), self.usage.window_end(now)
+        if window is None or end is None:
+            return 0
+        runs = await self.store.runs.between(end - WINDOW_LENGTH, None)
+        return sum(r.tokens.total for r in runs if r.window_id == window)
+
+    async def enforce_stop_line(self, now: datetime) -> list[int]:
+        """Pause the runs in flight once the window's use reaches what is kept for the owner.
+
+        Estimates can be off tenfold: a run admitted with room to spare can still eat into the
+        owner's share, and admission alone cannot keep that promise. Runs of tasks tagged
+        `anytime` go on; the others end `interrupted` and resume their sessions later."""
+        if self.burst or self.pause_run is None or not self.follower.active:
+            return []
+        picture, used = await self.horizon(now)
+        line = stop_line(picture)
+        if line is None or used < line:
+            return []
+        paused = [
+            task_id for task_id, active in list(self.follower.active.items())
+            if ANYTIME_TAG not in active.task.tags and self.pause_run(task_id)
+        ]
+        if paused:
+            event("budget stop", tasks=paused, used=used, line=line, reason=picture.reason)
+        return paused
+
+    async def _record_waits(self, reasons: dict[int, str], now: datetime) -> None:
+        waits = {str(task_id): reason for task_id, reason in reasons.items()}
+        if waits or await self.store.kv.get(BUDGET_WAITS_KEY):
+            await self.store.kv.set(BUDGET_WAITS_KEY, {"at": iso(now), "waits": waits})
 
     def capacity(self, fresh_window: bool) -> WindowCapacity | None:
         """The window's size and spend (runs in flight count at their estimates)."""

@@ -35,6 +35,10 @@ class TaskExecutor(Protocol):
 
     async def reconcile(self) -> list[Run]: ...
 
+    def pause_for_budget(self, task_id: int) -> bool:
+        """Stop a live run to keep the owner's share; it resumes its session later."""
+        ...
+
 
 class TaskPlanner(Protocol):
     """Drafts the plan of a task in `planning`."""

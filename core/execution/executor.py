@@ -113,7 +113,7 @@ class _Live:
 
 _RESUME_REASONS = {
     Outcome.LIMIT: "the usage limit was reached; it has reset now",
-    Outcome.INTERRUPTED: "nightshift was restarted",
+    Outcome.INTERRUPTED: "nightshift stopped it (a restart, or to keep the owner's share of the window)",
     Outcome.CRASHED: "the Claude CLI crashed",
     Outcome.ERROR: "the Claude CLI reported an error",
     Outcome.TIMEOUT: "the run hit its time limit",
@@ -271,6 +271,18 @@ class Executor:
                 handle = await self.runner.attach(self._spec(run))
             if await handle.poll() is None:
                 await handle.kill(self.kill_grace_s)
+
+    def pause_for_budget(self, task_id: int) -> bool:
+        """Stop the task's live run in this process to keep the owner's share of the window.
+
+        The run ends `interrupted` (no attempt spent) and the task is ready again with its
+        session, which the next run resumes. False when no run of it is live here."""
+        live = self._live.get(task_id)
+        if live is None or live.stop is not None:
+            return False
+        live.stop = "budget"
+        live.wake.set()
+        return True
 
     async def draft_plan(self, task: Task, prompt: str, *, resume: str | None = None) -> tuple[Run, Verdict]:
         """One read-only plan run (`--permission-mode plan`) in the task's workspace.

@@ -40,6 +40,9 @@ def _tail_line(text: str) -> str:
     return chosen[:300]
 
 
+BUDGET_STOP_REASON = "paused to keep what you need of this window; it resumes its session when there is room"
+
+
 def agent_verdict(
     stream: StreamState,
     exit: ProcessExit | None,
@@ -51,13 +54,16 @@ def agent_verdict(
 ) -> Verdict | None:
     """The outcome decided by the CLI's end alone, or None when the work itself must be judged.
 
-    `stopped` is why nightshift ended the process ("cancel", "timeout"), if it did.
+    `stopped` is why nightshift ended the process ("cancel", "timeout", "budget"), if it did.
     `exit.code` None means the process vanished without a recorded exit (killed from outside).
     """
     if stopped == "cancel":
         return Verdict(Outcome.CANCELLED, "cancelled while running")
     if stopped == "timeout":
         return Verdict(Outcome.TIMEOUT, "stopped at its time limit")
+    if stopped == "budget":
+        # Not the run's fault and no attempt spent: it resumes its session when there is room.
+        return Verdict(Outcome.INTERRUPTED, BUDGET_STOP_REASON)
     hit = stream.limit_hit(now, local_tz)
     if hit is not None:
         resets = hit.resets_at.astimezone(local_tz).strftime("%Y-%m-%d %H:%M %Z")  # the owner's clock

@@ -238,6 +238,12 @@ def plan_protected(
     first = next((c for c in queue if ready(c)), None)
     fresh = used_tokens <= 0 and committed_tokens <= 0
     unprotected = horizon.keep_tokens == 0 and horizon.next_keep_tokens == 0
+    if unprotected and not horizon.capacity_known:
+        # Nobody needs this window or the next, and its size is a guess: hold nothing back.
+        # The limit pause is the safety net, and the limit teaches the real size.
+        _pick(queue, picked, picked_set, ready, lambda c, total: True)
+        waits = {c.task_id: "waits for a dependency" for c in queue if c.task_id not in picked_set}
+        return WindowPlan(tuple(picked), tuple(waits), None, 0, None, waits)
     if fresh and unprotected and first is not None and first.estimate_tokens > horizon.capacity_tokens:
         # No window will ever hold it and nobody needs these two: it runs alone, hits the
         # limit, and resumes its session after the reset.
@@ -245,17 +251,15 @@ def plan_protected(
         picked.append(first.task_id)
         picked_set.add(first.task_id)
     planned = 0 if oversized is not None else _pick(queue, picked, picked_set, ready, fits)
-    if oversized is None and not picked and horizon.keep_tokens == 0 and room_now > 0:
-        # Nobody needs the rest of this window and nothing fits it: rather than leave it
-        # idle, start the smallest ready task when the rest covers a good share of it. It
-        # may hit the limit and resume after the reset, where what is left of it is planned
-        # against that window's protection. While the window's size is a guess, this is
-        # also how the real size is learned.
+    left = room_now - split(committed_tokens + planned)[0]
+    if oversized is None and not picked and committed_tokens == 0 and horizon.keep_tokens == 0 and left > 0:
+        # Nobody needs the rest of this window, nothing runs and nothing fits: rather than leave it
+        # idle, start the smallest ready task when what is left
+        # covers a good share of it. It may hit the limit and resume after the reset, where
+        # what is left of it is planned against that window's protection.
         ready_now = [c for c in queue if ready(c)]
         smallest = min(ready_now, key=lambda c: (c.estimate_tokens, c.order), default=None)
-        if smallest is not None and (
-            not horizon.capacity_known or room_now >= OVERFLOW_SHARE * smallest.estimate_tokens
-        ):
+        if smallest is not None and left >= OVERFLOW_SHARE * smallest.estimate_tokens:
             picked.append(smallest.task_id)
             picked_set.add(smallest.task_id)
             planned += smallest.estimate_tokens

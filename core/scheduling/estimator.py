@@ -3,14 +3,19 @@ recent history. The rule itself (`choose_estimate`) is pure; this reads its inpu
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import Protocol
 
-from core.models import Plan, Task
+from core.models import Plan, Run, RunKind, Task
 from core.scheduling.estimates import choose_estimate
 
 HISTORY_TASKS = 20
 """How many recent finished tasks the history estimate looks at."""
+BURN_LOOKBACK = timedelta(days=14)
+MIN_RUN_S = 60.0
+"""Shorter runs say little about a rate (start-up dominates)."""
 
 LearnedEstimate = Callable[[Task], Awaitable[int | None]]
 
@@ -21,6 +26,8 @@ class _Plans(Protocol):
 
 class _Runs(Protocol):
     async def done_task_tokens(self, repo: str | None, limit: int) -> list[int]: ...
+
+    async def between(self, since: datetime | None = None, until: datetime | None = None) -> list[Run]: ...
 
 
 class EstimateSource(Protocol):
@@ -54,3 +61,14 @@ class Estimator:
             plan.estimate_tokens if plan else None, history, self.default_tokens, learned
         )
         return int(choice.tokens or self.default_tokens)
+
+    async def burn_tokens_per_min(self, now: datetime) -> float | None:
+        """How fast work runs spend, from the last two weeks' finished runs (the median rate):
+        what decides how much of a run spills past a window's reset."""
+        rates = [
+            run.tokens.total / (run.duration_s / 60)
+            for run in await self.store.runs.between(now - BURN_LOOKBACK, now)
+            if run.kind is RunKind.WORK and run.duration_s is not None and run.duration_s >= MIN_RUN_S
+            and run.tokens.total > 0
+        ]
+        return statistics.median(rates) if rates else None
