@@ -26,6 +26,8 @@ from core.settings import Settings
 from core.store.store import Store
 
 BUDGETS_KEY = "budgets"
+WAITS_KEY = "budget.waits"
+"""Why each ready task was held back at the daemon's last plan (written by the dispatcher)."""
 NIGHT_STARTS = time(12, 0)
 MAX_RESERVE = 0.9
 KNOBS = ("task", "night", "reserve")
@@ -155,3 +157,10 @@ def budget_lines(budgets: Budgets, spend: Spend, settings: Settings) -> list[str
     else:
         reserve = "no reserve: the whole window may be used"
     return [night, task, reserve]
+
+
+async def budget_wait(store: Store, task_id: int) -> str | None:
+    """Why the budget held this task back at the daemon's last look, if it did."""
+    record = await store.kv.get(WAITS_KEY) or {}
+    reason = (record.get("waits") or {}).get(str(task_id))
+    return str(reason) if reason else None

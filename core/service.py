@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.abc import Clock, Notification, Notifier, NullNotifier
+from core.budgets import budget_wait
 from core.capture import Capture
 from core.errors import InvalidInput, InvalidTransition, NoPlan, StalePlan, UserError
 from core.inbox import Inbox, InboxReport
@@ -49,6 +50,8 @@ class TaskDetail:
     runs: list[Run]
     events: list[Event]
     waiting_for: list[int] = field(default_factory=list)
+    budget_wait: str | None = None
+    """Why the window's budget held it back at the daemon's last look."""
 
     @property
     def why_not_running(self) -> str | None:
@@ -59,6 +62,8 @@ class TaskDetail:
         if self.waiting_for and not self.task.state.terminal:
             ids = ", ".join(str(i) for i in self.waiting_for)
             return f"waiting for task {ids} to finish"
+        if self.budget_wait and self.task.state is TaskState.READY:
+            return f"task {self.task.id} waits: {self.budget_wait}"
         return None
 
     def as_json(self) -> dict[str, Any]:
@@ -205,6 +210,7 @@ class Service:
             runs=await self.store.runs.for_task(task_id),
             events=await self.store.tasks.events(task_id),
             waiting_for=waiting,
+            budget_wait=await budget_wait(self.store, task_id),
         )
 
     async def depend(self, task_id: int, after: Iterable[int]) -> Task:

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
+from core.budgets import WAITS_KEY, load_budgets, night_spend
 from core.daemon.follower import Follower
 from core.daemon.gate import LimitGate
 from core.daemon.seams import ParallelLimit
@@ -30,8 +31,6 @@ from core.scheduling.priming import WINDOW_LENGTH
 from core.scheduling.protect import Horizon, horizon, stop_line
 from core.service import Service
 
-BUDGET_WAITS_KEY = "budget.waits"
-"""Why each ready task was held back at the last plan: `show` and `/task` say it."""
 MEASURED_UTILIZATION = ("endpoint", "stream")
 EXACT_CAPACITY_SOURCES = ("usage endpoint", "NIGHTSHIFT_WINDOW_CAPACITY_TOKENS")
 """Where a window's size is known for sure; the largest block seen is only a lower bound."""
@@ -99,7 +98,25 @@ class Dispatcher:
             return []
         if check.after_reset and self.gate.probing(now, self.follower.run_starts()):
             return []
+        if await self._night_spent(now):
+            return []
         return await self._claim(now, round_, free, alone=check.after_reset)
+
+    async def _night_spent(self, now: datetime) -> bool:
+        """The owner's nightly cap (`/budget night`) is reached: nothing new starts tonight."""
+        if self.burst:
+            return False
+        budgets = await load_budgets(self.store, self.settings)
+        if budgets.nightly_usd is None:
+            return False
+        spend = await night_spend(self.store, now, self.tz)
+        if spend.night_usd < budgets.nightly_usd:
+            return False
+        reason = (f"tonight's spend ${spend.night_usd:.2f} reached your nightly cap "
+                  f"${budgets.nightly_usd:.2f}; work waits for tomorrow's night (noon)")
+        ready = await self.store.tasks.runnable(now)
+        await self._record_waits({t.id: reason for t in ready}, now)
+        return True
 
     async def _claim(self, now: datetime, round_: Round, free: int, *, alone: bool) -> list[int]:
         """Claim and start up to `free` tasks; `alone`: after a reset one run goes first."""
@@ -224,7 +241,7 @@ class Dispatcher:
         book = await self.owner_use(now) if self.owner_use is not None else None
         picture = horizon(
             now, window_start=window_start, capacity_tokens=capacity, capacity_exact=exact,
-            reserve=self.settings.reserve_by_hour,
+            reserve=(await load_budgets(self.store, self.settings)).reserve_by_hour(self.settings),
             owner_need=(lambda a, b: book.expected(a, b, now)) if book is not None else None,
             tz=self.tz, burn_tokens_per_min=await self.estimator.burn_tokens_per_min(now),
             parallel=self.settings.max_parallel, owner_used_tokens=max(0, used - ours),
@@ -232,12 +249,16 @@ class Dispatcher:
         return picture, used
 
     async def _our_tokens_in(self, now: datetime) -> int:
-        """Tokens nightshift's own runs spent in the open window (the rest is the owner's)."""
-        window, end = self.usage.window_id(now), self.usage.window_end(now)
-        if window is None or end is None:
+        """Tokens nightshift's own runs spent in the open window (the rest is the owner's).
+
+        A run that overlaps the window counts whole: counting too much of it as ours only
+        makes the owner's share look smaller, and so keeps more of the window for them."""
+        end = self.usage.window_end(now)
+        if end is None:
             return 0
-        runs = await self.store.runs.between(end - WINDOW_LENGTH, None)
-        return sum(r.tokens.total for r in runs if r.window_id == window)
+        start = end - WINDOW_LENGTH
+        runs = await self.store.runs.between(start - WINDOW_LENGTH, end)
+        return sum(r.tokens.total for r in runs if r.finished_at is None or r.finished_at >= start)
 
     async def enforce_stop_line(self, now: datetime) -> list[int]:
         """Pause the runs in flight once the window's use reaches what is kept for the owner.
@@ -261,8 +282,8 @@ class Dispatcher:
 
     async def _record_waits(self, reasons: dict[int, str], now: datetime) -> None:
         waits = {str(task_id): reason for task_id, reason in reasons.items()}
-        if waits or await self.store.kv.get(BUDGET_WAITS_KEY):
-            await self.store.kv.set(BUDGET_WAITS_KEY, {"at": iso(now), "waits": waits})
+        if waits or await self.store.kv.get(WAITS_KEY):
+            await self.store.kv.set(WAITS_KEY, {"at": iso(now), "waits": waits})
 
     def capacity(self, fresh_window: bool) -> WindowCapacity | None:
         """The window's size and spend (runs in flight count at their estimates)."""

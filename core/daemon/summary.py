@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 
 from core.abc import Notification, Notifier
+from core.budgets import WAITS_KEY
 from core.daemon.seams import DaemonStats
 from core.errors import NightshiftError
 from core.log import event
@@ -64,8 +65,11 @@ class WindowSummary:
             photo = str(path)
         except Exception as exc:  # a chart is a nicety; the summary goes out without it
             event("window chart not drawn", logging.WARNING, error=repr(exc))
+        record = await self.service.store.kv.get(WAITS_KEY) or {}
+        waits = {int(k): str(v) for k, v in (record.get("waits") or {}).items()}
         text = window_summary_text(
-            batch.trigger, batch.scheduled_for, self.tz, entries, batch.capacity_tokens, twin
+            batch.trigger, batch.scheduled_for, self.tz, entries, batch.capacity_tokens, twin,
+            waits={k: v for k, v in waits.items() if k not in batch.tasks},
         )
         self.stats.summaries += 1
         event("window summary", tasks=sorted(batch.tasks), trigger=batch.trigger)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, tzinfo
 
 from core.models import Run, Task, TaskState
@@ -26,11 +26,13 @@ def window_summary_text(
     entries: Sequence[tuple[Task, Run | None]],
     capacity_tokens: int | None,
     picture: str = "",
+    waits: Mapping[int, str] | None = None,
 ) -> str:
     """Plain text (the delivering front formats it); `entries` are the batch's tasks, in start order.
 
     `picture` is the timeline's text twin (limit hit, idle stretches, reserve): it joins the
-    tokens line, so the lines after it stay one per task."""
+    tokens line, so the lines after it stay one per task. `waits` says why the budget held
+    ready tasks back ("task 12 waits: needs ~180,000 tokens; 60,000 left before …")."""
     local = scheduled_for.astimezone(tz)
     when = local.strftime("%Y-%m-%d %H:%M")
     count = len(entries)
@@ -55,4 +57,9 @@ def window_summary_text(
         lines.append(f"task {task.id} {state}: {task.title}{detail}")
     if count > MAX_LISTED:
         lines.append(f"… and {count - MAX_LISTED} more")
+    held = sorted((waits or {}).items())
+    for task_id, reason in held[:MAX_LISTED]:
+        lines.append(f"task {task_id} waits: {reason}")
+    if len(held) > MAX_LISTED:
+        lines.append(f"… and {len(held) - MAX_LISTED} more waiting")
     return "\n".join(lines)

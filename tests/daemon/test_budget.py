@@ -1,0 +1,92 @@
+"""The budget in the running daemon: what waits and why, the stop line, the nightly cap.
+
+Through the production assembly with the fake CLI, whose every message spends 7,692 tokens
+in Claude's logs (`USAGE_PER_MESSAGE`), so a window of 20,000 tokens with half kept for the
+owner fills its queue share within two messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from core.budgets import set_budget
+from core.models import Outcome, TaskState
+from core.service import Service
+from core.store.store import Store
+from tests.daemon.conftest import Running, wait_for_states
+
+Start = Callable[..., Awaitable[Running]]
+
+ALL_DAY_HALF = "0-23:50"
+
+
+async def test_a_task_that_does_not_fit_before_the_owners_share_waits_and_says_why(
+    dservice: Service, dstore: Store, start_daemon: Start,
+) -> None:
+    task = await dservice.add("too big for what is left")
+    running = await start_daemon(reserve=ALL_DAY_HALF, window_capacity_tokens=20_000,
+                                 default_task_tokens=15_000)
+    for _ in range(200):  # the first round plans at once; its reasons are recorded
+        detail = await running.service.show(task.id)
+        if detail.budget_wait:
+            break
+        await asyncio.sleep(0.05)
+    assert (await dstore.tasks.get(task.id)).state is TaskState.READY
+    assert await dstore.runs.for_task(task.id) == []
+    why = detail.why_not_running or ""
+    assert why.startswith(f"task {task.id} waits: needs ~15,000 tokens; 10,000 left before what is "
+                          "kept for you (your reserve of 50% until "), why
+    assert detail.as_json()["why_not_running"] == detail.why_not_running
+
+
+async def test_a_run_that_reaches_the_owners_share_pauses_and_resumes_its_session_later(
+    dservice: Service, dstore: Store, start_daemon: Start,
+) -> None:
+    task = await dservice.add("grows beyond its estimate [fake: slow delay=0.25 turns=8]")
+    running = await start_daemon(reserve=ALL_DAY_HALF, window_capacity_tokens=20_000,
+                                 default_task_tokens=1_000)
+    await wait_for_states(dstore, [task.id], {TaskState.RUNNING})
+    for _ in range(400):  # two messages (15,384 tokens) cross the line at 10,000
+        runs = await dstore.runs.for_task(task.id)
+        if runs and runs[-1].tokens.total >= 15_000:
+            break
+        await asyncio.sleep(0.05)
+    running.daemon.timers.fire_now("usage")
+    (paused,) = await wait_for_states(dstore, [task.id], {TaskState.READY})
+    (run,) = await dstore.runs.for_task(task.id)
+    assert run.outcome is Outcome.INTERRUPTED and "keep what you need of this window" in (run.summary or "")
+    assert paused.attempts == 0 and paused.session_id == run.session_id, "the session is kept"
+    for _ in range(200):
+        detail = await running.service.show(task.id)
+        if detail.budget_wait:
+            break
+        await asyncio.sleep(0.05)
+    assert detail.why_not_running is not None and "left before what is kept for you" in detail.why_not_running
+    assert len(await dstore.runs.for_task(task.id)) == 1, "it does not start again into the owner's share"
+
+
+async def test_tasks_tagged_anytime_run_on_in_the_owners_share(
+    dservice: Service, dstore: Store, start_daemon: Start,
+) -> None:
+    task = await dservice.add("urgent for the owner", tags=["anytime"])
+    await start_daemon(reserve=ALL_DAY_HALF, window_capacity_tokens=20_000, default_task_tokens=15_000)
+    await wait_for_states(dstore, [task.id], {TaskState.DONE})
+
+
+async def test_the_nightly_cap_holds_new_work_and_says_so(
+    dservice: Service, dstore: Store, start_daemon: Start,
+) -> None:
+    first = await dservice.add("spends a little")
+    running = await start_daemon()
+    await wait_for_states(dstore, [first.id], {TaskState.DONE})
+    await set_budget(dstore, dservice.settings, "night", "0.01")
+    second = await running.service.add("would spend more")
+    for _ in range(200):
+        detail = await running.service.show(second.id)
+        if detail.budget_wait:
+            break
+        await asyncio.sleep(0.05)
+    assert (await dstore.tasks.get(second.id)).state is TaskState.READY
+    assert await dstore.runs.for_task(second.id) == []
+    assert detail.budget_wait is not None and "reached your nightly cap $0.01" in detail.budget_wait
