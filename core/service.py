@@ -21,6 +21,8 @@ from core.capture import Capture
 from core.errors import InvalidInput, InvalidTransition, NoPlan, StalePlan, UserError
 from core.inbox import Inbox, InboxReport
 from core.models import Event, Plan, Priority, Run, Task, TaskState, utcnow
+from core.scheduling.priming import prime_times
+from core.scheduling.workhours import PlannedPrime, parse_work_hours, planned_primes
 from core.settings import Settings
 from core.store.store import Store, open_store
 from core.store.tasks import NewTask, record_event
@@ -411,6 +413,13 @@ class Service:
         return report
 
     # --- usage -----------------------------------------------------------------------------
+
+    def planned_primes(self, now: datetime | None = None) -> builtins.list[PlannedPrime]:
+        """The primes planned for the next day and a half: NIGHTSHIFT_PRIME_AT's times and one
+        five hours before each start of work (NIGHTSHIFT_WORK_HOURS), as `usage` shows them."""
+        return planned_primes(now or self.clock(), prime_at=prime_times(self.settings.prime_at),
+                              work=parse_work_hours(self.settings.work_hours), learned_start=None,
+                              tz=self.settings.local_tz)
 
     async def usage(self) -> LimitState:
         """The usage window and limit state from what is known (no log scan, no fetch)."""

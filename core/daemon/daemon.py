@@ -201,6 +201,7 @@ class Daemon:
             meta_task=self._meta_task if self.observer is not None else None,
             daily_summary=self._daily_summary,
             morning_digest=self._morning_digest,
+            work_prime=self.primer.prime_for_work,
         )
         self.timers.start(standing_jobs(self.settings, work, burst=self.burst))
         await self.gate.restore()

@@ -23,6 +23,7 @@ from core.daemon.wake import Doorbell
 from core.log import event
 from core.models import iso, parse_iso
 from core.scheduling.priming import PRIME_MODEL, PRIME_PROMPT, prime_decision
+from core.scheduling.workhours import DUE_FOR, due_prime, parse_work_hours, planned_primes
 from core.settings import Settings
 from core.store.db import ensure_private_dir
 from core.store.store import Store
@@ -53,6 +54,16 @@ class Primer:
         self.clock = clock
         self.busy = busy
         """True while a run is in flight: it keeps the window open by itself."""
+
+    async def prime_for_work(self) -> None:
+        """The `work-prime` job: a fresh window should open as the owner starts work."""
+        now = self.clock()
+        due = due_prime(now, planned_primes(now - DUE_FOR, prime_at=(),
+                                            work=parse_work_hours(self.settings.work_hours),
+                                            learned_start=None, tz=self.settings.local_tz))
+        if due is not None:
+            event("work-hours prime due", at=iso(due.at), reason=due.reason)
+            await self.prime()
 
     async def prime(self) -> None:
         """The `prime-HHMM` job."""

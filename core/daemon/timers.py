@@ -108,6 +108,12 @@ class StandingWork:
     """Both lent by the run observer (the learning loop); None without one."""
     daily_summary: Action | None = None
     morning_digest: Action | None = None
+    work_prime: Action | None = None
+    """Primes a window five hours before the owner's work starts (NIGHTSHIFT_WORK_HOURS)."""
+
+
+WORK_PRIME_CHECK_S = 300.0
+"""How often the work-hours prime looks whether one is due (it stays due for ten minutes)."""
 
 
 def standing_jobs(settings: Settings, work: StandingWork, *, burst: bool) -> list[Job]:
@@ -132,6 +138,8 @@ def standing_jobs(settings: Settings, work: StandingWork, *, burst: bool) -> lis
         Job(f"prime-{hour:02d}{minute:02d}", DailyAt(hour, minute), work.prime)
         for hour, minute in prime_times(settings.prime_at)
     ]
+    if work.work_prime is not None and settings.work_hours:
+        jobs.append(Job("work-prime", Every(WORK_PRIME_CHECK_S), work.work_prime))
     if work.daily_summary is not None and settings.telegram_enabled:
         jobs.append(Job("daily-summary", DailyAt(settings.daily_summary_hour), work.daily_summary))
     wake = settings.wake_at

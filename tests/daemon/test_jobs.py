@@ -427,3 +427,29 @@ async def test_the_learned_parallel_limit_overrides_the_setting(
     (rb,) = await dstore.runs.for_task(b.id)
     assert ra.finished_at is not None and rb.started_at is not None
     assert rb.started_at >= ra.finished_at
+
+
+async def test_work_hours_prime_a_window_five_hours_before_work_and_only_then(
+    dservice: Service,
+    dstore: Store,
+    record: Record,
+    start_daemon: Start,
+) -> None:
+    monday_4am = datetime(2026, 1, 5, 4, 2, tzinfo=UTC)
+    clock = {"now": monday_4am - timedelta(hours=1)}
+    running = await start_daemon(work_hours="9-18", tz="UTC", clock=lambda: clock["now"])
+    daemon = running.daemon
+    assert daemon.timers.next_fire("work-prime") is not None
+    assert [p.at for p in running.service.planned_primes(monday_4am - timedelta(hours=1))][:1] == [
+        monday_4am.replace(minute=0)
+    ]
+    await daemon.primer.prime_for_work()  # 03:02: not due
+    assert record() == [] and daemon.stats.primes == 0
+    clock["now"] = monday_4am  # 04:02: the window it opens resets at 09:00
+    await daemon.primer.prime_for_work()
+    (call,) = record()
+    assert call["prompt"] == PRIME_PROMPT and daemon.stats.primes == 1
+    clock["now"] = monday_4am + timedelta(minutes=20)  # past the moment: not again
+    await dstore.kv.delete(LAST_PRIMED_KEY)
+    await daemon.primer.prime_for_work()
+    assert len(record()) == 1
