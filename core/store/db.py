@@ -9,7 +9,6 @@ it through `transaction()`.
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager, suppress
@@ -20,7 +19,10 @@ import aiosqlite
 
 from core.errors import InvalidInput, StoreError
 from core.store import migrations
+from core.store.files import corrupt, ensure_private_dir, is_corruption, prepare_database_file
 from core.store.port import SQLITE, Dialect, Row
+
+__all__ = ["BUSY_TIMEOUT_MS", "Database", "SqliteTx", "ensure_private_dir", "migrate_file"]
 
 BUSY_TIMEOUT_MS = 10_000
 SQLITE_INT_MAX = 2**63 - 1
@@ -29,29 +31,6 @@ SQLITE_INT_MAX = 2**63 - 1
 def out_of_range() -> InvalidInput:
     """sqlite3 refuses a Python int past 64 bits with OverflowError; for us it is bad input."""
     return InvalidInput(f"a number given is too large (the largest id or count is {SQLITE_INT_MAX:,})")
-
-
-def ensure_private_dir(path: Path) -> Path:
-    """Create `path` (and parents) as 0700: it holds prompts, logs and worktrees.
-
-    `mkdir(parents=True, mode=…)` gives the mode to the last folder only and makes the
-    parents it creates world-readable (`runs/` of `runs/7`), so each missing one is made here.
-    """
-    missing = [p for p in (path, *path.parents) if not p.exists()]
-    for folder in reversed(missing):
-        with suppress(FileExistsError):  # made meanwhile by another process
-            folder.mkdir(mode=0o700)
-    if path.stat().st_mode & 0o077:
-        path.chmod(0o700)
-    return path
-
-
-def ensure_private_file(path: Path) -> None:
-    """Create `path` as 0600 before anything else opens it, so it is never world-readable."""
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    os.close(fd)
-    if path.stat().st_mode & 0o077:
-        path.chmod(0o600)
 
 
 def _configure(conn: sqlite3.Connection) -> None:
@@ -63,13 +42,17 @@ def _configure(conn: sqlite3.Connection) -> None:
 
 def migrate_file(path: Path) -> list[int]:
     """Bring the database at `path` to the latest schema; safe to call from many processes."""
-    ensure_private_dir(path.parent)
-    ensure_private_file(path)
+    try:
+        prepare_database_file(path)
+    except OSError as exc:
+        raise StoreError(f"cannot create the database at {path}: {exc.strerror or exc}") from None
     conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
     try:
         _configure(conn)
         return migrations.migrate(conn)
     except sqlite3.Error as exc:
+        if is_corruption(exc):
+            raise corrupt(path, exc) from None
         raise StoreError(f"cannot prepare the database at {path}: {exc}") from exc
     finally:
         conn.close()
@@ -132,6 +115,11 @@ class Database:
         await conn.execute("PRAGMA foreign_keys = ON")
         return cls(path, conn)
 
+    def _raise_if_damaged(self, exc: sqlite3.Error) -> None:
+        """SQLite saying the file is damaged becomes the one-line `DatabaseCorrupt`."""
+        if is_corruption(exc):
+            raise corrupt(self.path, exc) from None
+
     async def close(self) -> None:
         await self.conn.close()
 
@@ -142,6 +130,7 @@ class Database:
             try:
                 await self.conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
+                self._raise_if_damaged(exc)
                 raise StoreError(f"database busy or unwritable: {exc}") from exc
             try:
                 yield SqliteTx(self.conn)
@@ -150,6 +139,7 @@ class Database:
                 raise out_of_range() from None
             except sqlite3.Error as exc:  # disk full, I/O error, locked mid-way, a trigger refused
                 await self._rollback()
+                self._raise_if_damaged(exc)
                 raise StoreError(f"could not save to the database: {exc}") from exc
             except BaseException:
                 await self._rollback()
@@ -159,6 +149,7 @@ class Database:
                     await self.conn.execute("COMMIT")
                 except sqlite3.Error as exc:
                     await self._rollback()
+                    self._raise_if_damaged(exc)
                     raise StoreError(f"could not save to the database: {exc}") from exc
 
     async def _rollback(self) -> None:
@@ -174,6 +165,9 @@ class Database:
                 return list(await self.conn.execute_fetchall(sql, tuple(params)))
             except OverflowError:
                 raise out_of_range() from None
+            except sqlite3.DatabaseError as exc:
+                self._raise_if_damaged(exc)
+                raise
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
         rows = await self.fetchall(sql, params)
@@ -186,3 +180,11 @@ class Database:
     async def integrity_ok(self) -> bool:
         row = await self.fetchone("PRAGMA integrity_check")
         return row is not None and row[0] == "ok"
+
+    async def ensure_sound(self) -> None:
+        """`PRAGMA quick_check` (every page, not the indexes' contents: milliseconds for
+        nightshift's sizes); raises `DatabaseCorrupt` so nothing is built on damaged pages."""
+        rows = await self.fetchall("PRAGMA quick_check(3)")
+        problems = [str(r[0]) for r in rows if r[0] != "ok"]
+        if problems:
+            raise corrupt(self.path, "; ".join(problems))

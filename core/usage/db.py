@@ -8,11 +8,11 @@ without importing that module (which imports aiosqlite).
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from pathlib import Path
 
 from core.errors import StoreError
+from core.store.files import corrupt, is_corruption, prepare_database_file
 
 BUSY_TIMEOUT_MS = 10_000
 USAGE_SCHEMA_VERSION = 5
@@ -23,19 +23,6 @@ does not import the migration registry (and `dataclasses` with it) on every `usa
 poll; later migrations of other tables are applied by `Database.open` as usual.
 """
 CACHE_KIB = 16_384
-
-
-def _private_dir(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if path.stat().st_mode & 0o077:
-        path.chmod(0o700)
-
-
-def _private_file(path: Path) -> None:
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    os.close(fd)
-    if path.stat().st_mode & 0o077:
-        path.chmod(0o600)
 
 
 def _schema_version(conn: sqlite3.Connection) -> int:
@@ -49,8 +36,7 @@ def _schema_version(conn: sqlite3.Connection) -> int:
 def open_scan_db(path: Path) -> sqlite3.Connection:
     """Open (creating and migrating if needed) the database in autocommit mode."""
     try:
-        _private_dir(path.parent)
-        _private_file(path)
+        prepare_database_file(path)  # never a descriptor of its own: see core.store.files
         conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000,
                                check_same_thread=False)
     except (OSError, sqlite3.Error) as exc:
@@ -69,6 +55,8 @@ def open_scan_db(path: Path) -> sqlite3.Connection:
             migrations.migrate(conn)
     except sqlite3.Error as exc:
         conn.close()
+        if is_corruption(exc):
+            raise corrupt(path, exc) from None
         raise StoreError(f"cannot prepare the database at {path}: {exc}") from exc
     except BaseException:
         conn.close()
