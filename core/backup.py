@@ -12,8 +12,8 @@ database it replaces, and brings an older backup's schema up to date.
 
 Manual restore, without nightshift (the same steps `nightshift restore FILE` takes): stop
 the daemon; move `nightshift.db`, `nightshift.db-wal` and `nightshift.db-shm` out of
-NIGHTSHIFT_HOME; copy the backup to `NIGHTSHIFT_HOME/nightshift.db`; `chmod 600` it;
-start nightshift (it migrates the schema on open).
+NIGHTSHIFT_HOME (together: the -wal belongs to its database); copy the backup to
+`NIGHTSHIFT_HOME/nightshift.db`; `chmod 600` it; start nightshift (it migrates the schema on open).
 """
 
 from __future__ import annotations
@@ -28,14 +28,23 @@ from pathlib import Path
 from typing import Any
 
 from core import safefs
-from core.errors import AlreadyRunning, InvalidInput, SchemaTooNew, StoreError
+from core.errors import AlreadyRunning, DatabaseCorrupt, InvalidInput, SchemaTooNew, StoreError
 from core.lock import InstanceLock  # the daemon's own lock: no daemon starts meanwhile
 from core.settings import Settings
 from core.store import migrations
-from core.store.db import BUSY_TIMEOUT_MS, Database, ensure_private_dir, ensure_private_file, migrate_file
+from core.store.db import BUSY_TIMEOUT_MS, Database, migrate_file
+from core.store.files import (
+    BACKUP_DIR,
+    DAMAGED_PREFIX,
+    corrupt,
+    database_files,
+    ensure_private_dir,
+    is_corruption,
+    is_live_database,
+    prepare_database_file,
+)
 from core.store.store import Store
 
-BACKUP_DIR = "backups"
 DAILY_PREFIX = "nightshift-daily-"
 PRE_RESTORE_PREFIX = "nightshift-before-restore-"
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -59,11 +68,14 @@ class BackupInfo:
 class RestoreInfo:
     restored: BackupInfo
     previous: BackupInfo | None
-    """The copy of the database that was replaced (None if there was none)."""
+    """The copy of the database that was replaced (None if there was none, or it was damaged)."""
+    damaged: Path | None = None
+    """Where the replaced database went when it was too damaged to copy: moved aside as it was."""
 
     def as_json(self) -> dict[str, Any]:
         return {"restored": self.restored.as_json(),
-                "previous": self.previous.as_json() if self.previous else None}
+                "previous": self.previous.as_json() if self.previous else None,
+                "damaged": str(self.damaged) if self.damaged else None}
 
 
 def backups_dir(settings: Settings) -> Path:
@@ -132,8 +144,8 @@ def backup_database(source: Path, out: Path) -> BackupInfo:
         raise StoreError(f"no database at {source} to back up")
     if out.exists() and out.is_dir():
         raise InvalidInput(f"{out} is a directory; name the backup file")
-    if out.resolve() == source.resolve():
-        raise InvalidInput("the backup cannot replace the database it copies")
+    if is_live_database(out, source):
+        raise InvalidInput("the backup cannot replace the database it copies (or its -wal/-shm)")
     ensure_private_dir(out.parent)
     # A new 0600 file under a random name (O_EXCL|O_NOFOLLOW): never a link planted at a
     # predictable temp name, which SQLite would otherwise write the copy through.
@@ -152,12 +164,19 @@ def backup_database(source: Path, out: Path) -> BackupInfo:
                 dst.close()
         finally:
             src.close()
-        if check is None or check[0] != "ok":
-            raise StoreError(f"the backup of {source} failed its integrity check; nothing was written")
-        with tmp.open("rb") as fh:
-            os.fsync(fh.fileno())
+        if check is None or check[0] != "ok":  # a sound source gives a sound copy
+            raise corrupt(source, f"integrity check: {check[0] if check else '?'}")
+        # The copy is closed and no connection of any process is on it: fsync it via a
+        # descriptor of its own is safe here (it never is on a live database).
+        fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, out)
     except sqlite3.Error as exc:
+        if is_corruption(exc):
+            raise corrupt(source, exc) from None
         raise StoreError(f"could not back up {source}: {exc}") from None
     except OSError as exc:
         raise StoreError(f"could not write the backup {out}: {exc.strerror or exc}") from None
@@ -166,16 +185,32 @@ def backup_database(source: Path, out: Path) -> BackupInfo:
     return inspect_backup(out)
 
 
+def inspect_restore_source(settings: Settings, backup: Path) -> BackupInfo:
+    """`inspect_backup`, refusing the live database and its siblings before reading them."""
+    if is_live_database(backup, settings.db_path):
+        raise InvalidInput("that is the live database, not a backup")
+    return inspect_backup(backup)
+
+
+def _move_aside(settings: Settings, target: Path, now: datetime) -> Path:
+    """Rename a damaged database and its -wal/-shm into backups/, untouched (renaming takes
+    no descriptor, and what the -wal still holds stays beside its database)."""
+    folder = ensure_private_dir(backups_dir(settings))
+    aside = _unused(folder, DAMAGED_PREFIX, now.astimezone(settings.local_tz))
+    for source, dest in zip(database_files(target), database_files(aside), strict=True):
+        if source.exists():
+            os.replace(source, dest)
+    return aside
+
+
 def restore_database(settings: Settings, backup: Path, *, now: datetime) -> RestoreInfo:
     """Replace the database with `backup`; refuses while the daemon runs.
 
     The database being replaced is backed up first (into `backups/`), so a restore can be
-    undone with another restore.
+    undone with another restore; one too damaged to copy is moved there as it is.
     """
-    info = inspect_backup(backup)
+    info = inspect_restore_source(settings, backup)
     target = settings.db_path
-    if target.exists() and backup.resolve() == target.resolve():
-        raise InvalidInput("that is the live database, not a backup")
     lock = InstanceLock(settings.home_dir)
     try:
         lock.acquire()
@@ -183,11 +218,14 @@ def restore_database(settings: Settings, backup: Path, *, now: datetime) -> Rest
         raise InvalidInput(f"{exc.message}; stop it before restoring") from None
     try:
         previous: BackupInfo | None = None
+        damaged: Path | None = None
         if target.exists():
-            previous = backup_database(target, _unused(backups_dir(settings), PRE_RESTORE_PREFIX,
-                                                       now.astimezone(settings.local_tz)))
-        ensure_private_dir(target.parent)
-        ensure_private_file(target)
+            try:
+                previous = backup_database(target, _unused(backups_dir(settings), PRE_RESTORE_PREFIX,
+                                                           now.astimezone(settings.local_tz)))
+            except DatabaseCorrupt:
+                damaged = _move_aside(settings, target, now)
+        prepare_database_file(target)
         try:
             src = sqlite3.connect(f"{backup.resolve().as_uri()}?mode=ro", uri=True)
             try:
@@ -208,7 +246,7 @@ def restore_database(settings: Settings, backup: Path, *, now: datetime) -> Rest
         migrate_file(target)
     finally:
         lock.release()
-    return RestoreInfo(info, previous)
+    return RestoreInfo(info, previous, damaged)
 
 
 def daily_files(settings: Settings) -> list[Path]:

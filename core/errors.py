@@ -7,6 +7,8 @@ thing; the fronts only translate the class into an exit code or a friendly reply
 from __future__ import annotations
 
 import errno
+import shlex
+from pathlib import Path
 
 
 class NightshiftError(Exception):
@@ -138,6 +140,28 @@ class SchemaTooNew(StoreError):
             f"the database has schema version {found} but this nightshift knows only {known}; "
             "upgrade nightshift"
         )
+
+
+class DatabaseCorrupt(StoreError):
+    """SQLite found the database file damaged; the message names the file and the way out."""
+
+    DETAIL_MAX_CHARS = 200
+
+    def __init__(self, path: Path, detail: str, newest_backup: Path | None, backups: Path) -> None:
+        detail = " ".join(detail.split())  # quick_check reports one problem per line: one line here
+        if len(detail) > self.DETAIL_MAX_CHARS:
+            detail = detail[: self.DETAIL_MAX_CHARS - 1] + "…"
+        if newest_backup is not None:
+            way_out = (f"stop nightshift, then restore the newest backup: "
+                       f"nightshift restore {shlex.quote(str(newest_backup))}")
+        else:
+            way_out = (f"there is no backup in {backups}; stop nightshift and move {path} aside "
+                       "to start with an empty database (sqlite3's .recover saves what is readable)")
+        super().__init__(f"the database {path} is damaged ({detail}): {way_out}")
+        self.path = path
+        self.detail = detail
+        self.way_out = way_out
+        self.newest_backup = newest_backup
 
 
 class DiskWriteError(NightshiftError):

@@ -19,10 +19,10 @@ def main() -> None:
     import typer
 
     from core.cli import backup, budget, demo, doctor, improve, run, setup, stats, tasks, usage  # noqa: F401
-    from core.cli.app import app
+    from core.cli.app import app, run_app
     from core.cli.help import polish
 
-    polish(typer.main.get_command(app))(prog_name="nightshift")
+    run_app(lambda: polish(typer.main.get_command(app))(prog_name="nightshift"))
 
 
 def __getattr__(name: str) -> Any:

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn, TypeVar
 
 import typer
-from rich.console import Console
 
-from core.errors import NightshiftError
+from core.console import make_console
+from core.errors import NightshiftError, StoreError
 from core.service import Service
 from core.settings import Settings, load_settings
+from core.store.files import corrupt, is_corruption
 
 app = typer.Typer(
     name="nightshift",
@@ -45,8 +47,8 @@ def _root(
     """Queue Claude Code work; run it when the usage window resets."""
 
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+console = make_console()
+err_console = make_console(stderr=True)
 
 T = TypeVar("T")
 
@@ -82,6 +84,29 @@ def with_service(work: Callable[[Service], Awaitable[T]], **service_kwargs: Any)
         return asyncio.run(main())
     except NightshiftError as exc:
         fail(exc.message, exc.exit_code)
+
+
+def run_app(entry: Callable[[], object]) -> None:
+    """The CLI (`entry` runs typer's app) behind the last edge: a `NightshiftError` that
+    escaped a command, or SQLite saying the database file is damaged (from any layer), is
+    one line, not a traceback."""
+    try:
+        entry()
+    except NightshiftError as exc:
+        _exit(exc.message, exc.exit_code)
+    except sqlite3.DatabaseError as exc:
+        if not is_corruption(exc):
+            raise
+        try:
+            error = corrupt(load_settings().db_path, exc)
+        except NightshiftError:  # settings unreadable: say what SQLite said, still one line
+            _exit(f"the database is damaged: {exc}", StoreError.exit_code)
+        _exit(error.message, error.exit_code)
+
+
+def _exit(message: str, code: int) -> NoReturn:
+    err_console.print(f"error: {message}", markup=False, soft_wrap=True)
+    raise SystemExit(code)
 
 
 def print_json(value: Any) -> None:

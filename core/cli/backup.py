@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from core.backup import backup_database, default_backup_path, inspect_backup, restore_database
+from core.backup import backup_database, default_backup_path, inspect_restore_source, restore_database
 from core.cli.app import app, console, fail, print_json, settings
 from core.errors import NightshiftError
 from core.models import utcnow
@@ -44,7 +44,7 @@ def restore(
     """Replace the database with a backup (the daemon must be stopped); the old one is kept."""
     config = settings()
     try:
-        info = inspect_backup(file.expanduser())
+        info = inspect_restore_source(config, file.expanduser())
     except NightshiftError as exc:
         fail(exc.message, exc.exit_code)
     if not yes:
@@ -60,4 +60,7 @@ def restore(
                   markup=False, soft_wrap=True)
     if result.previous is not None:
         console.print(f"the database it replaced is kept at {result.previous.path}",
+                      markup=False, soft_wrap=True)
+    if result.damaged is not None:
+        console.print(f"the damaged database it replaced was moved, as it was, to {result.damaged}",
                       markup=False, soft_wrap=True)

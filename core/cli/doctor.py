@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,8 +16,9 @@ import typer
 from core.childenv import child_env
 from core.cli.app import app, console, print_json
 from core.configfiles import config_files, user_config_file
-from core.errors import NightshiftError
+from core.errors import DatabaseCorrupt, NightshiftError
 from core.settings import Settings, load_settings
+from core.store.files import corrupt, is_corruption
 from core.store.migrations import latest_version
 from core.usage.paths import projects_dirs
 
@@ -115,32 +117,7 @@ def run_checks(settings: Settings) -> list[Check]:
         checks.append(_shared_database(settings.database_url.get_secret_value()))
     db_path = settings.db_path
     if db_path.exists():
-        try:
-            conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-            try:
-                row = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
-                version = int(row[0] or 0)
-            finally:
-                conn.close()
-            writable = _writable(db_path) and _writable(db_path.parent)
-            checks.append(
-                Check(
-                    "database",
-                    version <= latest_version() and writable,
-                    f"{db_path} (schema v{version} of v{latest_version()})"
-                    + ("" if writable else ", not writable"),
-                    "upgrade nightshift" if writable else f"make {db_path} and its directory writable by you",
-                )
-            )
-        except sqlite3.Error as exc:
-            checks.append(
-                Check(
-                    "database",
-                    False,
-                    f"{db_path}: {exc}",
-                    "check NIGHTSHIFT_HOME's permissions and free disk space",
-                )
-            )
+        checks.append(_database(db_path))
     else:
         home = settings.home_dir
         parent = home if home.exists() else home.parent
@@ -169,10 +146,41 @@ def run_checks(settings: Settings) -> list[Check]:
     return checks
 
 
+def _database(db_path: Path) -> Check:
+    """Schema version, writability and `PRAGMA quick_check` (every page is read), through a
+    read-only connection: safe beside the daemon, and never a descriptor outside SQLite."""
+    try:
+        conn = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            row = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+            version = int(row[0] or 0)
+            problems = [str(r[0]) for r in conn.execute("PRAGMA quick_check(3)") if r[0] != "ok"]
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        if is_corruption(exc):
+            return _damaged(corrupt(db_path, exc))
+        return Check("database", False, f"{db_path}: {exc}",
+                     "check NIGHTSHIFT_HOME's permissions and free disk space")
+    if problems:
+        return _damaged(corrupt(db_path, "quick_check: " + "; ".join(problems)))
+    writable = _writable(db_path) and _writable(db_path.parent)
+    return Check(
+        "database",
+        version <= latest_version() and writable,
+        f"{db_path} (schema v{version} of v{latest_version()}, quick_check ok)"
+        + ("" if writable else ", not writable"),
+        "upgrade nightshift" if writable else f"make {db_path} and its directory writable by you",
+    )
+
+
+def _damaged(error: DatabaseCorrupt) -> Check:
+    return Check("database", False, f"{error.path} is damaged ({error.detail})", error.way_out)
+
+
 def _claude_login() -> Check:
     """Logged in, judged from Claude Code's files: never by running `claude` (that would use the window)."""
     import os
-    from pathlib import Path
 
     credentials = Path(os.environ.get("HOME", str(Path.home()))) / ".claude" / ".credentials.json"
     if credentials.exists():
@@ -189,8 +197,6 @@ def _claude_login() -> Check:
 
 def _usage_endpoint(settings: Settings) -> Check:
     """The subscription usage endpoint (optional): says when it is degraded to the logs."""
-    from pathlib import Path
-
     from core.usage.endpoint import credentials_paths, endpoint_check
 
     ok, detail, fix = endpoint_check(

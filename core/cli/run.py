@@ -47,6 +47,10 @@ def run(
     configure_logging()
 
     async def work(service: Service) -> int:
+        # Nothing is claimed or run on top of damaged pages: a damaged file stops here with
+        # one line naming it and the backup to restore.
+        await service.store.db.ensure_sound()
+
         def finished(task: Task, run: Run | None) -> None:
             if burst and run is not None:
                 console.print(_describe(task, run), markup=False, soft_wrap=True)

@@ -11,11 +11,13 @@ not fully understand) to `main()` here, which imports only the scanner. Any othe
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from core.errors import NightshiftError
+from core.store.files import corrupt, is_corruption
 from core.usage.blocks import to_ms
 from core.usage.config import UsageConfig, read_config
 from core.usage.index import UsageIndex
@@ -83,6 +85,12 @@ def main(argv: Sequence[str], hard_exit: bool = False) -> int | None:
     except NightshiftError as exc:
         sys.stderr.write(f"error: {exc.message}\n")
         return exc.exit_code
+    except sqlite3.DatabaseError as exc:
+        if not is_corruption(exc):
+            raise
+        error = corrupt(config.db_path, exc)
+        sys.stderr.write(f"error: {error.message}\n")
+        return error.exit_code
     sys.stdout.write(text + "\n")
     if hard_exit:
         sys.stdout.flush()
