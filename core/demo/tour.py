@@ -27,6 +27,7 @@ from core import safefs
 from core.abc import Notification
 from core.assembly import build_daemon, owner_notifier, telegram_fronts
 from core.childenv import child_env
+from core.console import make_console
 from core.demo_phone import PhoneScreen, add_from_phone, morning_review, queue_from_phone
 from core.errors import ConfigError, ToolMissing
 from core.execution.tmux import TmuxRunner
@@ -276,7 +277,7 @@ async def run_demo(directory: Path, console: Console) -> DemoResult:
 
 def main(directory: Path | None = None, keep: bool = False) -> int:
     """Play the demo; a temp directory (no `directory`) is removed at the end unless `keep`."""
-    console = Console(highlight=False)
+    console = make_console()
     started = time.monotonic()
     temporary = directory is None
     target = directory or Path(tempfile.mkdtemp(prefix="nightshift-demo-"))
