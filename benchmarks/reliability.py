@@ -1,7 +1,7 @@
 """Reliability figures: kills survived, notifications delivered after outages, fuzz cases run,
 tasks lost and duplicated (both must be 0).
 
-Three parts, each the same code the reliability suite asserts with (tests/reliability):
+Six parts, each the same code the reliability suite asserts with (tests/reliability):
 
 1. fuzz: the suite's hypothesis fuzzing and abuse tests (bot commands and buttons through
    the real PTB application, every CLI command, inbox files, settings, Claude's logs, the
@@ -16,13 +16,18 @@ Three parts, each the same code the reliability suite asserts with (tests/reliab
    fresh process: files refused, that process's peak memory and the longest event-loop
    stall, each against the same number of ordinary files imported the same way;
 5. secrets: a run started through the real tmux launcher with the bot token and other
-   secrets in our environment; the environment of each of its processes is checked.
+   secrets in our environment; the environment of each of its processes is checked;
+6. beside: every CLI command, round after round, as its own process beside a running
+   `nightshift run`; then no task lost, `integrity_check` ok, no database file held open
+   after it was unlinked (read from /proc/<pid>/fd), every database file 0600.
 
     .venv/bin/python benchmarks/reliability.py [--tasks 20] [--kills 10] [--notifications 60]
                                                [--hostile-copies 3] [--seed 1] [--no-fuzz]
+                                               [--beside-rounds 3]
 
 Exit 1 when a task was lost or started twice, a notification was lost, duplicated or
-reordered, a fuzz case failed, a hostile file was not refused, or a secret reached a run.
+reordered, a fuzz case failed, a hostile file was not refused, a secret reached a run, or
+the CLI beside the daemon lost a task or split the database.
 """
 
 from __future__ import annotations
@@ -125,6 +130,21 @@ async def kills(tasks: int, kill_count: int, seed: int) -> Any:
         shutil.rmtree(base, ignore_errors=True)
 
 
+def beside(rounds: int) -> Any:
+    """The owner's CLI beside a real `nightshift run` (tests/reliability/beside.py)."""
+    from tests.reliability.beside import cli_beside_daemon
+
+    base = Path(tempfile.mkdtemp(prefix="ns-beside-"))
+    _env(base)
+    socket = os.environ["NIGHTSHIFT_TMUX_SOCKET"]
+    try:
+        return cli_beside_daemon(base / "state", base / "brain", base, rounds=rounds)
+    finally:
+        subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, check=False)
+        os.chdir(ROOT)
+        shutil.rmtree(base, ignore_errors=True)
+
+
 async def outages(count: int, seed: int) -> Any:
     from bot.runtime import running_bot
     from bot.sender import RetryPolicy
@@ -199,6 +219,8 @@ def main() -> int:
     parser.add_argument("--hostile-copies", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-fuzz", action="store_true")
+    parser.add_argument("--beside-rounds", type=int, default=3,
+                        help="rounds of every CLI command beside a running daemon (0: skip)")
     args = parser.parse_args()
     import logging
 
@@ -225,6 +247,18 @@ def main() -> int:
     print(f"  tasks in the wrong end state: {len(report.wrong)}")
     print(f"  runs left in tmux: {report.leftover_sessions}")
     ok &= not (report.lost or report.duplicates or report.wrong or report.leftover_sessions)
+
+    if args.beside_rounds:
+        side = beside(args.beside_rounds)
+        print(f"CLI commands run beside the daemon: {side.commands}, lost {len(side.lost)}, "
+              f"integrity {side.integrity} ({side.rounds} rounds of every command, {side.seconds:.0f} s)")
+        print(f"  database files held after unlink: {len(side.deleted)} "
+              f"(in {side.db_links_seen:,} database descriptors seen); files not 0600: {len(side.loose_modes)}")
+        print(f"  tasks queued beside it the daemon did not run: {len(side.not_run)}; "
+              f"commands that failed: {len(side.failed)}")
+        for line in side.failed[:10]:
+            print(f"  FAILED {line}")
+        ok &= side.ok
 
     outage = asyncio.run(outages(args.notifications, args.seed))
     failures = ", ".join(f"{n} {k}" for k, n in sorted(outage.failures.items()))

@@ -117,7 +117,7 @@ def run_checks(settings: Settings) -> list[Check]:
         checks.append(_shared_database(settings.database_url.get_secret_value()))
     db_path = settings.db_path
     if db_path.exists():
-        checks.append(_database(db_path))
+        checks.append(check_database(db_path))
     else:
         home = settings.home_dir
         parent = home if home.exists() else home.parent
@@ -146,7 +146,7 @@ def run_checks(settings: Settings) -> list[Check]:
     return checks
 
 
-def _database(db_path: Path) -> Check:
+def check_database(db_path: Path) -> Check:
     """Schema version, writability and `PRAGMA quick_check` (every page is read), through a
     read-only connection: safe beside the daemon, and never a descriptor outside SQLite."""
     try:

@@ -1,0 +1,152 @@
+"""Every way nightshift reaches its database keeps this process's SQLite locks, and its files private.
+
+On Linux, closing any descriptor of a file drops every POSIX lock the process holds on it.
+So each way in (making the file private, migrating, the usage index, a backup, doctor's
+check, a restore's refusal) runs here while this process holds a connection with the `-wal`
+open; then another process opens and closes the database. Had the way in dropped our
+locks, that close would checkpoint and delete the `-wal` under our connection: the split
+database of issue 14 in one step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from core.backup import backup_database, inspect_restore_source
+from core.cli.doctor import check_database
+from core.errors import InvalidInput
+from core.settings import Settings
+from core.store.db import migrate_file
+from core.store.files import database_files, prepare_database_file
+from core.store.store import Store
+from core.usage.db import open_scan_db
+
+OTHER_PROCESS = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], timeout=30)
+conn.execute("INSERT INTO kv (key, value, updated_at) VALUES ('other', '1', 'now')")
+conn.commit()
+conn.close()
+"""
+
+
+def _deleted_links(db: Path) -> list[str]:
+    """Database files this process holds after they were unlinked."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(str(db)) and target.endswith("(deleted)"):
+            found.append(target)
+    return found
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def _open_store(db: Path) -> None:
+    async def go() -> None:
+        store = await Store.open(db)
+        await store.close()
+
+    asyncio.run(go())
+
+
+def _refuse_restoring_live(settings: Settings) -> None:
+    for path in database_files(settings.db_path)[:3]:
+        with pytest.raises(InvalidInput, match="live database"):
+            inspect_restore_source(settings, path)
+
+
+WAYS_IN: dict[str, Callable[[Settings, Path], object]] = {
+    "prepare_database_file": lambda s, _: prepare_database_file(s.db_path),
+    "migrate_file": lambda s, _: migrate_file(s.db_path),
+    "usage index": lambda s, _: open_scan_db(s.db_path).close(),
+    "store open and close": lambda s, _: _open_store(s.db_path),
+    "backup": lambda s, tmp: backup_database(s.db_path, tmp / "copy.db"),
+    "doctor": lambda s, _: check_database(s.db_path),
+    "restore refusing the live database": lambda s, _: _refuse_restoring_live(s),
+}
+
+
+@contextmanager
+def live_connection(db: Path) -> Iterator[sqlite3.Connection]:
+    """A connection in WAL mode with a commit in the -wal, as the daemon's is."""
+    migrate_file(db)
+    conn = sqlite3.connect(db, isolation_level=None, timeout=30)
+    try:
+        conn.execute("INSERT INTO kv (key, value, updated_at) VALUES ('mine', '1', 'now')")
+        assert Path(f"{db}-wal").exists()
+        yield conn
+    finally:
+        conn.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/fd")
+@pytest.mark.parametrize("way", sorted(WAYS_IN))
+def test_no_way_into_the_database_drops_this_process_locks(
+    settings: Settings, tmp_path: Path, way: str,
+) -> None:
+    db = settings.db_path
+    with live_connection(db) as conn:
+        WAYS_IN[way](settings, tmp_path)
+        other = subprocess.run([sys.executable, "-c", OTHER_PROCESS, str(db)], capture_output=True,
+                               text=True, timeout=60)
+        assert other.returncode == 0, other.stderr
+        assert Path(f"{db}-wal").exists(), f"{way}: the other process deleted the -wal under us"
+        assert _deleted_links(db) == []
+        # One database: each side sees what the other wrote.
+        keys = {r[0] for r in conn.execute("SELECT key FROM kv WHERE key IN ('mine', 'other')")}
+        assert keys == {"mine", "other"}
+    check = sqlite3.connect(db)
+    assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    check.close()
+
+
+def test_the_database_and_its_wal_and_shm_are_private_whatever_the_umask(settings: Settings) -> None:
+    old = os.umask(0)
+    try:
+        with live_connection(settings.db_path):
+            for path in database_files(settings.db_path)[:3]:
+                assert _mode(path) == 0o600, path
+    finally:
+        os.umask(old)
+
+
+def test_files_left_readable_by_an_older_version_are_made_private_by_path(settings: Settings) -> None:
+    with live_connection(settings.db_path):
+        for path in database_files(settings.db_path)[:3]:
+            path.chmod(0o644)
+        prepare_database_file(settings.db_path)
+        assert [_mode(p) for p in database_files(settings.db_path)[:3]] == [0o600] * 3
+
+
+@pytest.mark.parametrize("name", ["nightshift.db", "nightshift.db-wal", "nightshift.db-shm", "hard link"])
+def test_a_backup_never_replaces_the_database_or_the_files_beside_it(
+    settings: Settings, tmp_path: Path, name: str,
+) -> None:
+    db = settings.db_path
+    with live_connection(db):
+        if name == "hard link":
+            out = tmp_path / "link.db"
+            os.link(db, out)
+        else:
+            out = db.with_name(name)
+        inodes = {p: p.stat().st_ino for p in database_files(db)[:3]}
+        with pytest.raises(InvalidInput, match="cannot replace the database"):
+            backup_database(db, out)
+        assert {p: p.stat().st_ino for p in database_files(db)[:3]} == inodes
+        assert list(db.parent.glob(".*tmp")) == []
