@@ -253,7 +253,8 @@ def main() -> int:
         print(f"CLI commands run beside the daemon: {side.commands}, lost {len(side.lost)}, "
               f"integrity {side.integrity} ({side.rounds} rounds of every command, {side.seconds:.0f} s)")
         print(f"  database files held after unlink: {len(side.deleted)} "
-              f"(in {side.db_links_seen:,} database descriptors seen); files not 0600: {len(side.loose_modes)}")
+              f"(in {side.db_links_seen:,} database descriptors seen); "
+              f"files not 0600: {len(side.loose_modes)}")
         print(f"  tasks queued beside it the daemon did not run: {len(side.not_run)}; "
               f"commands that failed: {len(side.failed)}")
         for line in side.failed[:10]:
