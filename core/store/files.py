@@ -108,6 +108,17 @@ def is_live_database(candidate: Path, database: Path) -> bool:
     return False
 
 
+def database_inodes(database: Path) -> frozenset[tuple[int, int]]:
+    """(device, inode) of the database and the files beside it, by `stat` (no descriptor):
+    a reader of other files (Claude's logs) skips these even when a link leads to them."""
+    keys = set()
+    for path in database_files(database):
+        with contextlib.suppress(OSError):
+            info = os.stat(path)
+            keys.add((info.st_dev, info.st_ino))
+    return frozenset(keys)
+
+
 def newest_backup(database: Path) -> Path | None:
     """The most recent backup beside `database` (by modification time), if any."""
     folder = database.parent / BACKUP_DIR

@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from core.store.files import database_inodes
 from core.usage.blocks import iso_ms
 from core.usage.logline import NOTHING, DecodedLine, UsageLine, decode_line, timestamp_ms
 from core.usage.prices import PriceTable
@@ -108,11 +109,15 @@ class _FileRead:
         self.rows: list[tuple[Any, ...]] = []
 
 
-def log_files(projects: Sequence[Path]) -> Iterator[tuple[str, os.stat_result]]:
+def log_files(projects: Sequence[Path], skip: frozenset[tuple[int, int]] = frozenset(),
+              ) -> Iterator[tuple[str, os.stat_result]]:
     """Every `**/*.jsonl` below the `projects/` dirs, as ccusage's glob finds them.
 
     Names starting with a dot are skipped (the glob's `dot: false`); symbolic links are
-    followed (with a guard against loops); a file reachable twice is listed once.
+    followed (with a guard against loops); a file reachable twice is listed once. Files
+    whose (device, inode) is in `skip` are never listed: a link from Claude's folder to
+    nightshift's own database must not be opened (closing that descriptor would drop this
+    process's SQLite locks, see core.store.files).
     """
     seen_dirs: set[tuple[int, int]] = set()
     seen_files: set[tuple[int, int]] = set()
@@ -142,7 +147,7 @@ def log_files(projects: Sequence[Path]) -> Iterator[tuple[str, os.stat_result]]:
                 elif item.name.endswith(".jsonl") and item.is_file():
                     file_info = item.stat()
                     file_key = (file_info.st_dev, file_info.st_ino)
-                    if file_key not in seen_files:
+                    if file_key not in seen_files and file_key not in skip:
                         seen_files.add(file_key)
                         yield item.path, file_info
             except OSError:
@@ -196,7 +201,7 @@ class UsageScanner:
         known = self._known_files()
         work: list[_FileRead] = []
         found: set[str] = set()
-        for path, info in log_files(self.projects):
+        for path, info in log_files(self.projects, skip=self._own_files()):
             found.add(path)
             report.files += 1
             plan = self._plan(path, info, known.get(path))
@@ -250,6 +255,12 @@ class UsageScanner:
         report.pending_bytes = int(row[0])
         report.seconds = time.perf_counter() - started
         return report
+
+    def _own_files(self) -> frozenset[tuple[int, int]]:
+        """The database this connection writes to, and its -wal/-shm."""
+        rows = self.conn.execute("PRAGMA database_list").fetchall()
+        main = next((str(r[2]) for r in rows if r[1] == "main" and r[2]), None)
+        return database_inodes(Path(main)) if main else frozenset()
 
     # --- planning ---------------------------------------------------------------------------
 

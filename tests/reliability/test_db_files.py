@@ -29,7 +29,9 @@ from core.settings import Settings
 from core.store.db import migrate_file
 from core.store.files import database_files, prepare_database_file
 from core.store.store import Store
+from core.usage.config import UsageConfig
 from core.usage.db import open_scan_db
+from core.usage.index import UsageIndex
 
 OTHER_PROCESS = """
 import sqlite3, sys
@@ -71,7 +73,24 @@ def _refuse_restoring_live(settings: Settings) -> None:
             inspect_restore_source(settings, path)
 
 
+def _scan_with_links_to_the_database(settings: Settings) -> None:
+    """Claude (or anything with its Bash tool) links a `.jsonl` in its projects folder to the
+    database: the usage scan must not open it."""
+    folder = settings.claude_config_dir[0] / "projects" / "planted"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "symlink.jsonl").symlink_to(settings.db_path)
+    os.link(settings.db_path, folder / "hardlink.jsonl")
+    os.link(f"{settings.db_path}-wal", folder / "wal.jsonl")
+    index = UsageIndex.open(UsageConfig.from_settings(settings))
+    try:
+        report = index.scan()
+    finally:
+        index.close()
+    assert report.files == 0, "nightshift's own files are not Claude's logs"
+
+
 WAYS_IN: dict[str, Callable[[Settings, Path], object]] = {
+    "usage scan through links to the database": lambda s, _: _scan_with_links_to_the_database(s),
     "prepare_database_file": lambda s, _: prepare_database_file(s.db_path),
     "migrate_file": lambda s, _: migrate_file(s.db_path),
     "usage index": lambda s, _: open_scan_db(s.db_path).close(),
