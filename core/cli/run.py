@@ -13,6 +13,7 @@ from core.execution.workspace import CleanReport, clean_worktrees
 from core.log import configure_logging
 from core.models import Run, Task
 from core.service import Service
+from core.store.db import Database as SqliteDatabase
 
 
 def _describe(task: Task, run: Run) -> str:
@@ -48,8 +49,10 @@ def run(
 
     async def work(service: Service) -> int:
         # Nothing is claimed or run on top of damaged pages: a damaged file stops here with
-        # one line naming it and the backup to restore.
-        await service.store.db.ensure_sound()
+        # one line naming it and the backup to restore (a shared PostgreSQL queue is its
+        # server's to check).
+        if isinstance(service.store.db, SqliteDatabase):
+            await service.store.db.ensure_sound()
 
         def finished(task: Task, run: Run | None) -> None:
             if burst and run is not None:
