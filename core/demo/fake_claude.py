@@ -189,9 +189,34 @@ def config_dir() -> Path:
     return Path(first).expanduser() if first else Path.home() / ".claude"
 
 
+MAX_SANITIZED = 200
+"""Claude Code keeps a project folder's name within the file system's limit: past 200
+characters it keeps the first 200 and adds a hash of the whole path."""
+
+
+def _js_hash36(text: str) -> str:
+    """JavaScript's `(h << 5) - h + charCodeAt(i) | 0` over UTF-16 code units, in base 36."""
+    h = 0
+    units = text.encode("utf-16-le")
+    for i in range(0, len(units), 2):
+        h = ((h << 5) - h + int.from_bytes(units[i:i + 2], "little")) & 0xFFFFFFFF
+    h = abs(h - (1 << 32) if h >= 1 << 31 else h)
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        h, r = divmod(h, 36)
+        out = digits[r] + out
+        if h == 0:
+            return out
+
+
 def project_dir(cwd: str) -> Path:
-    """Claude Code names a project directory after the cwd with `/` and `.` turned into `-`."""
-    return config_dir() / "projects" / re.sub(r"[^A-Za-z0-9-]", "-", cwd)
+    """Claude Code names a project folder after the cwd, every character but letters and
+    digits turned into `-`, bounded in length as it does for deep folders."""
+    name = re.sub(r"[^A-Za-z0-9]", "-", cwd)
+    if len(name) > MAX_SANITIZED:
+        name = f"{name[:MAX_SANITIZED]}-{_js_hash36(cwd)}"
+    return config_dir() / "projects" / name
 
 
 def _state_dir() -> Path:

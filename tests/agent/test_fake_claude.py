@@ -245,3 +245,14 @@ def test_version_and_other_output_formats(repo: Path) -> None:
 def test_environment_scenario_applies_to_every_prompt(repo: Path) -> None:
     code, events, _, _ = fake(repo, *STREAM, "--", "plain", env={"FAKE_CLAUDE_SCENARIO": "fail"})
     assert code == 1 and events[-1]["subtype"] == "error_during_execution"
+
+
+def test_a_deep_working_folder_gets_a_bounded_project_folder_as_claude_code_names_it() -> None:
+    from core.demo.fake_claude import project_dir
+
+    deep = "/tmp/" + "very-deep-folder/" * 30
+    other = deep + "x"
+    name = project_dir(deep).name
+    assert len(name) == 200 + 1 + len(name.rsplit("-", 1)[1]) and len(name) < 255
+    assert project_dir(other).name != name, "two deep folders do not share one project folder"
+    assert project_dir("/tmp/short.dir_x").name == "-tmp-short-dir-x"
