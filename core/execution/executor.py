@@ -47,7 +47,7 @@ from core.attachments import attachment_dirs
 from core.childenv import child_env
 from core.errors import ExecutionError, InvalidTransition, NightshiftError, ToolMissing, UnsafeFile
 from core.execution.check import CheckResult, run_check
-from core.execution.outcome import CONTINUABLE, Verdict, agent_verdict, work_verdict
+from core.execution.outcome import BUDGET_STOP_REASON, CONTINUABLE, Verdict, agent_verdict, work_verdict
 from core.execution.summary import diffstat, summary_text
 from core.execution.workspace import Workspace, prepare_workspace
 from core.followup import follow_up_started, fresh_follow_up_prompt, pending_follow_up
@@ -113,7 +113,7 @@ class _Live:
 
 _RESUME_REASONS = {
     Outcome.LIMIT: "the usage limit was reached; it has reset now",
-    Outcome.INTERRUPTED: "nightshift stopped it (a restart, or to keep the owner's share of the window)",
+    Outcome.INTERRUPTED: "nightshift was restarted",
     Outcome.CRASHED: "the Claude CLI crashed",
     Outcome.ERROR: "the Claude CLI reported an error",
     Outcome.TIMEOUT: "the run hit its time limit",
@@ -455,7 +455,10 @@ class Executor:
                 "continuation",
             )
         if session:
-            reason = _RESUME_REASONS.get(last.outcome or Outcome.INTERRUPTED, "it stopped early")
+            if last.extra.get("reason") == BUDGET_STOP_REASON:
+                reason = "nightshift paused it to leave the owner their share of the usage window"
+            else:
+                reason = _RESUME_REASONS.get(last.outcome or Outcome.INTERRUPTED, "it stopped early")
             return _Step(last.iteration, resume_prompt(reason), session, "resume")
         return _Step(last.iteration, fresh_prompt, None, "initial")
 

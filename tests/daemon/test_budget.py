@@ -15,6 +15,7 @@ from core.models import Outcome, TaskState
 from core.service import Service
 from core.store.store import Store
 from tests.daemon.conftest import Running, wait_for_states
+from tests.support import Record
 
 Start = Callable[..., Awaitable[Running]]
 
@@ -41,7 +42,7 @@ async def test_a_task_that_does_not_fit_before_the_owners_share_waits_and_says_w
 
 
 async def test_a_run_that_reaches_the_owners_share_pauses_and_resumes_its_session_later(
-    dservice: Service, dstore: Store, start_daemon: Start,
+    dservice: Service, dstore: Store, start_daemon: Start, record: Record,
 ) -> None:
     task = await dservice.add("grows beyond its estimate [fake: slow delay=0.25 turns=8]")
     running = await start_daemon(reserve=ALL_DAY_HALF, window_capacity_tokens=20_000,
@@ -64,6 +65,14 @@ async def test_a_run_that_reaches_the_owners_share_pauses_and_resumes_its_sessio
         await asyncio.sleep(0.05)
     assert detail.why_not_running is not None and "left before what is kept for you" in detail.why_not_running
     assert len(await dstore.runs.for_task(task.id)) == 1, "it does not start again into the owner's share"
+    await running.stop()
+    # With room again (a bigger window), the same session resumes and Claude hears why it stopped.
+    await start_daemon(reserve=ALL_DAY_HALF, window_capacity_tokens=10_000_000, default_task_tokens=1_000)
+    await wait_for_states(dstore, [task.id], {TaskState.DONE})
+    resumed = record()[-1]
+    argv = resumed["argv"]
+    assert argv[argv.index("--resume") + 1] == run.session_id
+    assert "to leave the owner their share of the usage window" in resumed["prompt"]
 
 
 async def test_tasks_tagged_anytime_run_on_in_the_owners_share(
