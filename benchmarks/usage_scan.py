@@ -143,6 +143,63 @@ class TreeWriter:
         return files
 
 
+    def generate_year(self, end: datetime, files: int = 1900, min_lines: int = 400_000,
+                      days: int = 365) -> list[Path]:
+        """A heavy user's year: about `files` sessions over `days` days, in bursts.
+
+        Work comes in bursts of half an hour to a few hours, mostly separated by pauses
+        longer than 5 hours, so the year has thousands of blocks and gaps (about 2,600 with
+        the defaults), as a real year of daily use has; a few sessions are resumed in a new
+        file that repeats the earlier responses (the duplicates ccusage deduplicates), and
+        every fifth session has a sub-agent file beside it. The last burst ends half an hour
+        before `end`, so the last block is active.
+        """
+        rng = self.rng
+        periods: list[tuple[datetime, datetime]] = []
+        moment = end - timedelta(days=days)
+        stop = end - timedelta(minutes=30)
+        while moment < stop:
+            length = timedelta(minutes=rng.randint(15, 130))
+            periods.append((moment, min(moment + length, stop)))
+            pause = rng.randint(301, 340) if rng.random() < 0.85 else rng.randint(10, 240)
+            moment += length + timedelta(minutes=pause)
+        periods[-1] = (periods[-1][0], stop)
+        # sessions: a main session per period, spread so that `files` files come out
+        mains = max(1, round(files / 1.2))
+        per_line = max(60, min_lines * 1.09 / files)
+        out: list[Path] = []
+        total_lines = 0
+        index = 0
+        previous: list[str] = []
+        for n in range(mains):
+            first, last = periods[min(len(periods) - 1, n * len(periods) // mains)]
+            span_s = max(60, int((last - first).total_seconds()))
+            project = self.root / "projects" / f"-home-dev-code-p{n % 41}"
+            session = f"{self._rid(8)}-{self._rid(4)}-{self._rid(4)}"
+            count = rng.randint(int(per_line * 0.4), int(per_line * 1.6))
+            pace = max(2, int(span_s / (count / 2.75) * 0.7))
+            lines = self.session_lines(first, count, session, sidechain=False, stop=last,
+                                       pace_s=(max(1, pace // 3), pace * 5 // 3))
+            if previous and rng.random() < 0.05:
+                lines = previous[-20:] + lines  # resumed: the earlier responses again
+            path = project / f"{session}.jsonl"
+            self.write(path, lines)
+            out.append(path)
+            total_lines += len(lines)
+            previous = lines
+            index += 1
+            if n % 5 == 2:  # a sub-agent beside the main session
+                agent = project / session / "subagents" / f"agent-{self._rid(6)}.jsonl"
+                sub = self.session_lines(first, count // 2, session, sidechain=True, stop=last,
+                                         pace_s=(max(1, pace // 3), pace * 5 // 3))
+                if sub:
+                    self.write(agent, sub)
+                    out.append(agent)
+                    total_lines += len(sub)
+        out.sort(key=lambda path: path.stat().st_mtime_ns)
+        return out
+
+
 @dataclass
 class Measure:
     seconds: float

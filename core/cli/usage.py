@@ -1,7 +1,7 @@
 """`nightshift usage` (the current window) and `nightshift usage blocks` (ccusage's blocks).
 
 `usage blocks --json` normally never gets here: `core.cli.main` answers it through the
-lean path in `core.usage.quick`; this command serves every other form and gives the same
+lean path in `core.usage.blocks_command`; this command serves every other form and gives the same
 output for the same command line.
 """
 
@@ -20,7 +20,7 @@ from core.errors import NightshiftError
 from core.service import Service
 from core.usage.config import UsageConfig
 from core.usage.monitor import LimitState, UsageMonitor
-from core.usage.quick import blocks_text
+from core.usage.blocks_command import blocks_text
 from core.usage.report import BlocksQuery
 
 PROGRESS_MIN_BYTES = 64 << 20

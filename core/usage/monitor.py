@@ -31,7 +31,7 @@ from core.usage.index import LimitLine, UsageIndex
 from core.usage.limits import LimitHit, parse_limit_message
 from core.usage.report import BlockView
 from core.usage.scanner import ProgressHook, ScanReport
-from core.usage.stream import RateLimitInfo
+from core.usage.rate_limit_event import RateLimitInfo
 
 LIMITS_KEY = "usage.limits"
 RATE_KEY = "usage.rate_info"

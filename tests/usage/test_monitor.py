@@ -10,7 +10,7 @@ from core.store.store import Store
 from core.usage.endpoint import UsageEndpoint, credentials_paths
 from core.usage.limits import LimitHit
 from core.usage.monitor import UsageMonitor
-from core.usage.stream import RateLimitInfo
+from core.usage.rate_limit_event import RateLimitInfo
 from tests.usage.logtree import Tree, assistant, synthetic
 from tests.usage.test_endpoint import write_credentials
 from tests.usage.usage_server import Reply, usage_body, usage_server
