@@ -128,7 +128,6 @@ class TreeWriter:
                 path = project / f"{session}.jsonl"
             sessions.append((path, count))
             estimated += count * 1050
-            index += 1
         # Lay the sessions over the weeks before `end`, in order, some overlapping.
         per_session = timedelta(hours=3)
         start = end - per_session * len(sessions) - timedelta(hours=1)
@@ -169,7 +168,6 @@ class TreeWriter:
         per_line = max(60, min_lines * 1.09 / files)
         out: list[Path] = []
         total_lines = 0
-        index = 0
         previous: list[str] = []
         for n in range(mains):
             first, last = periods[min(len(periods) - 1, n * len(periods) // mains)]
@@ -187,7 +185,6 @@ class TreeWriter:
             out.append(path)
             total_lines += len(lines)
             previous = lines
-            index += 1
             if n % 5 == 2:  # a sub-agent beside the main session
                 agent = project / session / "subagents" / f"agent-{self._rid(6)}.jsonl"
                 sub = self.session_lines(first, count // 2, session, sidechain=True, stop=last,

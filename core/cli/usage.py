@@ -18,9 +18,9 @@ import typer
 from core.cli.app import app, console, fail, print_json, settings, with_service
 from core.errors import NightshiftError
 from core.service import Service
+from core.usage.blocks_command import blocks_text
 from core.usage.config import UsageConfig
 from core.usage.monitor import LimitState, UsageMonitor
-from core.usage.blocks_command import blocks_text
 from core.usage.report import BlocksQuery
 
 PROGRESS_MIN_BYTES = 64 << 20

@@ -15,7 +15,7 @@ from core.errors import StoreError
 from core.store.files import corrupt, is_corruption, prepare_database_file
 
 BUSY_TIMEOUT_MS = 10_000
-USAGE_SCHEMA_VERSION = 5
+USAGE_SCHEMA_VERSION = 7
 """The last migration that created or changed a usage table (bump it with such a migration).
 
 A database at this version or later has everything the scanner touches, so the scanner

@@ -12,9 +12,10 @@ from typing import NamedTuple
 
 from core.usage.config import UsageConfig
 from core.usage.db import open_scan_db
+from core.usage.parallel import ProgressHook
 from core.usage.prices import PriceTable, load_prices
 from core.usage.report import BlockView, load_blocks
-from core.usage.scanner import ProgressHook, ScanReport, UsageScanner
+from core.usage.scanner import ScanReport, UsageScanner
 
 
 class LimitLine(NamedTuple):
@@ -25,21 +26,27 @@ class LimitLine(NamedTuple):
 
 
 class UsageIndex:
-    def __init__(self, conn: sqlite3.Connection, projects: list[Path], prices: PriceTable) -> None:
+    def __init__(self, conn: sqlite3.Connection, projects: list[Path], prices: PriceTable,
+                 scratch: Path | None = None, price_file: Path | None = None) -> None:
         self.conn = conn
         self.projects = projects
         self.prices = prices
+        self.scratch = scratch
+        """Private folder for reader processes' staging files (the database's)."""
+        self.price_file = price_file
 
     @classmethod
     def open(cls, config: UsageConfig) -> UsageIndex:
         prices = load_prices(config.price_file)
-        return cls(open_scan_db(config.db_path), config.projects, prices)
+        return cls(open_scan_db(config.db_path), config.projects, prices,
+                   scratch=config.db_path.parent, price_file=config.price_file)
 
     def close(self) -> None:
         self.conn.close()
 
     def scan(self, progress: ProgressHook | None = None) -> ScanReport:
-        return UsageScanner(self.conn, self.projects, self.prices, progress).scan()
+        return UsageScanner(self.conn, self.projects, self.prices, progress, scratch=self.scratch,
+                            price_file=self.price_file).scan()
 
     def blocks(self, now_ms: int) -> BlockView:
         return load_blocks(self.conn, now_ms)
