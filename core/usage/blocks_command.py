@@ -21,8 +21,8 @@ from core.store.files import corrupt, is_corruption
 from core.usage.blocks import to_ms
 from core.usage.config import UsageConfig, read_config
 from core.usage.index import UsageIndex
-from core.usage.parallel import ProgressHook
 from core.usage.report import BlocksQuery, blocks_document
+from core.usage.tree import ProgressHook
 
 _FLAGS = {"--json", "--active", "--recent", "-a", "-r"}
 _VALUED = {"--token-limit", "--since", "--until", "-t"}

@@ -12,10 +12,10 @@ from typing import NamedTuple
 
 from core.usage.config import UsageConfig
 from core.usage.db import open_scan_db
-from core.usage.parallel import ProgressHook
 from core.usage.prices import PriceTable, load_prices
 from core.usage.report import BlockView, load_blocks
 from core.usage.scanner import ScanReport, UsageScanner
+from core.usage.tree import ProgressHook
 
 
 class LimitLine(NamedTuple):

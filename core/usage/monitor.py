@@ -29,10 +29,10 @@ from core.usage.config import UsageConfig
 from core.usage.endpoint import EndpointReading, UsageEndpoint, credentials_paths
 from core.usage.index import LimitLine, UsageIndex
 from core.usage.limits import LimitHit, parse_limit_message
-from core.usage.parallel import ProgressHook
 from core.usage.rate_limit_event import RateLimitInfo
 from core.usage.report import BlockView
 from core.usage.scanner import ScanReport
+from core.usage.tree import ProgressHook
 
 LIMITS_KEY = "usage.limits"
 RATE_KEY = "usage.rate_info"

@@ -18,23 +18,19 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO
 
 from core.usage import staging
 from core.usage.prices import PriceTable
-from core.usage.reader import read_file
-from core.usage.tree import FileRead
+from core.usage.staging import read_here
+from core.usage.tree import FileRead, ProgressHook
 
 log = logging.getLogger("nightshift.usage")
 
-PARALLEL_MIN_BYTES = 24 << 20
-"""Below this a worker's start (an interpreter and its imports) costs more than it saves."""
 MAX_PROCESSES = 4
-
-ProgressHook = Callable[[int, int], None]
 
 
 def reader_processes() -> int:
@@ -108,29 +104,6 @@ class _Worker:
             self.process.wait()
 
 
-def read_here(conn: sqlite3.Connection, items: list[FileRead], prices: PriceTable, fast: bool,
-              progress: Callable[[int], None] | None = None) -> None:
-    """Read `items` in this process into the `temp` staging table."""
-    conn.execute("BEGIN")
-    try:
-        for item in items:
-            try:
-                read_file(item, prices, fast, lambda rows: staging.add_rows(conn, "temp", rows))
-                if item.rows:
-                    staging.add_rows(conn, "temp", item.rows)
-                    item.rows = []
-            except Exception as exc:
-                staging.drop_slot(conn, "temp", item.slot)
-                item.rows = []
-                item.error = f"{type(exc).__name__}: {exc}"[:500]
-            if progress is not None:
-                progress(item.to_read)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-
-
 @contextmanager
 def staged_reads(conn: sqlite3.Connection, work: list[FileRead], prices: PriceTable, fast: bool, *,
                  processes: int = 1, scratch: Path | None = None, price_file: Path | None = None,
@@ -146,7 +119,7 @@ def staged_reads(conn: sqlite3.Connection, work: list[FileRead], prices: PriceTa
     folder: Path | None = None
     workers: list[_Worker] = []
     attached: list[str] = []
-    if processes > 1 and total >= PARALLEL_MIN_BYTES and scratch is not None and len(work) > 1:
+    if processes > 1 and total >= staging.PARALLEL_MIN_BYTES and scratch is not None and len(work) > 1:
         shares = split(work, processes)
         folder = Path(tempfile.mkdtemp(prefix=".usage-scan-", dir=scratch))
         workers = [_Worker(n, share, folder, prices, price_file, fast)

@@ -21,7 +21,7 @@ import json
 import math
 import re
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -63,16 +63,32 @@ class Quote(NamedTuple):
 
 
 class PriceTable:
-    __slots__ = ("_families", "_quotes", "date", "fingerprint", "models", "threshold")
+    """The merged table. Parsed on first use: a re-scan with nothing new only compares the
+    fingerprint (parsing the bundled JSON would be most of its work)."""
 
-    def __init__(self, models: dict[str, Rates], date: str, fingerprint: str,
-                 threshold: int = TIERED_THRESHOLD_TOKENS) -> None:
-        self.models = models
-        self.date = date
+    __slots__ = ("_date", "_families", "_load", "_models", "_quotes", "fingerprint", "threshold")
+
+    def __init__(self, models: dict[str, Rates] | Callable[[], tuple[dict[str, Rates], str]], date: str,
+                 fingerprint: str, threshold: int = TIERED_THRESHOLD_TOKENS) -> None:
+        self._models: dict[str, Rates] | None = None if callable(models) else models
+        self._load = models if callable(models) else None
+        self._date = date
         self.fingerprint = fingerprint
         self.threshold = threshold
         self._quotes: dict[str | None, Quote] = {}
         self._families: dict[str, str] | None = None
+
+    @property
+    def models(self) -> dict[str, Rates]:
+        if self._models is None:
+            assert self._load is not None
+            self._models, self._date = self._load()
+        return self._models
+
+    @property
+    def date(self) -> str:
+        _ = self.models
+        return self._date
 
     # --- lookup -----------------------------------------------------------------------------
 
@@ -217,25 +233,33 @@ def read_table(text: str, origin: str) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def load_prices(override: Path | None = None) -> PriceTable:
-    """The bundled table, with `override`'s models (if the file exists) looked up first."""
+    """The bundled table, with `override`'s models (if the file exists) looked up first.
+
+    A file that is not a price table raises ConfigError when the table is first used."""
     bundled_text = BUNDLED.read_text("utf-8")
-    bundled, meta = read_table(bundled_text, "bundled prices.json")
     # A fingerprint, not a security check: zlib is far cheaper to import than hashlib.
     digest = [zlib.crc32(bundled_text.encode()), len(bundled_text)]
-    models: dict[str, Rates] = {}
-    date = str(meta.get("date", ""))
+    override_text: str | None = None
+    origin = f"price file {override}"
     if override is not None and override.is_file():
-        origin = f"price file {override}"
         try:
-            text = override.read_text("utf-8")
+            override_text = override.read_text("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(origin, f"cannot be read: {exc}") from None
-        extra, extra_meta = read_table(text, origin)
-        digest += [zlib.crc32(text.encode()), len(text)]
-        date = str(extra_meta.get("date", date))
-        for name, spec in extra.items():
-            models[name] = rates_of(spec)
-    for name, spec in bundled.items():
-        if name not in models:
-            models[name] = rates_of(spec)
-    return PriceTable(models, date, "-".join(f"{part:x}" for part in digest))
+        digest += [zlib.crc32(override_text.encode()), len(override_text)]
+
+    def parse() -> tuple[dict[str, Rates], str]:
+        bundled, meta = read_table(bundled_text, "bundled prices.json")
+        date = str(meta.get("date", ""))
+        models: dict[str, Rates] = {}
+        if override_text is not None:
+            extra, extra_meta = read_table(override_text, origin)
+            date = str(extra_meta.get("date", date))
+            for name, spec in extra.items():
+                models[name] = rates_of(spec)
+        for name, spec in bundled.items():
+            if name not in models:
+                models[name] = rates_of(spec)
+        return models, date
+
+    return PriceTable(parse, "", "-".join(f"{part:x}" for part in digest))

@@ -18,21 +18,29 @@ plain ordered read; every change to the winners records the earliest time it tou
 
 from __future__ import annotations
 
-import logging
+import os
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from core.usage import staging
-from core.usage.parallel import ProgressHook, reader_processes, staged_reads
 from core.usage.prices import PriceTable
-from core.usage.tree import FILE_STATE_COLUMNS, FileRead, FileState, log_files, plan, still_valid
+from core.usage.tree import (
+    FILE_STATE_COLUMNS,
+    FileRead,
+    FileState,
+    ProgressHook,
+    log_files,
+    plan,
+    still_valid,
+)
 
-log = logging.getLogger("nightshift.usage")
+# Reading modules (msgspec, worker processes, logging) are imported when there is something
+# to read: a re-scan that finds nothing new must cost little more than the stat of each file.
 
-FAST_READER_MIN_BYTES = 1 << 20
+FAST_READER_MIN_BYTES = 64 << 10
 """Below this much to read, the standard library's json is used: importing msgspec would
 cost more than it saves (a re-scan after a few appended lines must stay a few ms)."""
 BULK_MIN_ROWS = 20_000
@@ -84,29 +92,36 @@ class UsageScanner:
         self.progress = progress
         self.scratch = scratch
         self.price_file = price_file
-        self.processes = reader_processes() if processes is None else processes
+        self.processes = processes
 
     def scan(self) -> ScanReport:
         started = time.perf_counter()
         report = ScanReport()
         self._reprice_if_needed()
-        known = self._known_files()
-        work: list[FileRead] = []
+        # What each known file looked like: an unchanged file costs one stat and one lookup.
+        known = {row[0]: row[1:] for row in self.conn.execute(
+            "SELECT path, dev, inode, size, mtime_ns FROM usage_files")}
+        changed: list[tuple[str, os.stat_result]] = []
         found: set[str] = set()
         for path, info in log_files(self.projects, skip=self._own_files()):
             found.add(path)
             report.files += 1
-            if _failed.get(path) == (info.st_size, info.st_mtime_ns):
-                continue
-            item = plan(path, info, known.get(path), len(work))
+            if known.get(path) != (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns) \
+                    and _failed.get(path) != (info.st_size, info.st_mtime_ns):
+                changed.append((path, info))
+        gone_paths = [path for path in known if path not in found]
+        wanted = [path for path, _ in changed] + gone_paths
+        states = self._known_files(wanted) if wanted else {}
+        work: list[FileRead] = []
+        for path, info in changed:
+            item = plan(path, info, states.get(path), len(work))
             if item is not None:
                 work.append(item)
-        gone = [state for path, state in known.items() if path not in found]
+        gone = [states[path] for path in gone_paths if path in states]
         if work:
-            fast = sum(item.to_read for item in work) >= FAST_READER_MIN_BYTES
-            with staged_reads(self.conn, work, self.prices, fast, processes=self.processes,
-                              scratch=self.scratch, price_file=self.price_file,
-                              progress=self.progress) as schemas:
+            total = sum(item.to_read for item in work)
+            fast = total >= FAST_READER_MIN_BYTES
+            with self._read(work, total, fast) as schemas:
                 good = [item for item in work if self._usable(item)]
                 report.entries = self._apply(good, gone, schemas)
             for item in good:
@@ -124,14 +139,37 @@ class UsageScanner:
         report.seconds = time.perf_counter() - started
         return report
 
+    @contextmanager
+    def _read(self, work: list[FileRead], total: int, fast: bool) -> Iterator[list[str]]:
+        """Read `work` into staging (yields the schemas that hold the rows)."""
+        from core.usage import staging
+
+        if total >= staging.PARALLEL_MIN_BYTES and self.scratch is not None and self.processes != 1:
+            from core.usage.parallel import reader_processes, staged_reads
+
+            processes = reader_processes() if self.processes is None else self.processes
+            with staged_reads(self.conn, work, self.prices, fast, processes=processes, scratch=self.scratch,
+                              price_file=self.price_file, progress=self.progress) as schemas:
+                yield schemas
+            return
+        staging.create(self.conn, "temp")
+        try:
+            staging.read_here(self.conn, work, self.prices, fast)
+            yield ["temp"]
+        finally:
+            self.conn.execute(f"DELETE FROM temp.{staging.ROWS_TABLE}")
+
     def _usable(self, item: FileRead) -> bool:
         """A read that failed is left out (its file keeps its old state) and named once."""
         if item.error is None:
             _failed.pop(item.path, None)
             return True
         if _failed.get(item.path) != (item.size, item.mtime_ns):
-            log.warning("usage log file could not be read; skipped until it changes",
-                        extra={"fields": {"path": item.path, "error": item.error}})
+            import logging
+
+            logging.getLogger("nightshift.usage").warning(
+                "usage log file could not be read; skipped until it changes",
+                extra={"fields": {"path": item.path, "error": item.error}})
         _failed[item.path] = (item.size, item.mtime_ns)
         return False
 
@@ -223,6 +261,8 @@ class UsageScanner:
 
     def _move_rows(self, schemas: list[str], mark: Callable[[int | None], None], touched: set[str]) -> int:
         """Staged rows into `usage_entries`; groups with more than one row go to `touched`."""
+        from core.usage import staging
+
         conn = self.conn
         bulk = False
         indexes: list[tuple[str, str]] = []

@@ -10,10 +10,16 @@ object per row, and nobody waits for the database's write lock while logs are de
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from core.usage.reader import ROW_COLUMNS
+from core.usage.prices import PriceTable
+from core.usage.reader import ROW_COLUMNS, read_file
+from core.usage.tree import FileRead
+
+PARALLEL_MIN_BYTES = 24 << 20
+"""Below this much to read, a worker process's start (an interpreter and its imports) costs
+more than it saves: the read happens here, without importing `core.usage.parallel`."""
 
 ROWS_TABLE = "usage_staged"
 OUTCOMES_TABLE = "usage_outcomes"
@@ -73,3 +79,26 @@ def copy_into_entries(conn: sqlite3.Connection, schema: str) -> tuple[int, int |
         f"SELECT MIN(s.ts_ms) FROM {schema}.{ROWS_TABLE} s JOIN temp.usage_slots m ON m.slot = s.slot"
     ).fetchone()[0] if moved else None
     return moved, earliest
+
+
+def read_here(conn: sqlite3.Connection, items: list[FileRead], prices: PriceTable, fast: bool,
+              progress: Callable[[int], None] | None = None) -> None:
+    """Read `items` in this process into the `temp` staging table."""
+    conn.execute("BEGIN")
+    try:
+        for item in items:
+            try:
+                read_file(item, prices, fast, lambda rows: add_rows(conn, "temp", rows))
+                if item.rows:
+                    add_rows(conn, "temp", item.rows)
+                    item.rows = []
+            except Exception as exc:
+                drop_slot(conn, "temp", item.slot)
+                item.rows = []
+                item.error = f"{type(exc).__name__}: {exc}"[:500]
+            if progress is not None:
+                progress(item.to_read)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.usage import parallel
+from core.usage import parallel, staging
 from core.usage import scanner as scanner_module
 from core.usage.blocks import to_ms
 from core.usage.db import open_scan_db
@@ -167,8 +167,17 @@ def test_incremental_with_reader_processes_equals_cold(steps: list[tuple[Any, ..
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """The same, every read split between this process and a worker process."""
     monkeypatch.setattr(scanner_module, "FAST_READER_MIN_BYTES", 0)
-    monkeypatch.setattr(parallel, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(staging, "PARALLEL_MIN_BYTES", 0)
+    finished = []
+    original = parallel._Worker.finish
+
+    def finish(worker: Any) -> bool:
+        finished.append(original(worker))
+        return finished[-1]
+
+    monkeypatch.setattr(parallel._Worker, "finish", finish)
     check_steps(steps, processes=2)
+    assert all(finished)  # the workers did their share (none fell back to this process)
 
 
 def check_steps(steps: list[tuple[Any, ...]], processes: int = 1) -> None:
@@ -350,4 +359,29 @@ def test_a_failing_file_stops_nothing_and_is_named_once(tmp_path: Path, monkeypa
     UsageScanner(conn, [root / "projects"], PRICES).scan()
     counted = conn.execute("SELECT key FROM usage_entries WHERE winner = 1 ORDER BY key").fetchall()
     assert counted == [("a:a",), ("b:b",)]
+    conn.close()
+
+
+def test_a_worker_process_reads_its_share(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(staging, "PARALLEL_MIN_BYTES", 0)
+    finished = []
+    original = parallel._Worker.finish
+
+    def finish(worker: Any) -> bool:
+        finished.append(original(worker))
+        return finished[-1]
+
+    monkeypatch.setattr(parallel._Worker, "finish", finish)
+    root = tmp_path / "claude"
+    files = Files(root)
+    for index in range(4):
+        files.apply(("append", index, [user(at(index)), *(
+            assistant(at(index * 300 + minute), msg=f"m{index}-{minute}", req="r") for minute in range(40))]))
+    files.apply(("append", 3, [assistant(at(5), msg="m0-5", req="r")]))  # a copy of file 0's response
+    conn = open_scan_db(tmp_path / "db.sqlite")
+    report = UsageScanner(conn, [root / "projects"], PRICES, scratch=tmp_path, processes=2).scan()
+    assert finished == [True]
+    assert report.files_read == 4 and report.entries == 161
+    assert snapshot(conn) == cold(root, tmp_path)
+    assert not any(path.name.startswith(".usage-scan-") for path in tmp_path.iterdir())  # cleaned up
     conn.close()
