@@ -164,6 +164,7 @@ def measure_ticks(env: dict[str, str], writer: TreeWriter, files: list[Path], no
                   rounds: int) -> tuple[list[float], list[float]]:
     """The monitor's refresh, in this process (the daemon's tick): after 100 new lines, and idle."""
     os.environ.update(env)
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     sys.path.insert(0, str(ROOT))
     from core.settings import load_settings
     from core.store.store import Store
@@ -224,7 +225,10 @@ def main() -> int:
             files = writer.generate(args.mb << 20, args.lines or 420_000, now)
         print(f"tree ({args.shape}): {writer.bytes / 2**20:.0f} MB, {writer.lines:,} lines, "
               f"{len(files)} files (generated in {time.perf_counter() - started:.0f} s)")
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("NIGHTSHIFT_", "CLAUDE"))}
+        # PYTHONDONTWRITEBYTECODE (set in some sandboxes) would make every run compile every
+        # module again; an installed nightshift has its bytecode cached after the first run.
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("NIGHTSHIFT_", "CLAUDE")) and k != "PYTHONDONTWRITEBYTECODE"}
         env.update(CLAUDE_CONFIG_DIR=str(claude), TZ="UTC", HOME=str(work), NIGHTSHIFT_USAGE_API="false")
         home = work / "state"
         ns_env = {**env, "NIGHTSHIFT_HOME": str(home)}

@@ -48,8 +48,8 @@ class UsageIndex:
         return UsageScanner(self.conn, self.projects, self.prices, progress, scratch=self.scratch,
                             price_file=self.price_file).scan()
 
-    def blocks(self, now_ms: int) -> BlockView:
-        return load_blocks(self.conn, now_ms)
+    def blocks(self, now_ms: int, bodies: bool = True) -> BlockView:
+        return load_blocks(self.conn, now_ms, bodies=bodies)
 
     def refresh(self, now_ms: int, progress: ProgressHook | None = None) -> tuple[ScanReport, BlockView]:
         report = self.scan(progress)

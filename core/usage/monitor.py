@@ -95,6 +95,10 @@ class _Noted:
     estimated: bool
     noted_at: datetime
 
+    @property
+    def hard(self) -> bool:
+        return self.kind == "org"
+
     def as_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "resets_at": iso(self.resets_at), "source": self.source,
                 "text": self.text, "estimated": self.estimated, "noted_at": iso(self.noted_at)}
@@ -165,7 +169,7 @@ class UsageMonitor:
             # creates after the daemon started is read too, without a restart.
             index.projects = self.config.projects
         report = index.scan(progress) if scan else None
-        return _Logs(index.blocks(now_ms), index.latest_limit_line(), report)
+        return _Logs(index.blocks(now_ms, bodies=False), index.latest_limit_line(), report)
 
     async def _load_noted(self) -> dict[str, _Noted]:
         if self._noted is None:
@@ -220,7 +224,8 @@ class UsageMonitor:
             else:
                 hit = hit_or_info
             resets_at = hit.resets_at
-            if hit.estimated:
+            if hit.estimated and not hit.hard and hit.kind in ("session", "unknown"):
+                # a 5-hour guess: the logs' current block ends at a better one
                 resets_at = self._better_estimate(now) or resets_at
             noted[hit.kind] = _Noted(hit.kind, resets_at.astimezone(UTC), source, hit.text,
                                      hit.estimated, now.astimezone(UTC))
@@ -316,12 +321,12 @@ class UsageMonitor:
         for item in noted.values():
             if item.resets_at > now:
                 source = "stream" if item.source in STREAM_SOURCES else item.source
-                limits.append((item.resets_at, item.kind, source, item.text))
+                limits.append((item.resets_at, item.kind, source, _people(item.text, item.hard)))
         line = self._logs.limit_line
         if line is not None:
             hit = parse_limit_message(line.text, from_ms(line.ts_ms), self.settings.local_tz)
-            if hit is not None and not hit.estimated and hit.resets_at > now:
-                limits.append((hit.resets_at, hit.kind, "message", hit.text))
+            if hit is not None and (not hit.estimated or hit.hard) and hit.resets_at > now:
+                limits.append((hit.resets_at, hit.kind, "message", _people(hit.text, hit.hard)))
         reading: EndpointReading | None = self.endpoint.cached(now)
         utilization: float | None = None
         window_reset: datetime | None = None
@@ -377,3 +382,10 @@ class UsageMonitor:
         self._last = state
         return state
 
+
+HARD_NOTE = "an organisation's limit: it does not lift by itself (the reset time is a guess)"
+
+
+def _people(text: str, hard: bool) -> str:
+    """The limit's text as the owner reads it; an organisation's limit says what it means."""
+    return f"{text} — {HARD_NOTE}" if hard else text

@@ -46,7 +46,7 @@ class CachedBlock(NamedTuple):
     first_ms: int
     is_gap: bool
     total_tokens: float
-    body: str
+    body: str | None
 
 
 class BlockItem(NamedTuple):
@@ -152,15 +152,18 @@ def render_fragment(value: dict[str, Any]) -> str:
     return "\n".join("    " + line for line in text.split("\n"))
 
 
-def load_blocks(conn: sqlite3.Connection, now_ms: int, session_ms: int = SESSION_MS) -> BlockView:
+def load_blocks(conn: sqlite3.Connection, now_ms: int, session_ms: int = SESSION_MS,
+                bodies: bool = True) -> BlockView:
     """Every block at `now_ms`, reusing and extending the cache of closed blocks.
 
     First read-only (a refresh with nothing new takes no write lock); if the cache must
     change, again under the write lock (another scanner may have changed it meanwhile).
+    `bodies=False` leaves the rendered JSON of cached blocks unread (the monitor needs only
+    their totals and the live block).
     """
     conn.execute("BEGIN")
     try:
-        view = _load_blocks(conn, now_ms, session_ms, write=False)
+        view = _load_blocks(conn, now_ms, session_ms, write=False, bodies=bodies)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
@@ -169,7 +172,7 @@ def load_blocks(conn: sqlite3.Connection, now_ms: int, session_ms: int = SESSION
         return view
     conn.execute("BEGIN IMMEDIATE")
     try:
-        view = _load_blocks(conn, now_ms, session_ms, write=True)
+        view = _load_blocks(conn, now_ms, session_ms, write=True, bodies=bodies)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
@@ -204,7 +207,8 @@ def _plan(conn: sqlite3.Connection, state: dict[str, str | None], session_ms: in
     return _Plan(int(row[1]), int(row[0]))
 
 
-def _load_blocks(conn: sqlite3.Connection, now_ms: int, session_ms: int, write: bool) -> BlockView | None:
+def _load_blocks(conn: sqlite3.Connection, now_ms: int, session_ms: int, write: bool,
+                 bodies: bool = True) -> BlockView | None:
     state = _state(conn)
     newest = conn.execute("SELECT MAX(ts_ms) FROM usage_entries WHERE winner = 1").fetchone()[0]
     # A closed block is inactive only once `now` has passed the entry that closed it; with
@@ -223,10 +227,12 @@ def _load_blocks(conn: sqlite3.Connection, now_ms: int, session_ms: int, write: 
         return None
     if plan.keep_below_seq is not None:
         conn.execute("DELETE FROM usage_blocks WHERE seq >= ?", (plan.keep_below_seq,))
+    body_column = "body" if bodies else "NULL"
     cached = [
         CachedBlock(seq, start, first, bool(gap), total, body)
         for seq, start, first, gap, total, body in conn.execute(
-            "SELECT seq, start_ms, first_ms, is_gap, total_tokens, body FROM usage_blocks ORDER BY seq")
+            f"SELECT seq, start_ms, first_ms, is_gap, total_tokens, {body_column} FROM usage_blocks"
+            " ORDER BY seq")
     ]
     if plan.restart_ms is None:
         rows = conn.execute(f"SELECT {_ENTRY_COLUMNS} FROM usage_entries WHERE winner = 1 ORDER BY ts_ms")
