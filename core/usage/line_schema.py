@@ -144,15 +144,15 @@ def timestamp_ms(text: str) -> int | None:
         return None
 
 
-_VERSIONS: dict[str, bool] = {}
+VERSIONS: dict[str, bool] = {}
 
 
 def valid_version(text: str) -> bool:
-    known = _VERSIONS.get(text)
+    known = VERSIONS.get(text)
     if known is None:
         known = _VERSION.search(text) is not None
-        if len(_VERSIONS) < 10_000:
-            _VERSIONS[text] = known
+        if len(VERSIONS) < 10_000:
+            VERSIONS[text] = known
     return known
 
 

@@ -144,9 +144,9 @@ def _read_fast(handle: Any, item: FileRead, prices: PriceTable, sink: Sink | Non
     from msgspec import UNSET
 
     from core.usage.decode_msgspec import STAMP_DECODER, USAGE_DECODER, DecodeError, ValidationError, entry_of
-    from core.usage.line_schema import CLOCKS, FRACTIONS, HOURS, VALID_MAX, entry_ms, valid_version
+    from core.usage.line_schema import CLOCKS, FRACTIONS, HOURS, VALID_MAX, VERSIONS, entry_ms, valid_version
 
-    hours, clocks, fractions = HOURS, CLOCKS, FRACTIONS
+    hours, clocks, fractions, versions = HOURS, CLOCKS, FRACTIONS, VERSIONS
     usage_decode = USAGE_DECODER.decode
     stamp_decode = STAMP_DECODER.decode
     quotes: dict[Any, Any] = {}
@@ -202,7 +202,8 @@ def _read_fast(handle: Any, item: FileRead, prices: PriceTable, sink: Sink | Non
                             if millis > VALID_MAX:
                                 millis = None
                         version = parsed.version
-                        if millis is not None and (version is UNSET or valid_version(version)):
+                        if millis is not None and (version is UNSET or versions.get(version)
+                                                   or valid_version(version)):
                             if min_ts is None or millis < min_ts:
                                 min_ts = millis
                                 min_text = ""
@@ -227,15 +228,18 @@ def _read_fast(handle: Any, item: FileRead, prices: PriceTable, sink: Sink | Non
                                 logged = None
                                 q = quotes.get(model)
                                 if q is None:
-                                    q = quotes[model] = quote(model)
-                                s = q.simple
-                                limit = q.simple_limit
-                                if s is not None and 0 <= i <= limit and 0 <= o <= limit and 0 <= c <= limit \
-                                        and 0 <= r <= limit:
-                                    cost = i * s[0] + o * s[1] + c * s[2] + r * s[3]
+                                    full = quote(model)
+                                    s = full.simple or (0.0, 0.0, 0.0, 0.0)
+                                    q = quotes[model] = (s[0], s[1], s[2], s[3],
+                                                         full.simple_limit if full.simple else -1.0,
+                                                         full.estimated, full)
+                                r0, r1, r2, r3, limit, guessed, full = q
+                                if (0 <= i <= limit and 0 <= o <= limit and 0 <= c <= limit
+                                        and 0 <= r <= limit):
+                                    cost = i * r0 + o * r1 + c * r2 + r * r3
                                 else:
-                                    cost = cost_of(q, (i, o, c, r))
-                                if q.estimated and (i or o or c or r):
+                                    cost = cost_of(full, (i, o, c, r))
+                                if guessed and (i or o or c or r):
                                     estimated = 1
                             else:
                                 logged = cost = float(logged)
@@ -258,7 +262,7 @@ def _read_fast(handle: Any, item: FileRead, prices: PriceTable, sink: Sink | Non
                             seen.add(entry.key)
                         rows.append(row_of(entry, slot, at, False, prices))
                         continue
-            elif not line.strip():
+            elif not line or line.isspace():
                 continue  # ccusage skips blank lines without a word
             else:
                 lines += 1

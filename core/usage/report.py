@@ -27,6 +27,8 @@ from core.usage.blocks import (
     BlockBuilder,
     block_json,
     from_ms,
+    iso_ms,
+    number,
 )
 
 CACHE_FORMAT = "2"
@@ -36,7 +38,7 @@ RECENT_MS = 3 * 24 * 60 * 60 * 1000
 
 _ENTRY_COLUMNS = (
     "ts_ms, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens,"
-    " cost, model, reset_ms, estimated, file_id, offset"
+    " cost, model, reset_ms, estimated"
 )
 
 
@@ -100,37 +102,37 @@ def _feed(conn: sqlite3.Connection, rows: Iterable[tuple[Any, ...]], builder: Bl
     """Entries in time order; equal times in ccusage's file order (its sort is stable).
 
     SQLite returns the rows straight from the time index; only the rare runs of equal
-    timestamps are re-ordered here, by (file's earliest timestamp, path, offset), which is
-    far cheaper than a joined sort of every row. Rows go to the builder as they are.
+    timestamps are fetched again with their file and offset and re-ordered by (file's
+    earliest timestamp, path, offset): cheaper than carrying those for every row.
     """
     add = builder.add
     rank: dict[int, tuple[bool, int, str]] = {}
 
-    def flush(run: list[tuple[Any, ...]]) -> None:
+    def flush(ts: int) -> None:
         if not rank:
             rank.update({fid: (m is None, m or 0, path) for fid, m, path in
                          conn.execute("SELECT id, min_ts_ms, path FROM usage_files")})
+        run = conn.execute(f"SELECT {_ENTRY_COLUMNS}, file_id, offset FROM usage_entries"
+                           " WHERE winner = 1 AND ts_ms = ?", (ts,)).fetchall()
         run.sort(key=lambda r: (*rank[r[9]], r[10]))
         for item in run:
             add(item)
 
     held: tuple[Any, ...] | None = None
-    run: list[tuple[Any, ...]] = []
+    tied = False
     for row in rows:
         if held is not None:
             if row[0] == held[0]:
-                run.append(held)
-            elif run:
-                run.append(held)
-                flush(run)
-                run = []
+                tied = True
+            elif tied:
+                flush(held[0])
+                tied = False
             else:
                 add(held)
         held = row
     if held is not None:
-        if run:
-            run.append(held)
-            flush(run)
+        if tied:
+            flush(held[0])
         else:
             add(held)
 
@@ -150,6 +152,38 @@ def render_fragment(value: dict[str, Any]) -> str:
     """One block as it appears inside `JSON.stringify({blocks}, null, 2)`: indented by 4."""
     text = json.dumps(value, indent=2, ensure_ascii=False)
     return "\n".join("    " + line for line in text.split("\n"))
+
+
+_text = json.encoder.encode_basestring
+
+
+def render_closed(block: Block) -> str:
+    """`render_fragment(block_json(block, now))` for a block that is not active, written out
+    directly: a cold scan renders thousands of them (a test holds the two equal)."""
+    if block.is_active:
+        return render_fragment(block_json(block, block.end_ms))
+    start = iso_ms(block.start_ms)
+    models = ("[]" if not block.models else
+              "[\n" + ",\n".join("        " + _text(model) for model in block.models) + "\n      ]")
+    return "".join((
+        '    {\n      "id": ', _text(f"gap-{start}" if block.is_gap else start),
+        ',\n      "startTime": "', start,
+        '",\n      "endTime": "', iso_ms(block.end_ms),
+        '",\n      "actualEndTime": ', "null" if block.last_ms is None else f'"{iso_ms(block.last_ms)}"',
+        ',\n      "isActive": false,\n      "isGap": ', "true" if block.is_gap else "false",
+        ',\n      "entries": ', str(block.entries),
+        ',\n      "tokenCounts": {\n        "inputTokens": ', repr(number(block.input_tokens)),
+        ',\n        "outputTokens": ', repr(number(block.output_tokens)),
+        ',\n        "cacheCreationInputTokens": ', repr(number(block.cache_creation_tokens)),
+        ',\n        "cacheReadInputTokens": ', repr(number(block.cache_read_tokens)),
+        '\n      },\n      "totalTokens": ', repr(number(block.total_tokens)),
+        ',\n      "costUSD": ', repr(number(block.cost)),
+        ',\n      "costEstimated": true' if block.estimated else "",
+        ',\n      "models": ', models,
+        ',\n      "burnRate": null,\n      "projection": null',
+        "" if block.reset_ms is None else f',\n      "usageLimitResetTime": "{iso_ms(block.reset_ms)}"',
+        "\n    }",
+    ))
 
 
 def load_blocks(conn: sqlite3.Connection, now_ms: int, session_ms: int = SESSION_MS,
@@ -248,7 +282,7 @@ def _load_blocks(conn: sqlite3.Connection, now_ms: int, session_ms: int, write: 
     if write:
         next_seq = (cached[-1].seq + 1) if cached else 1
         fresh = [(next_seq + n, block.start_ms, block.first_ms if not block.is_gap else block.start_ms,
-                  int(block.is_gap), block.total_tokens, render_fragment(block_json(block, now_ms)))
+                  int(block.is_gap), block.total_tokens, render_closed(block))
                  for n, block in enumerate(builder.closed)]
         if fresh:
             conn.executemany("INSERT INTO usage_blocks (seq, start_ms, first_ms, is_gap, total_tokens, body)"
