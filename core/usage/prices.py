@@ -42,9 +42,11 @@ BUNDLED = Path(__file__).with_name("prices.json")
 Rates = tuple[tuple[float | None, float | None], ...]
 """(base, above-threshold) per token kind, in the order input, output, cache creation, read."""
 
-_FAMILY_KEY = re.compile(
+_FAMILY_KEY = (
     r"claude-(?:(?P<old_major>\d+)-(?:(?P<old_minor>\d)-)?)?(?P<family>[a-z]+)"
     r"(?:-(?P<major>\d{1,2}))?(?:-(?P<minor>\d{1,2}))?(?:-\d{8})?\Z")
+"""A key naming a model of a family and its version (compiled when first needed: a re-scan
+with nothing new never prices anything)."""
 
 
 class Quote(NamedTuple):
@@ -117,8 +119,9 @@ class PriceTable:
         """Family word -> the key of its newest model (`opus` -> `claude-opus-5-5`)."""
         if self._families is None:
             best: dict[str, tuple[tuple[int, int], str]] = {}
+            pattern = re.compile(_FAMILY_KEY)
             for key in self.models:
-                found = _FAMILY_KEY.match(key)
+                found = pattern.match(key)
                 if found is None:
                     continue
                 if found["old_major"]:

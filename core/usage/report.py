@@ -42,15 +42,6 @@ _ENTRY_COLUMNS = (
 )
 
 
-class CachedBlock(NamedTuple):
-    seq: int
-    start_ms: int
-    first_ms: int
-    is_gap: bool
-    total_tokens: float
-    body: str | None
-
-
 class BlockItem(NamedTuple):
     """One block of the report: cached (closed, rendered) or live (with `block`)."""
 
@@ -262,12 +253,9 @@ def _load_blocks(conn: sqlite3.Connection, now_ms: int, session_ms: int, write: 
     if plan.keep_below_seq is not None:
         conn.execute("DELETE FROM usage_blocks WHERE seq >= ?", (plan.keep_below_seq,))
     body_column = "body" if bodies else "NULL"
-    cached = [
-        CachedBlock(seq, start, first, bool(gap), total, body)
-        for seq, start, first, gap, total, body in conn.execute(
-            f"SELECT seq, start_ms, first_ms, is_gap, total_tokens, {body_column} FROM usage_blocks"
-            " ORDER BY seq")
-    ]
+    # BlockItem's fields, straight from SQLite
+    cached = conn.execute(f"SELECT start_ms, is_gap, 0, total_tokens, {body_column}, NULL"
+                          " FROM usage_blocks ORDER BY seq").fetchall()
     if plan.restart_ms is None:
         rows = conn.execute(f"SELECT {_ENTRY_COLUMNS} FROM usage_entries WHERE winner = 1 ORDER BY ts_ms")
     else:
@@ -280,20 +268,20 @@ def _load_blocks(conn: sqlite3.Connection, now_ms: int, session_ms: int, write: 
         return None  # new blocks closed: they go into the cache
     current = builder.current
     if write:
-        next_seq = (cached[-1].seq + 1) if cached else 1
+        next_seq = (conn.execute("SELECT COALESCE(MAX(seq), 0) FROM usage_blocks").fetchone()[0]) + 1
         fresh = [(next_seq + n, block.start_ms, block.first_ms if not block.is_gap else block.start_ms,
                   int(block.is_gap), block.total_tokens, render_closed(block))
                  for n, block in enumerate(builder.closed)]
         if fresh:
             conn.executemany("INSERT INTO usage_blocks (seq, start_ms, first_ms, is_gap, total_tokens, body)"
                              " VALUES (?,?,?,?,?,?)", fresh)
-            cached.extend(CachedBlock(seq, start, first, bool(gap), total, body)
-                          for seq, start, first, gap, total, body in fresh)
+            cached.extend((start, gap, 0, total, body if bodies else None, None)
+                          for _, start, _, gap, total, body in fresh)
         _set_state(conn, "cut_ms", current.first_ms if current is not None else None)
         _set_state(conn, "dirty_from_ms", None)
         _set_state(conn, "format", CACHE_FORMAT)
         _set_state(conn, "session_ms", session_ms)
-    items = [BlockItem(c.start_ms, c.is_gap, False, c.total_tokens, body=c.body) for c in cached]
+    items = list(map(BlockItem._make, cached))
     if current is not None:
         items.append(BlockItem(current.start_ms, False, current.is_active, current.total_tokens,
                                block=current))
