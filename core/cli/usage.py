@@ -212,7 +212,7 @@ def _table(text: str, config: UsageConfig) -> None:
     console.print(table)
     if any(block.get("costEstimated") for block in found):
         console.print("~ estimated: a model the price table does not know is priced as its family's "
-                      "newest (`nightshift prices update` refreshes the table)", markup=False)
+                      "newest (`nightshift prices update` refreshes the table)", markup=False, soft_wrap=True)
 
 
 prices_app = typer.Typer(help="The model price table that costs are computed with.", no_args_is_help=True,
@@ -237,4 +237,4 @@ def prices_update(
     except OSError as exc:
         fail(f"cannot write {config.price_file}: {exc.strerror or exc}")
     console.print(f"prices: {done.models} Claude models from {done.source} written to {done.path}; "
-                  "the next scan reprices every entry without a logged cost", markup=False)
+                  "the next scan reprices every entry without a logged cost", markup=False, soft_wrap=True)
