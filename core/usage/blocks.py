@@ -91,6 +91,20 @@ class Block:
         if model not in self.models:
             self.models.append(model)
 
+    _STATE = ("start_ms", "end_ms", "first_ms", "last_ms", "entries", "input_tokens", "output_tokens",
+              "cache_creation_tokens", "cache_read_tokens", "cost", "models", "reset_ms", "estimated")
+
+    def state(self) -> list[Any]:
+        """The running totals of an open block, to carry on from later (JSON-able, exact)."""
+        return [getattr(self, name) for name in self._STATE]
+
+    @classmethod
+    def from_state(cls, values: list[Any]) -> Block:
+        block = cls(0, 0)
+        for name, value in zip(cls._STATE, values, strict=True):
+            setattr(block, name, value)
+        return block
+
     def active_at(self, now_ms: int, session_ms: int = SESSION_MS) -> bool:
         if self.is_gap or self.last_ms is None:
             return False

@@ -211,6 +211,8 @@ class _Plan(NamedTuple):
     """Feed entries from here (None: from the first)."""
     keep_below_seq: int | None
     """Cached blocks with a smaller seq stay (None: all stay)."""
+    resume: Block | None = None
+    """The open block as the last refresh left it: feed only entries after its last one."""
 
 
 def _plan(conn: sqlite3.Connection, state: dict[str, str | None], session_ms: int) -> _Plan:
@@ -223,6 +225,13 @@ def _plan(conn: sqlite3.Connection, state: dict[str, str | None], session_ms: in
         return _Plan(None, 0)
     if dirty is None or dirty > cut:
         # strictly after: the gap block before the cut ends at the cut's entry
+        open_text = state.get("open_block")
+        if open_text is not None:
+            block = Block.from_state(json.loads(open_text))
+            if block.last_ms is not None and (dirty is None or dirty > block.last_ms):
+                # appends after the open block's last entry: carry its totals on (an entry at
+                # the same time could sort before it, so that restarts from the cut)
+                return _Plan(block.last_ms, None, block)
         return _Plan(cut, None)
     # the last cached block that began strictly before the change (its start entry is intact)
     row = conn.execute("SELECT seq, first_ms FROM usage_blocks WHERE is_gap = 0 AND first_ms < ?"
@@ -259,9 +268,11 @@ def _load_blocks(conn: sqlite3.Connection, now_ms: int, session_ms: int, write: 
     if plan.restart_ms is None:
         rows = conn.execute(f"SELECT {_ENTRY_COLUMNS} FROM usage_entries WHERE winner = 1 ORDER BY ts_ms")
     else:
-        rows = conn.execute(f"SELECT {_ENTRY_COLUMNS} FROM usage_entries WHERE winner = 1 AND ts_ms >= ?"
+        after = ">" if plan.resume is not None else ">="
+        rows = conn.execute(f"SELECT {_ENTRY_COLUMNS} FROM usage_entries WHERE winner = 1 AND ts_ms {after} ?"
                             " ORDER BY ts_ms", (plan.restart_ms,))
     builder = BlockBuilder(session_ms)
+    builder.current = plan.resume
     _feed(conn, rows, builder)
     builder.blocks(now_ms)  # sets is_active
     if builder.closed and not write:
@@ -278,6 +289,7 @@ def _load_blocks(conn: sqlite3.Connection, now_ms: int, session_ms: int, write: 
             cached.extend((start, gap, 0, total, body if bodies else None, None)
                           for _, start, _, gap, total, body in fresh)
         _set_state(conn, "cut_ms", current.first_ms if current is not None else None)
+        _set_state(conn, "open_block", json.dumps(current.state()) if current is not None else None)
         _set_state(conn, "dirty_from_ms", None)
         _set_state(conn, "format", CACHE_FORMAT)
         _set_state(conn, "session_ms", session_ms)
