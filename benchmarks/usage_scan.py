@@ -147,20 +147,25 @@ def install_ccusage20(tools: Path) -> Path | None:
     return binary
 
 
-def append_lines(writer: TreeWriter, files: list[Path], now: datetime, count: int) -> None:
-    """`count` lines at the end of the newest sessions, as Claude Code writes while you work."""
+def append_lines(writer: TreeWriter, files: list[Path], after: datetime, count: int) -> datetime:
+    """`count` lines at the end of the newest sessions, as Claude Code writes while you work:
+    each session's new lines come after `after` (the previous append's last); returns the
+    new last moment. The three sessions' lines interleave in time, as parallel sessions do."""
     appended = 0
     newest = files[-3:]
+    last = after
     for n, path in enumerate(newest):
         share = count // len(newest) if n < len(newest) - 1 else count - appended
-        extra = writer.session_lines(now - timedelta(minutes=29), share + 50, path.stem, sidechain=False,
-                                     pace_s=(1, 2), stop=now - timedelta(minutes=1))[:share]
+        extra = writer.session_lines(after, share + 50, path.stem, sidechain=False, pace_s=(1, 1))[:share]
         writer.write(path, extra, mode="a")
         appended += len(extra)
+        stamp = datetime.fromisoformat(json.loads(extra[-1])["timestamp"].replace("Z", "+00:00"))
+        last = max(last, stamp)
     assert appended == count, appended
+    return last
 
 
-def measure_ticks(env: dict[str, str], writer: TreeWriter, files: list[Path], now: datetime,
+def measure_ticks(env: dict[str, str], writer: TreeWriter, files: list[Path], after: datetime,
                   rounds: int) -> tuple[list[float], list[float]]:
     """The monitor's refresh, in this process (the daemon's tick): after 100 new lines, and idle."""
     os.environ.update(env)
@@ -171,6 +176,7 @@ def measure_ticks(env: dict[str, str], writer: TreeWriter, files: list[Path], no
     from core.usage.monitor import UsageMonitor
 
     async def ticks() -> tuple[list[float], list[float]]:
+        cursor = after
         settings = load_settings(env_file=None)
         store = await Store.open(settings.db_path)
         monitor = UsageMonitor(settings, store)
@@ -178,7 +184,7 @@ def measure_ticks(env: dict[str, str], writer: TreeWriter, files: list[Path], no
             await monitor.refresh(datetime.now(UTC))
             after_appends, idle = [], []
             for _ in range(rounds):
-                append_lines(writer, files, now, 100)
+                cursor = append_lines(writer, files, cursor, 100)
                 started = time.perf_counter()
                 await monitor.refresh(datetime.now(UTC))
                 after_appends.append(time.perf_counter() - started)
@@ -217,12 +223,15 @@ def main() -> int:
     try:
         claude = work / "claude"
         writer = TreeWriter(claude)
-        now = datetime.now(UTC)
+        # The logs end 90 minutes ago (their last line half an hour before that): the appends
+        # of the re-scans then move forward in time up to about now, inside the active block.
+        end = datetime.now(UTC) - timedelta(minutes=90)
+        cursor = end - timedelta(minutes=30)
         started = time.perf_counter()
         if args.shape == "year":
-            files = writer.generate_year(now, files=args.files, min_lines=args.lines or 400_000)
+            files = writer.generate_year(end, files=args.files, min_lines=args.lines or 400_000)
         else:
-            files = writer.generate(args.mb << 20, args.lines or 420_000, now)
+            files = writer.generate(args.mb << 20, args.lines or 420_000, end)
         print(f"tree ({args.shape}): {writer.bytes / 2**20:.0f} MB, {writer.lines:,} lines, "
               f"{len(files)} files (generated in {time.perf_counter() - started:.0f} s)")
         # PYTHONDONTWRITEBYTECODE (set in some sandboxes) would make every run compile every
@@ -249,7 +258,7 @@ def main() -> int:
             if cc20:
                 full20.append(run(cc20, env))
             for _ in range(3):  # re-scans are short and the machine noisy: three per round
-                append_lines(writer, files, now, 1000)
+                cursor = append_lines(writer, files, cursor, 1000)
                 rescan.append(run(ns, ns_env))
             for _ in range(3):
                 nothing.append(run(ns, ns_env))
@@ -263,7 +272,7 @@ def main() -> int:
                   f"nothing new {nothing[-1].seconds:.3f} s, ccusage17 {full17[-1].seconds:.2f} s"
                   + (f", ccusage20 {full20[-1].seconds:.2f} s" if full20 else "")
                   + f"; {blocks} blocks, equal to ccusage 17's: {agree}")
-        after_appends, idle = measure_ticks(ns_env, writer, files, now, 5)
+        after_appends, idle = measure_ticks(ns_env, writer, files, cursor, 5)
 
         cold_s = median([m.seconds for m in cold])
         rescan_s = median([m.seconds for m in rescan])

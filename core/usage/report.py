@@ -31,7 +31,7 @@ from core.usage.blocks import (
     number,
 )
 
-CACHE_FORMAT = "2"
+CACHE_FORMAT = "3"
 """Bump when the cached JSON of a block changes shape: the cache is then rebuilt."""
 RECENT_MS = 3 * 24 * 60 * 60 * 1000
 """`--recent`: ccusage's DEFAULT_RECENT_DAYS (3)."""
@@ -206,6 +206,19 @@ def load_blocks(conn: sqlite3.Connection, now_ms: int, session_ms: int = SESSION
     return view
 
 
+SNAPSHOTS = 4
+"""States of the open block kept from the last refreshes: an entry that arrives a little late
+(another session's file written a moment after) resumes from an earlier one, not the cut."""
+
+
+def _snapshots(state: dict[str, str | None], cut: int | None) -> list[list[Any]]:
+    """The kept states of the open block that starts at `cut`, oldest first."""
+    text = state.get("open_block")
+    if text is None or cut is None:
+        return []
+    return [values for values in json.loads(text) if values[2] == cut]
+
+
 class _Plan(NamedTuple):
     restart_ms: int | None
     """Feed entries from here (None: from the first)."""
@@ -225,12 +238,11 @@ def _plan(conn: sqlite3.Connection, state: dict[str, str | None], session_ms: in
         return _Plan(None, 0)
     if dirty is None or dirty > cut:
         # strictly after: the gap block before the cut ends at the cut's entry
-        open_text = state.get("open_block")
-        if open_text is not None:
-            block = Block.from_state(json.loads(open_text))
+        for values in reversed(_snapshots(state, cut)):
+            block = Block.from_state(values)
             if block.last_ms is not None and (dirty is None or dirty > block.last_ms):
-                # appends after the open block's last entry: carry its totals on (an entry at
-                # the same time could sort before it, so that restarts from the cut)
+                # nothing changed up to this state of the open block: carry its totals on
+                # (an entry at its last time could sort before it, hence strictly after)
                 return _Plan(block.last_ms, None, block)
         return _Plan(cut, None)
     # the last cached block that began strictly before the change (its start entry is intact)
@@ -289,7 +301,14 @@ def _load_blocks(conn: sqlite3.Connection, now_ms: int, session_ms: int, write: 
             cached.extend((start, gap, 0, total, body if bodies else None, None)
                           for _, start, _, gap, total, body in fresh)
         _set_state(conn, "cut_ms", current.first_ms if current is not None else None)
-        _set_state(conn, "open_block", json.dumps(current.state()) if current is not None else None)
+        kept: list[list[Any]] = []
+        if current is not None:
+            dirty_text = state.get("dirty_from_ms")
+            dirty = int(dirty_text) if dirty_text is not None else None
+            kept = [values for values in _snapshots(state, current.first_ms)
+                    if dirty is None or values[3] < dirty][-(SNAPSHOTS - 1):]
+            kept.append(current.state())
+        _set_state(conn, "open_block", json.dumps(kept) if kept else None)
         _set_state(conn, "dirty_from_ms", None)
         _set_state(conn, "format", CACHE_FORMAT)
         _set_state(conn, "session_ms", session_ms)

@@ -385,3 +385,36 @@ def test_a_worker_process_reads_its_share(tmp_path: Path, monkeypatch: pytest.Mo
     assert snapshot(conn) == cold(root, tmp_path)
     assert not any(path.name.startswith(".usage-scan-") for path in tmp_path.iterdir())  # cleaned up
     conn.close()
+
+
+def test_entries_a_little_late_in_the_open_block_equal_cold(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two sessions write at once: a line of one arrives after a later line of the other.
+    The open block carries on from an earlier kept state, and ends as a cold scan sees it."""
+    from core.usage import report
+
+    plans: list[Any] = []
+    original = report._plan
+
+    def spy(*args: Any) -> Any:
+        plans.append(original(*args))
+        return plans[-1]
+
+    monkeypatch.setattr(report, "_plan", spy)
+    root = tmp_path / "claude"
+    files = Files(root)
+    conn = open_scan_db(tmp_path / "db.sqlite")
+    minute = 0
+    for step in range(6):
+        line = assistant(at(minute + 2), msg=f"a{step}", req="a", tokens=(step, 1, 1, 1))
+        files.apply(("append", 0, [line]))
+        UsageScanner(conn, [root / "projects"], PRICES).scan()
+        load_blocks(conn, to_ms(NOW))
+        # the other session's line from a moment ago, after the previous refresh's last entry
+        files.apply(("append", 1, [assistant(at(minute + 1), msg=f"b{step}", req="b", cost=0.1 * step)]))
+        UsageScanner(conn, [root / "projects"], PRICES).scan()
+        assert snapshot(conn) == cold(root, tmp_path)
+        minute += 7
+    conn.close()
+    mine = [plan for plan in plans if plan.keep_below_seq is None][2:]  # after the first steps
+    assert mine and all(plan.resume is not None for plan in mine)  # never back to the cut
