@@ -21,7 +21,6 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import IO
 
 from core.usage import staging
 from core.usage.prices import PriceTable
@@ -64,6 +63,10 @@ class _Worker:
                "fingerprint": prices.fingerprint, "fast": fast,
                "files": [[i.slot, i.path, i.dev, i.inode, i.size, i.mtime_ns, i.start, i.min_ts_ms]
                          for i in items]}
+        # The job goes in a file: written to a pipe it would wait for the worker to start
+        # reading (an interpreter's start) before this process could read its own share.
+        self.job = folder / f"worker-{number}.json"
+        self.job.write_text(json.dumps(job))
         # the package this process runs from, so the worker imports the same code
         root = str(Path(__file__).resolve().parents[2])
         env = dict(os.environ)
@@ -72,19 +75,12 @@ class _Worker:
         with self.errors.open("wb") as errors:
             try:
                 self.process = subprocess.Popen(
-                    [sys.executable, "-m", "core.usage.scan_worker"], stdin=subprocess.PIPE,
-                    stdout=subprocess.DEVNULL, stderr=errors, env=env, close_fds=True)
+                    [sys.executable, "-m", "core.usage.scan_worker", str(self.job)],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors, env=env,
+                    close_fds=True)
             except OSError as exc:
                 log.warning("usage reader process could not start",
                             extra={"fields": {"error": str(exc)}})
-                return
-        stdin: IO[bytes] | None = self.process.stdin
-        assert stdin is not None
-        try:
-            stdin.write(json.dumps(job).encode())
-            stdin.close()
-        except OSError:
-            pass  # it died at once; `finish` finds out
 
     def finish(self) -> bool:
         """Wait for the process; True when it finished its job (outcomes are in its file)."""

@@ -1,10 +1,11 @@
 """A reading process: decodes its share of the log files into a staging file of its own.
 
-Started by `core.usage.parallel` as `python -m core.usage.scan_worker` (a fresh
+Started by `core.usage.parallel` as `python -m core.usage.scan_worker JOB.json` (a fresh
 interpreter, not a fork: the daemon that starts it has threads and open databases); the
-job arrives as JSON on stdin. It touches no database but its own file, and reports each
-file's outcome in that file; the parent attaches it when the process has exited. A file
-that fails is recorded with its error and its rows dropped; the others carry on.
+job is a JSON file in the scanner's private scratch folder. It touches no database but its
+own file, and reports each file's outcome in that file; the parent attaches it when the
+process has exited. A file that fails is recorded with its error and its rows dropped; the
+others carry on.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def run(job: dict[str, Any]) -> int:
 
 
 def main() -> None:
-    raise SystemExit(run(json.load(sys.stdin)))
+    raise SystemExit(run(json.loads(Path(sys.argv[1]).read_text("utf-8"))))
 
 
 if __name__ == "__main__":
