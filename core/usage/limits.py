@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-log = logging.getLogger("nightshift.usage")
+from core.log import event
 
 LIMIT_KINDS = ("session", "weekly", "opus", "sonnet", "extra", "org", "unknown")
 
@@ -170,8 +170,8 @@ def _zone(name: str | None, local_tz: tzinfo) -> tzinfo:
         # once per name: the monitor reads the same limit line on every tick.
         if name not in _reported_zones and len(_reported_zones) < 100:
             _reported_zones.add(name)
-            log.warning("limit message names an unknown time zone; read in the owner's zone",
-                        extra={"fields": {"zone": name, "owner_zone": str(local_tz)}})
+            event("limit message names an unknown time zone; read in the owner's zone", logging.WARNING,
+                  logger="usage", zone=name, owner_zone=str(local_tz))
         return local_tz
 
 

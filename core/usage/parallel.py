@@ -22,12 +22,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from core.log import event
 from core.usage import staging
 from core.usage.prices import PriceTable
 from core.usage.staging import read_here
 from core.usage.tree import FileRead, ProgressHook
-
-log = logging.getLogger("nightshift.usage")
 
 MAX_PROCESSES = 4
 
@@ -79,8 +78,7 @@ class _Worker:
                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors, env=env,
                     close_fds=True)
             except OSError as exc:
-                log.warning("usage reader process could not start",
-                            extra={"fields": {"error": str(exc)}})
+                event("usage reader process could not start", logging.WARNING, logger="usage", error=str(exc))
 
     def finish(self) -> bool:
         """Wait for the process; True when it finished its job (outcomes are in its file)."""
@@ -89,8 +87,8 @@ class _Worker:
         code = self.process.wait()
         if code != 0:
             detail = self.errors.read_text("utf-8", "replace")[-2000:] if self.errors.exists() else ""
-            log.warning("usage reader process failed; its files are read in the scanner",
-                        extra={"fields": {"exit_code": code, "stderr": detail}})
+            event("usage reader process failed; its files are read in the scanner", logging.WARNING,
+                  logger="usage", exit_code=code, stderr=detail)
             return False
         return True
 

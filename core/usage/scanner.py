@@ -167,9 +167,10 @@ class UsageScanner:
         if _failed.get(item.path) != (item.size, item.mtime_ns):
             import logging
 
-            logging.getLogger("nightshift.usage").warning(
-                "usage log file could not be read; skipped until it changes",
-                extra={"fields": {"path": item.path, "error": item.error}})
+            from core.log import event
+
+            event("usage log file could not be read; skipped until it changes", logging.WARNING,
+                  logger="usage", path=item.path, error=item.error)
         _failed[item.path] = (item.size, item.mtime_ns)
         return False
 
