@@ -119,6 +119,7 @@ class UsageScanner:
                 work.append(item)
         gone = [states[path] for path in gone_paths if path in states]
         if work:
+            _ = self.prices.models  # a broken price file is one clear error, not a failure per file
             total = sum(item.to_read for item in work)
             fast = total >= FAST_READER_MIN_BYTES
             with self._read(work, total, fast) as schemas:

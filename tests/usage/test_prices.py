@@ -192,3 +192,14 @@ def test_prices_update_command_and_the_rescan_reprices(tmp_path: Path) -> None:
     bad = subprocess.run([str(NIGHTSHIFT), "prices", "update", str(tmp_path / "nope.json")], env=env,
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and bad.stderr.startswith("error: ") and "cannot be read" in bad.stderr
+
+
+def test_a_broken_price_file_is_one_clear_error(tmp_path: Path) -> None:
+    Tree(tmp_path / "claude").add("p/a.jsonl", assistant(at(0), msg="a", req="a"))
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "prices.json").write_text("{not json")
+    done = subprocess.run([str(NIGHTSHIFT), "usage", "blocks", "--json"], env=env_for(tmp_path),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and done.stdout == ""
+    assert done.stderr.startswith("error: ") and "prices.json" in done.stderr
+    assert "not valid JSON" in done.stderr
