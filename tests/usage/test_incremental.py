@@ -161,6 +161,25 @@ def test_incremental_equals_cold(reader: str, steps: list[tuple[Any, ...]],
     check_steps(steps)
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(step, min_size=1, max_size=8))
+def test_incremental_equals_a_bulk_cold_scan(steps: list[tuple[Any, ...]],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same, every scan into an empty table taking the bulk path (indexes built after)."""
+    monkeypatch.setattr(scanner_module, "BULK_MIN_ROWS", 0)
+    dropped = []
+    original = scanner_module.UsageScanner._move_rows
+
+    def move_rows(self: Any, *args: Any) -> int:
+        empty = self.conn.execute("SELECT 1 FROM usage_entries LIMIT 1").fetchone() is None
+        dropped.append(empty)
+        return original(self, *args)
+
+    monkeypatch.setattr(scanner_module.UsageScanner, "_move_rows", move_rows)
+    check_steps(steps)
+    assert not dropped or any(dropped)  # a scan into an empty table went the bulk way
+
+
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(step, min_size=1, max_size=5))
 def test_incremental_with_reader_processes_equals_cold(steps: list[tuple[Any, ...]],
