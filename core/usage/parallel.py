@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from core.childenv import child_env
 from core.log import event
 from core.usage import staging
 from core.usage.prices import PriceTable
@@ -66,10 +67,12 @@ class _Worker:
         # reading (an interpreter's start) before this process could read its own share.
         self.job = folder / f"worker-{number}.json"
         self.job.write_text(json.dumps(job))
-        # the package this process runs from, so the worker imports the same code
+        # The allow-listed environment every child gets (no token, no database URL: the job
+        # names everything it needs), plus the package this process runs from, so the worker
+        # imports the same code.
         root = str(Path(__file__).resolve().parents[2])
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+        env = child_env(claude=False)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
         self.process: subprocess.Popen[bytes] | None = None
         with self.errors.open("wb") as errors:
             try:

@@ -437,3 +437,29 @@ def test_entries_a_little_late_in_the_open_block_equal_cold(tmp_path: Path,
     conn.close()
     mine = [plan for plan in plans if plan.keep_below_seq is None][2:]  # after the first steps
     assert mine and all(plan.resume is not None for plan in mine)  # never back to the cut
+
+
+def test_a_worker_process_gets_no_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reader process starts from the allow-listed environment: no bot token, no settings."""
+    monkeypatch.setattr(staging, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setenv("NIGHTSHIFT_TELEGRAM_TOKEN", "123:secret")
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "456:secret")
+    seen: list[dict[str, str]] = []
+    original = parallel.subprocess.Popen
+
+    def popen(*args: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs["env"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(parallel.subprocess, "Popen", popen)
+    root = tmp_path / "claude"
+    files = Files(root)
+    for index in range(2):
+        lines = [assistant(at(index + m), msg=f"m{index}-{m}", req="r") for m in range(5)]
+        files.apply(("append", index, lines))
+    conn = open_scan_db(tmp_path / "db.sqlite")
+    report = UsageScanner(conn, [root / "projects"], PRICES, scratch=tmp_path, processes=2).scan()
+    conn.close()
+    assert report.entries == 10 and len(seen) == 1
+    assert not any("secret" in value for value in seen[0].values())
+    assert not any(name.startswith(("NIGHTSHIFT_", "TELEGRAM_")) for name in seen[0])
