@@ -1,165 +1,132 @@
-"""Benchmark: `nightshift usage blocks --json` against ccusage on a large generated log tree.
+"""Benchmark: `nightshift usage blocks --json` against ccusage 17 and 20 on a generated log tree.
 
-Generates a Claude Code log tree of at least 250 MB and 400,000 lines (projects, session
-files, sub-agent directories, assistant responses written 1-3 times, sidechains, synthetic
-limit lines, a few broken lines, an active block at the end), then measures in this one run:
+Shapes (benchmarks/usage_tree.py): `year` (default) is a heavy user's year, about 1,900
+session files, 400,000 lines, 255,000 usage lines and 2,600 blocks; `burst` is the earlier
+shape (sessions back to back, few blocks, at least `--mb` MB). Measured in this one run:
 
-- cold scan: nightshift with an empty database vs ccusage 17.2.1 (and the native 20.x
-  when it installs), each a full run of the command;
-- re-scan after appending 1,000 lines: nightshift reads only the appended bytes; ccusage
-  has no state, so its figure is its full scan of the same tree;
-- peak memory (maximum resident set size, from /usr/bin/time).
+- cold scan: nightshift with an empty database vs ccusage 17.2.1 and the native 20.0.24,
+  each a full run of the command (ccusage has no state: every run is a full scan);
+- re-scan after appending 1,000 lines to the newest sessions, and re-scan with nothing new,
+  against the floor a re-scan cannot beat: an interpreter that starts and stats every file;
+- the daemon's monitor tick (in this process: scan and blocks, as `UsageMonitor.refresh`
+  does) after 100 appended lines and with nothing new;
+- peak memory: the largest sum of the resident sets of the command and its child processes
+  (sampled from /proc), next to /usr/bin/time's largest single process.
 
-Each figure is the median of `--repeat` runs. Prints the three ratios the issue sets
-targets for (cold >= 1, re-scan >= 50, memory >= 3) and whether the outputs agree.
+Each figure is the median of `--repeat` rounds; ratios are against references measured in
+the same run (the issue's targets: cold >= 1x ccusage 20, re-scan >= 100x, memory >= 5x).
 
-    .venv/bin/python benchmarks/usage_scan.py [--mb 260] [--lines 420000] [--repeat 3]
+    .venv/bin/python benchmarks/usage_scan.py [--shape year|burst] [--repeat 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
-import random
+import resource
 import shutil
 import statistics
-import string
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from usage_tree import TreeWriter
+
 ROOT = Path(__file__).resolve().parent.parent
+PYTHON = ROOT / ".venv" / "bin" / "python"
 NIGHTSHIFT = ROOT / ".venv" / "bin" / "nightshift"
 CCUSAGE17 = ROOT / ".tools" / "ccusage" / "node_modules" / ".bin" / "ccusage"
 TIME = Path("/usr/bin/time")
-ALPHABET = string.ascii_letters + string.digits
-MODELS = ("claude-sonnet-4-5-20250929", "claude-opus-4-5-20251101", "claude-haiku-4-5-20251001")
-
-
-def _ts(moment: datetime) -> str:
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
-
-
-class TreeWriter:
-    """Writes lines shaped like Claude Code's (compact JSON, one object per line)."""
-
-    def __init__(self, root: Path, seed: int = 7) -> None:
-        self.root = root
-        self.rng = random.Random(seed)
-        self.lines = 0
-        self.bytes = 0
-
-    def _rid(self, n: int) -> str:
-        return "".join(self.rng.choices(ALPHABET, k=n))
-
-    def session_lines(self, start: datetime, count: int, session: str, sidechain: bool,
-                      stop: datetime | None = None, pace_s: tuple[int, int] = (2, 90)) -> list[str]:
-        """About `count` lines of one session from `start`, none after `stop`."""
-        rng = self.rng
-        out: list[str] = []
-        moment = start
-        base = {"parentUuid": None, "isSidechain": sidechain, "userType": "external",
-                "cwd": "/home/dev/code/shop", "sessionId": session, "version": "2.1.197",
-                "gitBranch": "main"}
-        while len(out) < count:
-            moment += timedelta(seconds=rng.randint(*pace_s))
-            if stop is not None and moment > stop:
-                break
-            tool_output = "".join(rng.choices(ALPHABET + "     \n", k=rng.randint(80, 1400)))
-            user = {**base, "type": "user", "message": {"role": "user", "content": [
-                {"tool_use_id": "toolu_" + self._rid(20), "type": "tool_result", "content": tool_output}]},
-                "uuid": self._rid(12), "timestamp": _ts(moment)}
-            out.append(json.dumps(user, separators=(",", ":")))
-            moment += timedelta(milliseconds=rng.randint(100, 1000 * pace_s[0]))
-            message_id = "msg_01" + self._rid(22)
-            request_id = "req_011C" + self._rid(18)
-            usage = {"input_tokens": rng.randint(1, 400),
-                     "cache_creation_input_tokens": rng.randint(0, 8000),
-                     "cache_read_input_tokens": rng.randint(0, 60000),
-                     "output_tokens": rng.randint(1, 2000), "service_tier": "standard"}
-            model = MODELS[rng.randrange(3) if sidechain else rng.randrange(2)]
-            # one row per content block, as Claude Code writes a response: same id + request id
-            for _ in range(rng.choice((1, 1, 2, 3))):
-                words = "".join(rng.choices(ALPHABET + " ", k=rng.randint(20, 500)))
-                content = [{"type": "text", "text": words}]
-                assistant = {**base, "type": "assistant", "message": {
-                    "id": message_id, "type": "message", "role": "assistant", "model": model,
-                    "content": content, "stop_reason": None, "stop_sequence": None, "usage": usage},
-                    "requestId": request_id, "uuid": self._rid(12), "timestamp": _ts(moment)}
-                out.append(json.dumps(assistant, separators=(",", ":")))
-            if rng.random() < 0.0005:
-                synthetic = {**base, "type": "assistant", "message": {
-                    "id": self._rid(8), "type": "message", "role": "assistant", "model": "<synthetic>",
-                    "content": [{"type": "text", "text": "You've hit your session limit · resets 3am"}],
-                    "usage": {"input_tokens": 0, "output_tokens": 0, "cache_creation_input_tokens": 0,
-                              "cache_read_input_tokens": 0}},
-                    "isApiErrorMessage": True, "uuid": self._rid(12), "timestamp": _ts(moment)}
-                out.append(json.dumps(synthetic, separators=(",", ":")))
-            if rng.random() < 0.0002:
-                out.append('{"type":"assistant","message":{"id":"msg_broken","usage":{"input_tok')
-        return out
-
-    def write(self, path: Path, lines: list[str], mode: str = "w") -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        text = "\n".join(lines) + "\n"
-        with path.open(mode, encoding="utf-8") as handle:
-            handle.write(text)
-        self.lines += len(lines)
-        self.bytes += len(text.encode())
-
-    def generate(self, min_bytes: int, min_lines: int, end: datetime) -> list[Path]:
-        """Sessions back to back, oldest first, the last one ending about an hour before `end`."""
-        rng = self.rng
-        sessions: list[tuple[Path, int]] = []
-        estimated = 0
-        index = 0
-        while estimated < min_bytes * 1.02 or sum(c for _, c in sessions) < min_lines * 1.02:
-            project = self.root / "projects" / f"-home-dev-code-p{index % 37}"
-            session = f"{self._rid(8)}-{self._rid(4)}-{self._rid(4)}"
-            count = rng.randint(300, 1600)
-            if index % 9 == 4:
-                path = project / session / "subagents" / f"agent-{self._rid(6)}.jsonl"
-            else:
-                path = project / f"{session}.jsonl"
-            sessions.append((path, count))
-            estimated += count * 1050
-            index += 1
-        # Lay the sessions over the weeks before `end`, in order, some overlapping.
-        per_session = timedelta(hours=3)
-        start = end - per_session * len(sessions) - timedelta(hours=1)
-        files = []
-        for n, (path, count) in enumerate(sessions):
-            begin = start + per_session * n + timedelta(minutes=rng.randint(0, 90))
-            # nothing after `end - 30 min`: the last block is active, and appends come later
-            lines = self.session_lines(begin, count, path.stem, sidechain="subagents" in path.parts,
-                                       stop=end - timedelta(minutes=30))
-            self.write(path, lines)
-            files.append(path)
-        return files
+STAT_EVERY_FILE = ("import os,sys\nstack=[sys.argv[1]]\nwhile stack:\n for e in os.scandir(stack.pop()):\n"
+                   "  stack.append(e.path) if e.is_dir() else e.stat()\n")
 
 
 @dataclass
 class Measure:
     seconds: float
+    cpu_s: float
+    """User and system time of the command and its child processes."""
     peak_kb: int
+    """Largest sum of resident sets over the process and its children."""
+    single_peak_kb: int
+    """/usr/bin/time: the largest single process."""
     output: str
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        tree.setdefault(int(fields[1]), []).append(int(name))
+    return tree
+
+
+def _rss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _tree_rss_kb(root: int) -> int:
+    children = _children()
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        total += _rss_kb(pid)
+        stack.extend(children.get(pid, ()))
+    return total
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run(argv: list[str], env: dict[str, str]) -> Measure:
     with tempfile.NamedTemporaryFile("r", suffix=".time") as stats:
+        cpu_before = _children_cpu_s()
         started = time.perf_counter()
-        done = subprocess.run([str(TIME), "-f", "%M", "-o", stats.name, *argv], env=env,
-                              capture_output=True, text=True, check=False)
+        process = subprocess.Popen([str(TIME), "-f", "%M %U %S", "-o", stats.name, *argv], env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        peak = 0
+        done = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            while not done.wait(0.01):
+                peak = max(peak, _tree_rss_kb(process.pid))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        out, err = process.communicate()
         seconds = time.perf_counter() - started
-        if done.returncode != 0:
-            raise RuntimeError(f"{argv[0]} failed ({done.returncode}): {done.stderr[-2000:]}")
-        peak = int(Path(stats.name).read_text().split()[-1])
-    return Measure(seconds, peak, done.stdout)
+        done.set()
+        sampler.join()
+        if process.returncode != 0:
+            raise RuntimeError(f"{argv[0]} failed ({process.returncode}): {err[-2000:]!r}")
+        single = Path(stats.name).read_text().split()[-3]
+    # CPU of the command and its children (microseconds, unlike /usr/bin/time's 10 ms steps)
+    return Measure(seconds, _children_cpu_s() - cpu_before, max(peak, int(single)), int(single),
+                   out.decode())
 
 
 def median(values: list[float]) -> float:
@@ -189,11 +156,65 @@ def install_ccusage20(tools: Path) -> Path | None:
     return binary
 
 
+def append_lines(writer: TreeWriter, files: list[Path], after: datetime, count: int) -> datetime:
+    """`count` lines at the end of the newest sessions, as Claude Code writes while you work:
+    each session's new lines come after `after` (the previous append's last); returns the
+    new last moment. The three sessions' lines interleave in time, as parallel sessions do."""
+    appended = 0
+    newest = files[-3:]
+    last = after
+    for n, path in enumerate(newest):
+        share = count // len(newest) if n < len(newest) - 1 else count - appended
+        extra = writer.session_lines(after, share + 50, path.stem, sidechain=False, pace_s=(1, 1))[:share]
+        writer.write(path, extra, mode="a")
+        appended += len(extra)
+        stamp = datetime.fromisoformat(json.loads(extra[-1])["timestamp"].replace("Z", "+00:00"))
+        last = max(last, stamp)
+    assert appended == count, appended
+    return last
+
+
+def measure_ticks(env: dict[str, str], writer: TreeWriter, files: list[Path], after: datetime,
+                  rounds: int) -> tuple[list[float], list[float]]:
+    """The monitor's refresh, in this process (the daemon's tick): after 100 new lines, and idle."""
+    os.environ.update(env)
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    sys.path.insert(0, str(ROOT))
+    from core.settings import load_settings
+    from core.store.store import Store
+    from core.usage.monitor import UsageMonitor
+
+    async def ticks() -> tuple[list[float], list[float]]:
+        cursor = after
+        settings = load_settings(env_file=None)
+        store = await Store.open(settings.db_path)
+        monitor = UsageMonitor(settings, store)
+        try:
+            await monitor.refresh(datetime.now(UTC))
+            after_appends, idle = [], []
+            for _ in range(rounds):
+                cursor = append_lines(writer, files, cursor, 100)
+                started = time.perf_counter()
+                await monitor.refresh(datetime.now(UTC))
+                after_appends.append(time.perf_counter() - started)
+                started = time.perf_counter()
+                await monitor.refresh(datetime.now(UTC))
+                idle.append(time.perf_counter() - started)
+            return after_appends, idle
+        finally:
+            await monitor.close()
+            await store.close()
+
+    return asyncio.run(ticks())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mb", type=int, default=260, help="minimum tree size in MB")
-    parser.add_argument("--lines", type=int, default=420_000, help="minimum number of lines")
+    parser.add_argument("--shape", choices=("year", "burst"), default="year")
+    parser.add_argument("--files", type=int, default=1900, help="year: session files")
+    parser.add_argument("--mb", type=int, default=260, help="burst: minimum tree size in MB")
+    parser.add_argument("--lines", type=int, default=None, help="minimum number of lines")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="keep the generated tree")
     args = parser.parse_args()
@@ -211,62 +232,88 @@ def main() -> int:
     try:
         claude = work / "claude"
         writer = TreeWriter(claude)
-        now = datetime.now(UTC)
+        # The logs end 90 minutes ago (their last line half an hour before that): the appends
+        # of the re-scans then move forward in time up to about now, inside the active block.
+        end = datetime.now(UTC) - timedelta(minutes=90)
+        cursor = end - timedelta(minutes=30)
         started = time.perf_counter()
-        files = writer.generate(args.mb << 20, args.lines, now)
-        print(f"tree: {writer.bytes / 2**20:.0f} MB, {writer.lines:,} lines, {len(files)} files "
-              f"(generated in {time.perf_counter() - started:.0f} s)")
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("NIGHTSHIFT_", "CLAUDE"))}
-        env.update(CLAUDE_CONFIG_DIR=str(claude), TZ="UTC", HOME=str(work))
+        if args.shape == "year":
+            files = writer.generate_year(end, files=args.files, min_lines=args.lines or 400_000)
+        else:
+            files = writer.generate(args.mb << 20, args.lines or 420_000, end)
+        print(f"tree ({args.shape}): {writer.bytes / 2**20:.0f} MB, {writer.lines:,} lines, "
+              f"{len(files)} files (generated in {time.perf_counter() - started:.0f} s)")
+        # PYTHONDONTWRITEBYTECODE (set in some sandboxes) would make every run compile every
+        # module again; an installed nightshift has its bytecode cached after the first run.
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("NIGHTSHIFT_", "CLAUDE")) and k != "PYTHONDONTWRITEBYTECODE"}
+        env.update(CLAUDE_CONFIG_DIR=str(claude), TZ="UTC", HOME=str(work), NIGHTSHIFT_USAGE_API="false")
+        home = work / "state"
+        ns_env = {**env, "NIGHTSHIFT_HOME": str(home)}
         ns = [str(NIGHTSHIFT), "usage", "blocks", "--json"]
         cc17 = [str(CCUSAGE17), "blocks", "--json", "--offline"]
         cc20 = [str(ccusage20), "claude", "blocks", "--json", "--offline"] if ccusage20 else None
 
         cold: list[Measure] = []
         rescan: list[Measure] = []
+        nothing: list[Measure] = []
+        floor: list[Measure] = []
         full17: list[Measure] = []
         full20: list[Measure] = []
-        home = work / "state"
         for attempt in range(args.repeat):
             shutil.rmtree(home, ignore_errors=True)
-            cold.append(run(ns, {**env, "NIGHTSHIFT_HOME": str(home)}))
+            cold.append(run(ns, ns_env))
             full17.append(run(cc17, env))
             if cc20:
                 full20.append(run(cc20, env))
-            # append 1,000 lines to the newest sessions (as Claude Code does while you work),
-            # then re-scan; three times per round, as re-scans are short and the machine noisy
+            for _ in range(3):  # re-scans are short and the machine noisy: three per round
+                cursor = append_lines(writer, files, cursor, 1000)
+                rescan.append(run(ns, ns_env))
             for _ in range(3):
-                appended = 0
-                for n, path in enumerate(files[-3:]):
-                    begin = now - timedelta(minutes=29)
-                    extra = writer.session_lines(begin, 400, path.stem, sidechain=False, pace_s=(1, 2),
-                                                 stop=now - timedelta(minutes=1))
-                    extra = extra[: 334 if n < 2 else 1000 - appended]
-                    writer.write(path, extra, mode="a")
-                    appended += len(extra)
-                assert appended == 1000, appended
-                rescan.append(run(ns, {**env, "NIGHTSHIFT_HOME": str(home)}))
-            full17.append(run(cc17, env))
+                nothing.append(run(ns, ns_env))
+                floor.append(run([str(PYTHON), "-c", STAT_EVERY_FILE, str(claude / "projects")], env))
             if cc20:
                 full20.append(run(cc20, env))
-            agree = comparable(rescan[-1].output) == comparable(full17[-1].output)
-            print(f"run {attempt + 1}: cold {cold[-1].seconds:.2f} s, re-scan {rescan[-1].seconds:.3f} s, "
-                  f"ccusage17 {full17[-1].seconds:.2f} s"
+            full17.append(run(cc17, env))
+            agree = comparable(nothing[-1].output) == comparable(full17[-1].output)
+            blocks = len(json.loads(nothing[-1].output)["blocks"])
+            print(f"round {attempt + 1}: cold {cold[-1].seconds:.2f} s, re-scan {rescan[-1].seconds:.3f} s, "
+                  f"nothing new {nothing[-1].seconds:.3f} s, ccusage17 {full17[-1].seconds:.2f} s"
                   + (f", ccusage20 {full20[-1].seconds:.2f} s" if full20 else "")
-                  + f"; blocks agree with ccusage 17: {agree}")
+                  + f"; {blocks} blocks, equal to ccusage 17's: {agree}")
+        after_appends, idle = measure_ticks(ns_env, writer, files, cursor, 5)
+
+        cold_s = median([m.seconds for m in cold])
+        rescan_s = median([m.seconds for m in rescan])
+        nothing_s = median([m.seconds for m in nothing])
+        floor_s = median([m.seconds for m in floor])
+        cpu = {name: median([m.cpu_s for m in runs]) for name, runs in
+               (("cold", cold), ("rescan", rescan), ("nothing", nothing), ("floor", floor))}
+        peak_kb = max(m.peak_kb for m in cold + rescan + nothing)
+        single_kb = max(m.single_peak_kb for m in cold + rescan + nothing)
+        print(f"\nnightshift (wall, cpu): cold {cold_s:.2f} s, {cpu['cold']:.2f} s; "
+              f"re-scan after 1,000 lines {rescan_s * 1000:.0f} ms, {cpu['rescan'] * 1000:.0f} ms; "
+              f"nothing new {nothing_s * 1000:.0f} ms, {cpu['nothing'] * 1000:.0f} ms; "
+              f"peak {peak_kb / 1024:.0f} MiB all processes ({single_kb / 1024:.0f} MiB the largest one)")
+        print(f"floor (interpreter start + stat of every file): {floor_s * 1000:.0f} ms, cpu "
+              f"{cpu['floor'] * 1000:.0f} ms; nothing new / floor = {nothing_s / floor_s:.2f} "
+              f"(cpu {cpu['nothing'] / cpu['floor']:.2f})")
+        print(f"monitor tick: after 100 new lines {median(after_appends) * 1000:.1f} ms, "
+              f"nothing new {median(idle) * 1000:.1f} ms")
 
         def report(name: str, reference: list[Measure]) -> None:
             ref_s = median([m.seconds for m in reference])
-            ref_kb = median([m.peak_kb for m in reference])
-            cold_s = median([m.seconds for m in cold])
-            rescan_s = median([m.seconds for m in rescan])
-            peak_kb = max(max(m.peak_kb for m in cold), max(m.peak_kb for m in rescan))
-            print(f"\nvs {name}: full scan {ref_s:.2f} s, peak {ref_kb / 1024:.0f} MB")
-            print(f"  nightshift cold scan  {cold_s:.2f} s   ratio {ref_s / cold_s:6.2f}x   (target >= 1)")
-            print(f"  nightshift re-scan    {rescan_s:.3f} s  ratio {ref_s / rescan_s:6.1f}x   "
-                  "(target >= 50)")
-            print(f"  nightshift peak       {peak_kb / 1024:.0f} MB     ratio {ref_kb / peak_kb:6.2f}x   "
-                  "(target >= 3)")
+            ref_cpu = median([m.cpu_s for m in reference])
+            ref_kb = max(m.peak_kb for m in reference)
+            print(f"\nvs {name}: full scan {ref_s:.2f} s (cpu {ref_cpu:.2f} s), peak {ref_kb / 1024:.0f} MiB"
+                  "   [wall ratio, cpu ratio]")
+            print(f"  cold scan              {ref_s / cold_s:7.2f}x {ref_cpu / cpu['cold']:7.2f}x  "
+                  "(target >= 1)")
+            print(f"  re-scan (1,000 lines)  {ref_s / rescan_s:7.1f}x {ref_cpu / cpu['rescan']:7.1f}x  "
+                  "(target >= 100)")
+            print(f"  re-scan (nothing new)  {ref_s / nothing_s:7.1f}x {ref_cpu / cpu['nothing']:7.1f}x")
+            print(f"  monitor tick           {ref_s / median(after_appends):7.1f}x")
+            print(f"  peak memory            {ref_kb / peak_kb:7.2f}x  (target >= 5)")
 
         report("ccusage 17.2.1", full17)
         if full20:

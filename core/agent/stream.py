@@ -17,7 +17,7 @@ from typing import Any, TypeGuard
 
 from core.models import Tokens
 from core.usage.limits import LimitHit, parse_limit_message
-from core.usage.stream import RateLimitInfo, limit_from_result, parse_rate_limit_event
+from core.usage.rate_limit_event import RateLimitInfo, limit_from_result, parse_rate_limit_event
 
 
 def _number(value: Any) -> TypeGuard[int | float]:

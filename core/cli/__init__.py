@@ -8,8 +8,8 @@ from typing import Any
 
 def main() -> None:
     # `usage blocks --json` is polled by status lines and scripts: it is answered without
-    # loading typer, pydantic-settings and the service (see core/usage/quick.py).
-    from core.usage.quick import main as usage_blocks_fast
+    # loading typer, pydantic-settings and the service (see core/usage/blocks_command.py).
+    from core.usage.blocks_command import main as usage_blocks_fast
 
     handled = usage_blocks_fast(sys.argv[1:], hard_exit=True)
     if handled is not None:

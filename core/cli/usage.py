@@ -1,7 +1,7 @@
 """`nightshift usage` (the current window) and `nightshift usage blocks` (ccusage's blocks).
 
 `usage blocks --json` normally never gets here: `core.cli.main` answers it through the
-lean path in `core.usage.quick`; this command serves every other form and gives the same
+lean path in `core.usage.blocks_command`; this command serves every other form and gives the same
 output for the same command line.
 """
 
@@ -18,9 +18,9 @@ import typer
 from core.cli.app import app, console, fail, print_json, settings, with_service
 from core.errors import NightshiftError
 from core.service import Service
+from core.usage.blocks_command import blocks_text
 from core.usage.config import UsageConfig
 from core.usage.monitor import LimitState, UsageMonitor
-from core.usage.quick import blocks_text
 from core.usage.report import BlocksQuery
 
 PROGRESS_MIN_BYTES = 64 << 20
@@ -67,43 +67,73 @@ def progress_bar(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
             state["bar"].stop()
 
 
+def _zone_name(zone: tzinfo, moment: datetime) -> str:
+    return str(getattr(zone, "key", None) or moment.astimezone(zone).tzname() or "local")
+
+
 def _clock(moment: datetime | None, zone: tzinfo, now: datetime) -> str:
+    """A moment in the owner's zone (named), in UTC, and how far from now."""
     if moment is None:
         return "unknown"
     local = moment.astimezone(zone)
     utc = moment.astimezone(UTC)
     delta = moment - now
     minutes = int(abs(delta.total_seconds()) // 60)
-    span = f"{minutes // 60}h {minutes % 60:02d}m"
+    days, rest = divmod(minutes, 24 * 60)
+    span = (f"{days}d " if days else "") + f"{rest // 60}h {rest % 60:02d}m"
     when = f"in {span}" if delta.total_seconds() >= 0 else f"{span} ago"
-    return f"{local:%a %d %b %H:%M} local ({utc:%H:%M} UTC), {when}"
+    return f"{local:%a %d %b %H:%M} {_zone_name(zone, moment)} ({utc:%H:%M} UTC), {when}"
+
+
+_WINDOW_LABELS = {"weekly": "Weekly", "opus": "Opus weekly", "sonnet": "Sonnet weekly"}
 
 
 def _render(state: LimitState, zone: tzinfo, now: datetime, endpoint: dict[str, Any]) -> None:
+    """The current window, its reset in the owner's zone, the weekly picture, and where each
+    figure came from (in brackets)."""
     source = dict(state.sources)
 
-    def line(label: str, value: str, key: str | None = None) -> None:
-        origin = f"  [{source[key]}]" if key and key in source else ""
-        console.print(f"{label:<13} {value}{origin}", markup=False)
+    def line(label: str, value: str, key: str | None = None, origin: str | None = None) -> None:
+        origin = origin or (source.get(key) if key else None)
+        console.print(f"{label:<14} {value}" + (f"  [{origin}]" if origin else ""), markup=False,
+                      soft_wrap=True, highlight=False)
 
     if state.limited:
-        line("Limited", f"yes: {state.kind} window, by {state.source}", "limited")
+        line("Limited", f"yes: {state.kind} limit, until {_clock(state.resets_at, zone, now)}", "limited")
         if state.text:
             line("", state.text)
     else:
         line("Limited", "no")
-    line("Window start", _clock(state.window_start, zone, now) if state.window_start else
-         "no window open", "window_start")
-    line("Resets", _clock(state.resets_at, zone, now) if state.resets_at else "unknown", "resets_at")
-    line("Tokens used", f"{state.tokens_used:,}", "tokens_used")
+    if state.window_start is not None:
+        line("5-hour window", f"started {_clock(state.window_start, zone, now)}", "window_start")
+    else:
+        line("5-hour window", "none open (no usage in the last 5 hours)")
+    if not state.limited or state.kind == "session":
+        line("Resets", _clock(state.resets_at, zone, now) if state.resets_at else "unknown", "resets_at")
+    used = f"{state.tokens_used:,} tokens"
+    if state.percent_used is not None:
+        used += f", {state.percent_used:.1f} %"
+        if state.capacity_tokens:
+            used += f" of about {state.capacity_tokens:,}"
+    origins = [source[k] for k in ("tokens_used", "utilization") if k in source]
+    line("Used", used, origin="; ".join(dict.fromkeys(origins)) or None)
     if state.burn_rate_per_min is not None:
         line("Burn rate", f"{state.burn_rate_per_min:,.0f} tokens/min", "burn_rate_per_min")
     if state.projection is not None:
         line("Projection", f"{state.projection:,} tokens by the reset", "projection")
-    if state.capacity_tokens:
-        line("Est. limit", f"{state.capacity_tokens:,} tokens", "capacity_tokens")
-    if state.percent_used is not None:
-        line("Used", f"{state.percent_used:.1f} %", "utilization")
+    if state.windows:
+        for window in state.windows:
+            label = _WINDOW_LABELS.get(window.kind, window.kind)
+            if window.limited:
+                value = f"limit reached, resets {_clock(window.resets_at, zone, now)}"
+            else:
+                share = window.utilization
+                value = f"{share * 100:.0f} % used" if share is not None else "in use"
+                if window.resets_at is not None:
+                    value += f", resets {_clock(window.resets_at, zone, now)}"
+            line(label, value, origin=window.source)
+    else:
+        line("Weekly", "not known (only the usage endpoint and Claude's own messages tell it)")
     line("Endpoint", f"{endpoint['state']}: {endpoint['detail']}")
 
 
@@ -175,7 +205,36 @@ def _table(text: str, config: UsageConfig) -> None:
         start = datetime.fromisoformat(block["startTime"].replace("Z", "+00:00")).astimezone(zone)
         end = datetime.fromisoformat(block["endTime"].replace("Z", "+00:00")).astimezone(zone)
         state = "gap" if block["isGap"] else ("ACTIVE" if block["isActive"] else "")
+        # `~`: part of the cost is an estimate (a model the price table does not know)
+        cost = ("~" if block.get("costEstimated") else "") + f"{block['costUSD']:.2f}"
         table.add_row(f"{start:%Y-%m-%d %H:%M}", f"{end:%H:%M}", state,
-                      f"{block['totalTokens']:,}", f"{block['costUSD']:.2f}", ", ".join(block["models"]))
+                      f"{block['totalTokens']:,}", cost, ", ".join(block["models"]))
     console.print(table)
+    if any(block.get("costEstimated") for block in found):
+        console.print("~ estimated: a model the price table does not know is priced as its family's "
+                      "newest (`nightshift prices update` refreshes the table)", markup=False, soft_wrap=True)
 
+
+prices_app = typer.Typer(help="The model price table that costs are computed with.", no_args_is_help=True,
+                         add_completion=False, rich_markup_mode=None)
+app.add_typer(prices_app, name="prices")
+
+
+@prices_app.command("update")
+def prices_update(
+    source: Annotated[str | None, typer.Argument(
+        help="a LiteLLM model_prices_and_context_window.json: a file or an http(s) URL "
+             "(default: LiteLLM's on GitHub)")] = None,
+) -> None:
+    """Refresh the price table from LiteLLM's (its Claude models), in the state directory."""
+    from core.usage.price_update import update_prices
+
+    config = UsageConfig.from_settings(settings())
+    try:
+        done = update_prices(source, config.price_file)
+    except NightshiftError as exc:
+        fail(exc.message, exc.exit_code)
+    except OSError as exc:
+        fail(f"cannot write {config.price_file}: {exc.strerror or exc}")
+    console.print(f"prices: {done.models} Claude models from {done.source} written to {done.path}; "
+                  "the next scan reprices every entry without a logged cost", markup=False, soft_wrap=True)

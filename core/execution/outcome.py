@@ -66,8 +66,7 @@ def agent_verdict(
         return Verdict(Outcome.INTERRUPTED, BUDGET_STOP_REASON)
     hit = stream.limit_hit(now, local_tz)
     if hit is not None:
-        resets = hit.resets_at.astimezone(local_tz).strftime("%Y-%m-%d %H:%M %Z")  # the owner's clock
-        return Verdict(Outcome.LIMIT, f"usage limit ({hit.kind}); resets {resets}", limit=hit)
+        return Verdict(Outcome.LIMIT, hit.summary(local_tz), limit=hit)  # the owner's clock
     result = stream.result
     if result is None:
         if exit is None or exit.code is None:

@@ -384,3 +384,65 @@ def _v6(conn: sqlite3.Connection) -> None:
         )
         """,
     )
+
+
+@migration(7, "usage scanner: entries by file and offset, first copy per file, estimated costs, restarts")
+def _v7(conn: sqlite3.Connection) -> None:
+    # The usage tables are a cache of what the logs say: they are rebuilt, and the next scan
+    # reads the logs again. Entries are keyed by (file, offset) without a rowid (the key the
+    # scanner addresses them by), with no foreign key (checked per row, and the scanner
+    # deletes a file's rows itself); `estimated` marks a cost priced by the model's family;
+    # a cached block keeps its first entry's time, where a recomputation restarts.
+    _script(
+        conn,
+        """
+        DROP TABLE IF EXISTS usage_blocks;
+        DROP TABLE IF EXISTS usage_entries;
+        DROP TABLE IF EXISTS usage_files;
+        DELETE FROM usage_state;
+        CREATE TABLE usage_files (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            path TEXT NOT NULL UNIQUE,
+            dev INTEGER NOT NULL,
+            inode INTEGER NOT NULL,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            offset INTEGER NOT NULL,
+            tail_check TEXT NOT NULL DEFAULT '',
+            min_ts_ms INTEGER,
+            lines INTEGER NOT NULL DEFAULT 0,
+            malformed INTEGER NOT NULL DEFAULT 0,
+            pending_bytes INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE usage_entries (
+            file_id INTEGER NOT NULL,
+            offset INTEGER NOT NULL,
+            provisional INTEGER NOT NULL DEFAULT 0,
+            ts_ms INTEGER NOT NULL,
+            key TEXT,
+            winner INTEGER NOT NULL DEFAULT 1,
+            input_tokens INTEGER NOT NULL,
+            output_tokens INTEGER NOT NULL,
+            cache_creation_tokens INTEGER NOT NULL,
+            cache_read_tokens INTEGER NOT NULL,
+            cost REAL NOT NULL,
+            logged_cost REAL,
+            estimated INTEGER NOT NULL DEFAULT 0,
+            model TEXT,
+            reset_ms INTEGER,
+            limit_text TEXT,
+            PRIMARY KEY (file_id, offset)
+        ) WITHOUT ROWID;
+        CREATE INDEX usage_entries_time ON usage_entries (ts_ms) WHERE winner = 1;
+        CREATE INDEX usage_entries_key ON usage_entries (key) WHERE key IS NOT NULL;
+        CREATE INDEX usage_entries_limits ON usage_entries (ts_ms) WHERE limit_text IS NOT NULL;
+        CREATE TABLE usage_blocks (
+            seq INTEGER PRIMARY KEY,
+            start_ms INTEGER NOT NULL,
+            first_ms INTEGER NOT NULL,
+            is_gap INTEGER NOT NULL,
+            total_tokens INTEGER NOT NULL,
+            body TEXT NOT NULL
+        )
+        """,
+    )

@@ -237,6 +237,8 @@ MIGRATIONS: tuple[PgMigration, ...] = (
         );
         ALTER TABLE tasks SET (autovacuum_vacuum_scale_factor = 0.02, autovacuum_analyze_scale_factor = 0.02)
     """)),
+    # SQLite's version 7 rebuilds the usage scanner's cache, which stays in the local file.
+    PgMigration(7, "usage scanner cache, second form: kept in each machine's local SQLite file", ()),
 )
 
 

@@ -36,14 +36,16 @@ class Entry(NamedTuple):
     cost: float
     model: str | None
     reset_ms: int | None = None
+    estimated: bool = False
+    """The cost is an estimate (the model is not in the price table; see core.usage.prices)."""
 
 
 class Block:
     """One 5-hour block (or gap) with its running totals; `last_ms` is `actualEndTime`."""
 
-    __slots__ = ("cache_creation_tokens", "cache_read_tokens", "cost", "end_ms", "entries", "first_ms",
-                 "input_tokens", "is_active", "is_gap", "last_ms", "models", "output_tokens", "reset_ms",
-                 "start_ms")
+    __slots__ = ("cache_creation_tokens", "cache_read_tokens", "cost", "end_ms", "entries", "estimated",
+                 "first_ms", "input_tokens", "is_active", "is_gap", "last_ms", "models", "output_tokens",
+                 "reset_ms", "start_ms")
 
     def __init__(self, start_ms: int, end_ms: int, first_ms: int = 0, is_gap: bool = False) -> None:
         self.start_ms = start_ms
@@ -60,6 +62,7 @@ class Block:
         self.cost: float = 0
         self.models: list[str] = []
         self.reset_ms: int | None = None
+        self.estimated = False
 
     def __repr__(self) -> str:
         return (f"Block(start={self.start_ms}, end={self.end_ms}, gap={self.is_gap}, "
@@ -70,7 +73,9 @@ class Block:
         return self.input_tokens + self.output_tokens + self.cache_creation_tokens + self.cache_read_tokens
 
     def add(self, entry: tuple[Any, ...]) -> None:
-        """Count one entry: an `Entry` or any tuple that starts with the same fields."""
+        """Count one entry: an `Entry` or any tuple that starts with the same fields.
+
+        `cost` sums in entry order, as ccusage's does (floating point: the order matters)."""
         self.entries += 1
         self.last_ms = entry[0]
         self.input_tokens += entry[1]
@@ -80,9 +85,25 @@ class Block:
         self.cost += entry[5]
         if entry[7] is not None:
             self.reset_ms = entry[7]
+        if entry[8]:
+            self.estimated = True
         model = entry[6] if entry[6] is not None else "unknown"
         if model not in self.models:
             self.models.append(model)
+
+    _STATE = ("start_ms", "end_ms", "first_ms", "last_ms", "entries", "input_tokens", "output_tokens",
+              "cache_creation_tokens", "cache_read_tokens", "cost", "models", "reset_ms", "estimated")
+
+    def state(self) -> list[Any]:
+        """The running totals of an open block, to carry on from later (JSON-able, exact)."""
+        return [getattr(self, name) for name in self._STATE]
+
+    @classmethod
+    def from_state(cls, values: list[Any]) -> Block:
+        block = cls(0, 0)
+        for name, value in zip(cls._STATE, values, strict=True):
+            setattr(block, name, value)
+        return block
 
     def active_at(self, now_ms: int, session_ms: int = SESSION_MS) -> bool:
         if self.is_gap or self.last_ms is None:
@@ -260,6 +281,7 @@ def block_json(block: Block, now_ms: int, limit: int | None = None,
         },
         "totalTokens": number(block.total_tokens),
         "costUSD": number(block.cost),
+        **({"costEstimated": True} if block.estimated else {}),
         "models": list(block.models),
         "burnRate": None if rate is None else {
             "tokensPerMinute": number(rate.tokens_per_minute),

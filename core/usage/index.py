@@ -14,7 +14,8 @@ from core.usage.config import UsageConfig
 from core.usage.db import open_scan_db
 from core.usage.prices import PriceTable, load_prices
 from core.usage.report import BlockView, load_blocks
-from core.usage.scanner import ProgressHook, ScanReport, UsageScanner
+from core.usage.scanner import ScanReport, UsageScanner
+from core.usage.tree import ProgressHook
 
 
 class LimitLine(NamedTuple):
@@ -25,24 +26,30 @@ class LimitLine(NamedTuple):
 
 
 class UsageIndex:
-    def __init__(self, conn: sqlite3.Connection, projects: list[Path], prices: PriceTable) -> None:
+    def __init__(self, conn: sqlite3.Connection, projects: list[Path], prices: PriceTable,
+                 scratch: Path | None = None, price_file: Path | None = None) -> None:
         self.conn = conn
         self.projects = projects
         self.prices = prices
+        self.scratch = scratch
+        """Private folder for reader processes' staging files (the database's)."""
+        self.price_file = price_file
 
     @classmethod
     def open(cls, config: UsageConfig) -> UsageIndex:
         prices = load_prices(config.price_file)
-        return cls(open_scan_db(config.db_path), config.projects, prices)
+        return cls(open_scan_db(config.db_path), config.projects, prices,
+                   scratch=config.db_path.parent, price_file=config.price_file)
 
     def close(self) -> None:
         self.conn.close()
 
     def scan(self, progress: ProgressHook | None = None) -> ScanReport:
-        return UsageScanner(self.conn, self.projects, self.prices, progress).scan()
+        return UsageScanner(self.conn, self.projects, self.prices, progress, scratch=self.scratch,
+                            price_file=self.price_file).scan()
 
-    def blocks(self, now_ms: int) -> BlockView:
-        return load_blocks(self.conn, now_ms)
+    def blocks(self, now_ms: int, bodies: bool = True) -> BlockView:
+        return load_blocks(self.conn, now_ms, bodies=bodies)
 
     def refresh(self, now_ms: int, progress: ProgressHook | None = None) -> tuple[ScanReport, BlockView]:
         report = self.scan(progress)

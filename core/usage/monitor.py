@@ -29,86 +29,17 @@ from core.usage.config import UsageConfig
 from core.usage.endpoint import EndpointReading, UsageEndpoint, credentials_paths
 from core.usage.index import LimitLine, UsageIndex
 from core.usage.limits import LimitHit, parse_limit_message
+from core.usage.rate_limit_event import RateLimitInfo
 from core.usage.report import BlockView
-from core.usage.scanner import ProgressHook, ScanReport
-from core.usage.stream import RateLimitInfo
+from core.usage.scanner import ScanReport
+from core.usage.state import WINDOW_KINDS, LimitState, Noted, WindowView, for_people
+from core.usage.tree import ProgressHook
+
+__all__ = ["LimitState", "UsageMonitor", "WindowView"]
 
 LIMITS_KEY = "usage.limits"
 RATE_KEY = "usage.rate_info"
 STREAM_SOURCES = frozenset({"stream", "result", "rate_limit_event", "executor", "daemon"})
-
-
-@dataclass(frozen=True)
-class LimitState:
-    limited: bool
-    kind: str | None
-    """The window that limits (or, when not limited, the window the figures describe)."""
-    resets_at: datetime | None
-    utilization: float | None
-    """Share of the window used, 0..1, when a source knows it."""
-    source: str
-    """Which source decided `limited`/`resets_at`: stream, message, endpoint, logs or none."""
-    window_start: datetime | None = None
-    tokens_used: int = 0
-    burn_rate_per_min: float | None = None
-    projection: int | None = None
-    capacity_tokens: int | None = None
-    """The largest finished block (ccusage `--token-limit max`), or the configured capacity."""
-    sources: tuple[tuple[str, str], ...] = ()
-    """Where each figure came from, e.g. (("utilization", "endpoint"), ("tokens_used", "logs"))."""
-    text: str | None = None
-    """The limit message or event that set a limit, for people."""
-
-    @property
-    def percent_used(self) -> float | None:
-        if self.utilization is not None:
-            return self.utilization * 100
-        if self.capacity_tokens:
-            return self.tokens_used / self.capacity_tokens * 100
-        return None
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "limited": self.limited,
-            "kind": self.kind,
-            "resets_at": iso(self.resets_at),
-            "utilization": self.utilization,
-            "source": self.source,
-            "window_start": iso(self.window_start),
-            "tokens_used": self.tokens_used,
-            "burn_rate_per_min": self.burn_rate_per_min,
-            "projection": self.projection,
-            "capacity_tokens": self.capacity_tokens,
-            "percent_used": self.percent_used,
-            "sources": dict(self.sources),
-            "text": self.text,
-        }
-
-
-@dataclass(frozen=True)
-class _Noted:
-    kind: str
-    resets_at: datetime
-    source: str
-    text: str
-    estimated: bool
-    noted_at: datetime
-
-    def as_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "resets_at": iso(self.resets_at), "source": self.source,
-                "text": self.text, "estimated": self.estimated, "noted_at": iso(self.noted_at)}
-
-    @classmethod
-    def from_json(cls, data: Any) -> _Noted | None:
-        try:
-            resets_at = parse_iso(data["resets_at"])
-            noted_at = parse_iso(data["noted_at"])
-        except (KeyError, TypeError, ValueError):
-            return None
-        if resets_at is None or noted_at is None:
-            return None
-        return cls(str(data.get("kind", "unknown")), resets_at, str(data.get("source", "stream")),
-                   str(data.get("text", "")), bool(data.get("estimated", False)), noted_at)
 
 
 @dataclass
@@ -135,7 +66,7 @@ class UsageMonitor:
         self._index: UsageIndex | None = None
         self._lock = asyncio.Lock()
         self._logs = _Logs()
-        self._noted: dict[str, _Noted] | None = None
+        self._noted: dict[str, Noted] | None = None
         self._rate: RateLimitInfo | None = None
         self._last: LimitState | None = None
         self._busy: asyncio.Future[_Logs] | None = None
@@ -164,14 +95,14 @@ class UsageMonitor:
             # creates after the daemon started is read too, without a restart.
             index.projects = self.config.projects
         report = index.scan(progress) if scan else None
-        return _Logs(index.blocks(now_ms), index.latest_limit_line(), report)
+        return _Logs(index.blocks(now_ms, bodies=False), index.latest_limit_line(), report)
 
-    async def _load_noted(self) -> dict[str, _Noted]:
+    async def _load_noted(self) -> dict[str, Noted]:
         if self._noted is None:
             raw = await self.store.kv.get(LIMITS_KEY, {})
             noted = {}
             for kind, data in (raw.items() if isinstance(raw, dict) else ()):
-                item = _Noted.from_json(data)
+                item = Noted.from_json(data)
                 if item is not None:
                     noted[kind] = item
             self._noted = noted
@@ -219,9 +150,10 @@ class UsageMonitor:
             else:
                 hit = hit_or_info
             resets_at = hit.resets_at
-            if hit.estimated:
+            if hit.estimated and not hit.hard and hit.kind in ("session", "unknown"):
+                # a 5-hour guess: the logs' current block ends at a better one
                 resets_at = self._better_estimate(now) or resets_at
-            noted[hit.kind] = _Noted(hit.kind, resets_at.astimezone(UTC), source, hit.text,
+            noted[hit.kind] = Noted(hit.kind, resets_at.astimezone(UTC), source, hit.text,
                                      hit.estimated, now.astimezone(UTC))
             noted = {k: v for k, v in noted.items() if v.resets_at > now}
             self._noted = noted
@@ -315,12 +247,12 @@ class UsageMonitor:
         for item in noted.values():
             if item.resets_at > now:
                 source = "stream" if item.source in STREAM_SOURCES else item.source
-                limits.append((item.resets_at, item.kind, source, item.text))
+                limits.append((item.resets_at, item.kind, source, for_people(item.text, item.hard)))
         line = self._logs.limit_line
         if line is not None:
             hit = parse_limit_message(line.text, from_ms(line.ts_ms), self.settings.local_tz)
-            if hit is not None and not hit.estimated and hit.resets_at > now:
-                limits.append((hit.resets_at, hit.kind, "message", hit.text))
+            if hit is not None and (not hit.estimated or hit.hard) and hit.resets_at > now:
+                limits.append((hit.resets_at, hit.kind, "message", for_people(hit.text, hit.hard)))
         reading: EndpointReading | None = self.endpoint.cached(now)
         utilization: float | None = None
         window_reset: datetime | None = None
@@ -363,7 +295,8 @@ class UsageMonitor:
                 source=binding[2], window_start=window_start, tokens_used=tokens_used,
                 burn_rate_per_min=rate.tokens_per_minute if rate else None,
                 projection=projection.total_tokens if projection else None,
-                capacity_tokens=capacity, sources=tuple(sources.items()), text=binding[3])
+                capacity_tokens=capacity, sources=tuple(sources.items()), text=binding[3],
+                windows=self._windows(noted, reading, now))
         else:
             decided = sources.get("resets_at", "none" if not active else "logs")
             state = LimitState(
@@ -372,7 +305,34 @@ class UsageMonitor:
                 source=decided.split(" ")[0] if decided else "none", window_start=window_start,
                 tokens_used=tokens_used, burn_rate_per_min=rate.tokens_per_minute if rate else None,
                 projection=projection.total_tokens if projection else None,
-                capacity_tokens=capacity, sources=tuple(sources.items()))
+                capacity_tokens=capacity, sources=tuple(sources.items()),
+                windows=self._windows(noted, reading, now))
         self._last = state
         return state
 
+    def _windows(self, noted: dict[str, Noted], reading: EndpointReading | None,
+                 now: datetime) -> tuple[WindowView, ...]:
+        """The weekly picture: each long window some source knows, limits first.
+
+        A limit noted from our runs or a message says "limited until"; otherwise the endpoint's
+        utilization and reset, or the last rate-limit event's for its window.
+        """
+        found: dict[str, WindowView] = {}
+        for item in noted.values():
+            if item.kind in ("weekly", "opus", "sonnet") and item.resets_at > now:
+                source = "stream" if item.source in STREAM_SOURCES else item.source
+                found[item.kind] = WindowView(item.kind, None, item.resets_at, True, source)
+        rate = self._rate
+        if rate is not None and rate.window in WINDOW_KINDS and rate.window != "five_hour" \
+                and rate.resets_at is not None and rate.resets_at > now and rate.kind not in found:
+            found[rate.kind] = WindowView(rate.kind, rate.utilization, rate.resets_at, rate.rejected,
+                                          "stream")
+        if reading is not None:
+            for name, kind in WINDOW_KINDS.items():
+                window = reading.window(name)
+                if kind == "session" or window is None or kind in found:
+                    continue
+                resets_at = window.resets_at if window.resets_at and window.resets_at > now else None
+                found[kind] = WindowView(kind, window.utilization / 100, resets_at,
+                                         window.utilization >= 100 and resets_at is not None, "endpoint")
+        return tuple(found[kind] for kind in ("weekly", "opus", "sonnet") if kind in found)

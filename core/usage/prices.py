@@ -1,75 +1,182 @@
 """Model prices for entries that carry no `costUSD`, matched to a model name as ccusage does.
 
-The bundled table (`prices.json`, dated) is ccusage 17.2.1's offline table, so costs agree
-with `ccusage blocks --offline` to the last bit: the same lookup order (exact name, the name
-with a provider prefix, then the first key that contains the name or is contained in it),
-the same tiered rate above 200k tokens, and the same floating-point operation order.
-A JSON file of the same shape overrides or extends it (its models are looked up first).
+The table is in LiteLLM's `model_prices_and_context_window.json` format (model name -> per-
+token prices), the file ccusage prices from. The bundled `prices.json` holds ccusage 17.2.1's
+offline table first (so costs agree with `ccusage blocks --offline` to the last bit where it
+knows the model), then the Claude entries of LiteLLM's current table that it lacks
+(`core.usage.price_update` extracts them; `nightshift prices update` refreshes the owner's
+copy in the state directory, whose models are looked up first).
+
+Lookup, as ccusage's: the exact name, the name with a provider prefix, then the first key
+that contains the name or is contained in it; the rate above 200k tokens where the table
+has one; additions in ccusage's order. A model none of that finds (a release newer than
+the table) is priced at its family's newest model (`claude-opus-6` at the newest Opus) and
+its cost is marked estimated; a model without a known family costs 0, also marked, so a
+report never shows $0.00 for real tokens without saying so.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from core.errors import ConfigError
 
-_RATE_KEYS = (
+RATE_KEYS = (
     ("input_cost_per_token", "input_cost_per_token_above_200k_tokens"),
     ("output_cost_per_token", "output_cost_per_token_above_200k_tokens"),
     ("cache_creation_input_token_cost", "cache_creation_input_token_cost_above_200k_tokens"),
     ("cache_read_input_token_cost", "cache_read_input_token_cost_above_200k_tokens"),
 )
+PREFIXES = ("anthropic/", "claude-3-5-", "claude-3-", "claude-", "openrouter/openai/")
+"""ccusage's CLAUDE_PROVIDER_PREFIXES, tried in this order after the exact name."""
+TIERED_THRESHOLD_TOKENS = 200_000
 
 BUNDLED = Path(__file__).with_name("prices.json")
 
 Rates = tuple[tuple[float | None, float | None], ...]
 """(base, above-threshold) per token kind, in the order input, output, cache creation, read."""
 
+_FAMILY_KEY = (
+    r"claude-(?:(?P<old_major>\d+)-(?:(?P<old_minor>\d)-)?)?(?P<family>[a-z]+)"
+    r"(?:-(?P<major>\d{1,2}))?(?:-(?P<minor>\d{1,2}))?(?:-\d{8})?\Z")
+"""A key naming a model of a family and its version (compiled when first needed: a re-scan
+with nothing new never prices anything)."""
+
+
+class Quote(NamedTuple):
+    """How one model is priced: what the scanner's hot loop needs, looked up once per model."""
+
+    rates: Rates | None
+    """None: no price at all (cost 0)."""
+    simple: tuple[float, float, float, float] | None
+    """The four base rates when all exist: cost = Σ count × rate while every count is in
+    0..`simple_limit` (no tier applies); else the general `PriceTable.cost_of`."""
+    simple_limit: float
+    estimated: bool
+    """Not the model's own price: its family's newest (or none at all)."""
+    source: str | None
+    """The table key used, for people (`claude-opus-5-5 (family price)`)."""
+
 
 class PriceTable:
-    __slots__ = ("_memo", "date", "fingerprint", "models", "prefixes", "threshold")
+    """The merged table. Parsed on first use: a re-scan with nothing new only compares the
+    fingerprint (parsing the bundled JSON would be most of its work)."""
 
-    def __init__(self, models: dict[str, Rates], prefixes: tuple[str, ...], threshold: int, date: str,
-                 fingerprint: str) -> None:
-        self.models = models
-        self.prefixes = prefixes
-        self.threshold = threshold
-        self.date = date
+    __slots__ = ("_date", "_families", "_load", "_models", "_quotes", "fingerprint", "threshold")
+
+    def __init__(self, models: dict[str, Rates] | Callable[[], tuple[dict[str, Rates], str]], date: str,
+                 fingerprint: str, threshold: int = TIERED_THRESHOLD_TOKENS) -> None:
+        self._models: dict[str, Rates] | None = None if callable(models) else models
+        self._load = models if callable(models) else None
+        self._date = date
         self.fingerprint = fingerprint
-        self._memo: dict[str, Rates | None] = {}
+        self.threshold = threshold
+        self._quotes: dict[str | None, Quote] = {}
+        self._families: dict[str, str] | None = None
+
+    @property
+    def models(self) -> dict[str, Rates]:
+        if self._models is None:
+            assert self._load is not None
+            self._models, self._date = self._load()
+        return self._models
+
+    @property
+    def date(self) -> str:
+        _ = self.models
+        return self._date
+
+    # --- lookup -----------------------------------------------------------------------------
 
     def rates(self, model: str) -> Rates | None:
-        if model in self._memo:
-            return self._memo[model]
+        """The model's own rates as ccusage finds them (no family fallback)."""
+        found = self.find(model)
+        return found[1] if found is not None else None
+
+    def find(self, model: str) -> tuple[str, Rates] | None:
+        """(table key, rates) as ccusage looks a model up: exact, prefixed, then contained."""
         found = self.models.get(model)
-        if found is None:
-            for prefix in self.prefixes:
-                found = self.models.get(prefix + model)
-                if found is not None:
-                    break
-        if found is None:
-            lower = model.lower()
-            for key, value in self.models.items():
-                other = key.lower()
-                if lower in other or other in lower:
-                    found = value
-                    break
-        self._memo[model] = found
-        return found
+        if found is not None:
+            return model, found
+        for prefix in PREFIXES:
+            found = self.models.get(prefix + model)
+            if found is not None:
+                return prefix + model, found
+        lower = model.lower()
+        for key, value in self.models.items():
+            other = key.lower()
+            if lower in other or other in lower:
+                return key, value
+        return None
 
-    def cost(self, model: str | None, tokens: tuple[float, float, float, float]) -> float:
-        """USD for one entry; 0 for an unknown or missing model (as ccusage reports it).
+    def families(self) -> dict[str, str]:
+        """Family word -> the key of its newest model (`opus` -> `claude-opus-5-5`)."""
+        if self._families is None:
+            best: dict[str, tuple[tuple[int, int], str]] = {}
+            pattern = re.compile(_FAMILY_KEY)
+            for key in self.models:
+                found = pattern.match(key)
+                if found is None:
+                    continue
+                if found["old_major"]:
+                    version = (int(found["old_major"]), int(found["old_minor"] or 0))
+                else:
+                    version = (int(found["major"] or 0), int(found["minor"] or 0))
+                family = found["family"]
+                if family not in best or (version, -len(key)) > (best[family][0], -len(best[family][1])):
+                    best[family] = (version, key)
+            self._families = {family: key for family, (_, key) in best.items()}
+        return self._families
 
-        Called for every entry of a cold scan, hence inlined; the additions happen in
-        ccusage's order (input, output, cache creation, cache read) so the sums match.
-        """
-        if not model:
-            return 0.0
-        rates = self._memo[model] if model in self._memo else self.rates(model)
+    def family_of(self, model: str) -> str | None:
+        words = set(re.split(r"[^a-z]+", model.lower()))
+        for family in sorted(self.families()):
+            if family in words:
+                return family
+        return None
+
+    def quote(self, model: str | None) -> Quote:
+        """How `model` is priced (memoised: called for every entry of a scan)."""
+        memo = self._quotes.get(model)
+        if memo is not None:
+            return memo
+        rates: Rates | None = None
+        estimated = False
+        source = None
+        if model:
+            found = self.find(model)
+            if found is not None:
+                source, rates = found
+            else:
+                estimated = True
+                family = self.family_of(model)
+                if family is not None:
+                    source = self.families()[family]
+                    rates = self.models[source]
+        else:
+            estimated = True  # no model named: nothing to price by
+        simple = None
+        limit = math.inf
+        if rates is not None and all(base is not None for base, _ in rates):
+            simple = (rates[0][0] or 0.0, rates[1][0] or 0.0, rates[2][0] or 0.0, rates[3][0] or 0.0)
+            if any(above is not None for _, above in rates):
+                limit = self.threshold
+        quote = Quote(rates, simple, limit, estimated, source)
+        if len(self._quotes) < 10_000:
+            self._quotes[model] = quote
+        return quote
+
+    # --- cost -------------------------------------------------------------------------------
+
+    def cost_of(self, quote: Quote, tokens: tuple[float, float, float, float]) -> float:
+        """USD for one entry, step by step as ccusage computes it (tiers, missing rates)."""
+        rates = quote.rates
         if rates is None:
             return 0.0
         threshold = self.threshold
@@ -86,52 +193,76 @@ class PriceTable:
                 total += count * base
         return total
 
+    def cost(self, model: str | None, tokens: tuple[float, float, float, float]) -> float:
+        """USD for one entry (0 when nothing prices the model; see `quote().estimated`)."""
+        return self.cost_of(self.quote(model), tokens)
 
-def _rates(spec: Mapping[str, Any]) -> Rates:
-    def number(key: str) -> float | None:
-        value = spec.get(key)
-        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-    return tuple((number(base), number(above)) for base, above in _RATE_KEYS)
+    def price(self, model: str | None, tokens: tuple[float, float, float, float]) -> tuple[float, bool]:
+        """(USD, estimated) for one entry; estimated only when there were tokens to price."""
+        quote = self.quote(model)
+        return self.cost_of(quote, tokens), quote.estimated and any(tokens)
 
 
-def _read(text: str, origin: str) -> dict[str, Any]:
+# --- loading ----------------------------------------------------------------------------------
+
+
+def _number(spec: Mapping[str, Any], key: str) -> float | None:
+    value = spec.get(key)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def rates_of(spec: Mapping[str, Any]) -> Rates:
+    return tuple((_number(spec, base), _number(spec, above)) for base, above in RATE_KEYS)
+
+
+def read_table(text: str, origin: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(model name -> spec, metadata) from a LiteLLM-format file (or the older
+    `{"models": {...}}` form). LiteLLM's `sample_spec` and keys starting with `_` are no models."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(origin, f"not valid JSON: {exc}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
-        raise ConfigError(origin, 'expected an object with a "models" object of per-token prices')
-    return data
+    meta: dict[str, Any] = {}
+    if isinstance(data, dict) and isinstance(data.get("models"), dict):
+        meta = {k: v for k, v in data.items() if k != "models"}
+        data = data["models"]
+    if not isinstance(data, dict):
+        raise ConfigError(origin, "expected an object of model name -> per-token prices")
+    if isinstance(data.get("_meta"), dict):
+        meta.update(data["_meta"])
+    models = {str(name): spec for name, spec in data.items()
+              if isinstance(spec, dict) and name != "sample_spec" and not str(name).startswith("_")}
+    return models, meta
 
 
 def load_prices(override: Path | None = None) -> PriceTable:
-    """The bundled table, with `override`'s models (if the file exists) looked up first."""
+    """The bundled table, with `override`'s models (if the file exists) looked up first.
+
+    A file that is not a price table raises ConfigError when the table is first used."""
     bundled_text = BUNDLED.read_text("utf-8")
-    bundled = _read(bundled_text, "bundled prices.json")
     # A fingerprint, not a security check: zlib is far cheaper to import than hashlib.
     digest = [zlib.crc32(bundled_text.encode()), len(bundled_text)]
-    models: dict[str, Rates] = {}
-    date = str(bundled.get("date", ""))
+    override_text: str | None = None
+    origin = f"price file {override}"
     if override is not None and override.is_file():
-        origin = f"price file {override}"
         try:
-            text = override.read_text("utf-8")
-        except OSError as exc:
+            override_text = override.read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(origin, f"cannot be read: {exc}") from None
-        extra = _read(text, origin)
-        digest += [zlib.crc32(text.encode()), len(text)]
-        for name, spec in extra["models"].items():
-            if isinstance(spec, dict):
-                models[str(name)] = _rates(spec)
-        date = str(extra.get("date", date))
-    for name, spec in bundled["models"].items():
-        if isinstance(spec, dict) and name not in models:
-            models[str(name)] = _rates(spec)
-    return PriceTable(
-        models=models,
-        prefixes=tuple(bundled.get("prefixes", ())),
-        threshold=int(bundled.get("tiered_threshold_tokens", 200_000)),
-        date=date,
-        fingerprint="-".join(f"{part:x}" for part in digest),
-    )
+        digest += [zlib.crc32(override_text.encode()), len(override_text)]
+
+    def parse() -> tuple[dict[str, Rates], str]:
+        bundled, meta = read_table(bundled_text, "bundled prices.json")
+        date = str(meta.get("date", ""))
+        models: dict[str, Rates] = {}
+        if override_text is not None:
+            extra, extra_meta = read_table(override_text, origin)
+            date = str(extra_meta.get("date", date))
+            for name, spec in extra.items():
+                models[name] = rates_of(spec)
+        for name, spec in bundled.items():
+            if name not in models:
+                models[name] = rates_of(spec)
+        return models, date
+
+    return PriceTable(parse, "", "-".join(f"{part:x}" for part in digest))

@@ -1,10 +1,13 @@
 """Blocks from the scanned entries, with finished blocks cached, and `blocks --json` output.
 
-A block that a later entry has closed can never change again (unless an older entry
-appears, which the scanner records as `dirty_from_ms`), so closed blocks are stored once,
-already rendered as their JSON text. A refresh then only runs the block algorithm from the
-first entry of the last open block (`cut_ms`): after appending to a log, that is a few rows
-instead of every entry ever written.
+A block that a later entry has closed can never change again unless an entry at or before
+its end changes; the scanner records the earliest time any change touched
+(`dirty_from_ms`). Closed blocks are stored once, already rendered as their JSON text, with
+their first entry's time. A refresh runs the block algorithm only from the first entry of
+the last open block (`cut_ms`) when every change is after it (appends: a few rows), and
+otherwise from the last cached block that starts before the change (a late-synced file):
+the blocks before it and the gap block that precedes it cannot have changed. A refresh
+with nothing new writes nothing.
 """
 
 from __future__ import annotations
@@ -24,25 +27,19 @@ from core.usage.blocks import (
     BlockBuilder,
     block_json,
     from_ms,
+    iso_ms,
+    number,
 )
 
-CACHE_FORMAT = "1"
+CACHE_FORMAT = "3"
 """Bump when the cached JSON of a block changes shape: the cache is then rebuilt."""
 RECENT_MS = 3 * 24 * 60 * 60 * 1000
 """`--recent`: ccusage's DEFAULT_RECENT_DAYS (3)."""
 
 _ENTRY_COLUMNS = (
     "ts_ms, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens,"
-    " cost, model, reset_ms, file_id, offset"
+    " cost, model, reset_ms, estimated"
 )
-
-
-class CachedBlock(NamedTuple):
-    seq: int
-    start_ms: int
-    is_gap: bool
-    total_tokens: float
-    body: str
 
 
 class BlockItem(NamedTuple):
@@ -96,37 +93,37 @@ def _feed(conn: sqlite3.Connection, rows: Iterable[tuple[Any, ...]], builder: Bl
     """Entries in time order; equal times in ccusage's file order (its sort is stable).
 
     SQLite returns the rows straight from the time index; only the rare runs of equal
-    timestamps are re-ordered here, by (file's earliest timestamp, path, offset), which is
-    far cheaper than a joined sort of every row. Rows go to the builder as they are.
+    timestamps are fetched again with their file and offset and re-ordered by (file's
+    earliest timestamp, path, offset): cheaper than carrying those for every row.
     """
     add = builder.add
     rank: dict[int, tuple[bool, int, str]] = {}
 
-    def flush(run: list[tuple[Any, ...]]) -> None:
+    def flush(ts: int) -> None:
         if not rank:
             rank.update({fid: (m is None, m or 0, path) for fid, m, path in
                          conn.execute("SELECT id, min_ts_ms, path FROM usage_files")})
-        run.sort(key=lambda r: (*rank[r[8]], r[9]))
+        run = conn.execute(f"SELECT {_ENTRY_COLUMNS}, file_id, offset FROM usage_entries"
+                           " WHERE winner = 1 AND ts_ms = ?", (ts,)).fetchall()
+        run.sort(key=lambda r: (*rank[r[9]], r[10]))
         for item in run:
             add(item)
 
     held: tuple[Any, ...] | None = None
-    run: list[tuple[Any, ...]] = []
+    tied = False
     for row in rows:
         if held is not None:
             if row[0] == held[0]:
-                run.append(held)
-            elif run:
-                run.append(held)
-                flush(run)
-                run = []
+                tied = True
+            elif tied:
+                flush(held[0])
+                tied = False
             else:
                 add(held)
         held = row
     if held is not None:
-        if run:
-            run.append(held)
-            flush(run)
+        if tied:
+            flush(held[0])
         else:
             add(held)
 
@@ -148,79 +145,177 @@ def render_fragment(value: dict[str, Any]) -> str:
     return "\n".join("    " + line for line in text.split("\n"))
 
 
-def load_blocks(conn: sqlite3.Connection, now_ms: int, session_ms: int = SESSION_MS) -> BlockView:
-    """Every block at `now_ms`, reusing and extending the cache of closed blocks."""
-    conn.execute("BEGIN IMMEDIATE")
+_text = json.encoder.encode_basestring
+
+
+def render_closed(block: Block) -> str:
+    """`render_fragment(block_json(block, now))` for a block that is not active, written out
+    directly: a cold scan renders thousands of them (a test holds the two equal)."""
+    if block.is_active:
+        return render_fragment(block_json(block, block.end_ms))
+    start = iso_ms(block.start_ms)
+    models = ("[]" if not block.models else
+              "[\n" + ",\n".join("        " + _text(model) for model in block.models) + "\n      ]")
+    return "".join((
+        '    {\n      "id": ', _text(f"gap-{start}" if block.is_gap else start),
+        ',\n      "startTime": "', start,
+        '",\n      "endTime": "', iso_ms(block.end_ms),
+        '",\n      "actualEndTime": ', "null" if block.last_ms is None else f'"{iso_ms(block.last_ms)}"',
+        ',\n      "isActive": false,\n      "isGap": ', "true" if block.is_gap else "false",
+        ',\n      "entries": ', str(block.entries),
+        ',\n      "tokenCounts": {\n        "inputTokens": ', repr(number(block.input_tokens)),
+        ',\n        "outputTokens": ', repr(number(block.output_tokens)),
+        ',\n        "cacheCreationInputTokens": ', repr(number(block.cache_creation_tokens)),
+        ',\n        "cacheReadInputTokens": ', repr(number(block.cache_read_tokens)),
+        '\n      },\n      "totalTokens": ', repr(number(block.total_tokens)),
+        ',\n      "costUSD": ', repr(number(block.cost)),
+        ',\n      "costEstimated": true' if block.estimated else "",
+        ',\n      "models": ', models,
+        ',\n      "burnRate": null,\n      "projection": null',
+        "" if block.reset_ms is None else f',\n      "usageLimitResetTime": "{iso_ms(block.reset_ms)}"',
+        "\n    }",
+    ))
+
+
+def load_blocks(conn: sqlite3.Connection, now_ms: int, session_ms: int = SESSION_MS,
+                bodies: bool = True) -> BlockView:
+    """Every block at `now_ms`, reusing and extending the cache of closed blocks.
+
+    First read-only (a refresh with nothing new takes no write lock); if the cache must
+    change, again under the write lock (another scanner may have changed it meanwhile).
+    `bodies=False` leaves the rendered JSON of cached blocks unread (the monitor needs only
+    their totals and the live block).
+    """
+    conn.execute("BEGIN")
     try:
-        view = _load_blocks(conn, now_ms, session_ms)
+        view = _load_blocks(conn, now_ms, session_ms, write=False, bodies=bodies)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+    if view is not None:
+        return view
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        view = _load_blocks(conn, now_ms, session_ms, write=True, bodies=bodies)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    assert view is not None
     return view
 
 
-def _load_blocks(conn: sqlite3.Connection, now_ms: int, session_ms: int) -> BlockView:
-    state = _state(conn)
+SNAPSHOTS = 4
+"""States of the open block kept from the last refreshes: an entry that arrives a little late
+(another session's file written a moment after) resumes from an earlier one, not the cut."""
+
+
+def _snapshots(state: dict[str, str | None], cut: int | None) -> list[list[Any]]:
+    """The kept states of the open block that starts at `cut`, oldest first."""
+    text = state.get("open_block")
+    if text is None or cut is None:
+        return []
+    return [values for values in json.loads(text) if values[2] == cut]
+
+
+class _Plan(NamedTuple):
+    restart_ms: int | None
+    """Feed entries from here (None: from the first)."""
+    keep_below_seq: int | None
+    """Cached blocks with a smaller seq stay (None: all stay)."""
+    resume: Block | None = None
+    """The open block as the last refresh left it: feed only entries after its last one."""
+
+
+def _plan(conn: sqlite3.Connection, state: dict[str, str | None], session_ms: int) -> _Plan:
+    """Where the block algorithm must restart, given what changed since the last refresh."""
     cut_text = state.get("cut_ms")
     dirty_text = state.get("dirty_from_ms")
     cut = int(cut_text) if cut_text is not None else None
     dirty = int(dirty_text) if dirty_text is not None else None
+    if state.get("format") != CACHE_FORMAT or state.get("session_ms") != str(session_ms) or cut is None:
+        return _Plan(None, 0)
+    if dirty is None or dirty > cut:
+        # strictly after: the gap block before the cut ends at the cut's entry
+        for values in reversed(_snapshots(state, cut)):
+            block = Block.from_state(values)
+            if block.last_ms is not None and (dirty is None or dirty > block.last_ms):
+                # nothing changed up to this state of the open block: carry its totals on
+                # (an entry at its last time could sort before it, hence strictly after)
+                return _Plan(block.last_ms, None, block)
+        return _Plan(cut, None)
+    # the last cached block that began strictly before the change (its start entry is intact)
+    row = conn.execute("SELECT seq, first_ms FROM usage_blocks WHERE is_gap = 0 AND first_ms < ?"
+                       " ORDER BY seq DESC LIMIT 1", (dirty,)).fetchone()
+    if row is None:
+        return _Plan(None, 0)
+    return _Plan(int(row[1]), int(row[0]))
+
+
+def _load_blocks(conn: sqlite3.Connection, now_ms: int, session_ms: int, write: bool,
+                 bodies: bool = True) -> BlockView | None:
+    state = _state(conn)
     newest = conn.execute("SELECT MAX(ts_ms) FROM usage_entries WHERE winner = 1").fetchone()[0]
     # A closed block is inactive only once `now` has passed the entry that closed it; with
     # entries in the future (clock skew, a pinned `now`) nothing is cached or reused.
     cacheable = newest is None or newest <= now_ms
-    usable = (
-        cacheable
-        and cut is not None
-        # strictly after: the gap block before the cut ends at the cut's entry, so a change
-        # at the cut itself (that entry deleted) must rebuild everything
-        and (dirty is None or dirty > cut)
-        and state.get("format") == CACHE_FORMAT
-        and state.get("session_ms") == str(session_ms)
-    )
-    cached: list[CachedBlock] = []
-    if usable:
-        cached = [
-            CachedBlock(seq, start, bool(gap), total, body)
-            for seq, start, gap, total, body in conn.execute(
-                "SELECT seq, start_ms, is_gap, total_tokens, body FROM usage_blocks ORDER BY seq")
-        ]
-        rows = conn.execute(
-            f"SELECT {_ENTRY_COLUMNS} FROM usage_entries WHERE winner = 1 AND ts_ms >= ?"
-            " ORDER BY ts_ms", (cut,))
+    if not cacheable:
+        builder = BlockBuilder(session_ms)
+        _feed(conn, conn.execute(f"SELECT {_ENTRY_COLUMNS} FROM usage_entries WHERE winner = 1"
+                                 " ORDER BY ts_ms"), builder)
+        live = builder.blocks(now_ms)
+        return BlockView([BlockItem(b.start_ms, b.is_gap, b.is_active, b.total_tokens, block=b)
+                          for b in live], now_ms)
+    plan = _plan(conn, state, session_ms)
+    changed = plan.keep_below_seq is not None or state.get("dirty_from_ms") is not None
+    if changed and not write:
+        return None
+    if plan.keep_below_seq is not None:
+        conn.execute("DELETE FROM usage_blocks WHERE seq >= ?", (plan.keep_below_seq,))
+    body_column = "body" if bodies else "NULL"
+    # BlockItem's fields, straight from SQLite
+    cached = conn.execute(f"SELECT start_ms, is_gap, 0, total_tokens, {body_column}, NULL"
+                          " FROM usage_blocks ORDER BY seq").fetchall()
+    if plan.restart_ms is None:
+        rows = conn.execute(f"SELECT {_ENTRY_COLUMNS} FROM usage_entries WHERE winner = 1 ORDER BY ts_ms")
     else:
-        if cacheable:
-            conn.execute("DELETE FROM usage_blocks")
-        rows = conn.execute(
-            f"SELECT {_ENTRY_COLUMNS} FROM usage_entries WHERE winner = 1 ORDER BY ts_ms")
+        after = ">" if plan.resume is not None else ">="
+        rows = conn.execute(f"SELECT {_ENTRY_COLUMNS} FROM usage_entries WHERE winner = 1 AND ts_ms {after} ?"
+                            " ORDER BY ts_ms", (plan.restart_ms,))
     builder = BlockBuilder(session_ms)
+    builder.current = plan.resume
     _feed(conn, rows, builder)
-    live = builder.blocks(now_ms)  # sets is_active; sorted
-    closed_now = builder.closed
-    if cacheable:
-        next_seq = (cached[-1].seq + 1) if cached else 1
-        fresh = []
-        for offset, block in enumerate(closed_now):
-            fresh.append((next_seq + offset, block.start_ms, int(block.is_gap), block.total_tokens,
-                          render_fragment(block_json(block, now_ms))))
+    builder.blocks(now_ms)  # sets is_active
+    if builder.closed and not write:
+        return None  # new blocks closed: they go into the cache
+    current = builder.current
+    if write:
+        next_seq = (conn.execute("SELECT COALESCE(MAX(seq), 0) FROM usage_blocks").fetchone()[0]) + 1
+        fresh = [(next_seq + n, block.start_ms, block.first_ms if not block.is_gap else block.start_ms,
+                  int(block.is_gap), block.total_tokens, render_closed(block))
+                 for n, block in enumerate(builder.closed)]
         if fresh:
-            conn.executemany(
-                "INSERT INTO usage_blocks (seq, start_ms, is_gap, total_tokens, body) VALUES (?,?,?,?,?)",
-                fresh)
-            cached.extend(CachedBlock(seq, start, bool(gap), total, body)
-                          for seq, start, gap, total, body in fresh)
-        current = builder.current
+            conn.executemany("INSERT INTO usage_blocks (seq, start_ms, first_ms, is_gap, total_tokens, body)"
+                             " VALUES (?,?,?,?,?,?)", fresh)
+            cached.extend((start, gap, 0, total, body if bodies else None, None)
+                          for _, start, _, gap, total, body in fresh)
         _set_state(conn, "cut_ms", current.first_ms if current is not None else None)
+        kept: list[list[Any]] = []
+        if current is not None:
+            dirty_text = state.get("dirty_from_ms")
+            dirty = int(dirty_text) if dirty_text is not None else None
+            kept = [values for values in _snapshots(state, current.first_ms)
+                    if dirty is None or values[3] < dirty][-(SNAPSHOTS - 1):]
+            kept.append(current.state())
+        _set_state(conn, "open_block", json.dumps(kept) if kept else None)
         _set_state(conn, "dirty_from_ms", None)
         _set_state(conn, "format", CACHE_FORMAT)
         _set_state(conn, "session_ms", session_ms)
-        items = [BlockItem(c.start_ms, c.is_gap, False, c.total_tokens, body=c.body) for c in cached]
-        if current is not None:
-            items.append(BlockItem(current.start_ms, False, current.is_active, current.total_tokens,
-                                   block=current))
-    else:
-        items = [BlockItem(b.start_ms, b.is_gap, b.is_active, b.total_tokens, block=b) for b in live]
+    items = list(map(BlockItem._make, cached))
+    if current is not None:
+        items.append(BlockItem(current.start_ms, False, current.is_active, current.total_tokens,
+                               block=current))
     # ccusage orders by start time with a stable sort; a gap can start after the next block.
     items.sort(key=lambda item: item.start_ms)
     return BlockView(items, now_ms)

@@ -30,7 +30,8 @@ from core.service import Service
 from core.settings import Settings, env_name, load_settings
 from core.usage import scanner as scanner_module
 from core.usage.db import open_scan_db
-from core.usage.logline import decode_line
+from core.usage.decode_msgspec import decode_line as decode_line_msgspec
+from core.usage.decode_stdlib import decode_line
 from core.usage.prices import load_prices
 from core.usage.report import BlocksQuery, blocks_document, load_blocks
 from core.usage.scanner import UsageScanner
@@ -226,7 +227,8 @@ def test_any_log_lines_scan_without_spoiling_the_good_ones(
     data = b"\n".join([*lines[:6], *(json.dumps(g).encode() for g in good), *lines[6:]]) + b"\n"
     (project / "session.jsonl").write_bytes(data)
     for line in lines:
-        decode_line(line)  # the line reader alone never raises
+        decode_line(line)  # the line readers alone never raise
+        decode_line_msgspec(line)
     conn = open_scan_db(root / "scan.db")
     try:
         report = UsageScanner(conn, [root / "projects"], load_prices(None)).scan()

@@ -19,6 +19,7 @@ from core.usage.blocks import (
     largest_completed,
     to_ms,
 )
+from core.usage.report import render_closed, render_fragment
 
 T = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 MS = timedelta(milliseconds=1)
@@ -134,3 +135,19 @@ def test_blocks_partition_the_entries(items: list[tuple[datetime, int]], later_m
     ordered = sorted(e.ts_ms for e in entries)
     big_gaps = sum(1 for a, b in itertools.pairwise(ordered) if b - a > SESSION_MS)
     assert sum(b.is_gap for b in blocks) == big_gaps
+
+
+numbers = st.one_of(st.integers(0, 2**60), st.floats(0, 1e18, allow_nan=False), st.just(2.5))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(moments, numbers, numbers, st.floats(0, 50, allow_nan=False),
+                          st.sampled_from(["claude-opus-4-5", "m\u00e9\"\\\n", None]),
+                          st.one_of(st.none(), st.integers(1, 2**40)), st.booleans()), max_size=20))
+def test_a_closed_block_is_rendered_as_json_dumps_renders_it(
+        items: list[tuple[datetime, float, float, float, str | None, int | None, bool]]) -> None:
+    entries = [Entry(to_ms(m), i, o, 3, 4, cost, model, reset, estimated)
+               for m, i, o, cost, model, reset, estimated in items]
+    now = max((m for m, *_ in items), default=T) + timedelta(days=1)
+    for block in identify_blocks(entries, now=now):
+        assert render_closed(block) == render_fragment(block_json(block, to_ms(now)))

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -93,8 +94,61 @@ def test_usage_json(tmp_path: Path, tree: Tree) -> None:
     assert state["scan"]["entries"] == 24
     text = nightshift(tmp_path, "usage")
     assert text.returncode == 0
-    assert "Tokens used   24,440  [logs]" in text.stdout
+    assert "Used           24,440 tokens" in text.stdout and "[logs" in text.stdout
     assert "UTC" in text.stdout
+
+
+def test_usage_text_says_when_and_where_from(tmp_path: Path, tree: Tree) -> None:
+    """The current window and its reset in the owner's zone, the weekly picture from the usage
+    endpoint, each figure with its source."""
+    from tests.usage.test_endpoint import write_credentials
+    from tests.usage.usage_server import Reply, usage_server
+
+    write_credentials(tmp_path / "home")
+    week = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3)
+    body = {"five_hour": {"utilization": 41.0, "resets_at": None},
+            "seven_day": {"utilization": 12.0, "resets_at": week.isoformat().replace("+00:00", "Z")},
+            "seven_day_opus": {"utilization": 100.0, "resets_at": week.isoformat().replace("+00:00", "Z")}}
+    with usage_server() as server:
+        server.answer(Reply(200, body))
+        env = {**env_for(tmp_path), "NIGHTSHIFT_TZ": "Asia/Tokyo", "NIGHTSHIFT_USAGE_API": "true",
+               "NIGHTSHIFT_USAGE_API_BASE_URL": server.url}
+        done = subprocess.run([str(NIGHTSHIFT), "usage"], env=env, capture_output=True, text=True,
+                              timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = {line[:14].strip(): line[15:] for line in done.stdout.splitlines() if line[:14].strip()}
+    assert lines["5-hour window"].startswith("started ") and "Asia/Tokyo" in lines["5-hour window"]
+    assert "[logs]" in lines["5-hour window"]
+    tokyo = week.astimezone(ZoneInfo("Asia/Tokyo"))
+    assert lines["Weekly"].startswith(
+        f"12 % used, resets {tokyo:%a %d %b %H:%M} Asia/Tokyo ({week:%H:%M} UTC)")
+    assert lines["Weekly"].endswith("[endpoint]")
+    assert lines["Opus weekly"].startswith("limit reached, resets ") and "[endpoint]" in lines["Opus weekly"]
+    assert lines["Limited"].startswith("yes: opus limit, until ")
+    assert "41.0 %" in lines["Used"] and "endpoint" in lines["Used"]
+
+
+def test_usage_text_without_a_weekly_source(tmp_path: Path, tree: Tree) -> None:
+    done = nightshift(tmp_path, "usage")
+    assert done.returncode == 0
+    assert "Weekly         not known" in done.stdout
+    assert "Resets         " in done.stdout and "[logs]" in done.stdout
+
+
+def test_blocks_table_marks_estimated_costs(tmp_path: Path) -> None:
+    tree = Tree(tmp_path / "claude")
+    tree.add("p/a.jsonl",
+             assistant(at(0), msg="a", req="a", model="claude-opus-9-2", tokens=(1000, 1000, 0, 0)),
+             assistant(at(600), msg="b", req="b"))
+    done = nightshift(tmp_path, "usage", "blocks")
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if "2026-03-02" in line]
+    assert "~" in rows[0] and "~" not in rows[-1]
+    assert "estimated" in done.stdout
+    document = json.loads(nightshift(tmp_path, "usage", "blocks", "--json").stdout)
+    first, last = document["blocks"][0], document["blocks"][-1]
+    assert first["costEstimated"] is True and first["costUSD"] > 0  # priced as the newest Opus
+    assert "costEstimated" not in last
 
 
 def test_no_logs_at_all(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.usage import parallel, staging
 from core.usage import scanner as scanner_module
 from core.usage.blocks import to_ms
 from core.usage.db import open_scan_db
@@ -130,8 +131,8 @@ def snapshot(conn: sqlite3.Connection) -> tuple[Any, ...]:
         "SELECT path, offset, min_ts_ms, lines, malformed, pending_bytes FROM usage_files ORDER BY path"
     ).fetchall()
     entries = conn.execute(
-        "SELECT f.path, e.offset, e.provisional, e.ts_ms, e.hash, e.winner, e.input_tokens, e.output_tokens,"
-        " e.cache_creation_tokens, e.cache_read_tokens, e.cost, e.model FROM usage_entries e"
+        "SELECT f.path, e.offset, e.provisional, e.ts_ms, e.key, e.winner, e.input_tokens, e.output_tokens,"
+        " e.cache_creation_tokens, e.cache_read_tokens, e.cost, e.estimated, e.model FROM usage_entries e"
         " JOIN usage_files f ON f.id = e.file_id ORDER BY f.path, e.offset"
     ).fetchall()
     document = blocks_document(load_blocks(conn, to_ms(NOW)), BlocksQuery(), UTC)
@@ -157,6 +158,48 @@ _counter = itertools.count()
 def test_incremental_equals_cold(reader: str, steps: list[tuple[Any, ...]],
                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(scanner_module, "FAST_READER_MIN_BYTES", 0 if reader == "msgspec" else 1 << 40)
+    check_steps(steps)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(step, min_size=1, max_size=8))
+def test_incremental_equals_a_bulk_cold_scan(steps: list[tuple[Any, ...]],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same, every scan into an empty table taking the bulk path (indexes built after)."""
+    monkeypatch.setattr(scanner_module, "BULK_MIN_ROWS", 0)
+    dropped = []
+    original = scanner_module.UsageScanner._move_rows
+
+    def move_rows(self: Any, *args: Any) -> int:
+        empty = self.conn.execute("SELECT 1 FROM usage_entries LIMIT 1").fetchone() is None
+        dropped.append(empty)
+        return original(self, *args)
+
+    monkeypatch.setattr(scanner_module.UsageScanner, "_move_rows", move_rows)
+    check_steps(steps)
+    assert not dropped or any(dropped)  # a scan into an empty table went the bulk way
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(step, min_size=1, max_size=5))
+def test_incremental_with_reader_processes_equals_cold(steps: list[tuple[Any, ...]],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same, every read split between this process and a worker process."""
+    monkeypatch.setattr(scanner_module, "FAST_READER_MIN_BYTES", 0)
+    monkeypatch.setattr(staging, "PARALLEL_MIN_BYTES", 0)
+    finished = []
+    original = parallel._Worker.finish
+
+    def finish(worker: Any) -> bool:
+        finished.append(original(worker))
+        return finished[-1]
+
+    monkeypatch.setattr(parallel._Worker, "finish", finish)
+    check_steps(steps, processes=2)
+    assert all(finished)  # the workers did their share (none fell back to this process)
+
+
+def check_steps(steps: list[tuple[Any, ...]], processes: int = 1) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         root = work / "claude"
@@ -166,10 +209,67 @@ def test_incremental_equals_cold(reader: str, steps: list[tuple[Any, ...]],
         try:
             for op in steps:
                 files.apply(op)
-                UsageScanner(conn, [root / "projects"], PRICES).scan()
+                UsageScanner(conn, [root / "projects"], PRICES, scratch=work, processes=processes).scan()
                 assert snapshot(conn) == cold(root, work), repr(steps)
         finally:
             conn.close()
+
+
+# A day of work in bursts (blocks and gaps), spread over sessions; each session file is
+# synced in pieces, in any order: a file can arrive after newer ones (a laptop that was
+# offline), its entries older than the blocks already built.
+DAY = [(session, minute) for session, start in enumerate((0, 100, 420, 760, 1100, 1300))
+       for minute in range(start, start + 140, 23)]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(order=st.permutations(range(len(DAY))), cuts=st.lists(st.integers(1, len(DAY)), max_size=5),
+       resumed=st.booleans())
+def test_any_append_order_equals_cold(order: list[int], cuts: list[int], resumed: bool) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        root = work / "claude"
+        projects = root / "projects"
+        projects.mkdir(parents=True)
+        conn = open_scan_db(work / "incremental.db")
+        try:
+            done = 0
+            for cut in sorted({*cuts, len(DAY)}):
+                for index in order[done:cut]:
+                    session, minute = DAY[index]
+                    path = projects / "p" / f"s{session}.jsonl"
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    lines = [assistant(at(minute), msg=f"m{index}", req=f"r{index}", tokens=(index, 1, 2, 3))]
+                    if resumed and session and index % 4 == 0:
+                        # a resumed session repeats an earlier session's response
+                        lines.append(assistant(at(minute), msg=f"m{index - 1}", req=f"r{index - 1}"))
+                    with path.open("a", encoding="utf-8") as handle:
+                        handle.write("".join(line + "\n" for line in lines))
+                done = cut
+                UsageScanner(conn, [projects], PRICES).scan()
+                assert snapshot(conn) == cold(root, work)
+        finally:
+            conn.close()
+
+
+def test_a_late_entry_recomputes_from_its_block_only(tmp_path: Path) -> None:
+    """Blocks before the one a late entry falls into stay as they were cached."""
+    root = tmp_path / "claude"
+    files = Files(root)
+    files.apply(("append", 0, [assistant(at(600 * day), msg=f"m{day}", req=f"r{day}") for day in range(8)]))
+    conn = open_scan_db(tmp_path / "db.sqlite")
+    UsageScanner(conn, [root / "projects"], PRICES).scan()
+    load_blocks(conn, to_ms(NOW))
+    before = conn.execute("SELECT seq, start_ms, body FROM usage_blocks ORDER BY seq").fetchall()
+    assert len(before) == 14  # 7 closed blocks and the gaps between the 8
+    files.apply(("append", 3, [assistant(at(600 * 5 + 30), msg="late", req="late")]))
+    UsageScanner(conn, [root / "projects"], PRICES).scan()
+    document = blocks_document(load_blocks(conn, to_ms(NOW)), BlocksQuery(), UTC)
+    after = conn.execute("SELECT seq, start_ms, body FROM usage_blocks ORDER BY seq").fetchall()
+    assert after[:10] == before[:10]  # the blocks of days 0-4 and the gaps after them: untouched
+    assert after[10][2] != before[10][2]  # day 5's block now holds the late entry
+    assert document == snapshot(conn)[2] == cold(root, tmp_path)[2]
+    conn.close()
 
 
 def test_rescan_reads_only_appended_bytes(tmp_path: Path) -> None:
@@ -245,3 +345,121 @@ def test_an_earlier_file_takes_over_a_duplicate(tmp_path: Path) -> None:
     assert counted == [(1,)]
     assert snapshot(conn) == cold(root, tmp_path)
     conn.close()
+
+
+def test_a_failing_file_stops_nothing_and_is_named_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    """A read that fails (an I/O error, a bug) skips that file only, logged once until it changes."""
+    from core.usage import decode_stdlib
+
+    original = decode_stdlib.decode_line
+
+    def failing(line: bytes) -> Any:
+        if b"EIO" in line:
+            raise OSError(5, "Input/output error")
+        return original(line)
+
+    monkeypatch.setattr(decode_stdlib, "decode_line", failing)
+    monkeypatch.setattr(scanner_module, "FAST_READER_MIN_BYTES", 1 << 40)
+    root = tmp_path / "claude"
+    files = Files(root)
+    files.apply(("append", 0, [assistant(at(1), msg="a", req="a")]))
+    files.apply(("append", 1, [assistant(at(2), msg="b", req="b"), "EIO"]))
+    conn = open_scan_db(tmp_path / "db.sqlite")
+    caplog.set_level("WARNING", logger="nightshift.usage")
+    for _ in range(3):
+        report = UsageScanner(conn, [root / "projects"], PRICES).scan()
+    assert report.files == 2
+    counted = conn.execute("SELECT key FROM usage_entries WHERE winner = 1").fetchall()
+    assert counted == [("a:a",)]
+    named = [r for r in caplog.records if "could not be read" in r.getMessage()]
+    assert len(named) == 1 and named[0].fields["path"].endswith("b.jsonl")  # type: ignore[attr-defined]
+    files.apply(("rewrite", 1, [assistant(at(2), msg="b", req="b")]))  # the file changes: read again
+    UsageScanner(conn, [root / "projects"], PRICES).scan()
+    counted = conn.execute("SELECT key FROM usage_entries WHERE winner = 1 ORDER BY key").fetchall()
+    assert counted == [("a:a",), ("b:b",)]
+    conn.close()
+
+
+def test_a_worker_process_reads_its_share(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(staging, "PARALLEL_MIN_BYTES", 0)
+    finished = []
+    original = parallel._Worker.finish
+
+    def finish(worker: Any) -> bool:
+        finished.append(original(worker))
+        return finished[-1]
+
+    monkeypatch.setattr(parallel._Worker, "finish", finish)
+    root = tmp_path / "claude"
+    files = Files(root)
+    for index in range(4):
+        files.apply(("append", index, [user(at(index)), *(
+            assistant(at(index * 300 + minute), msg=f"m{index}-{minute}", req="r") for minute in range(40))]))
+    files.apply(("append", 3, [assistant(at(5), msg="m0-5", req="r")]))  # a copy of file 0's response
+    conn = open_scan_db(tmp_path / "db.sqlite")
+    report = UsageScanner(conn, [root / "projects"], PRICES, scratch=tmp_path, processes=2).scan()
+    assert finished == [True]
+    assert report.files_read == 4 and report.entries == 161
+    assert snapshot(conn) == cold(root, tmp_path)
+    assert not any(path.name.startswith(".usage-scan-") for path in tmp_path.iterdir())  # cleaned up
+    conn.close()
+
+
+def test_entries_a_little_late_in_the_open_block_equal_cold(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two sessions write at once: a line of one arrives after a later line of the other.
+    The open block carries on from an earlier kept state, and ends as a cold scan sees it."""
+    from core.usage import report
+
+    plans: list[Any] = []
+    original = report._plan
+
+    def spy(*args: Any) -> Any:
+        plans.append(original(*args))
+        return plans[-1]
+
+    monkeypatch.setattr(report, "_plan", spy)
+    root = tmp_path / "claude"
+    files = Files(root)
+    conn = open_scan_db(tmp_path / "db.sqlite")
+    minute = 0
+    for step in range(6):
+        line = assistant(at(minute + 2), msg=f"a{step}", req="a", tokens=(step, 1, 1, 1))
+        files.apply(("append", 0, [line]))
+        UsageScanner(conn, [root / "projects"], PRICES).scan()
+        load_blocks(conn, to_ms(NOW))
+        # the other session's line from a moment ago, after the previous refresh's last entry
+        files.apply(("append", 1, [assistant(at(minute + 1), msg=f"b{step}", req="b", cost=0.1 * step)]))
+        UsageScanner(conn, [root / "projects"], PRICES).scan()
+        assert snapshot(conn) == cold(root, tmp_path)
+        minute += 7
+    conn.close()
+    mine = [plan for plan in plans if plan.keep_below_seq is None][2:]  # after the first steps
+    assert mine and all(plan.resume is not None for plan in mine)  # never back to the cut
+
+
+def test_a_worker_process_gets_no_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reader process starts from the allow-listed environment: no bot token, no settings."""
+    monkeypatch.setattr(staging, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setenv("NIGHTSHIFT_TELEGRAM_TOKEN", "123:secret")
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "456:secret")
+    seen: list[dict[str, str]] = []
+    original = parallel.subprocess.Popen
+
+    def popen(*args: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs["env"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(parallel.subprocess, "Popen", popen)
+    root = tmp_path / "claude"
+    files = Files(root)
+    for index in range(2):
+        lines = [assistant(at(index + m), msg=f"m{index}-{m}", req="r") for m in range(5)]
+        files.apply(("append", index, lines))
+    conn = open_scan_db(tmp_path / "db.sqlite")
+    report = UsageScanner(conn, [root / "projects"], PRICES, scratch=tmp_path, processes=2).scan()
+    conn.close()
+    assert report.entries == 10 and len(seen) == 1
+    assert not any("secret" in value for value in seen[0].values())
+    assert not any(name.startswith(("NIGHTSHIFT_", "TELEGRAM_")) for name in seen[0])

@@ -188,8 +188,109 @@ def test_prose_without_limit_words_is_none(text: str) -> None:
 
 
 @settings(deadline=None)
-@given(st.text(max_size=120), st.text(max_size=120))
-def test_embedded_message_is_found(before: str, after: str) -> None:
-    text = f"{before} You've hit your session limit · resets 8pm (America/New_York)\n{after}"
+@given(st.text(max_size=120), st.text(max_size=120), st.sampled_from(["", "  ", "API Error: ", "> ", "⎿  "]))
+def test_a_message_that_opens_a_line_is_found(before: str, after: str, lead: str) -> None:
+    text = f"{before}\n{lead}You've hit your session limit · resets 8pm (America/New_York)\n{after}"
     hit = parse_limit_message(text, NOW, WARSAW)
     assert hit is not None and hit.kind == "session"
+
+
+prose = st.text(alphabet="abcdefghijklmnopqrstuvwxyz ,", min_size=1, max_size=80).map(lambda t: t + " then")
+
+
+@settings(deadline=None)
+@given(prose, st.sampled_from([
+    "5-hour limit reached ∙ resets 3pm", "You've hit your session limit · resets 8pm (America/New_York)",
+    "You've hit your org's monthly usage limit", "Claude AI usage limit reached|1754276400",
+    "Opus weekly limit reached ∙ resets Oct 24"]), st.sampled_from(["", '"', "'", "`"]))
+def test_a_message_quoted_inside_prose_is_no_limit(before: str, message: str, quote: str) -> None:
+    text = f"{before} {quote}{message}{quote} the queue pauses until then."
+    assert parse_limit_message(text, NOW, WARSAW) is None
+
+
+def test_the_issues_prose_example_is_no_limit() -> None:
+    text = ('The daemon reads the CLI\'s output: when Claude Code prints "5-hour limit reached ∙ resets '
+            '3pm" the queue pauses and resumes at the reset.')
+    assert parse_limit_message(text, NOW, WARSAW) is None
+
+
+# --- the wordings of Claude Code 2.1.332 (reference section 7) and other new forms -------------
+
+@pytest.mark.parametrize(
+    ("text", "kind", "expected"),
+    [
+        ("You've hit your 5-hour limit · resets 2:39pm (Europe/Berlin)", "session",
+         at("Europe/Berlin", 2026, 11, 27, 14, 39)),
+        ("You've hit your weekly limit · resets Dec 4, 7:40pm (Europe/Berlin)", "weekly",
+         at("Europe/Berlin", 2026, 12, 4, 19, 40)),
+        ("You've hit your Opus limit · resets Dec 4, 4pm (Europe/Berlin)", "opus",
+         at("Europe/Berlin", 2026, 12, 4, 16)),
+        ("You've hit your Sonnet limit · resets 4pm (Europe/Berlin)", "sonnet",
+         at("Europe/Berlin", 2026, 11, 27, 16)),
+        ("You've hit your weekly limit · resets Jan 10, 2027, 4:30pm (Europe/Berlin)", "weekly",
+         at("Europe/Berlin", 2027, 1, 10, 16, 30)),
+        ("You've hit your weekly limit · resets Jan 10, 2028, 4:30pm (Europe/Berlin)", "weekly",
+         at("Europe/Berlin", 2028, 1, 10, 16, 30)),
+    ],
+)
+def test_wordings_of_the_current_cli(text: str, kind: str, expected: datetime) -> None:
+    assert parse_limit_message(text, NOW, WARSAW) == LimitHit(kind, expected, text)
+
+
+def test_a_date_without_a_time_is_that_day_not_five_hours() -> None:
+    text = "Opus weekly limit reached ∙ resets Oct 24"
+    now = datetime(2026, 10, 20, 9, 0, tzinfo=UTC)
+    hit = parse_limit_message(text, now, WARSAW)
+    assert hit == LimitHit("opus", at("Europe/Warsaw", 2026, 10, 24, 0, 0), text)
+    assert hit is not None and hit.resets_at - now > timedelta(days=3)
+    # read on the day itself, after its start: later today, so the day's end (a guess)
+    today = at("Europe/Warsaw", 2026, 10, 24, 10, 0)
+    hit = parse_limit_message(text, today, WARSAW)
+    assert hit == LimitHit("opus", at("Europe/Warsaw", 2026, 10, 25, 0, 0), text, estimated=True)
+    dated = parse_limit_message("You've hit your weekly limit · resets Oct 24 (Asia/Tokyo)", now, WARSAW)
+    assert dated is not None and dated.resets_at == at("Asia/Tokyo", 2026, 10, 24, 0, 0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(now=nows, zone=st.sampled_from(ZONES), offset_days=st.integers(1, 150),
+       kind=st.sampled_from(["weekly", "Opus", "Sonnet"]))
+def test_a_date_alone_is_the_start_of_that_day(now: datetime, zone: str, offset_days: int, kind: str) -> None:
+    tz = ZoneInfo(zone)
+    day = (now.astimezone(tz) + timedelta(days=offset_days)).date()
+    text = f"You've hit your {kind} limit · resets {MONTHS[day.month - 1]} {day.day} ({zone})"
+    hit = parse_limit_message(text, now, UTC)
+    assert hit is not None and not hit.estimated and hit.kind == kind.lower()
+    assert hit.resets_at == datetime.combine(day, datetime.min.time(), tzinfo=tz).astimezone(UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("You've hit your org's monthly usage limit", at("Europe/Warsaw", 2026, 12, 1, 0, 0)),
+        ("You’ve hit your organization’s monthly usage limit", at("Europe/Warsaw", 2026, 12, 1, 0, 0)),
+        ("API Error: You've hit your org's daily usage limit", at("Europe/Warsaw", 2026, 11, 27, 0, 0)),
+        ("You've hit your org's usage limit", at("Europe/Warsaw", 2026, 12, 1, 0, 0)),
+    ],
+)
+def test_an_organisations_limit_is_hard(text: str, expected: datetime) -> None:
+    hit = parse_limit_message(text, NOW, WARSAW)
+    assert hit == LimitHit("org", expected, text, estimated=True)
+    assert hit is not None and hit.hard
+    assert "does not lift by itself" in hit.summary()
+
+
+def test_an_organisations_limit_with_a_reset_keeps_it() -> None:
+    text = "You've hit your org's monthly usage limit · resets Dec 1, 9am (UTC)"
+    hit = parse_limit_message(text, NOW, WARSAW)
+    assert hit == LimitHit("org", datetime(2026, 12, 1, 9, 0, tzinfo=UTC), text)
+    assert hit is not None and hit.hard
+
+
+def test_an_unknown_zone_is_logged_once_and_read_in_the_owners(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("WARNING", logger="nightshift.usage")
+    text = "You've hit your session limit · resets 5am (Mars/Olympus_Mons)"
+    for _ in range(3):
+        hit = parse_limit_message(text, NOW, WARSAW)
+        assert hit is not None and hit.resets_at == at("Europe/Warsaw", 2026, 11, 27, 5)
+    named = [r for r in caplog.records if "unknown time zone" in r.getMessage()]
+    assert len(named) == 1 and named[0].fields["zone"] == "Mars/Olympus_Mons"  # type: ignore[attr-defined]

@@ -8,9 +8,9 @@ from pathlib import Path
 from core.settings import Settings
 from core.store.store import Store
 from core.usage.endpoint import UsageEndpoint, credentials_paths
-from core.usage.limits import LimitHit
+from core.usage.limits import LimitHit, parse_limit_message
 from core.usage.monitor import UsageMonitor
-from core.usage.stream import RateLimitInfo
+from core.usage.rate_limit_event import RateLimitInfo
 from tests.usage.logtree import Tree, assistant, synthetic
 from tests.usage.test_endpoint import write_credentials
 from tests.usage.usage_server import Reply, usage_body, usage_server
@@ -85,6 +85,27 @@ async def test_estimated_limit_takes_the_block_end(settings: Settings, store: St
                              "result", NOW)
     state = await monitor.state(NOW)
     assert state.limited and state.resets_at == datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
+    await monitor.close()
+
+
+async def test_a_long_limit_keeps_its_own_reset(settings: Settings, store: Store) -> None:
+    """A weekly limit dated days away, or an organisation's limit, is no 5-hour guess: the
+    logs' current block does not replace its reset; the org's says it will not lift."""
+    logs(settings)
+    monitor = UsageMonitor(settings, store)
+    await monitor.refresh(NOW)
+    org = parse_limit_message("You've hit your org's monthly usage limit", NOW, UTC)
+    assert org is not None and org.estimated
+    await monitor.note_limit(org, "result", NOW)
+    state = await monitor.state(NOW)
+    assert state.limited and state.kind == "org"
+    assert state.resets_at == datetime(2026, 12, 1, 0, 0, tzinfo=UTC)  # not the block's end at 01:00
+    assert state.text is not None and "does not lift by itself" in state.text
+    weekly = parse_limit_message("Opus weekly limit reached ∙ resets Dec 4", NOW, UTC)
+    assert weekly is not None
+    await monitor.note_limit(weekly, "result", NOW)
+    state = await monitor.state(NOW)
+    assert state.kind == "opus" and state.resets_at == datetime(2026, 12, 4, 0, 0, tzinfo=UTC)
     await monitor.close()
 
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.usage.stream import RateLimitInfo, limit_from_result, parse_rate_limit_event
+from core.usage.rate_limit_event import RateLimitInfo, limit_from_result, parse_rate_limit_event
 
 SAMPLES = Path(__file__).parent / "samples"
 NOW = datetime(2026, 11, 30, 23, 30, tzinfo=UTC)
