@@ -247,7 +247,8 @@ async def usage(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Show the usage window, its limit state and when it resets (in the owner's zone)."""
     d = deps(context)
     state = await d.service.usage()
-    await reply(update, context, render.usage_text(state.as_json(), d.settings.local_tz))
+    primes = [p.describe(d.settings.local_tz) for p in d.service.planned_primes()]
+    await reply(update, context, render.usage_text(state.as_json(), d.settings.local_tz, primes))
 
 
 async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -238,8 +238,9 @@ def _moment(value: object) -> datetime | None:
     return moment if moment.tzinfo is not None else None
 
 
-def usage_text(state: Mapping[str, Any], tz: tzinfo) -> str:
-    """The usage window from a `LimitState.as_json()`: limit, reset time (owner's zone), figures."""
+def usage_text(state: Mapping[str, Any], tz: tzinfo, primes: Iterable[str] = ()) -> str:
+    """The usage window from a `LimitState.as_json()`: limit, reset time (owner's zone), figures,
+    and the primes planned (plain lines, escaped here)."""
     kind = state.get("kind")
     window = f" ({esc(kind)} window)" if kind else ""
     resets = _moment(state.get("resets_at"))
@@ -271,6 +272,7 @@ def usage_text(state: Mapping[str, Any], tz: tzinfo) -> str:
     lines.append(f"<i>source: {esc(state.get('source') or 'none')}</i>")
     if state.get("text"):
         lines.append(f"<i>{esc(state['text'])}</i>")
+    lines += [f"⏰ prime {esc(prime)}" for prime in primes]
     return "<b>Usage</b>\n" + "\n".join(lines)
 
 

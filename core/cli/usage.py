@@ -17,6 +17,7 @@ import typer
 
 from core.cli.app import app, console, fail, print_json, settings, with_service
 from core.errors import NightshiftError
+from core.scheduling.workhours import PlannedPrime
 from core.service import Service
 from core.usage.blocks_command import blocks_text
 from core.usage.config import UsageConfig
@@ -144,23 +145,27 @@ def usage(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] =
         return
     now = datetime.now(UTC)
 
-    async def work(service: Service) -> tuple[LimitState, dict[str, Any], Any]:
+    async def work(service: Service) -> tuple[LimitState, dict[str, Any], Any, list[PlannedPrime]]:
         monitor = UsageMonitor(service.settings, service.store)
         try:
             with progress_bar(not as_json) as hook:
                 state = await monitor.refresh(now, hook)
-            return state, monitor.endpoint.status.as_json(), monitor.last_scan
+            return state, monitor.endpoint.status.as_json(), monitor.last_scan, service.planned_primes(now)
         finally:
             await monitor.close()
 
-    state, endpoint, report = with_service(work)
+    state, endpoint, report, primes = with_service(work)
     if as_json:
         out = state.as_json()
         out["endpoint"] = endpoint
         out["scan"] = report.as_json() if report is not None else None
+        out["planned_primes"] = [p.as_json() for p in primes]
         print_json(out)
     else:
-        _render(state, settings().local_tz, now, endpoint)
+        zone = settings().local_tz
+        _render(state, zone, now, endpoint)
+        for prime in primes:
+            console.print(f"prime planned   {prime.describe(zone)}", markup=False, soft_wrap=True)
 
 
 @usage_app.command("blocks")

@@ -21,6 +21,7 @@ from core.brain_logs import LogBook
 from core.daemon.dispatcher import Dispatcher, OwnerUse
 from core.daemon.follower import Follower
 from core.daemon.gate import LimitGate
+from core.daemon.owner import OwnerUseSource
 from core.daemon.priming import Primer
 from core.daemon.seams import (
     DaemonStats,
@@ -123,7 +124,7 @@ class Daemon:
             estimator=self.estimator,
             planning=planner is not None,
             parallel_limit=parallel_limit,
-            owner_use=owner_use,
+            owner_use=owner_use or OwnerUseSource(monitor, service.store, settings.local_tz),
             pause_run=executor.pause_for_budget,
             burst=burst,
         )

@@ -108,6 +108,13 @@ class PlannedPrime:
     at: datetime
     reason: str
 
+    def describe(self, tz: tzinfo) -> str:
+        """`Mon 04:00: a fresh window at Mon 09:00 (your work hours)` in the owner's zone."""
+        return f"{self.at.astimezone(tz):%a %H:%M}: {self.reason}"
+
+    def as_json(self) -> dict[str, str]:
+        return {"at": self.at.isoformat(), "reason": self.reason}
+
 
 def planned_primes(
     now: datetime,

@@ -55,6 +55,20 @@ class UsageIndex:
         report = self.scan(progress)
         return report, self.blocks(now_ms)
 
+    def hourly_use(self, since_ms: int) -> list[tuple[str, int, int]]:
+        """Tokens per log file and UTC hour since `since_ms`: (path, hour start ms, tokens).
+
+        Each session keeps its own file, so the caller can tell the owner's own use apart
+        from nightshift's runs by the session a path names."""
+        rows = self.conn.execute(
+            "SELECT f.path, e.ts_ms / 3600000 * 3600000 AS hour,"
+            " SUM(e.input_tokens + e.output_tokens + e.cache_creation_tokens + e.cache_read_tokens)"
+            " FROM usage_entries e JOIN usage_files f ON f.id = e.file_id"
+            " WHERE e.winner = 1 AND e.ts_ms >= ? GROUP BY f.path, hour",
+            (since_ms,),
+        ).fetchall()
+        return [(str(path), int(hour), int(tokens)) for path, hour, tokens in rows]
+
     def latest_limit_line(self) -> LimitLine | None:
         row = self.conn.execute(
             "SELECT ts_ms, limit_text FROM usage_entries WHERE limit_text IS NOT NULL"

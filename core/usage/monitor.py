@@ -69,7 +69,7 @@ class UsageMonitor:
         self._noted: dict[str, Noted] | None = None
         self._rate: RateLimitInfo | None = None
         self._last: LimitState | None = None
-        self._busy: asyncio.Future[_Logs] | None = None
+        self._busy: asyncio.Future[Any] | None = None
 
     @property
     def last_state(self) -> LimitState | None:
@@ -198,6 +198,21 @@ class UsageMonitor:
         work = asyncio.get_running_loop().run_in_executor(None, look, now_ms, scan, progress)
         self._busy = work
         return await asyncio.shield(work)
+
+    async def hourly_use(self, since: datetime) -> list[tuple[str, datetime, int]]:
+        """Tokens per log file and hour since `since`, from what the scans stored (no scan).
+
+        Runs on the scanner's connection after any scan in flight, tracked like a scan so
+        `close` waits for it."""
+        busy = self._busy
+        if busy is not None and not busy.done():
+            await asyncio.wait({busy})
+        since_ms = int(since.timestamp() * 1000)
+        work = asyncio.get_running_loop().run_in_executor(
+            None, lambda: self._open_index().hourly_use(since_ms))
+        self._busy = work
+        rows = await asyncio.shield(work)
+        return [(path, datetime.fromtimestamp(hour / 1000, UTC), tokens) for path, hour, tokens in rows]
 
     async def close(self) -> None:
         """Close the scanner's connection, after any scan still running on its thread."""

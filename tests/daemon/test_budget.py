@@ -8,10 +8,14 @@ owner fills its queue share within two messages.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from core.budgets import set_budget
 from core.models import Outcome, TaskState
+from core.scheduling.protect import SAFETY
 from core.service import Service
 from core.store.store import Store
 from tests.daemon.conftest import Running, wait_for_states
@@ -99,3 +103,38 @@ async def test_the_nightly_cap_holds_new_work_and_says_so(
     assert (await dstore.tasks.get(second.id)).state is TaskState.READY
     assert await dstore.runs.for_task(second.id) == []
     assert detail.budget_wait is not None and "reached your nightly cap $0.01" in detail.budget_wait
+
+
+def _claude_log(config_dir: Path, session: str, at: datetime, tokens: int) -> None:
+    """One assistant usage line in Claude Code's log for `session`, as it writes them."""
+    folder = config_dir / "projects" / "-home-owner-code"
+    folder.mkdir(parents=True, exist_ok=True)
+    line = {"type": "assistant", "sessionId": session, "requestId": f"r-{session}-{at.timestamp()}",
+            "timestamp": at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "message": {"id": f"m-{session}-{at.timestamp()}", "model": "claude-sonnet-4-5",
+                        "usage": {"input_tokens": tokens, "output_tokens": 0,
+                                  "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}}
+    with (folder / f"{session}.jsonl").open("a") as fh:
+        fh.write(json.dumps(line, separators=(",", ":")) + "\n")
+
+
+async def test_the_owners_own_evening_use_is_learned_from_the_logs_and_kept(
+    dservice: Service, dstore: Store, start_daemon: Start, isolated_env: Path,
+) -> None:
+    thursday_6pm = datetime(2026, 1, 8, 18, tzinfo=UTC)
+    config = isolated_env / "claude"
+    ours = await dservice.add("a nightshift task")
+    started = thursday_6pm - timedelta(days=3)
+    run = await dstore.runs.create(ours.id, now=started, started_at=started)
+    await dstore.runs.update(run.id, session_id="nightshift-session")
+    for day in (1, 2, 3):  # Monday to Wednesday evenings: the owner, and a nightshift run beside
+        evening = thursday_6pm - timedelta(days=day) + timedelta(hours=2, minutes=30)
+        _claude_log(config, "owner-session", evening, 2_000_000)
+        _claude_log(config, "nightshift-session", evening, 9_000_000)
+    await dservice.cancel(ours.id)
+    running = await start_daemon(tz="UTC", window_capacity_tokens=6_000_000, clock=lambda: thursday_6pm)
+    picture, _ = await running.daemon.dispatcher.horizon(thursday_6pm)
+    # 2,000,000 expected between 18:00 and 23:00 (nightshift's 9,000,000 are not the owner's),
+    # padded by the safety factor.
+    assert picture.keep_tokens == round(2_000_000 * SAFETY)
+    assert picture.reason.startswith("~2,300,000 tokens of your own use expected until 23:00")

@@ -96,3 +96,27 @@ def test_primes_always_come_five_hours_before_a_work_start_and_in_order(
     # And the converse: every start whose prime falls in the horizon has one.
     wanted = {s.astimezone(UTC) - timedelta(hours=5) for s in starts}
     assert {w for w in wanted if now <= w < now + timedelta(hours=36)} == {p.at for p in primes}
+
+
+def test_usage_lists_the_planned_primes_in_text_and_json() -> None:
+    import json
+    import os
+
+    from tests.cli.test_cli import ns
+
+    env = dict(os.environ, NIGHTSHIFT_WORK_HOURS="mon-sun 9-18", NIGHTSHIFT_TZ="UTC",
+               NIGHTSHIFT_USAGE_API="false")
+    out = ns("usage", "--json", env=env)
+    assert out.returncode == 0, out.stderr
+    primes = json.loads(out.stdout)["planned_primes"]
+    assert primes and all(datetime.fromisoformat(p["at"]).hour == 4 for p in primes)
+    assert primes[0]["reason"].endswith("09:00 (your work hours)")
+    text = ns("usage", env=env)
+    assert text.returncode == 0 and "prime planned" in text.stdout and "(your work hours)" in text.stdout
+
+
+def test_the_phone_shows_the_planned_primes_escaped() -> None:
+    from bot.render import usage_text
+
+    shown = usage_text({"limited": False, "source": "logs"}, UTC, ["Mon 04:00: a fresh window at <9>"])
+    assert "⏰ prime Mon 04:00: a fresh window at &lt;9&gt;" in shown
