@@ -35,7 +35,8 @@ class Pattern(enum.StrEnum):
         return self.value.replace("_", " ")
 
 
-NEUTRAL_OUTCOMES = frozenset({Outcome.LIMIT, Outcome.CANCELLED, Outcome.INTERRUPTED})
+NEUTRAL_OUTCOMES = frozenset({Outcome.LIMIT, Outcome.CANCELLED, Outcome.INTERRUPTED, Outcome.LOGGED_OUT,
+                              Outcome.OVERLOADED})
 """Outcomes that say nothing about the prompt: they count neither for nor against a style."""
 
 MAX_DETAILS = 5
