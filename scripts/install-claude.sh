@@ -21,13 +21,14 @@ mkdir -p "$(dirname "$cache")"
 # leaves a cache that looks complete.
 tmp="$(mktemp -d "$cache.tmp.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
-npm install --prefix "$tmp" --no-audit --no-fund --silent --ignore-scripts \
+npm install --prefix "$tmp" --no-audit --no-fund --loglevel=error --ignore-scripts \
   "@anthropic-ai/claude-code@$version" >/dev/null
 tbin="$tmp/node_modules/@anthropic-ai/claude-code-$platform/claude"
 [ -f "$tbin" ] || { echo "install-claude: $tbin missing after npm install" >&2; exit 1; }
 chmod +x "$tbin"
 touch "$tmp/.complete"
-rm -rf "$cache"
-mv "$tmp" "$cache"
-trap - EXIT
+# A cache left half-way by an older run goes; one another install just finished stays (ours goes).
+if [ -d "$cache" ] && [ ! -f "$cache/.complete" ]; then rm -rf "$cache"; fi
+if [ ! -e "$cache" ]; then mv "$tmp" "$cache"; fi
+[ -x "$bin" ] || { echo "install-claude: $bin is not executable" >&2; exit 1; }
 echo "$bin"

@@ -272,7 +272,9 @@ class StreamState:
             info = parse_rate_limit_event(obj)
             if info is not None:
                 self.rate_limit = info
-                if info.rejected and self.rejected is None:
+                # A refusal that names no window and no reset is the server throttling
+                # (a 429 without the subscription's headers), not a usage window.
+                if info.rejected and self.rejected is None and (info.window or info.resets_at):
                     self.rejected = info
         elif kind == "result":
             self.result = ResultInfo.parse(obj)

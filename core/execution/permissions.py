@@ -102,8 +102,8 @@ def suggest_rules(command: str) -> list[str]:
             prefix = f"{program} {words[1]}"
         elif _PYTHON.match(program) and len(words) > 2 and words[1] == "-m":
             prefix = f"{program} -m {words[2]}"  # python -m pytest: not every python command
-        if "(" in prefix or ")" in prefix or "\n" in prefix:
-            continue
+        if "(" in prefix or ")" in prefix or not prefix.isprintable() or prefix != " ".join(prefix.split()):
+            continue  # not something a rule can name
         rules.append(f"Bash({prefix}:*)")
     return list(dict.fromkeys(rules))
 
