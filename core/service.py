@@ -36,6 +36,8 @@ CancelHook = Callable[[Task], Awaitable[None]]
 ChangeListener = Callable[[str, int | None], None]
 
 QUEUE_PAUSED_KEY = "queue_paused"
+"""The queue's pause: the owner's (`/pause`), or an API hold (`core.execution.holds`). One key,
+so that the dispatcher's check stays one read."""
 LOCAL_SOURCES = frozenset({"cli", "inbox", "meta", "demo"})
 """Fronts on the machine itself, whose user may name a repository by its path. Every other
 source (the phone) may only name an alias from NIGHTSHIFT_REPOS: default deny."""
@@ -376,22 +378,21 @@ class Service:
         self._changed("queue_paused")
 
     async def resume_queue(self) -> None:
-        """The owner says go: lifts their pause and the API holds (login, overload back-off)."""
-        from core.execution.holds import clear_holds
-
+        """The owner says go: lifts their pause, or an API hold (not logged in, overloaded)."""
         await self.store.kv.delete(QUEUE_PAUSED_KEY)
         await self.audit("queue_resumed")
-        await clear_holds(self.store)
         self._changed("queue_resumed")
 
     async def queue_paused(self) -> str | None:
-        """Why nothing new starts: the owner's pause, else an API hold (not logged in, overloaded)."""
-        from core.execution.holds import active_hold
-
+        """Why nothing new starts: the owner's pause, or an API hold (`core.execution.holds`)."""
         value = await self.store.kv.get(QUEUE_PAUSED_KEY)
-        if value:
+        if not value:
+            return None
+        if not value.get("hold"):
             return str(value["reason"])
-        hold = await active_hold(self.store, self.settings, self.clock())
+        from core.execution.holds import Hold, settle
+
+        hold = await settle(self.store, self.settings, Hold.from_json(value), self.clock())
         if hold is None:
             return None
         if hold.kind == "login":

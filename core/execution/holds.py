@@ -7,8 +7,9 @@
 - `overload`: the API stayed overloaded through the CLI's own retries. The queue backs off
   1, 2, 4 … 30 minutes, longer each time in a row, until a run gets through.
 
-Kept in the KV table, so the daemon, the bot and a restarted daemon all see the same hold;
-`Service.queue_paused` reports an active one as the reason the queue does not move.
+Kept in the queue's pause (KV), so the daemon, the bot and a restarted daemon all see the same
+hold; `Service.queue_paused` reports it as the reason the queue does not move, and `/resume`
+lifts it like the owner's own pause.
 """
 
 from __future__ import annotations
@@ -23,13 +24,12 @@ from typing import Any
 
 from core.agent.login import login_status
 from core.models import iso, parse_iso
+from core.service import QUEUE_PAUSED_KEY
 from core.settings import Settings
 from core.store.store import Store
 
 log = logging.getLogger("nightshift.holds")
 
-LOGIN_HOLD_KEY = "hold.login"
-OVERLOAD_HOLD_KEY = "hold.overload"
 OVERLOAD_BACKOFF_S = (60.0, 120.0, 240.0, 480.0, 960.0, 1800.0)
 """Waits after 1, 2, 3 … overloaded runs in a row; the last repeats."""
 
@@ -77,53 +77,70 @@ def login_fingerprint(settings: Settings, now: datetime, env: Mapping[str, str] 
                         now).fingerprint
 
 
+def _hold(value: Any) -> Hold | None:
+    """The hold stored in the queue's pause, or None for the owner's own pause (or none)."""
+    return Hold.from_json(value) if isinstance(value, Mapping) and value.get("hold") else None
+
+
+def _stored(hold: Hold) -> dict[str, Any]:
+    return {**hold.as_json(), "hold": hold.kind, "at": iso(hold.since)}
+
+
 async def hold_for_login(store: Store, fingerprint: str, reason: str, now: datetime) -> bool:
-    """Hold the queue until the login changes; True when this started the hold (tell the owner)."""
-    current = Hold.from_json(await store.kv.get(LOGIN_HOLD_KEY))
-    if current is not None and current.fingerprint == fingerprint:
+    """Hold the queue until the login changes; True when this started the hold (tell the owner).
+
+    The owner's own pause stays as it is (they decide when to go on)."""
+    value = await store.kv.get(QUEUE_PAUSED_KEY)
+    current = _hold(value)
+    if current is not None and current.kind == "login" and current.fingerprint == fingerprint:
         return False
-    await store.kv.set(LOGIN_HOLD_KEY, Hold("login", reason, now, None, fingerprint).as_json())
+    if value and current is None:
+        return True  # paused by the owner: keep their pause, but they should still hear why
+    await store.kv.set(QUEUE_PAUSED_KEY, _stored(Hold("login", reason, now, None, fingerprint)))
     log.warning("queue held: Claude Code is not logged in", extra={"fields": {"reason": reason}})
     return True
 
 
 async def hold_for_overload(store: Store, reason: str, now: datetime) -> Hold:
-    """Back the queue off once more: each overloaded run in a row doubles the wait."""
-    previous = Hold.from_json(await store.kv.get(OVERLOAD_HOLD_KEY))
-    count = previous.count + 1 if previous is not None else 1
+    """Back the queue off once more: each overloaded run in a row doubles the wait. A login hold
+    or the owner's pause is stronger and stays; the back-off is returned for the task anyway."""
+    value = await store.kv.get(QUEUE_PAUSED_KEY)
+    previous = _hold(value)
+    count = previous.count + 1 if previous is not None and previous.kind == "overload" else 1
     hold = Hold("overload", reason, now, now + overload_backoff(count), count=count)
-    await store.kv.set(OVERLOAD_HOLD_KEY, hold.as_json())
-    log.warning("queue backs off: the API is overloaded",
-                extra={"fields": {"until": iso(hold.until), "in_a_row": count}})
+    if not value or (previous is not None and previous.kind == "overload"):
+        await store.kv.set(QUEUE_PAUSED_KEY, _stored(hold))
+        log.warning("queue backs off: the API is overloaded",
+                    extra={"fields": {"until": iso(hold.until), "in_a_row": count}})
     return hold
 
 
 async def clear_overload(store: Store) -> None:
     """A run got through: the next overload starts the back-off from one minute again."""
-    if await store.kv.get(OVERLOAD_HOLD_KEY) is not None:
-        await store.kv.delete(OVERLOAD_HOLD_KEY)
-
-
-async def clear_holds(store: Store) -> None:
-    """The owner says go (`/resume`): forget both holds."""
-    await store.kv.delete(LOGIN_HOLD_KEY)
-    await store.kv.delete(OVERLOAD_HOLD_KEY)
+    hold = _hold(await store.kv.get(QUEUE_PAUSED_KEY))
+    if hold is not None and hold.kind == "overload":
+        await store.kv.delete(QUEUE_PAUSED_KEY)
 
 
 async def active_hold(store: Store, settings: Settings, now: datetime,
                       env: Mapping[str, str] | None = None) -> Hold | None:
-    """The hold that keeps the queue still now, if any.
+    """The hold that keeps the queue still now, if any (the owner's pause is not a hold).
 
     A login hold whose credentials changed since it started is lifted here: the owner logged
     in again (or replaced the token), and the next run will show whether that worked.
     """
-    login = Hold.from_json(await store.kv.get(LOGIN_HOLD_KEY))
-    if login is not None:
-        if login_fingerprint(settings, now, env) == login.fingerprint:
-            return login
-        await store.kv.delete(LOGIN_HOLD_KEY)
+    return await settle(store, settings, _hold(await store.kv.get(QUEUE_PAUSED_KEY)), now, env)
+
+
+async def settle(store: Store, settings: Settings, hold: Hold | None, now: datetime,
+                 env: Mapping[str, str] | None = None) -> Hold | None:
+    """`hold` if it still holds at `now`; a login hold lifted by a new login is removed."""
+    if hold is None:
+        return None
+    if hold.kind == "login":
+        if login_fingerprint(settings, now, env) == hold.fingerprint:
+            return hold
+        await store.kv.delete(QUEUE_PAUSED_KEY)
         log.info("login hold lifted: Claude Code's credentials changed")
-    overload = Hold.from_json(await store.kv.get(OVERLOAD_HOLD_KEY))
-    if overload is not None and overload.until is not None and overload.until > now:
-        return overload
-    return None
+        return None
+    return hold if hold.until is not None and hold.until > now else None

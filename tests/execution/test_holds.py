@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from core.agent.login import login_status
 from core.execution.holds import (
-    LOGIN_HOLD_KEY,
     Hold,
     active_hold,
     clear_overload,
@@ -20,7 +19,7 @@ from core.execution.holds import (
     login_fingerprint,
     overload_backoff,
 )
-from core.service import Service
+from core.service import QUEUE_PAUSED_KEY, Service
 from core.settings import Settings
 from core.store.store import Store
 
@@ -86,9 +85,9 @@ async def test_a_login_hold_lasts_until_the_credentials_change(settings: Setting
     assert await hold_for_login(store, fingerprint, "401 again", NOW) is False  # same spell: told once
     hold = await active_hold(store, settings, NOW + timedelta(days=1), env)
     assert hold is not None and hold.kind == "login" and hold.until is None
-    assert TOKEN not in json.dumps(await store.kv.get(LOGIN_HOLD_KEY))
+    assert TOKEN not in json.dumps(await store.kv.get(QUEUE_PAUSED_KEY))
     assert await active_hold(store, settings, NOW, {"CLAUDE_CODE_OAUTH_TOKEN": "a new login"}) is None
-    assert await store.kv.get(LOGIN_HOLD_KEY) is None
+    assert await store.kv.get(QUEUE_PAUSED_KEY) is None
 
 
 async def test_overload_holds_double_until_a_run_gets_through(settings: Settings, store: Store) -> None:
@@ -105,7 +104,16 @@ async def test_overload_holds_double_until_a_run_gets_through(settings: Settings
 async def test_the_service_reports_a_hold_and_resume_lifts_it(service: Service) -> None:
     await hold_for_overload(service.store, "529", service.now())
     assert "overloaded" in (await service.queue_paused() or "")
+    await service.resume_queue()
+    assert await service.queue_paused() is None
+
+
+async def test_the_owners_pause_is_never_replaced_by_a_hold(service: Service) -> None:
     await service.pause_queue("my own pause")
-    assert await service.queue_paused() == "my own pause"  # the owner's reason first
+    now = service.now()
+    assert await hold_for_login(service.store, "f", "401", now) is True  # told, but not overwritten
+    backoff = await hold_for_overload(service.store, "529", now)
+    assert backoff.until == now + timedelta(minutes=1)  # the task still waits it out
+    assert await service.queue_paused() == "my own pause"
     await service.resume_queue()
     assert await service.queue_paused() is None

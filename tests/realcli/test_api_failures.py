@@ -10,9 +10,8 @@ import pytest
 
 from core.abc import RecordingNotifier
 from core.execution.executor import Executor
-from core.execution.holds import LOGIN_HOLD_KEY, OVERLOAD_HOLD_KEY
 from core.models import Outcome, TaskState
-from core.service import Service
+from core.service import QUEUE_PAUSED_KEY, Service
 from tests.fakes import messages_api as m
 from tests.fakes.messages_api import MessagesAPI
 from tests.realcli.conftest import OAUTH_TOKEN
@@ -33,7 +32,7 @@ async def test_logged_out_holds_the_queue_with_one_clear_message_and_no_attempt_
     assert note.kind == "login_needed"
     assert "/login" in note.text and "CLAUDE_CODE_OAUTH_TOKEN" in note.text
     assert OAUTH_TOKEN not in note.text
-    assert await cli_service.store.kv.get(LOGIN_HOLD_KEY) is not None
+    assert (await cli_service.store.kv.get(QUEUE_PAUSED_KEY))["hold"] == "login"
     assert "login" in (await cli_service.queue_paused() or "")
 
     # A second task in the same logged-out spell: no second message.
@@ -92,8 +91,8 @@ async def test_overloaded_backs_off_the_queue_without_spending_an_attempt(
     assert (after.state, after.attempts) == (TaskState.READY, 0)
     assert after.resume_after is not None and run.finished_at is not None
     assert timedelta(seconds=50) < after.resume_after - run.finished_at <= timedelta(seconds=70)
-    hold = await cli_service.store.kv.get(OVERLOAD_HOLD_KEY)
-    assert hold["count"] == 1
+    hold = await cli_service.store.kv.get(QUEUE_PAUSED_KEY)
+    assert (hold["hold"], hold["count"]) == ("overload", 1)
     assert "overloaded" in (await cli_service.queue_paused() or "")
     assert notes.sent[-1].kind == "api_overloaded" and "no attempt was counted" in notes.sent[-1].text
     assert len(api.model_turns()) == 2
@@ -111,4 +110,4 @@ async def test_the_clis_own_retries_show_as_progress_and_the_run_goes_on(
     assert run.extra["api_retry"]["status"] == 529
     assert [n.kind for n in notes.sent] == ["run_progress", "run_finished"]
     assert "retries" in notes.sent[0].text and "attempt 3 of 10" in notes.sent[0].text
-    assert await cli_service.store.kv.get(OVERLOAD_HOLD_KEY) is None
+    assert await cli_service.store.kv.get(QUEUE_PAUSED_KEY) is None

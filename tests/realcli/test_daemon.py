@@ -14,9 +14,8 @@ import pytest
 from core.abc import RecordingNotifier
 from core.daemon import LIMIT_PAUSE_KEY, Daemon
 from core.execution.executor import Executor
-from core.execution.holds import LOGIN_HOLD_KEY
 from core.models import Outcome, Task, TaskState
-from core.service import Service
+from core.service import QUEUE_PAUSED_KEY, Service
 from core.store.store import Store
 from core.usage.monitor import UsageMonitor
 from tests.fakes import messages_api as m
@@ -135,10 +134,10 @@ async def test_logged_out_holds_the_queue_until_the_login_changes_without_spendi
     daemon = await start_daemon()
 
     for _ in range(400):
-        if await cli_service.store.kv.get(LOGIN_HOLD_KEY):
+        if await cli_service.store.kv.get(QUEUE_PAUSED_KEY):
             break
         await asyncio.sleep(0.05)
-    assert await cli_service.store.kv.get(LOGIN_HOLD_KEY) is not None
+    assert (await cli_service.store.kv.get(QUEUE_PAUSED_KEY))["hold"] == "login"
     await states(cli_service.store, first.id, {TaskState.READY})
     refused = len(api.requests)
     for _ in range(3):  # the dispatcher wakes (a tick, a change): the hold keeps it still
@@ -156,5 +155,5 @@ async def test_logged_out_holds_the_queue_until_the_login_changes_without_spendi
     daemon.wake("tick")
     await states(cli_service.store, first.id, {TaskState.DONE})
     await states(cli_service.store, second.id, {TaskState.DONE})
-    assert await cli_service.store.kv.get(LOGIN_HOLD_KEY) is None
+    assert await cli_service.store.kv.get(QUEUE_PAUSED_KEY) is None
     assert api.requests[-1].headers["authorization"] == "Bearer sk-ant-oat01-a-fresh-login"
