@@ -137,3 +137,12 @@ def test_plan_mode_answers_with_the_plan_as_text() -> None:
     assert state.permission_mode == "plan"
     assert state.final_text.startswith("## Plan") and "Size: small" in state.final_text
     assert judge("plan-mode", 0) is None
+
+
+@pytest.mark.parametrize(("name", "limited"), [
+    ("limit-five-hour", True), ("server-limited-429", False), ("api-key-429", False)])
+def test_the_learning_loop_counts_only_usage_limits_as_limits(name: str, limited: bool) -> None:
+    from core.improve.analysis import scan_log_lines
+
+    lines = (SAMPLES / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()
+    assert scan_log_lines(lines).limited is limited
