@@ -108,6 +108,8 @@ class Reply:
     """Wait this long between streamed events (a slow stream)."""
     model: str | None = None
     """The model the answer names; the request's by default."""
+    later: Callable[[], Reply] | None = None
+    """Build the actual reply when the request arrives (a reset measured from that moment)."""
 
 
 def text(answer: str, *, usage: Usage | None = None, headers: dict[str, str] | None = None,
@@ -149,6 +151,11 @@ def usage_limit(kind: str, reset_epoch: int, *, other: tuple[Window, ...] = ()) 
     return Reply(status=429, error=("rate_limit_error", "This request would exceed your account's "
                                     "rate limit. Please try again later."),
                  headers=tuple(headers.items()))
+
+
+def usage_limit_in(kind: str, reset_in_s: int) -> Reply:
+    """A usage limit whose reset is `reset_in_s` after the refused request, however late it comes."""
+    return Reply(later=lambda: usage_limit(kind, int(time.time()) + reset_in_s))
 
 
 def near_limit(answer: str, kind: str, reset_epoch: int, utilization: float = 0.9) -> Reply:
@@ -201,6 +208,8 @@ class Request:
     at: float
     status: int = 0
     scripted: bool = True
+    reply_headers: dict[str, str] = field(default_factory=dict)
+    """The headers it was answered with (the rate-limit headers the CLI read)."""
 
     @property
     def session_id(self) -> str | None:
@@ -320,7 +329,8 @@ class MessagesAPI:
                     entry[1] -= 1
                     if entry[1] <= 0:
                         self._script.pop(0)
-                return entry[0]
+                reply: Reply = entry[0]
+                return reply.later() if reply.later is not None else reply
             request.scripted = False
             return self.fallback
 
@@ -360,6 +370,7 @@ class MessagesAPI:
         if reply.delay_s:
             time.sleep(reply.delay_s)
         headers = {"request-id": _next_id("req"), **dict(reply.headers)}
+        request.reply_headers = headers
         if reply.status != 200 or reply.error is not None:
             kind, message = reply.error or ("api_error", "error")
             body = {"type": "error", "error": {"type": kind, "message": message},

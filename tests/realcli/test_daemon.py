@@ -62,20 +62,20 @@ async def states(store: Store, task_id: int, wanted: set[TaskState], limit_s: fl
 async def test_a_limit_mid_turn_pauses_and_the_reset_resumes_the_session_with_its_conversation(
     cli_service: Service, api: MessagesAPI, start_daemon: Start, notes: RecordingNotifier,
 ) -> None:
-    reset = int(time.time()) + 4
     task = await cli_service.add("Write the module", repo=None)
     scratch = cli_service.settings.home_dir / "scratch" / f"{task.id}-write-the-module"
     api.push(m.write(str(scratch / "module.py"), "VALUE = 1\n", preamble="Writing the module first."),
-             m.usage_limit("five_hour", reset))
+             m.usage_limit_in("five_hour", 4))
     daemon = await start_daemon()
 
     paused = await states(cli_service.store, task.id, {TaskState.PAUSED_LIMIT})
-    assert paused.attempts == 0
+    assert paused.attempts == 0 and paused.resume_after is not None
+    reset = int(api.model_turns()[1].reply_headers["anthropic-ratelimit-unified-reset"])
     assert paused.resume_after == datetime.fromtimestamp(reset, UTC)  # exact, from the 429's headers
     # The queue pauses until the exact reset plus the margin (the monitor may have paused it
     # a moment earlier from the log's minute-precision text; the later reset wins).
     wanted = paused.resume_after + timedelta(seconds=1)
-    for _ in range(100):
+    for _ in range(500):
         pause = await cli_service.store.kv.get(LIMIT_PAUSE_KEY)
         if pause and datetime.fromisoformat(pause["until"]) == wanted:
             break
@@ -115,7 +115,7 @@ async def test_a_weekly_limit_holds_the_queue_for_days_and_says_until_when(
 
     paused = await states(cli_service.store, first.id, {TaskState.PAUSED_LIMIT})
     assert paused.resume_after == datetime.fromtimestamp(reset, UTC)
-    for _ in range(100):
+    for _ in range(500):
         pause = await cli_service.store.kv.get(LIMIT_PAUSE_KEY)
         if pause:
             break
