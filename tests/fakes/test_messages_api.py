@@ -11,18 +11,15 @@ import httpx
 import pytest
 
 from tests.fakes import messages_api as m
-from tests.fakes.messages_api import MessagesAPI
+from tests.fakes.messages_api import MessagesAPI, messages_api
 
 TOOLS = [{"name": "Bash", "input_schema": {"type": "object"}}]
 
 
 @pytest.fixture
 def api() -> Iterator[MessagesAPI]:
-    server = MessagesAPI().start()
-    try:
+    with messages_api() as server:
         yield server
-    finally:
-        server.stop()
 
 
 def post(api: MessagesAPI, *, stream: bool, path: str = "/v1/messages?beta=true") -> httpx.Response:

@@ -28,7 +28,7 @@ from core.service import Service
 from core.settings import Settings, load_settings
 from core.store.store import Store
 from core.store.tasks import NewTask
-from tests.fakes.messages_api import MessagesAPI
+from tests.fakes.messages_api import MessagesAPI, messages_api
 from tests.support import git, make_repo  # noqa: F401 - re-exported for tests
 
 CLAUDE_VERSION = "2.1.332"
@@ -59,11 +59,8 @@ def real_claude() -> Path:
 
 @pytest.fixture
 def api() -> Iterator[MessagesAPI]:
-    server = MessagesAPI().start()
-    try:
+    with messages_api() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
