@@ -14,13 +14,15 @@ import asyncio
 import os
 import platform
 import subprocess
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from core.abc import RecordingNotifier
+from core.assembly import ExecutorTimings
 from core.execution.executor import Executor
 from core.execution.tmux import TmuxRunner
 from core.models import Task
@@ -102,18 +104,19 @@ def notes() -> RecordingNotifier:
     return RecordingNotifier()
 
 
-@pytest.fixture
-async def cli_service(cli_settings: Settings, store: Store, notes: RecordingNotifier
-                      ) -> AsyncIterator[Service]:
-    yield Service(cli_settings, store, notifier=notes)
+FAST = ExecutorTimings(poll_interval_s=0.05, progress_interval_s=0.2, kill_grace_s=1.0)
 
 
 @pytest.fixture
-def executor(cli_service: Service, runner: TmuxRunner, notes: RecordingNotifier) -> Executor:
-    executor = Executor(cli_service.settings, cli_service.store, runner, notes, poll_interval_s=0.05,
-                        progress_interval_s=0.2, kill_grace_s=1.0)
-    cli_service.cancel_hooks.append(executor.cancel)
-    return executor
+def executor(cli_settings: Settings, store: Store, runner: TmuxRunner, notes: RecordingNotifier) -> Executor:
+    """The real executor alone (no daemon), for tests of one run's inputs and outputs."""
+    return Executor(cli_settings, store, runner, notes, **asdict(FAST))
+
+
+@pytest.fixture
+def cli_service(cli_settings: Settings, store: Store, notes: RecordingNotifier,
+                executor: Executor) -> Service:
+    return Service(cli_settings, store, notifier=notes, cancel_hooks=[executor.cancel])
 
 
 @pytest.fixture

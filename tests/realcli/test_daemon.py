@@ -12,39 +12,37 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from core.abc import RecordingNotifier
+from core.assembly import build_daemon
 from core.daemon import LIMIT_PAUSE_KEY, Daemon
-from core.execution.executor import Executor
+from core.execution.tmux import TmuxRunner
 from core.models import Outcome, Task, TaskState
 from core.service import QUEUE_PAUSED_KEY, Service
+from core.settings import Settings
 from core.store.store import Store
-from core.usage.monitor import UsageMonitor
+from tests.daemon.conftest import Running, run_daemon
 from tests.fakes import messages_api as m
 from tests.fakes.messages_api import MessagesAPI
+from tests.realcli.conftest import FAST
 
-Start = Callable[..., Awaitable[Daemon]]
+Start = Callable[[], Awaitable[Daemon]]
 
 
 @pytest.fixture
-async def start_daemon(cli_service: Service, executor: Executor) -> AsyncIterator[Start]:
-    started: list[tuple[Daemon, asyncio.Task[int]]] = []
+async def start_daemon(cli_settings: Settings, store: Store, runner: TmuxRunner, notes: RecordingNotifier
+                       ) -> AsyncIterator[Start]:
+    """The daemon as `nightshift run` builds it (core.assembly), the real CLI under it."""
+    started: list[Running] = []
 
     async def start() -> Daemon:
-        daemon = Daemon(cli_service, executor, monitor=UsageMonitor(cli_service.settings, cli_service.store),
-                        install_signal_handlers=False)
-        job = asyncio.create_task(daemon.run())
-        started.append((daemon, job))
-        for _ in range(500):
-            if (daemon.scheduler is not None and daemon.scheduler.running) or job.done():
-                break
-            await asyncio.sleep(0.01)
-        if job.done():
-            job.result()
+        daemon = build_daemon(cli_settings, store, notifier=notes, usage_monitor=True, runner=runner,
+                              install_signal_handlers=False, timings=FAST)
+        started.append(await run_daemon(daemon))
         return daemon
 
     yield start
-    for daemon, job in started:
-        daemon.request_stop("test over")
-        await asyncio.wait_for(job, 30)
+    for running in started:
+        if not running.job.done():
+            await running.stop()
 
 
 async def states(store: Store, task_id: int, wanted: set[TaskState], limit_s: float = 60) -> Task:
