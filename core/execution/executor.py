@@ -72,8 +72,6 @@ KILL_ATTEMPTS = 3
 AUTH_RETRY_STOP = 2
 """The CLI retries a refused login up to 10 times over minutes (API keys); after this many
 `authentication_failed` retries the run is stopped: the login will not fix itself."""
-RETRY_NOTICE_ATTEMPT = 3
-"""From this retry on, the owner hears that the CLI is retrying (not hung); once per run."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -654,7 +652,8 @@ class Executor:
 
     async def _api_progress(self, task: Task, run: Run, state: StreamState, live: _Live,
                             retries_seen: int) -> Run:
-        """The CLI's own retries and rate-limit events, as they happen: shown, never a silent hang."""
+        """The CLI's own retries and rate-limit events, as they happen: recorded on the run (`show`
+        prints them; the live progress message counts them), never a silent hang."""
         if state.rate_limit is not None:
             try:
                 await record_rate_info(self.store, state.rate_limit, self.clock())
@@ -668,12 +667,6 @@ class Executor:
             run.extra, progress=retry.text, api_retry=retry.as_json(), api_retries=state.retries))
         if retry.error == "authentication_failed" and retry.attempt >= AUTH_RETRY_STOP and live.stop is None:
             live.stop = "logged_out"
-        elif retry.attempt >= RETRY_NOTICE_ATTEMPT and not run.extra.get("retry_noticed"):
-            run = await self.store.runs.update(run.id, extra=_merge(run.extra, retry_noticed=True))
-            await self._send(Notification(
-                "run_progress", f"Task {task.id} is still running: {retry.text}. Claude Code retries "
-                "by itself; nightshift waits for it.", task_id=task.id, run_id=run.id,
-                data={"api_retry": retry.as_json()}))
         return run
 
     async def _follow_and_judge(

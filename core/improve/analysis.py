@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from core.models import Outcome
-from core.usage.stream import API_KEY_RATE_LIMIT, NOT_A_USAGE_LIMIT
+from core.usage.rate_limit_event import API_KEY_RATE_LIMIT, NOT_A_USAGE_LIMIT
 
 
 class Pattern(enum.StrEnum):

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from core.abc import RecordingNotifier
 from core.errors import InvalidInput
 from core.execution.executor import Executor
 from core.models import Outcome, TaskState
 from core.service import Service
 from core.store.store import Store
+from tests.fakes.notifier import RecordingNotifier
 from tests.support import NIGHTSHIFT
 
 
@@ -35,7 +35,7 @@ async def test_a_refusal_is_reported_with_allow_buttons_and_allowing_retries_the
     assert (await exec_store.tasks.get(task.id)).state is TaskState.FAILED
     assert run.extra["refused"] == [{"tool": "Bash", "detail": "git status --short",
                                      "rules": ["Bash(git status:*)"]}]
-    note = notes.sent[-1]
+    note = next(n for n in reversed(notes.sent) if n.kind == "permission_denied")
     assert note.kind == "permission_denied"
     assert "`git status --short`" in note.text and f"nightshift allow {task.id}" in note.text
     assert [[b.data for b in row] for row in note.buttons] == [

@@ -21,16 +21,18 @@ from typing import Any
 
 import pytest
 
-from core.abc import RecordingNotifier
+from core.abc import Notification
 from core.assembly import ExecutorTimings
 from core.execution.executor import Executor
 from core.execution.tmux import TmuxRunner
 from core.models import Task
+from core.progress import PROGRESS_KIND
 from core.service import Service
 from core.settings import Settings, load_settings
 from core.store.store import Store
 from core.store.tasks import NewTask
 from tests.fakes.messages_api import MessagesAPI, messages_api
+from tests.fakes.notifier import RecordingNotifier
 from tests.support import git, make_repo  # noqa: F401 - re-exported for tests
 
 CLAUDE_VERSION = "2.1.332"
@@ -136,6 +138,11 @@ def claimed(cli_service: Service) -> Callable[..., Any]:
         return got
 
     return make
+
+
+def told(notes: RecordingNotifier) -> list[Notification]:
+    """What the owner was told, without the live progress message (edited in place)."""
+    return [n for n in notes.sent if n.kind != PROGRESS_KIND]
 
 
 async def until(condition: Callable[[], Any], what: str, limit_s: float = 60.0) -> None:

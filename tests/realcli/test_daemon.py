@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.abc import RecordingNotifier
 from core.assembly import build_daemon
 from core.daemon import LIMIT_PAUSE_KEY, Daemon
 from core.execution.tmux import TmuxRunner
@@ -22,7 +21,8 @@ from core.store.store import Store
 from tests.daemon.conftest import Running, run_daemon
 from tests.fakes import messages_api as m
 from tests.fakes.messages_api import MessagesAPI
-from tests.realcli.conftest import FAST
+from tests.fakes.notifier import RecordingNotifier
+from tests.realcli.conftest import FAST, told
 
 Start = Callable[[], Awaitable[Daemon]]
 
@@ -81,7 +81,7 @@ async def test_a_limit_mid_turn_pauses_and_the_reset_resumes_the_session_with_it
     assert pause is not None and datetime.fromisoformat(pause["until"]) == wanted
     limited_at = len(api.requests)
     assert [r.status for r in api.model_turns()] == [200, 429]
-    limit_note = next(n for n in notes.sent if n.kind == "limit_hit")
+    limit_note = next(n for n in told(notes) if n.kind == "limit_hit")
     assert "5-hour limit" in limit_note.text and "holds until" in limit_note.text
 
     api.push(m.text("Finished the module.\nNIGHTSHIFT-TASK-COMPLETE"))
@@ -124,7 +124,7 @@ async def test_a_weekly_limit_holds_the_queue_for_days_and_says_until_when(
     await asyncio.sleep(0.5)
     assert len(api.model_turns()) == 1  # the second task did not spend a call
     assert (await cli_service.get(second.id)).state is TaskState.READY
-    [note] = [n for n in notes.sent if n.kind == "limit_hit"]
+    [note] = [n for n in told(notes) if n.kind == "limit_hit"]
     assert "weekly limit" in note.text and "(in 3 days)" in note.text
 
 
@@ -148,7 +148,7 @@ async def test_logged_out_holds_the_queue_until_the_login_changes_without_spendi
         daemon.wake("tick")
         await asyncio.sleep(0.3)
     assert len(api.requests) == refused
-    assert [n.kind for n in notes.sent] == ["login_needed"]
+    assert [n.kind for n in told(notes)] == ["login_needed"]
     assert {(await cli_service.get(t.id)).attempts for t in (first, second)} == {0}
 
     # The owner logs in again: the credentials change, and the queue moves by itself.

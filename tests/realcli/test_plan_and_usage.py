@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from core.abc import RecordingNotifier
 from core.execution.executor import Executor
 from core.models import Outcome, RunKind, TaskState
 from core.plans.planner import Planner
@@ -17,7 +16,8 @@ from core.service import Service
 from core.usage.monitor import UsageMonitor
 from tests.fakes import messages_api as m
 from tests.fakes.messages_api import MessagesAPI
-from tests.realcli.conftest import git
+from tests.fakes.notifier import RecordingNotifier
+from tests.realcli.conftest import git, told
 
 PLAN = """1. Add `VALUE = 2` to value.py.
 2. Check it imports.
@@ -58,8 +58,8 @@ async def test_a_plan_is_drafted_in_plan_mode_approved_and_worked(
                for b in msg["content"] if b.get("type") == "tool_result"]
     assert "hello" in json.dumps(results[0])  # it really read the worktree's README
     assert "plan mode" in json.dumps(results[1])
-    assert [n.kind for n in notes.sent] == ["plan_ready"]
-    assert notes.sent[0].buttons[0][0].data == f"ap:{task.id}:{plan.version}"
+    assert [n.kind for n in told(notes)] == ["plan_ready"]
+    assert told(notes)[0].buttons[0][0].data == f"ap:{task.id}:{plan.version}"
 
     await cli_service.approve(task.id, plan.version)
     work = await cli_service.store.tasks.claim_next(only_ids=[task.id])

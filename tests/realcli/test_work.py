@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from core.abc import RecordingNotifier
 from core.execution.executor import Executor
 from core.execution.permissions import sandbox_support
 from core.models import Outcome, TaskState
 from core.service import Service
 from tests.fakes import messages_api as m
 from tests.fakes.messages_api import MessagesAPI
-from tests.realcli.conftest import git
+from tests.fakes.notifier import RecordingNotifier
+from tests.realcli.conftest import git, told
 
 HELLO = "print('hello')\n"
 
@@ -70,8 +70,8 @@ async def test_a_work_run_edits_runs_the_check_and_commits(
     assert "Bash(python3:*)" in run.extra["permissions"]["allowed_tools"]
     # The owner's checkout is untouched: the work is on the task branch only.
     assert not (repo / "hello.py").exists() and git(repo, "status", "--porcelain").strip() == ""
-    assert [n.kind for n in notes.sent] == ["run_finished"]
-    assert "the check passed" in notes.sent[0].text
+    assert [n.kind for n in told(notes)] == ["run_finished"]
+    assert "the check passed" in told(notes)[0].text
     assert all(r.session_id == run.session_id for r in api.model_turns())
 
 
@@ -93,7 +93,7 @@ async def test_work_claude_left_uncommitted_is_committed_on_the_task_branch(
                                                                                      "README.md"}
     assert run.extra["autocommit"]["files"] == 2
     assert run.extra["diffstat"]["commits"] == 1 and run.extra["diffstat"]["uncommitted"] == 0
-    assert "nightshift committed 2 file(s)" in notes.sent[-1].text
+    assert "nightshift committed 2 file(s)" in told(notes)[-1].text
     assert git(repo, "status", "--porcelain").strip() == "" and not (repo / "notes.md").exists()
 
 
@@ -116,7 +116,7 @@ async def test_a_refused_command_is_named_and_allowed_then_retried_in_the_same_s
     assert first.outcome is Outcome.PERMISSION_DENIED
     failed = await cli_service.get(task.id)
     assert failed.state is TaskState.FAILED
-    note = notes.sent[-1]
+    note = told(notes)[-1]
     assert note.kind == "permission_denied" and "`./mark.sh`" in note.text
     assert first.extra["refused"] == [{"tool": "Bash", "detail": "./mark.sh", "rules": ["Bash(./mark.sh:*)"]}]
     assert note.buttons[0][0].data == f"al:{first.id}:0"

@@ -8,7 +8,7 @@ from core.settings import Settings
 from core.store.store import Store
 from core.usage.limits import LimitHit
 from core.usage.monitor import UsageMonitor, record_rate_info
-from core.usage.stream import RateLimitInfo
+from core.usage.rate_limit_event import RateLimitInfo
 
 NOW = datetime(2026, 12, 1, 14, 0, tzinfo=UTC)
 RESET = NOW + timedelta(hours=2)
