@@ -356,17 +356,20 @@ class MessagesAPI:
             self.requests.append(request)
             self._changed.notify_all()
         try:
-            request.status = self._answer(handler, request, path, reply)
+            self._answer(handler, request, path, reply)
         except (BrokenPipeError, ConnectionResetError):
             request.status = -1  # the CLI hung up (killed, or gave up waiting)
         with self._changed:
             self._changed.notify_all()
 
     def _answer(self, handler: BaseHTTPRequestHandler, request: Request, path: str,
-                reply: Reply | None) -> int:
+                reply: Reply | None) -> None:
+        """Answer; `request.status` is set as the answer starts (0 until then: still waiting)."""
         if reply is None:  # count_tokens
             tokens = max(1, len(json.dumps(request.body)) // 4)
-            return _send_json(handler, 200, {"input_tokens": tokens}, {})
+            request.status = 200
+            _send_json(handler, 200, {"input_tokens": tokens}, {})
+            return
         if reply.delay_s:
             time.sleep(reply.delay_s)
         headers = {"request-id": _next_id("req"), **dict(reply.headers)}
@@ -377,7 +380,9 @@ class MessagesAPI:
                     "request_id": headers["request-id"]}
             if reply.status in (529, 500):
                 headers.setdefault("x-should-retry", "true")
-            return _send_json(handler, reply.status, body, headers)
+            request.status = reply.status
+            _send_json(handler, reply.status, body, headers)
+            return
         body_in = request.body if isinstance(request.body, dict) else {}
         model = reply.model or str(body_in.get("model") or DEFAULT_MODEL)
         message = {
@@ -385,13 +390,14 @@ class MessagesAPI:
             "content": [dict(b) for b in reply.content], "stop_reason": reply.stop_reason,
             "stop_sequence": None, "usage": reply.usage.as_json(),
         }
+        request.status = 200
         if body_in.get("stream"):
             _stream(handler, message, headers, reply.event_delay_s)
-            return 200
-        return _send_json(handler, 200, message, headers)
+        else:
+            _send_json(handler, 200, message, headers)
 
 
-def _send_json(handler: BaseHTTPRequestHandler, status: int, body: Any, headers: dict[str, str]) -> int:
+def _send_json(handler: BaseHTTPRequestHandler, status: int, body: Any, headers: dict[str, str]) -> None:
     data = json.dumps(body).encode()
     handler.send_response(status)
     for key, value in headers.items():
@@ -401,7 +407,6 @@ def _send_json(handler: BaseHTTPRequestHandler, status: int, body: Any, headers:
     handler.end_headers()
     handler.wfile.write(data)
     handler.wfile.flush()
-    return status
 
 
 def sse_events(message: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
