@@ -16,6 +16,7 @@ from datetime import datetime, tzinfo
 from typing import Any, TypeGuard
 
 from core.models import Tokens
+from core.redact import redact_text
 from core.usage.limits import LimitHit, parse_limit_message
 from core.usage.rate_limit_event import RateLimitInfo, limit_from_result, parse_rate_limit_event
 
@@ -64,7 +65,8 @@ class Denial:
                 if isinstance(value, str) and value.strip():
                     detail = value.strip()
                     break
-        return cls(tool, detail[:DENIAL_DETAIL_CHARS])
+        # A command can carry a token the model typed into it: the owner sees the rest of it.
+        return cls(tool, redact_text(detail[:DENIAL_DETAIL_CHARS]))
 
     @property
     def text(self) -> str:

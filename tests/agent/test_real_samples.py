@@ -146,3 +146,11 @@ def test_the_learning_loop_counts_only_usage_limits_as_limits(name: str, limited
 
     lines = (SAMPLES / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()
     assert scan_log_lines(lines).limited is limited
+
+
+def test_a_token_in_a_refused_command_never_reaches_the_owner() -> None:
+    from core.agent.stream import Denial
+
+    token = "sk-ant-api03-" + "x" * 40
+    denial = Denial.parse({"tool_name": "Bash", "tool_input": {"command": f"curl -H 'x-api-key: {token}' x"}})
+    assert token not in denial.detail and denial.detail.startswith("curl -H")
