@@ -7,7 +7,8 @@ from these names only:
 
 - the basics a program needs: PATH, HOME, LANG, LC_*, TERM, TZ, USER, LOGNAME, SHELL, TMPDIR;
 - for Claude and the check, the Claude/Anthropic ones the owner configured (ANTHROPIC_*,
-  CLAUDE_*, and FAKE_CLAUDE_* for the simulated CLI of the demo and tests);
+  CLAUDE_*, Claude Code's unprefixed settings such as DISABLE_AUTOUPDATER, and FAKE_CLAUDE_*
+  for the simulated CLI of the demo and tests);
 - the names the owner lists in NIGHTSHIFT_PASS_ENV (a proxy, say).
 
 CLAUDECODE is never passed (a nested CLI would think it runs inside Claude Code), nor is
@@ -23,6 +24,13 @@ from collections.abc import Iterable, Mapping
 BASE_NAMES = frozenset({"PATH", "HOME", "LANG", "TERM", "TZ", "USER", "LOGNAME", "SHELL", "TMPDIR"})
 BASE_PREFIXES = ("LC_",)
 CLAUDE_PREFIXES = ("ANTHROPIC_", "CLAUDE_", "FAKE_CLAUDE_")
+CLAUDE_NAMES = frozenset({
+    "DISABLE_AUTOUPDATER", "DISABLE_TELEMETRY", "DISABLE_ERROR_REPORTING", "DISABLE_BUG_COMMAND",
+    "DISABLE_COST_WARNINGS", "DISABLE_NON_ESSENTIAL_MODEL_CALLS", "MAX_THINKING_TOKENS",
+    "BASH_DEFAULT_TIMEOUT_MS", "BASH_MAX_TIMEOUT_MS", "MCP_TIMEOUT", "MCP_TOOL_TIMEOUT",
+})
+"""Claude Code's own settings that lack the CLAUDE_ prefix (an unattended run must keep, say,
+DISABLE_AUTOUPDATER: it should not update itself in the middle of the night)."""
 NEVER_NAMES = frozenset({"CLAUDECODE"})
 NEVER_PREFIXES = ("TELEGRAM_", "NIGHTSHIFT_")
 """Never passed, whatever the settings say: the bot's token and nightshift's own settings
@@ -49,7 +57,7 @@ def _allowed(name: str, *, claude: bool, extra: frozenset[str]) -> bool:
         return False
     if name in BASE_NAMES or name.startswith(BASE_PREFIXES) or name in extra:
         return True
-    return claude and name.startswith(CLAUDE_PREFIXES)
+    return claude and (name.startswith(CLAUDE_PREFIXES) or name in CLAUDE_NAMES)
 
 
 def child_env(

@@ -71,6 +71,10 @@ class Outcome(enum.StrEnum):
     CANCELLED = "cancelled"
     PERMISSION_DENIED = "permission_denied"
     INTERRUPTED = "interrupted"
+    LOGGED_OUT = "logged_out"
+    """The API refused the login (401, "Not logged in"): the queue holds until it changes."""
+    OVERLOADED = "overloaded"
+    """The API stayed overloaded (529/5xx) through the CLI's own retries: back off, no attempt."""
 
 
 class RunKind(enum.StrEnum):

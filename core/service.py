@@ -13,14 +13,14 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from core.abc import Clock, Notification, Notifier, NullNotifier
 from core.budgets import budget_wait
 from core.capture import Capture
 from core.errors import InvalidInput, InvalidTransition, NoPlan, StalePlan, UserError
 from core.inbox import Inbox, InboxReport
-from core.models import Event, Plan, Priority, Run, Task, TaskState, utcnow
+from core.models import Event, Outcome, Plan, Priority, Run, Task, TaskState, utcnow
 from core.scheduling.priming import prime_times
 from core.scheduling.workhours import PlannedPrime, parse_work_hours, planned_primes
 from core.settings import Settings
@@ -36,9 +36,17 @@ CancelHook = Callable[[Task], Awaitable[None]]
 ChangeListener = Callable[[str, int | None], None]
 
 QUEUE_PAUSED_KEY = "queue_paused"
+"""The queue's pause: the owner's (`/pause`), or an API hold (`core.execution.holds`). One key,
+so that the dispatcher's check stays one read."""
 LOCAL_SOURCES = frozenset({"cli", "inbox", "meta", "demo"})
 """Fronts on the machine itself, whose user may name a repository by its path. Every other
 source (the phone) may only name an alias from NIGHTSHIFT_REPOS: default deny."""
+
+
+def _scope(value: str) -> Literal["task", "repo"]:
+    if value not in ("task", "repo"):
+        raise InvalidInput(f"allow it for the task or the repo, not {value!r}")
+    return "repo" if value == "repo" else "task"
 
 
 def plan_request_key(task_id: int) -> str:
@@ -370,13 +378,64 @@ class Service:
         self._changed("queue_paused")
 
     async def resume_queue(self) -> None:
+        """The owner says go: lifts their pause, or an API hold (not logged in, overloaded)."""
         await self.store.kv.delete(QUEUE_PAUSED_KEY)
         await self.audit("queue_resumed")
         self._changed("queue_resumed")
 
     async def queue_paused(self) -> str | None:
+        """Why nothing new starts: the owner's pause, or an API hold (`core.execution.holds`)."""
         value = await self.store.kv.get(QUEUE_PAUSED_KEY)
-        return str(value["reason"]) if value else None
+        if not value:
+            return None
+        if not value.get("hold"):
+            return str(value["reason"])
+        from core.execution.holds import Hold, settle
+
+        hold = await settle(self.store, self.settings, Hold.from_json(value), self.clock())
+        if hold is None:
+            return None
+        if hold.kind == "login":
+            return f"waiting for Claude Code's login: {hold.reason}"
+        return f"the API is overloaded; backing off until {hold.until.isoformat() if hold.until else '?'}"
+
+    # --- permissions ------------------------------------------------------------------------
+
+    async def allow(self, task_id: int, rule: str, *, scope: str = "task", retry: bool = True) -> Task:
+        """Let Claude use what it was refused (a command or a rule; see `core.execution.permissions`)
+        for this task or every task of its repo; a task that failed on a refusal retries in its
+        own session."""
+        from core.execution.permissions import add_rules, normalize_rule
+
+        task = await self.store.tasks.get(task_id)
+        await add_rules(self.store, task, [normalize_rule(rule)], _scope(scope))
+        return await self._retry_refused(task) if retry else task
+
+    async def allow_refused(self, run_id: int, index: int, *, scope: str = "task") -> Task:
+        """The phone's "Allow & retry": the rules offered for refusal `index` of run `run_id`."""
+        from core.execution.permissions import add_rules
+
+        run = await self.store.runs.get(run_id)
+        refused = run.extra.get("refused")
+        items = refused if isinstance(refused, list) else []
+        if not 0 <= index < len(items) or not isinstance(items[index], dict) or not items[index].get("rules"):
+            raise InvalidInput(f"run {run_id} has no refusal {index} with a rule to allow")
+        task = await self.store.tasks.get(run.task_id)
+        await add_rules(self.store, task, [str(r) for r in items[index]["rules"]], _scope(scope))
+        return await self._retry_refused(task)
+
+    async def allowed(self, task_id: int) -> builtins.list[str]:
+        """The rules the owner allowed for this task and its repo."""
+        from core.execution.permissions import allowed_rules
+
+        return await allowed_rules(self.store, await self.store.tasks.get(task_id))
+
+    async def _retry_refused(self, task: Task) -> Task:
+        runs = await self.store.runs.for_task(task.id)
+        if task.state is TaskState.FAILED and runs and runs[-1].outcome is Outcome.PERMISSION_DENIED:
+            return await self.retry(task.id)
+        self._changed("task_changed", task.id)
+        return task
 
     # --- inbox ----------------------------------------------------------------------------
 

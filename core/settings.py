@@ -20,6 +20,7 @@ from core.configfiles import config_files
 from core.errors import ConfigError
 from core.scheduling.workhours import parse_work_hours
 
+BashSandbox = Literal["auto", "on", "off"]
 PermissionMode = Literal["default", "acceptEdits", "plan", "bypassPermissions", "dontAsk", "auto"]
 
 ENV_PREFIX = "NIGHTSHIFT_"
@@ -115,6 +116,7 @@ class Settings(BaseSettings):
     allow_in_place: bool = False
     permission_mode: PermissionMode = "acceptEdits"
     allowed_tools: str = ""
+    bash_sandbox: BashSandbox = "auto"
     disallowed_tools: str = ""
     model: str = ""
     max_turns: int = Field(0, ge=0)

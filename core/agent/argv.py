@@ -29,6 +29,12 @@ class ClaudeCall:
     max_turns: int | None = None
     model: str | None = None
     add_dirs: tuple[Path, ...] = field(default=())
+    allowed_tools: tuple[str, ...] = field(default=())
+    """Permission rules for this run (each its own argument: rules contain spaces)."""
+    settings_json: str | None = None
+    """Passed as `--settings` (the Bash sandbox)."""
+    system_note: str | None = None
+    """Appended to the system prompt after the owner's own addition."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +63,15 @@ def build_command(settings: Settings, call: ClaudeCall, *, executable: str | Non
     budget = call.max_budget_usd if call.max_budget_usd is not None else settings.max_budget_usd
     if budget:
         argv += ["--max-budget-usd", f"{budget:g}"]
-    if settings.append_system_prompt:
-        argv += ["--append-system-prompt", settings.append_system_prompt]
-    if settings.allowed_tools.strip():
-        argv += ["--allowedTools", settings.allowed_tools.strip()]
+    if call.settings_json:
+        argv += ["--settings", call.settings_json]
+    system = "\n\n".join(p for p in (settings.append_system_prompt, call.system_note) if p)
+    if system:
+        argv += ["--append-system-prompt", system]
+    owner = settings.allowed_tools.strip()
+    allowed = [*call.allowed_tools, *([owner] if owner else [])]
+    if allowed:
+        argv += ["--allowedTools", *allowed]
     if settings.disallowed_tools.strip():
         argv += ["--disallowedTools", settings.disallowed_tools.strip()]
     dirs = [*settings.add_dirs, *call.add_dirs]

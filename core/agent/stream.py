@@ -16,6 +16,7 @@ from datetime import datetime, tzinfo
 from typing import Any, TypeGuard
 
 from core.models import Tokens
+from core.redact import redact_text
 from core.usage.limits import LimitHit, parse_limit_message
 from core.usage.rate_limit_event import RateLimitInfo, limit_from_result, parse_rate_limit_event
 
@@ -42,6 +43,77 @@ def tokens_from_usage(usage: Any) -> Tokens:
 
 
 @dataclass(frozen=True, slots=True)
+class Denial:
+    """One tool call the CLI refused to run (an entry of the result's `permission_denials`)."""
+
+    tool: str
+    detail: str
+    """What was refused, for people: the Bash command, the file path, the URL."""
+
+    @classmethod
+    def parse(cls, item: Any) -> Denial:
+        if isinstance(item, str):
+            return cls(item, "")
+        if not isinstance(item, Mapping):
+            return cls("?", "")
+        tool = str(item.get("tool_name") or item.get("tool") or "?")
+        data = item.get("tool_input")
+        detail = ""
+        if isinstance(data, Mapping):
+            for key in ("command", "file_path", "notebook_path", "url", "pattern", "path"):
+                value = data.get(key)
+                if isinstance(value, str) and value.strip():
+                    detail = value.strip()
+                    break
+        # A command can carry a token the model typed into it: the owner sees the rest of it.
+        return cls(tool, redact_text(detail[:DENIAL_DETAIL_CHARS]))
+
+    @property
+    def text(self) -> str:
+        return f"{self.tool}: {self.detail}" if self.detail else self.tool
+
+    def as_json(self) -> dict[str, str]:
+        return {"tool": self.tool, "detail": self.detail}
+
+
+DENIAL_DETAIL_CHARS = 500
+
+
+@dataclass(frozen=True, slots=True)
+class ApiRetry:
+    """The CLI is retrying a failed API call itself (`system`/`api_retry`): progress, not a hang."""
+
+    attempt: int
+    max_retries: int
+    delay_ms: int
+    status: int | None
+    error: str
+    """The CLI's error class: overloaded, server_error, rate_limit, authentication_failed, …"""
+
+    @classmethod
+    def parse(cls, obj: Mapping[str, Any]) -> ApiRetry:
+        status = obj.get("error_status")
+        return cls(
+            attempt=_int(obj.get("attempt")),
+            max_retries=_int(obj.get("max_retries")),
+            delay_ms=_int(obj.get("retry_delay_ms")),
+            status=int(status) if _number(status) else None,
+            error=str(obj.get("error") or ""),
+        )
+
+    @property
+    def text(self) -> str:
+        what = self.error.replace("_", " ") or "error"
+        code = f" {self.status}" if self.status is not None else ""
+        return (f"API{code} {what}: the CLI retries (attempt {self.attempt} of {self.max_retries}, "
+                f"next in {self.delay_ms / 1000:.0f} s)")
+
+    def as_json(self) -> dict[str, Any]:
+        return {"attempt": self.attempt, "max_retries": self.max_retries, "delay_ms": self.delay_ms,
+                "status": self.status, "error": self.error}
+
+
+@dataclass(frozen=True, slots=True)
 class ResultInfo:
     """The `result` line: how the CLI says the run ended."""
 
@@ -54,6 +126,10 @@ class ResultInfo:
     cost_usd: float
     tokens: Tokens
     permission_denials: tuple[str, ...]
+    """The refused tools' names (see `denials` for what each call wanted)."""
+    denials: tuple[Denial, ...]
+    api_error: str | None
+    """The CLI's name for an API failure (`usage_limit_reached`), when it gives one."""
     terminal_reason: str | None
     duration_ms: int | None
     raw: Mapping[str, Any]
@@ -65,13 +141,10 @@ class ResultInfo:
             api_status = int(status) if status is not None and not isinstance(status, bool) else None
         except (TypeError, ValueError, OverflowError):
             api_status = None
-        denials: list[str] = []
         raw_denials = obj.get("permission_denials")
-        for item in raw_denials if isinstance(raw_denials, list) else ():
-            if isinstance(item, Mapping):
-                denials.append(str(item.get("tool_name") or item.get("tool") or "?"))
-            elif isinstance(item, str):
-                denials.append(item)
+        denials = [Denial.parse(item) for item in (raw_denials if isinstance(raw_denials, list) else ())
+                   if isinstance(item, Mapping | str)]
+        api_error = obj.get("api_error")
         cost = obj.get("total_cost_usd")
         text = obj.get("result")
         session = obj.get("session_id")
@@ -86,7 +159,9 @@ class ResultInfo:
             session_id=session if isinstance(session, str) and session else None,
             cost_usd=float(cost) if _number(cost) else 0.0,
             tokens=tokens_from_usage(obj.get("usage")),
-            permission_denials=tuple(denials),
+            permission_denials=tuple(d.tool for d in denials),
+            denials=tuple(denials),
+            api_error=api_error if isinstance(api_error, str) and api_error else None,
             terminal_reason=reason if isinstance(reason, str) else None,
             duration_ms=_int(duration) if duration is not None else None,
             raw=obj,
@@ -112,8 +187,13 @@ class StreamState:
     last_tool: str | None = None
     """The tool of the latest tool call, and what it was pointed at (a file, a command)."""
     last_target: str | None = None
+    api_error: str | None = None
+    """The error class of the CLI's synthetic reply to a failed call (`authentication_failed`,
+    `model_not_found`, `server_error`, `rate_limit`, …), the last one seen."""
+    api_error_text: str = ""
     retries: int = 0
     """The CLI's own API retries so far (`system`/`api_retry` lines)."""
+    last_retry: ApiRetry | None = None
     last_retry_status: int | None = None
     lines: int = 0
     bad_lines: int = 0
@@ -179,22 +259,24 @@ class StreamState:
         session = obj.get("session_id")
         if isinstance(session, str) and session and kind in ("system", "result"):
             self.session_id = session
-        if kind == "system" and obj.get("subtype") == "init":
+        if kind == "system" and obj.get("subtype") == "api_retry":
+            self.retries += 1
+            self.last_retry = ApiRetry.parse(obj)
+            self.last_retry_status = self.last_retry.status
+        elif kind == "system" and obj.get("subtype") == "init":
             self.model = _str_or(obj.get("model"), self.model)
             self.cwd = _str_or(obj.get("cwd"), self.cwd)
             self.permission_mode = _str_or(obj.get("permissionMode"), self.permission_mode)
             self.cli_version = _str_or(obj.get("claude_code_version"), self.cli_version)
         elif kind == "assistant":
             self._assistant(obj)
-        elif kind == "system" and obj.get("subtype") == "api_retry":
-            self.retries += 1
-            status = obj.get("error_status")
-            self.last_retry_status = _int(status) if _number(status) else None
         elif kind == "rate_limit_event":
             info = parse_rate_limit_event(obj)
             if info is not None:
                 self.rate_limit = info
-                if info.rejected and self.rejected is None:
+                # A refusal that names no window and no reset is the server throttling
+                # (a 429 without the subscription's headers), not a usage window.
+                if info.rejected and self.rejected is None and (info.window or info.resets_at):
                     self.rejected = info
         elif kind == "result":
             self.result = ResultInfo.parse(obj)
@@ -212,10 +294,13 @@ class StreamState:
             if isinstance(block, Mapping) and block.get("type") == "text"
         ]
         text = "\n".join(t for t in texts if isinstance(t, str) and t)
-        synthetic = message.get("model") == "<synthetic>" or obj.get("error") == "rate_limit"
+        error = obj.get("error")
+        synthetic = message.get("model") == "<synthetic>" or error == "rate_limit"
         if synthetic:
-            # The CLI's stand-in reply for a refused call: the limit text, not model output.
-            if text:
+            # The CLI's stand-in reply for a failed call: its text is the CLI's, not the model's.
+            if isinstance(error, str) and error:
+                self.api_error, self.api_error_text = error, text
+            if text and (not isinstance(error, str) or error in ("", "rate_limit")):
                 self.limit_texts.append(text)
             return
         if text:

@@ -18,7 +18,19 @@ def main() -> None:
     # Each module registers its commands on `app` when imported.
     import typer
 
-    from core.cli import backup, budget, demo, doctor, improve, run, setup, stats, tasks, usage  # noqa: F401
+    from core.cli import (  # noqa: F401
+        backup,
+        budget,
+        demo,
+        doctor,
+        improve,
+        permissions,
+        run,
+        setup,
+        stats,
+        tasks,
+        usage,
+    )
     from core.cli.app import app, run_app
     from core.cli.help import polish
 

@@ -95,14 +95,10 @@ def run_checks(settings: Settings) -> list[Check]:
         Check("python", sys.version_info >= (3, 11), sys.version.split()[0], "install Python 3.11 or newer"),
         _tool("tmux", ["tmux", "-V"], "install tmux (apt install tmux / brew install tmux)"),
         _tool("git", ["git", "--version"], "install git (apt install git / brew install git)"),
-        _tool(
-            "claude",
-            [settings.claude_bin, "--version"],
-            "install Claude Code (npm install -g @anthropic-ai/claude-code), run `claude` once "
-            "to log in, or set NIGHTSHIFT_CLAUDE_BIN to its path",
-        ),
+        _claude(settings),
     ]
-    checks.append(_claude_login())
+    checks.append(_claude_login(settings))
+    checks.append(_sandbox(settings))
     checks.append(_usage_endpoint(settings))
     dirs = projects_dirs(settings.claude_config_dir or None)
     checks.append(
@@ -178,21 +174,51 @@ def _damaged(error: DatabaseCorrupt) -> Check:
     return Check("database", False, f"{error.path} is damaged ({error.detail})", error.way_out)
 
 
-def _claude_login() -> Check:
-    """Logged in, judged from Claude Code's files: never by running `claude` (that would use the window)."""
-    import os
+CLAUDE_FIX = ("install Claude Code (npm install -g @anthropic-ai/claude-code), run `claude` once to log "
+              "in, or set NIGHTSHIFT_CLAUDE_BIN to its path")
 
-    credentials = Path(os.environ.get("HOME", str(Path.home()))) / ".claude" / ".credentials.json"
-    if credentials.exists():
-        return Check("claude login", True, "OAuth credentials found (contents not shown)")
-    if os.environ.get("ANTHROPIC_API_KEY"):
-        return Check("claude login", True, "ANTHROPIC_API_KEY is set (value not shown)")
-    return Check(
-        "claude login",
-        False,
-        "no Claude Code credentials found (on macOS they live in the Keychain: ignore this there)",
-        "run `claude` once and log in with /login",
-    )
+
+def _claude(settings: Settings) -> Check:
+    """The CLI and its version against the range nightshift was tested with."""
+    from core.agent.version import judge_version
+
+    found = _tool("claude", [settings.claude_bin, "--version"], CLAUDE_FIX)
+    if not found.ok:
+        return found
+    usable, sentence = judge_version(found.detail)
+    where = found.detail.rsplit("(", 1)[-1].rstrip(")")
+    return Check("claude", usable, f"{sentence} at {where}",
+                 "npm install -g @anthropic-ai/claude-code@latest")
+
+
+def _claude_login(settings: Settings) -> Check:
+    """Logged in, judged from Claude Code's files and the environment: never by running `claude`
+    or calling the API (that would use the window)."""
+    import os
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from core.agent.login import login_status
+
+    status = login_status(settings.claude_config_dir, Path(os.environ.get("HOME", str(Path.home()))),
+                          os.environ, datetime.now(UTC))
+    return Check("claude login", status.logged_in, status.detail,
+                 "run `claude` once and log in with /login (or set CLAUDE_CODE_OAUTH_TOKEN, from "
+                 "`claude setup-token`, for the daemon)")
+
+
+def _sandbox(settings: Settings) -> Check:
+    """Claude Code's Bash sandbox: with it, unattended runs can test and commit in their worktree."""
+    from core.execution.permissions import sandbox_support
+
+    if settings.bash_sandbox == "off":
+        return Check("sandbox", True, "off (NIGHTSHIFT_BASH_SANDBOX=off): runs use the allow-list only")
+    ok, detail = sandbox_support()
+    if ok:
+        return Check("sandbox", True, f"{detail}: Claude runs tests and git in its worktree unasked")
+    return Check("sandbox", False, f"{detail}; runs fall back to an allow-list (git, the check command)",
+                 "apt install bubblewrap socat (Debian/Ubuntu) or dnf install bubblewrap socat, "
+                 "or set NIGHTSHIFT_BASH_SANDBOX=off to silence this")
 
 
 def _usage_endpoint(settings: Settings) -> Check:

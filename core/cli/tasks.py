@@ -86,6 +86,8 @@ def print_detail(detail: TaskDetail, socket: str) -> None:
             console.print(f"  branch {run.branch}", markup=False)
         if run.tmux_session:
             console.print(f"  attach: tmux -L {socket} attach -t {run.tmux_session}", markup=False)
+        if run.outcome is None and run.extra.get("progress"):
+            console.print(f"  now: {run.extra['progress']}", markup=False)
         if run.summary:
             console.print("  " + run.summary.strip().replace("\n", "\n  "), markup=False)
 

@@ -128,6 +128,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-turns", type=int)
     p.add_argument("--max-budget-usd", type=float)
     p.add_argument("--append-system-prompt")
+    p.add_argument("--settings")
     p.add_argument("--system-prompt")
     p.add_argument("--dangerously-skip-permissions", action="store_true")
     p.add_argument("-v", "--version", action="store_true")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import shutil
@@ -47,7 +48,11 @@ from core.attachments import attachment_dirs
 from core.childenv import child_env
 from core.errors import ExecutionError, InvalidTransition, NightshiftError, ToolMissing, UnsafeFile
 from core.execution.check import CheckResult, run_check
+from core.execution.commit import commit_leftovers, commit_message
+from core.execution.holds import clear_overload, hold_for_login, hold_for_overload, login_fingerprint
 from core.execution.outcome import BUDGET_STOP_REASON, CONTINUABLE, Verdict, agent_verdict, work_verdict
+from core.execution.permissions import allowed_rules, rules_for_denial, run_setup, sandbox_support
+from core.execution.report import finished_note
 from core.execution.summary import diffstat, summary_text
 from core.execution.workspace import Workspace, prepare_workspace
 from core.followup import follow_up_started, fresh_follow_up_prompt, pending_follow_up
@@ -58,11 +63,15 @@ from core.settings import HARD_MAX_ITERATIONS, Settings
 from core.store.db import ensure_private_dir
 from core.store.store import Store
 from core.usage.limits import LimitHit
+from core.usage.monitor import record_rate_info
 
 log = logging.getLogger(__name__)
 
 STDERR_TAIL_BYTES = 4096
 KILL_ATTEMPTS = 3
+AUTH_RETRY_STOP = 2
+"""The CLI retries a refused login up to 10 times over minutes (API keys); after this many
+`authentication_failed` retries the run is stopped: the login will not fix itself."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +126,8 @@ _RESUME_REASONS = {
     Outcome.CRASHED: "the Claude CLI crashed",
     Outcome.ERROR: "the Claude CLI reported an error",
     Outcome.TIMEOUT: "the run hit its time limit",
+    Outcome.LOGGED_OUT: "Claude Code was not logged in; it is again now",
+    Outcome.OVERLOADED: "the API was overloaded",
 }
 
 
@@ -325,6 +336,11 @@ class Executor:
                 ))
             except Exception:
                 log.exception("the on_limit hook failed for plan run %s", run.id)
+        if verdict.outcome is Outcome.OVERLOADED:
+            await hold_for_overload(self.store, verdict.reason, self.clock())
+        if await self._hold_queue(verdict, state) and verdict.outcome is Outcome.LOGGED_OUT:
+            await self._send(finished_note(task, run, verdict, now=self.clock(), tz=self.settings.local_tz,
+                                           attach=None))
         return run, verdict
 
     async def stop(self, run: Run) -> None:
@@ -444,6 +460,10 @@ class Executor:
         if last.extra.get("attempt_end"):
             if session:
                 why = f"the previous attempt ended ({last.outcome}) and the owner asked to try again"
+                if last.outcome is Outcome.PERMISSION_DENIED:
+                    rules = await allowed_rules(self.store, task)
+                    if rules:
+                        why += "; you may now also use " + ", ".join(rules)
                 return _Step(1, resume_prompt(why), session, "retry")
             return _Step(1, fresh_prompt, None, "initial")
         if session and last.outcome in CONTINUABLE and last.iteration < max_iter:
@@ -515,14 +535,16 @@ class Executor:
         planning = kind is RunKind.PLAN
         if not planning:  # the task's session is its work session; plan sessions stay on their runs
             await self.store.tasks.update_fields(task.id, session_id=session)
-        command = build_command(
-            self.settings,
-            ClaudeCall(step.prompt, session_id=new_session, resume=step.resume,
-                       max_budget_usd=task.max_budget_usd,
-                       permission_mode="plan" if planning else None,
-                       add_dirs=attachment_dirs(self.settings, task.id)),
-            executable=executable,
-        )
+        call = ClaudeCall(step.prompt, session_id=new_session, resume=step.resume,
+                          max_budget_usd=task.max_budget_usd, permission_mode="plan" if planning else None,
+                          add_dirs=attachment_dirs(self.settings, task.id))
+        if not planning:  # a plan run is read-only: it needs no Bash
+            setup = run_setup(self.settings, task.check_cmd, await allowed_rules(self.store, task),
+                              sandbox_ok=sandbox_support()[0])
+            call = dataclasses.replace(call, allowed_tools=setup.allowed_tools,
+                                       settings_json=setup.settings_json, system_note=setup.system_note)
+            run = await self.store.runs.update(run.id, extra=_merge(run.extra, permissions=setup.as_json()))
+        command = build_command(self.settings, call, executable=executable)
         stdin_path = None
         if command.stdin_text is not None:
             stdin_path = run_dir / "prompt.txt"
@@ -576,6 +598,7 @@ class Executor:
         last_progress = loop.time()
         reported: tuple[int, int] = (run.num_turns, run.tokens.total)
         session_seen = bool(run.extra.get("session_started"))
+        retries_seen, rate_seen = 0, None
         kills = 0
         status: ProcessExit | None = None
         while True:
@@ -589,6 +612,9 @@ class Executor:
                 )
                 if run.kind is RunKind.WORK and state.session_id and state.session_id != task.session_id:
                     await self.store.tasks.update_fields(task.id, session_id=state.session_id)
+            if state.retries != retries_seen or state.rate_limit is not rate_seen:
+                run = await self._api_progress(task, run, state, live, retries_seen)
+                retries_seen, rate_seen = state.retries, state.rate_limit
             now_m = loop.time()
             if now_m - last_progress >= self.progress_interval_s:
                 last_progress = now_m
@@ -624,6 +650,25 @@ class Executor:
             state.feed(rest)
         return run, state, status
 
+    async def _api_progress(self, task: Task, run: Run, state: StreamState, live: _Live,
+                            retries_seen: int) -> Run:
+        """The CLI's own retries and rate-limit events, as they happen: recorded on the run (`show`
+        prints them; the live progress message counts them), never a silent hang."""
+        if state.rate_limit is not None:
+            try:
+                await record_rate_info(self.store, state.rate_limit, self.clock())
+            except NightshiftError as exc:  # the picture of the window is not worth a run
+                log.warning("rate-limit event of run %s not recorded: %s", run.id, exc)
+        retry = state.last_retry
+        if retry is None or state.retries == retries_seen:
+            return run
+        log.info("task %s: run %s: %s", task.id, run.id, retry.text)
+        run = await self.store.runs.update(run.id, extra=_merge(
+            run.extra, progress=retry.text, api_retry=retry.as_json(), api_retries=state.retries))
+        if retry.error == "authentication_failed" and retry.attempt >= AUTH_RETRY_STOP and live.stop is None:
+            live.stop = "logged_out"
+        return run
+
     async def _follow_and_judge(
         self, task: Task, ws: Workspace, run: Run, handle: ProcessHandle, live: _Live
     ) -> tuple[Run, Verdict]:
@@ -638,6 +683,8 @@ class Executor:
             session_started=bool(state.started or run.extra.get("session_started")),
             bad_lines=state.bad_lines,
             permission_denials=list(state.result.permission_denials) if state.result else [],
+            refused=[{**d.as_json(), "rules": rules_for_denial(d)}
+                     for d in (state.result.denials if state.result else ())],
         )
         run = await self.store.runs.update(
             run.id, session_id=state.session_id or run.session_id, tokens=state.tokens,
@@ -655,6 +702,11 @@ class Executor:
                     verdict = Verdict(Outcome.CANCELLED, "cancelled during the check")
             if verdict is None:
                 verdict = work_verdict(state.result, task.check_cmd, check)
+        if verdict.outcome is not Outcome.CANCELLED:
+            committed = await commit_leftovers(ws, commit_message(
+                task.id, task.title, run.id, run.iteration, verdict.outcome.value))
+            if committed.sha or committed.error:
+                extra["autocommit"] = committed.as_json()
         stat = await diffstat(ws)
         extra = _merge(
             extra,
@@ -733,10 +785,16 @@ class Executor:
             fields = {"resume_after": verdict.limit.resets_at}
         elif outcome is Outcome.INTERRUPTED:
             target = TaskState.READY
+        elif outcome is Outcome.LOGGED_OUT:
+            target = TaskState.READY  # no attempt: the queue holds until the login changes
+        elif outcome is Outcome.OVERLOADED:
+            target = TaskState.READY  # no attempt: it waits out the back-off with the queue
+            hold = await hold_for_overload(self.store, verdict.reason, self.clock())
+            fields = {"resume_after": hold.until}
         elif verdict.continuable and run.iteration < max_iter:
             target = TaskState.READY
             reason = f"{reason}; iteration {run.iteration + 1} continues when it runs again"
-        elif (outcome in (Outcome.CRASHED, Outcome.ERROR) and not no_retry
+        elif (outcome in (Outcome.CRASHED, Outcome.ERROR) and not no_retry and verdict.retryable
               and fresh.attempts + 1 < self.settings.max_attempts):
             target = TaskState.READY
             fields = {"attempts": fresh.attempts + 1}
@@ -756,7 +814,9 @@ class Executor:
             return run  # cancelled between our read and our write
         if ends_attempt:
             run = await self.store.runs.update(run.id, extra=_merge(run.extra, attempt_end=True))
-        await self._notify(fresh, run, verdict)
+        new_hold = await self._hold_queue(verdict, None, run)
+        if outcome is not Outcome.LOGGED_OUT or new_hold:  # one message per logged-out spell
+            await self._notify(fresh, run, verdict)
         if outcome is Outcome.LIMIT and verdict.limit is not None and self.on_limit is not None:
             hit = verdict.limit
             try:
@@ -769,31 +829,23 @@ class Executor:
                 log.exception("the on_limit hook failed for run %s", run.id)
         return run
 
+    async def _hold_queue(self, verdict: Verdict, state: StreamState | None, run: Run | None = None) -> bool:
+        """Hold the whole queue for a login the API refused; forget the overload back-off once
+        a run got through. True when this started a login hold (the owner must hear of it)."""
+        now = self.clock()
+        if verdict.outcome is Outcome.LOGGED_OUT:
+            fingerprint = login_fingerprint(self.settings, now)
+            return await hold_for_login(self.store, fingerprint, verdict.reason, now)
+        served = (state is not None and state.result is not None and not state.result.is_error) or (
+            run is not None and run.tokens.total > 0)
+        if verdict.outcome is not Outcome.OVERLOADED and served:
+            await clear_overload(self.store)
+        return False
+
     async def _notify(self, task: Task, run: Run, verdict: Verdict) -> None:
-        duration = f"{run.duration_s / 60:.1f} min" if run.duration_s is not None else "?"
-        lines = [
-            f"Task {task.id} {task.state.value}: {task.title}",
-            f"{verdict.outcome.value} · {verdict.reason}",
-            f"{duration} · {run.tokens.total:,} tokens · ${run.cost_usd:.2f} · "
-            f"iteration {run.iteration}",
-        ]
-        stat = run.extra.get("diffstat")
-        if run.branch:
-            files = f" · {stat['files']} files, +{stat['insertions']} -{stat['deletions']}" if stat else ""
-            lines.append(f"branch {run.branch}{files}")
-        if task.state is TaskState.PAUSED_LIMIT and task.resume_after:
-            local = task.resume_after.astimezone(self.settings.local_tz)
-            lines.append(f"resumes after {local:%Y-%m-%d %H:%M:%S %Z} (the reset, plus a margin)")
-        attach = self.attach_command(run)
-        if attach:
-            lines.append(f"attach: {attach}")
-        kind = "limit_hit" if verdict.outcome is Outcome.LIMIT else "run_finished"
-        await self._send(Notification(
-            kind, "\n".join(lines), task_id=task.id, run_id=run.id,
-            data={"outcome": verdict.outcome.value, "state": task.state.value,
-                  "reason": verdict.reason, "run": run.as_json(),
-                  **await review_facts(self.settings, task, run)},
-        ))
+        await self._send(finished_note(task, run, verdict, now=self.clock(), tz=self.settings.local_tz,
+                                       attach=self.attach_command(run),
+                                       data=await review_facts(self.settings, task, run)))
 
     async def _send(self, note: Notification) -> None:
         try:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from core.models import Outcome
+from core.usage.rate_limit_event import API_KEY_RATE_LIMIT, NOT_A_USAGE_LIMIT
 
 
 class Pattern(enum.StrEnum):
@@ -35,7 +36,8 @@ class Pattern(enum.StrEnum):
         return self.value.replace("_", " ")
 
 
-NEUTRAL_OUTCOMES = frozenset({Outcome.LIMIT, Outcome.CANCELLED, Outcome.INTERRUPTED})
+NEUTRAL_OUTCOMES = frozenset({Outcome.LIMIT, Outcome.CANCELLED, Outcome.INTERRUPTED, Outcome.LOGGED_OUT,
+                              Outcome.OVERLOADED})
 """Outcomes that say nothing about the prompt: they count neither for nor against a style."""
 
 MAX_DETAILS = 5
@@ -224,11 +226,16 @@ def scan_log_lines(lines: Iterable[str]) -> LogFacts:
                     facts.conflicts.extend(where)
         elif kind == "rate_limit_event":
             info = event.get("rate_limit_info")
-            if isinstance(info, dict) and info.get("status") == "rejected":
+            # A refusal naming no window is the server throttling, not a usage limit.
+            if isinstance(info, dict) and info.get("status") == "rejected" and (
+                    info.get("rateLimitType") or info.get("resetsAt")):
                 facts.limited = True
         elif kind == "result":
             facts.result_subtype = str(event.get("subtype") or "") or None
-            if event.get("api_error_status") == 429:
+            said = event.get("result")
+            said = said if isinstance(said, str) else ""
+            throttled = NOT_A_USAGE_LIMIT in said or said.startswith(API_KEY_RATE_LIMIT)
+            if event.get("api_error_status") == 429 and not throttled:
                 facts.limited = True
             denials = event.get("permission_denials")
             if isinstance(denials, list):

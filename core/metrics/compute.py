@@ -41,7 +41,8 @@ from core.models import Outcome, Plan, Run, RunKind, Task, TaskState, Tokens
 Capacity = int | Mapping[str, int] | None
 """One estimate for every window, or estimates by window id, or unknown."""
 
-NOT_AN_ATTEMPT = frozenset({Outcome.LIMIT, Outcome.INTERRUPTED, Outcome.CANCELLED})
+NOT_AN_ATTEMPT = frozenset({Outcome.LIMIT, Outcome.INTERRUPTED, Outcome.CANCELLED, Outcome.LOGGED_OUT,
+                            Outcome.OVERLOADED})
 """Run endings that burn no retry: the queue pauses or the owner stops, the task did not fail."""
 
 NO_TAG = "(no tag)"

@@ -48,6 +48,8 @@ FAILURE_WORDS = {
     Outcome.CANCELLED: "cancelled",
     Outcome.PERMISSION_DENIED: "permission",
     Outcome.INTERRUPTED: "interrupted",
+    Outcome.LOGGED_OUT: "logged out",
+    Outcome.OVERLOADED: "overloaded",
 }
 
 

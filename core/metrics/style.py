@@ -38,7 +38,7 @@ OUTCOME_GROUPS: dict[str, tuple[str, ...]] = {
     "check failed": ("check_failed",),
     "failed": ("error", "crashed", "permission_denied", "max_turns", "budget", "timeout"),
     "limit": ("limit",),
-    "stopped": ("cancelled", "interrupted"),
+    "stopped": ("cancelled", "interrupted", "logged_out", "overloaded"),
     "running": ("running",),
 }
 """Run outcomes as the owner reads them; the order is the legend's."""

@@ -82,8 +82,12 @@ class Planner:
                 run=run,
             )
             return None
+        if verdict.outcome in (Outcome.LOGGED_OUT, Outcome.OVERLOADED):
+            # The API failed, not the plan: back in line, nothing counted; the queue holds.
+            await self._move(task, TaskState.QUEUED, f"plan run not served: {verdict.reason}", run=run)
+            return None
         if verdict.outcome is not Outcome.SUCCESS or not (run.final_text or "").strip():
-            await self._failed(task, run, runs, verdict.reason)
+            await self._failed(task, run, runs, verdict.reason, at_once=not verdict.retryable)
             return None
         return await self._store_plan(task, run, comment)
 
@@ -93,7 +97,7 @@ class Planner:
         last = runs[-1] if runs else None
         if (
             last is not None
-            and last.outcome in (Outcome.LIMIT, Outcome.INTERRUPTED)
+            and last.outcome in (Outcome.LIMIT, Outcome.INTERRUPTED, Outcome.LOGGED_OUT, Outcome.OVERLOADED)
             and last.session_id
             and last.extra.get("session_started")
         ):
@@ -149,10 +153,12 @@ class Planner:
         )
         return plan
 
-    async def _failed(self, task: Task, run: Run, runs: list[Run], reason: str) -> None:
-        failures = 1
-        for earlier in reversed(runs):
-            if earlier.outcome in (Outcome.SUCCESS, Outcome.LIMIT, Outcome.INTERRUPTED):
+    async def _failed(self, task: Task, run: Run, runs: list[Run], reason: str, *,
+                      at_once: bool = False) -> None:
+        failures = MAX_PLAN_ATTEMPTS if at_once else 1  # at once: running it again cannot help
+        for earlier in reversed(runs if not at_once else []):
+            if earlier.outcome in (Outcome.SUCCESS, Outcome.LIMIT, Outcome.INTERRUPTED, Outcome.LOGGED_OUT,
+                                   Outcome.OVERLOADED):
                 break
             failures += 1
         if failures >= MAX_PLAN_ATTEMPTS:

@@ -42,6 +42,41 @@ RATE_KEY = "usage.rate_info"
 STREAM_SOURCES = frozenset({"stream", "result", "rate_limit_event", "executor", "daemon"})
 
 
+def rate_from_json(value: Any) -> RateLimitInfo | None:
+    if not isinstance(value, dict):
+        return None
+    utilization = value.get("utilization")
+    return RateLimitInfo(str(value.get("status", "")), parse_iso(value.get("resets_at")),
+                         str(value.get("window", "")),
+                         float(utilization) if isinstance(utilization, int | float) else None,
+                         bool(value.get("warning", False)))
+
+
+async def record_rate_info(store: Store, info: RateLimitInfo, now: datetime) -> LimitHit | None:
+    """Keep a run's `rate_limit_event` where every monitor reads it; the limit it reports, if any.
+
+    An event that let a call through also ends the limits noted for its window: the window
+    is open again. The executor calls this as its runs see events (utilization, warnings),
+    so the daemon's picture of the window follows the runs without a log scan.
+    """
+    await store.kv.set(RATE_KEY, {
+        "status": info.status, "resets_at": iso(info.resets_at), "window": info.window,
+        "utilization": info.utilization, "warning": info.warning, "noted_at": iso(now)})
+    hit = info.as_hit(now)
+    if hit is None:
+        raw = await store.kv.get(LIMITS_KEY, {})
+        noted = raw if isinstance(raw, dict) else {}
+        over = {info.kind, "unknown"} if info.kind == "session" else {info.kind}
+        kept = {}
+        for kind, data in noted.items():
+            item = Noted.from_json(data)
+            if kind not in over or (item is not None and item.noted_at > now):
+                kept[kind] = data
+        if kept != noted:
+            await store.kv.set(LIMITS_KEY, kept)
+    return hit
+
+
 @dataclass
 class _Logs:
     """What the last look at the logs found."""
@@ -98,18 +133,16 @@ class UsageMonitor:
         return _Logs(index.blocks(now_ms, bodies=False), index.latest_limit_line(), report)
 
     async def _load_noted(self) -> dict[str, Noted]:
-        if self._noted is None:
-            raw = await self.store.kv.get(LIMITS_KEY, {})
-            noted = {}
-            for kind, data in (raw.items() if isinstance(raw, dict) else ()):
-                item = Noted.from_json(data)
-                if item is not None:
-                    noted[kind] = item
-            self._noted = noted
-            rate = await self.store.kv.get(RATE_KEY)
-            if isinstance(rate, dict):
-                self._rate = RateLimitInfo(str(rate.get("status", "")), parse_iso(rate.get("resets_at")),
-                                           str(rate.get("window", "")), rate.get("utilization"))
+        """Noted limits and the last rate-limit event, read from the store every time: the
+        executor records events as its runs see them (`record_rate_info`), in any process."""
+        raw = await self.store.kv.get(LIMITS_KEY, {})
+        noted = {}
+        for kind, data in (raw.items() if isinstance(raw, dict) else ()):
+            item = Noted.from_json(data)
+            if item is not None:
+                noted[kind] = item
+        self._noted = noted
+        self._rate = rate_from_json(await self.store.kv.get(RATE_KEY))
         return self._noted
 
     # --- the API the daemon and the executor use -------------------------------------------
@@ -133,20 +166,12 @@ class UsageMonitor:
         async with self._lock:
             noted = await self._load_noted()
             if isinstance(hit_or_info, RateLimitInfo):
-                info = hit_or_info
-                self._rate = info
-                await self.store.kv.set(RATE_KEY, {
-                    "status": info.status, "resets_at": iso(info.resets_at), "window": info.window,
-                    "utilization": info.utilization, "noted_at": iso(now)})
-                hit = info.as_hit(now)
-                if hit is None:
-                    # A run was let through: whatever limit of this window we noted is over.
-                    over = {info.kind, "unknown"} if info.kind == "session" else {info.kind}
-                    kept = {k: v for k, v in noted.items() if k not in over or v.noted_at > now}
-                    if kept != noted:
-                        self._noted = kept
-                        await self.store.kv.set(LIMITS_KEY, {k: v.as_json() for k, v in kept.items()})
+                self._rate = hit_or_info
+                hit = await record_rate_info(self.store, hit_or_info, now)
+                if hit is None:  # a run was let through: the limits of its window are over
+                    self._noted = None
                     return
+                noted = await self._load_noted()
             else:
                 hit = hit_or_info
             resets_at = hit.resets_at
@@ -285,6 +310,12 @@ class UsageMonitor:
                     window_reset = five.resets_at
                     sources["resets_at"] = "endpoint"
         stream_rate = self._rate
+        warning = None
+        if stream_rate is not None and stream_rate.warning and not stream_rate.rejected and \
+                (stream_rate.resets_at is None or stream_rate.resets_at > now):
+            share = f" {stream_rate.utilization:.0%} used" if stream_rate.utilization is not None else ""
+            when = f", resets {iso(stream_rate.resets_at)}" if stream_rate.resets_at else ""
+            warning = f"{stream_rate.kind} window nearly used up:{share}{when}"
         if stream_rate and stream_rate.resets_at and stream_rate.resets_at > now and \
                 stream_rate.window in ("five_hour", ""):
             if utilization is None and stream_rate.utilization is not None:
@@ -311,7 +342,7 @@ class UsageMonitor:
                 burn_rate_per_min=rate.tokens_per_minute if rate else None,
                 projection=projection.total_tokens if projection else None,
                 capacity_tokens=capacity, sources=tuple(sources.items()), text=binding[3],
-                windows=self._windows(noted, reading, now))
+                windows=self._windows(noted, reading, now), warning=warning)
         else:
             decided = sources.get("resets_at", "none" if not active else "logs")
             state = LimitState(
@@ -321,7 +352,7 @@ class UsageMonitor:
                 tokens_used=tokens_used, burn_rate_per_min=rate.tokens_per_minute if rate else None,
                 projection=projection.total_tokens if projection else None,
                 capacity_tokens=capacity, sources=tuple(sources.items()),
-                windows=self._windows(noted, reading, now))
+                windows=self._windows(noted, reading, now), warning=warning)
         self._last = state
         return state
 

@@ -15,6 +15,11 @@ from typing import Any
 
 from core.usage.limits import FALLBACK_WINDOW, LimitHit, parse_limit_message
 
+NOT_A_USAGE_LIMIT = "(not your usage limit)"
+"""Claude Code's wording for a 429 without the subscription headers: the server is busy."""
+API_KEY_RATE_LIMIT = "API Error: Request rejected (429)"
+"""An API-key account's 429: a per-minute rate limit, not a 5-hour window."""
+
 _WINDOW_KIND = {
     "five_hour": "session",
     "seven_day": "weekly",
@@ -31,6 +36,9 @@ class RateLimitInfo:
     resets_at: datetime | None
     window: str
     utilization: float | None
+    warning: bool = False
+    """Past a warning threshold: `allowed_warning`, at the top or for the event's own window
+    (Claude Code 2.1.332 reports the window's warning only inside `unifiedWindows`)."""
 
     @property
     def rejected(self) -> bool:
@@ -98,11 +106,22 @@ def parse_rate_limit_event(obj: Mapping[str, Any]) -> RateLimitInfo | None:
     if not isinstance(status, str) or not status:
         return None
     window = info.get("rateLimitType")
+    window = window if isinstance(window, str) else ""
+    # Newer CLIs (2.1.332) put each window's figures in `unifiedWindows`; the top level may
+    # lack the utilization (a plain `allowed` reply) while the window carries it.
+    windows = info.get("unifiedWindows")
+    own = windows.get(window) if isinstance(windows, Mapping) and window else None
+    own = own if isinstance(own, Mapping) else {}
+    utilization = _fraction(info.get("utilization"))
+    if utilization is None:
+        utilization = _fraction(own.get("utilization"))
+    resets_at = _epoch(info.get("resetsAt")) or _epoch(own.get("resetsAt"))
     return RateLimitInfo(
         status=status,
-        resets_at=_epoch(info.get("resetsAt")),
-        window=window if isinstance(window, str) else "",
-        utilization=_fraction(info.get("utilization")),
+        resets_at=resets_at,
+        window=window,
+        utilization=utilization,
+        warning=status == "allowed_warning" or own.get("status") == "allowed_warning",
     )
 
 
@@ -121,6 +140,9 @@ def limit_from_result(obj: Mapping[str, Any], now: datetime, local_tz: tzinfo) -
     hit = parse_limit_message(text, now, local_tz) if text else None
     if hit is not None:
         return hit
+    if NOT_A_USAGE_LIMIT in text or text.startswith(API_KEY_RATE_LIMIT):
+        # The server throttles (or an API key's per-minute limit): transient, not a window.
+        return None
     status = obj.get("api_error_status")
     if status == 429 or status == "429":
         return LimitHit("unknown", now.astimezone(UTC) + FALLBACK_WINDOW,

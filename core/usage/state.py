@@ -57,6 +57,8 @@ class LimitState:
     """The limit message or event that set a limit, for people."""
     windows: tuple[WindowView, ...] = ()
     """The weekly picture (weekly, Opus, Sonnet windows) when a source knows it."""
+    warning: str | None = None
+    """A run's last rate-limit event said a window is nearly used up (`allowed_warning`)."""
 
     @property
     def percent_used(self) -> float | None:
@@ -82,6 +84,7 @@ class LimitState:
             "sources": dict(self.sources),
             "text": self.text,
             "windows": [window.as_json() for window in self.windows],
+            "warning": self.warning,
         }
 
 

@@ -98,6 +98,10 @@ def test_child_env_is_an_allow_list() -> None:
                       source=ours)
     assert extra["HTTPS_PROXY"] == "http://proxy:3128"
     assert not {"TELEGRAM_BOT_TOKEN", "NIGHTSHIFT_DATABASE_URL", "CLAUDECODE"} & set(extra)
+    # Claude Code's own unprefixed settings reach Claude, not the other tools.
+    unattended = {**ours, "DISABLE_AUTOUPDATER": "1"}
+    assert child_env(source=unattended)["DISABLE_AUTOUPDATER"] == "1"
+    assert "DISABLE_AUTOUPDATER" not in child_env(source=unattended, claude=False)
 
 
 @pytest.mark.parametrize("value", ["TELEGRAM_BOT_TOKEN", "HTTPS_PROXY,NIGHTSHIFT_DATABASE_URL", "A B",

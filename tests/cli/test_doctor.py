@@ -97,3 +97,29 @@ def test_init_writes_absolute_paths_to_the_user_config_read_from_anywhere(tmp_pa
                             cwd=elsewhere, timeout=60)
     checks = {c["name"]: c for c in json.loads(listed.stdout)}
     assert checks["vault"]["detail"] == str(start / "notes" / "brain") and checks["vault"]["ok"] is True
+
+
+def test_the_claude_version_login_and_sandbox_are_judged_without_a_request(tmp_path: Path) -> None:
+    token = "sk-ant-oat01-" + "q" * 40
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("git", "tmux"):
+        found = subprocess.run(["which", tool], capture_output=True, text=True).stdout.strip()
+        if found:
+            (bin_dir / tool).symlink_to(found)
+    env = {**os.environ, "PATH": str(bin_dir), "HOME": str(tmp_path / "home"),
+           "CLAUDE_CONFIG_DIR": str(tmp_path / "claude"), "CLAUDE_CODE_OAUTH_TOKEN": token,
+           "NIGHTSHIFT_CLAUDE_BIN": str(Path(sys.executable).parent / "nightshift-fake-claude")}
+    _, checks, text = doctor(env)
+    assert checks["claude"]["ok"] is True
+    assert "2.1.197 (older than the tested 2.1.332" in str(checks["claude"]["detail"])
+    assert checks["claude login"]["ok"] is True
+    assert "CLAUDE_CODE_OAUTH_TOKEN is set" in str(checks["claude login"]["detail"])
+    assert token not in text and token not in json.dumps(checks)
+    if sys.platform.startswith("linux"):  # bwrap and socat are not on this PATH
+        assert checks["sandbox"]["ok"] is False
+        assert "bubblewrap socat" in str(checks["sandbox"]["fix"])
+    _, off, _ = doctor({**env, "NIGHTSHIFT_BASH_SANDBOX": "off"})
+    assert off["sandbox"]["ok"] is True and "allow-list" in str(off["sandbox"]["detail"])
+    _, logged_out, _ = doctor({k: v for k, v in env.items() if k != "CLAUDE_CODE_OAUTH_TOKEN"})
+    assert logged_out["claude login"]["ok"] is False and "/login" in str(logged_out["claude login"]["fix"])

@@ -80,7 +80,11 @@ def test_the_work_is_judged_by_the_check_when_there_is_one() -> None:
     assert timed.outcome is Outcome.CHECK_FAILED and "timed out" in timed.reason
     denied = ResultInfo.parse(result(permission_denials=[{"tool_name": "Bash"}]))
     assert work_verdict(denied, "make test", passed(False)).outcome is Outcome.PERMISSION_DENIED
-    assert work_verdict(denied, "make test", passed(True)).outcome is Outcome.SUCCESS
+    # A refusal is never a plain success (issue 15), even when the check passed: the owner
+    # hears what was refused and can allow it.
+    passed_anyway = work_verdict(denied, "make test", passed(True))
+    assert passed_anyway.outcome is Outcome.PERMISSION_DENIED
+    assert "the check passed" in passed_anyway.reason
 
 
 def test_without_a_check_only_the_marker_line_counts() -> None:
