@@ -45,12 +45,18 @@ class Act(enum.StrEnum):
     PULL_REQUEST = "pr"
     FOLLOW_UP = "fu"
     STOP = "st"
+    # a run's refused command (the numbers: the run, the refusal's index in it)
+    ALLOW = "al"
+    """Allow what the refusal offers for the task, and retry in the same session."""
+    ALLOW_REPO = "ar"
+    """The same, for every task in the repository."""
 
 
 PLAN_ACTS = frozenset({Act.APPROVE, Act.REVISE, Act.REJECT})
-TWO_NUMBERS = PLAN_ACTS | {Act.DRAFT_SET_REPO, Act.MERGE, Act.PULL_REQUEST}
-TASK_ACTS = frozenset(Act) - {Act.QUEUE, Act.DRAFT_QUEUE, Act.DRAFT_NO_PLAN, Act.DRAFT_REPOS,
-                              Act.DRAFT_SET_REPO, Act.DRAFT_DISCARD}
+ALLOW_ACTS = frozenset({Act.ALLOW, Act.ALLOW_REPO})
+TWO_NUMBERS = PLAN_ACTS | ALLOW_ACTS | {Act.DRAFT_SET_REPO, Act.MERGE, Act.PULL_REQUEST}
+TASK_ACTS = frozenset(Act) - ALLOW_ACTS - {Act.QUEUE, Act.DRAFT_QUEUE, Act.DRAFT_NO_PLAN,
+                                           Act.DRAFT_REPOS, Act.DRAFT_SET_REPO, Act.DRAFT_DISCARD}
 """Acts whose first number is a task id: a reply to their message is about that task."""
 _NUMBER = re.compile(r"[0-9]+", re.ASCII)
 """Digits as the phone sent them when we made the button: no sign, space or other script."""

@@ -11,7 +11,7 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
 from bot import render
-from bot.buttons import Act, Callback
+from bot.buttons import ALLOW_ACTS, Act, Callback
 from bot.deps import deps
 from bot.drafts import on_draft_button
 from bot.handlers import (
@@ -76,6 +76,13 @@ async def _act(update: Update, context: ContextTypes.DEFAULT_TYPE, press: Callba
         return await on_draft_button(update, context, press)
     if press.act in REVIEW_ACTS:
         return await on_review_button(update, context, press)
+    if press.act in ALLOW_ACTS:
+        assert press.version is not None
+        scope = "repo" if press.act is Act.ALLOW_REPO else "task"
+        retried = await service.allow_refused(press.number, press.version, scope=scope)
+        await _drop_buttons(update)
+        await reply(update, context, render.task_changed(retried, "Allowed; retrying in the same session"))
+        return "Allowed"
     if press.act is Act.STOP:
         stopped = await service.cancel(task_id, "stopped from Telegram")
         await _drop_buttons(update)

@@ -21,7 +21,7 @@ from bot.runtime import BotRuntime, running_bot
 from bot.text import visible_text
 from core.abc import Notification
 from core.errors import ConfigError
-from core.models import Outcome, RunKind, Task, TaskState, Tokens
+from core.models import Outcome, RunKind, Task, TaskState, Tokens, utcnow
 from core.outbox_notifier import OutboxNotifier
 from core.redact import REDACTED
 from core.service import Service
@@ -490,3 +490,25 @@ async def test_the_token_never_reaches_the_logs(
     text = caplog.text + "".join(str(r.__dict__) for r in caplog.records)
     assert REDACTED in text  # httpx logged request URLs, and they were masked
     assert TOKEN not in text and TOKEN.partition(":")[2] not in text
+
+
+async def test_allow_and_retry_from_the_phone_allows_the_refused_command_for_the_task(
+    fake_telegram: FakeTelegram, bot: BotRuntime, bot_service: Service
+) -> None:
+    store = bot_service.store
+    task = await bot_service.add("run the tests", plan=False)
+    now = utcnow()
+    await store.tasks.transition(task.id, TaskState.RUNNING, reason="claimed", now=now)
+    run = await store.runs.create(task.id, now=now, started_at=now, session_id="sess-allow")
+    refused = [{"tool": "Bash", "detail": "make test", "rules": ["Bash(make test)"]}]
+    await store.runs.finish(run.id, Outcome.PERMISSION_DENIED, now=now, extra={"refused": refused})
+    await store.tasks.transition(task.id, TaskState.FAILED, reason="refused", now=now, run_id=run.id)
+    for data in (f"al:{run.id}:7", f"al:+{run.id}:0"):  # no such refusal; a forged number
+        fake_telegram.push_callback(OWNER, data)
+    fake_telegram.push_callback(OWNER, f"al:{run.id}:0")
+    await fake_telegram.wait_for(lambda f: len(answers(f)) == 3)
+    toasts = [str(a.get("text")) for a in answers(fake_telegram)]
+    assert "has no refusal 7" in toasts[0] and "not one nightshift knows" in toasts[1]
+    assert toasts[2] == "Allowed"
+    assert (await bot_service.get(task.id)).state is TaskState.READY
+    assert "Bash(make test)" in await bot_service.allowed(task.id)
