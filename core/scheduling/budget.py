@@ -1,21 +1,17 @@
-"""Which tasks to start in a window: by priority and dependencies, within the window's budget.
+"""Which tasks to start now: by priority and dependencies, within what the owner does not need.
 
-The budget is the window's capacity minus what is already used and minus the reserve the
-owner keeps for their own work at this hour. Tasks are taken in queue order; one that does
-not fit is passed over (a smaller one behind it may fit), and is first in line at the next
-fresh window. A task larger than any window this owner ever allows starts alone in a fresh
-window: it will hit the limit, pause, and resume its session after the reset.
+What the owner needs comes from `core.scheduling.protect` (the `Horizon`). Tasks are taken in
+queue order; one that does not fit is passed over (a smaller one behind it may fit). A task
+larger than any window starts alone in a fresh one nobody needs: it will hit the limit, pause,
+and resume its session after the reset. The daemon and the simulator both plan with this.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
 from typing import Any
 
-from core.scheduling.hours import reserve_fraction, smallest_reserve
 from core.scheduling.protect import Horizon
 
 OVERFLOW_SHARE = 0.5
@@ -66,8 +62,6 @@ class WindowCapacity:
 
     total_tokens: int
     used_tokens: int = 0
-    committed_tokens: int = 0
-    """What runs in flight are still expected to spend (their estimates less what they spent)."""
 
     @property
     def fresh(self) -> bool:
@@ -88,89 +82,6 @@ class WindowPlan:
 
     def allows(self, task_id: int) -> bool:
         return task_id in self.picked
-
-
-def window_budget(
-    capacity: WindowCapacity, reserve: float | Mapping[int, float], now: datetime, tz: tzinfo
-) -> int:
-    """Tokens the queue may spend now: capacity minus reserve minus what is already used."""
-    fraction = reserve if isinstance(reserve, float | int) else reserve_fraction(reserve, now, tz)
-    return max(0, math.floor(capacity.total_tokens * (1 - fraction)) - capacity.used_tokens)
-
-
-def largest_budget(capacity: WindowCapacity, reserve: float | Mapping[int, float]) -> int:
-    """The budget of a fresh window at the owner's most generous hour."""
-    fraction = reserve if isinstance(reserve, float | int) else smallest_reserve(reserve)
-    return math.floor(capacity.total_tokens * (1 - fraction))
-
-
-def plan_window(
-    tasks: Sequence[Candidate],
-    capacity: WindowCapacity | None,
-    reserve: float | Mapping[int, float],
-    now: datetime,
-    tz: tzinfo | None = None,
-) -> WindowPlan:
-    """Pick the tasks to start in this window.
-
-    Repeatedly takes the first task in queue order whose dependencies are done or already
-    picked and whose estimate fits what is left. Passing over a task that does not fit, and
-    re-scanning after each pick, means a dependency picked late can still let an
-    earlier-ranked dependent in. `now` (with `tz`, default `now`'s own zone) selects the
-    reserve for the hour.
-    """
-    zone = tz or now.tzinfo
-    if zone is None:
-        raise ValueError("now must be timezone-aware")
-    queue = sorted(tasks, key=lambda c: c.order)
-    known = {c.task_id for c in queue}
-    picked: list[int] = []
-    picked_set: set[int] = set()
-    reasons: dict[int, str] = {}
-
-    def ready(c: Candidate) -> bool:
-        return all(dep in picked_set for dep in c.depends_on)
-
-    if capacity is None:
-        # Unknown capacity: hold nothing back; the limit pause is the safety net.
-        _pick(queue, picked, picked_set, ready, lambda c, total: True)
-        deferred = tuple(c.task_id for c in queue if c.task_id not in picked_set)
-        for task_id in deferred:
-            reasons[task_id] = "waits for a dependency"
-        return WindowPlan(tuple(picked), deferred, None, 0, None, reasons)
-
-    budget = window_budget(capacity, reserve, now, zone) - capacity.committed_tokens
-    biggest = largest_budget(capacity, reserve)
-    left = budget
-    oversized: int | None = None
-    first = next((c for c in queue if ready(c)), None)
-    if capacity.fresh and first is not None and first.estimate_tokens > biggest:
-        # First in line and no window will ever hold it: give it this fresh one to itself.
-        oversized = first.task_id
-        picked.append(first.task_id)
-        picked_set.add(first.task_id)
-        left = 0
-    if oversized is None:
-        left -= _pick(queue, picked, picked_set, ready, lambda c, total: total <= budget)
-    for c in queue:
-        if c.task_id in picked_set:
-            continue
-        if any(dep not in known for dep in c.depends_on):
-            reasons[c.task_id] = "waits for a dependency outside the queue"
-        elif not ready(c):
-            reasons[c.task_id] = "waits for a dependency that does not fit this window"
-        elif oversized is not None:
-            reasons[c.task_id] = f"task {oversized} has this window to itself"
-        elif c.estimate_tokens > biggest:
-            reasons[c.task_id] = "larger than any window: waits to start alone in a fresh one"
-        else:
-            reasons[c.task_id] = (
-                f"needs ~{c.estimate_tokens:,} tokens; {max(left, 0):,} left in this window"
-            )
-    deferred = tuple(c.task_id for c in queue if c.task_id not in picked_set)
-    estimates = {c.task_id: c.estimate_tokens for c in queue}
-    planned = sum(estimates[task_id] for task_id in picked)
-    return WindowPlan(tuple(picked), deferred, budget, planned, oversized, reasons)
 
 
 def _pick(

@@ -1,4 +1,4 @@
-"""Budget packing: properties that must hold for any queue, capacity and reserve."""
+"""The protected planner: properties that must hold for any queue and any protection."""
 
 from __future__ import annotations
 
@@ -7,13 +7,8 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.scheduling.budget import (
-    Candidate,
-    WindowCapacity,
-    largest_budget,
-    plan_window,
-    window_budget,
-)
+from core.scheduling.budget import Candidate, WindowPlan, plan_protected
+from core.scheduling.protect import Horizon
 
 NOW = datetime(2026, 3, 10, 3, 0, tzinfo=UTC)
 
@@ -35,51 +30,68 @@ def queues(draw: st.DrawFn) -> list[Candidate]:
                 depends_on=tuple(deps),
                 rank=(draw(st.integers(0, 5)),),
                 resuming=draw(st.integers(0, 9)) == 0,
+                anytime=draw(st.integers(0, 9)) == 0,
             )
         )
     return draw(st.permutations(tasks))
 
 
-capacities = st.builds(WindowCapacity, total_tokens=st.integers(0, 5_000),
-                       used_tokens=st.one_of(st.just(0), st.integers(0, 5_000)))
-reserves = st.one_of(
-    st.floats(0, 1),
-    st.dictionaries(st.integers(0, 23), st.floats(0, 1), max_size=24),
-)
+@st.composite
+def horizons(draw: st.DrawFn) -> Horizon:
+    capacity = draw(st.integers(1, 5_000))
+    return Horizon(
+        window_end=NOW, capacity_tokens=capacity, capacity_known=draw(st.booleans()),
+        keep_tokens=draw(st.integers(0, capacity)), next_keep_tokens=draw(st.integers(0, capacity)),
+        run_tokens=draw(st.integers(0, 10_000)), reason=draw(st.sampled_from(["", "your reserve"])),
+    )
 
 
-def _order(c: Candidate) -> tuple[object, ...]:
-    return c.order
+def _split(h: Horizon, total: int) -> tuple[int, int]:
+    before = min(total, h.run_tokens)
+    return before, total - before
+
+
+def _plan(tasks: list[Candidate], h: Horizon, used: int, committed: int) -> WindowPlan:
+    return plan_protected(tasks, used_tokens=used, committed_tokens=committed, horizon=h)
 
 
 @settings(max_examples=400)
-@given(queues(), capacities, reserves, st.integers(0, 23))
-def test_never_over_budget_unless_one_oversized_task_alone(
-    tasks: list[Candidate], capacity: WindowCapacity, reserve: object, hour: int
+@given(queues(), horizons(), st.integers(0, 5_000), st.integers(0, 3_000))
+def test_what_is_kept_for_the_owner_is_never_planned_away(
+    tasks: list[Candidate], h: Horizon, used: int, committed: int
 ) -> None:
-    now = NOW.replace(hour=hour)
-    plan = plan_window(tasks, capacity, reserve, now)  # type: ignore[arg-type]
+    """Every pick fits before the reset and after it, except the three documented ways out:
+    an unknown size with nobody to protect, one task larger than any window in a fresh
+    unprotected one, and one smallest task rather than an idle unprotected window."""
+    plan = _plan(tasks, h, used, committed)
     by_id = {c.task_id: c for c in tasks}
-    budget = window_budget(capacity, reserve, now, UTC)  # type: ignore[arg-type]
-    assert plan.budget_tokens == budget
-    assert plan.planned_tokens == sum(by_id[i].estimate_tokens for i in plan.picked)
-    if plan.oversized is None:
-        assert plan.planned_tokens <= budget
-    else:
-        assert plan.picked == (plan.oversized,)
-        assert capacity.fresh
-        assert by_id[plan.oversized].estimate_tokens > largest_budget(capacity, reserve)  # type: ignore[arg-type]
     assert set(plan.picked) | set(plan.deferred) == set(by_id)
     assert not set(plan.picked) & set(plan.deferred)
     assert set(plan.reasons) == set(plan.deferred)
+    unprotected = h.keep_tokens == 0 and h.next_keep_tokens == 0
+    if unprotected and not h.capacity_known:
+        return  # nothing held back (only dependencies wait)
+    if plan.oversized is not None:
+        assert plan.picked == (plan.oversized,) and unprotected and used == committed == 0
+        assert by_id[plan.oversized].estimate_tokens > h.capacity_tokens
+        return
+    planned = sum(by_id[i].estimate_tokens for i in plan.picked)
+    before, after = _split(h, committed + planned)
+    if any(by_id[i].anytime for i in plan.picked):
+        return  # an anytime task is measured against the capacity alone
+    fits = (before <= h.capacity_tokens - used - h.keep_tokens
+            and after <= h.capacity_tokens - h.next_keep_tokens)
+    if plan.picked and not fits:
+        # The idle-window rule: nothing else picked, nothing running, nothing kept now.
+        assert len(plan.picked) == 1 and committed == 0 and h.keep_tokens == 0
 
 
 @settings(max_examples=400)
-@given(queues(), capacities, reserves)
+@given(queues(), horizons(), st.integers(0, 5_000), st.integers(0, 3_000))
 def test_dependencies_start_before_their_dependents(
-    tasks: list[Candidate], capacity: WindowCapacity, reserve: object
+    tasks: list[Candidate], h: Horizon, used: int, committed: int
 ) -> None:
-    plan = plan_window(tasks, capacity, reserve, NOW)  # type: ignore[arg-type]
+    plan = _plan(tasks, h, used, committed)
     by_id = {c.task_id: c for c in tasks}
     position = {task_id: i for i, task_id in enumerate(plan.picked)}
     for task_id in plan.picked:
@@ -88,79 +100,20 @@ def test_dependencies_start_before_their_dependents(
             assert position[dep] < position[task_id]
 
 
-@settings(max_examples=400)
-@given(queues(), capacities, reserves)
-def test_priority_respected_each_pick_is_the_first_that_fits(
-    tasks: list[Candidate], capacity: WindowCapacity, reserve: object
-) -> None:
-    """At every step, no task ahead in queue order was startable and fit but was passed over."""
-    plan = plan_window(tasks, capacity, reserve, NOW)  # type: ignore[arg-type]
-    by_id = {c.task_id: c for c in tasks}
-    if plan.oversized is not None:
-        startable = [c for c in tasks if not c.depends_on]
-        assert min(startable, key=_order).task_id == plan.oversized
-        return
-    by_id = {c.task_id: c for c in tasks}
-    left = plan.budget_tokens
-    done: set[int] = set()
-    for task_id in plan.picked:
-        chosen = by_id[task_id]
-        for other in tasks:
-            if other.task_id in done or other.task_id == task_id:
-                continue
-            startable = all(d in done for d in other.depends_on)
-            fits = left is None or other.estimate_tokens <= left
-            if startable and fits:
-                assert _order(chosen) < _order(other), (
-                    f"picked {task_id} although {other.task_id} came first and fit"
-                )
-        done.add(task_id)
-        if left is not None:
-            left -= chosen.estimate_tokens
-    # Nothing left out would still have fitted.
-    for other in tasks:
-        if other.task_id not in done and all(d in done for d in other.depends_on):
-            assert left is not None and other.estimate_tokens > left
+def _horizon(capacity: int, keep: int = 0, next_keep: int = 0, run: int = 10**9,
+             known: bool = True) -> Horizon:
+    return Horizon(NOW, capacity, known, keep, next_keep, run, "your reserve" if keep else "")
 
 
-@given(queues())
-def test_unknown_capacity_holds_back_only_tasks_waiting_for_dependencies(
-    tasks: list[Candidate],
-) -> None:
-    plan = plan_window(tasks, None, 0.3, NOW)
-    assert plan.budget_tokens is None
-    for task_id in plan.deferred:
-        assert "dependency" in plan.reasons[task_id]
-
-
-def test_a_task_larger_than_any_window_starts_alone_in_a_fresh_window() -> None:
+def test_a_task_larger_than_any_window_starts_alone_in_a_fresh_window_nobody_needs() -> None:
     big = Candidate(1, priority=1, estimate_tokens=10_000)
     small = Candidate(2, priority=2, estimate_tokens=10)
-    fresh = plan_window([big, small], WindowCapacity(1_000), 0.0, NOW)
+    fresh = _plan([big, small], _horizon(1_000), 0, 0)
     assert fresh.picked == (1,) and fresh.oversized == 1
-    # In a window already in use it waits (the small one goes), and says why.
-    used = plan_window([big, small], WindowCapacity(1_000, used_tokens=100), 0.0, NOW)
-    assert used.picked == (2,)
-    assert "larger than any window" in used.reasons[1]
-
-
-def test_a_task_that_fits_at_night_waits_for_night_instead_of_eating_the_day_reserve() -> None:
-    reserve = {h: 0.3 for h in range(9, 19)}
-    task = Candidate(1, priority=2, estimate_tokens=900)
-    day = plan_window([task], WindowCapacity(1_000), reserve, NOW.replace(hour=10))
-    night = plan_window([task], WindowCapacity(1_000), reserve, NOW.replace(hour=3))
-    assert day.picked == () and day.budget_tokens == 700
-    assert night.picked == (1,) and night.budget_tokens == 1_000
-
-
-def test_reserve_is_read_in_the_owners_zone() -> None:
-    from zoneinfo import ZoneInfo
-
-    reserve = {h: 0.5 for h in range(9, 18)}
-    # 08:00 UTC is 10:00 in Berlin in summer: work hours there.
-    summer = datetime(2026, 7, 1, 8, 0, tzinfo=UTC)
-    assert window_budget(WindowCapacity(1_000), reserve, summer, ZoneInfo("Europe/Berlin")) == 500
-    assert window_budget(WindowCapacity(1_000), reserve, summer, UTC) == 1_000
+    used = _plan([big, small], _horizon(1_000), 100, 0)
+    assert used.picked == (2,) and "larger than any window" in used.reasons[1]
+    kept = _plan([big, small], _horizon(1_000, keep=300), 0, 0)
+    assert kept.picked == (2,), "not when the owner needs the window"
 
 
 def test_resuming_task_goes_first_then_priority_then_rank() -> None:
@@ -170,7 +123,7 @@ def test_resuming_task_goes_first_then_priority_then_rank() -> None:
         Candidate(3, priority=0, estimate_tokens=1, rank=("2026-01-01",)),
         Candidate(4, priority=1, estimate_tokens=1),
     ]
-    assert plan_window(tasks, WindowCapacity(100), 0.0, NOW).picked == (1, 3, 2, 4)
+    assert _plan(tasks, _horizon(100), 0, 0).picked == (1, 3, 2, 4)
 
 
 def test_small_task_behind_one_that_does_not_fit_fills_the_window() -> None:
@@ -179,9 +132,9 @@ def test_small_task_behind_one_that_does_not_fit_fills_the_window() -> None:
         Candidate(2, priority=1, estimate_tokens=600),
         Candidate(3, priority=2, estimate_tokens=300),
     ]
-    plan = plan_window(tasks, WindowCapacity(1_000), 0.0, NOW)
+    plan = _plan(tasks, _horizon(1_000), 0, 0)
     assert plan.picked == (1, 3)
-    assert "600 tokens; 100 left" in plan.reasons[2]
+    assert plan.reasons[2] == "needs ~600 tokens; 100 left in this window"
 
 
 def test_dependent_ranked_before_its_dependency_still_gets_in_after_it() -> None:
@@ -189,4 +142,14 @@ def test_dependent_ranked_before_its_dependency_still_gets_in_after_it() -> None
         Candidate(1, priority=0, estimate_tokens=10, depends_on=(2,)),
         Candidate(2, priority=3, estimate_tokens=10),
     ]
-    assert plan_window(tasks, WindowCapacity(100), 0.0, NOW).picked == (2, 1)
+    assert _plan(tasks, _horizon(100), 0, 0).picked == (2, 1)
+
+
+def test_an_idle_window_nobody_needs_gets_the_smallest_task_that_it_half_covers() -> None:
+    tasks = [Candidate(1, priority=0, estimate_tokens=900), Candidate(2, priority=1, estimate_tokens=500)]
+    idle = _plan(tasks, _horizon(1_000), 700, 0)  # 300 left: neither fits; 300 covers 60% of 500
+    assert idle.picked == (2,)
+    busy = _plan(tasks, _horizon(1_000), 700, 100)  # a run in flight: the window is not idle
+    assert busy.picked == ()
+    kept = _plan(tasks, _horizon(1_000, keep=100), 600, 0)
+    assert kept.picked == (), "never into what is kept for the owner"
