@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from importlib.metadata import entry_points
 
 from core.abc import Clock, Notifier, NullNotifier, ProcessRunner
 from core.brain_logs import LogBook
+from core.cluster import NodeAgent, repos_here
 from core.daemon import Daemon, Doorbell, FrontFactory
 from core.daemon.seams import FinishedHook
 from core.errors import ConfigError
@@ -107,6 +108,25 @@ class LearningObserver:
             )
 
 
+def node_agent(settings: Settings, store: Store, clock: Clock = utcnow) -> NodeAgent:
+    """This machine's daemon as a node of its queue: on a shared (PostgreSQL) queue it claims
+    only tasks whose repository it has (NIGHTSHIFT_REPOS that exist here)."""
+    shared = settings.shared_queue
+    return NodeAgent(
+        store,
+        settings.node,
+        clock=clock,
+        stale_after=timedelta(seconds=settings.node_stale_s),
+        repos=repos_here(settings.repos.values()) if shared else None,
+        shared=shared,
+    )
+
+
+def node_scope(settings: Settings) -> str:
+    """The suffix of this machine's own keys in a shared queue's key-value table ('' alone)."""
+    return f"@{settings.node}" if settings.shared_queue else ""
+
+
 def build_daemon(
     settings: Settings,
     store: Store,
@@ -128,6 +148,7 @@ def build_daemon(
     logs and the usage endpoint (`run` without `--burst`); `fronts` are entered at start.
     """
     notifier = notifier or owner_notifier(settings, store, clock)
+    node = node_agent(settings, store, clock)
     learned = LearnedCache(settings, store)
     executor = Executor(
         settings,
@@ -136,9 +157,10 @@ def build_daemon(
         notifier,
         clock=clock,
         time_limit_minutes=learned.time_limit_minutes,
+        owns=node.mine,
         **asdict(timings),
     )
-    monitor = UsageMonitor(settings, store) if usage_monitor else None
+    monitor = UsageMonitor(settings, store, kv_scope=node_scope(settings)) if usage_monitor else None
     doorbell = Doorbell()
     service = Service(
         settings,
@@ -162,6 +184,7 @@ def build_daemon(
         doorbell=doorbell,
         notifier=notifier,
         logbook=logbook,
+        node=node,
         monitor=monitor,
         planner=Planner(settings, store, executor, notifier, clock=clock),
         observer=LearningObserver(service, upkeep, learned, monitor),

@@ -148,6 +148,8 @@ class Task:
     resume_after: datetime | None = None
     blocked_by: tuple[int, ...] = ()
     """Dependencies that ended without DONE: this task will never run unless they are retried."""
+    node: str | None = None
+    """The daemon (machine) working on it or holding its paused session; None: nobody."""
 
     def as_json(self) -> dict[str, Any]:
         return {

@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     tz: str = ""
     database_url: SecretStr | None = None
     """PostgreSQL URL of a queue shared by several machines; unset: the local SQLite file."""
+    node_name: str = ""
+    """This machine's name among the daemons sharing a queue; empty: the host name."""
+    node_stale_s: float = Field(90.0, ge=3, le=86_400)
+    """A daemon whose heartbeat is older than this is stopped: its running tasks are taken over."""
 
     # --- scheduling
     reset_margin_s: float = Field(60.0, ge=0, le=3600)
@@ -222,6 +226,14 @@ class Settings(BaseSettings):
     def _empty_token_is_none(cls, value: Any) -> Any:
         return None if value == "" else value
 
+    @field_validator("node_name")
+    @classmethod
+    def _node_name(cls, value: str) -> str:
+        value = value.strip()
+        if len(value) > 100 or any(not (ch.isalnum() or ch in "-_.") for ch in value):
+            raise ValueError("use letters, digits, '-', '_' and '.' (at most 100)")
+        return value
+
     @field_validator("database_url", mode="before")
     @classmethod
     def _database_url(cls, value: Any) -> Any:
@@ -288,6 +300,25 @@ class Settings(BaseSettings):
     def db_path(self) -> Path:
         """The local SQLite file: the queue by default, the usage cache always."""
         return self.home_dir / "nightshift.db"
+
+    @property
+    def node(self) -> str:
+        """This daemon's node name: NIGHTSHIFT_NODE_NAME, else the host name."""
+        if self.node_name:
+            return self.node_name
+        import socket
+
+        return socket.gethostname() or "localhost"
+
+    @property
+    def shared_queue(self) -> bool:
+        """The queue is a PostgreSQL database several machines' daemons may share."""
+        return self.database_url is not None
+
+    @property
+    def heartbeat_s(self) -> float:
+        """How often the daemon says it is alive: three beats fit in the staleness limit."""
+        return self.node_stale_s / 3
 
     @property
     def local_tz(self) -> tzinfo:

@@ -13,14 +13,15 @@ import logging
 import os
 import signal
 from collections.abc import Sequence
-from contextlib import AsyncExitStack
 from datetime import datetime
 
 from core.abc import Notifier
 from core.brain_logs import LogBook
+from core.cluster import NodeAgent
 from core.daemon.dispatcher import Dispatcher, OwnerUse
 from core.daemon.follower import Follower
-from core.daemon.gate import LimitGate
+from core.daemon.gate import LIMIT_PAUSE_KEY, LimitGate
+from core.daemon.node import Heartbeat, LeasedFronts
 from core.daemon.owner import OwnerUseSource
 from core.daemon.priming import Primer
 from core.daemon.seams import (
@@ -58,6 +59,7 @@ class Daemon:
         doorbell: Doorbell,
         notifier: Notifier,
         logbook: LogBook,
+        node: NodeAgent,
         monitor: UsageMonitor | None = None,
         planner: TaskPlanner | None = None,
         observer: RunObserver | None = None,
@@ -75,7 +77,8 @@ class Daemon:
         self.settings = settings = service.settings
         self.store = service.store
         self.observer = observer
-        self.fronts = tuple(fronts)
+        self.node = node
+        self.fronts = LeasedFronts(fronts, node)
         self.burst = burst
         self.max_wait_s = max_wait_s
         self.install_signal_handlers = install_signal_handlers
@@ -84,6 +87,7 @@ class Daemon:
         self.timers = Timers(settings.local_tz)
         self.usage = UsageWatch(monitor)
         self.background = Background()
+        self.heartbeat = Heartbeat(node, self.fronts, doorbell)
         self.estimator = Estimator(service.store, settings.default_task_tokens, learned_estimate)
         self.summary = WindowSummary(service, notifier, settings.local_tz, self.stats)
         self.gate = LimitGate(
@@ -98,6 +102,8 @@ class Daemon:
             window_opened=self._window_opened,
             logbook=logbook,
             burst=burst,
+            pause_key=f"{LIMIT_PAUSE_KEY}@{node.name}" if node.shared else LIMIT_PAUSE_KEY,
+            mine=node.mine,
         )
         self.follower = Follower(
             service.store,
@@ -113,6 +119,7 @@ class Daemon:
             observer=observer,
             choose_prompt=choose_prompt,
             on_finished=on_finished,
+            mine=node.mine,
         )
         self.dispatcher = Dispatcher(
             service,
@@ -127,6 +134,7 @@ class Daemon:
             owner_use=owner_use or OwnerUseSource(monitor, service.store, settings.local_tz),
             pause_run=executor.pause_for_budget,
             burst=burst,
+            node=node,
         )
         self.primer = Primer(
             settings,
@@ -142,6 +150,7 @@ class Daemon:
         self._stop = asyncio.Event()
         self._exit_code = 0
         self._started = False
+        self._backup_skipped = False
 
     # --- life cycle -----------------------------------------------------------------------
 
@@ -156,14 +165,17 @@ class Daemon:
     async def run(self) -> int:
         """Run until stopped (or, with `burst`, until nothing runnable is left); the exit code."""
         with InstanceLock(self.settings.home_dir):
-            async with AsyncExitStack() as stack:
-                for front in self.fronts:
-                    await stack.enter_async_context(front())
+            await self.node.join()
+            try:
+                await self.fronts.sync()  # a front that cannot start stops the daemon here
                 try:
                     await self._start()
                     await self._stop.wait()
                 finally:
                     await self._shutdown()
+            finally:
+                await self.fronts.close()
+                await self.heartbeat.leave()
         return self._exit_code
 
     def request_stop(self, reason: str = "stop requested") -> None:
@@ -186,6 +198,8 @@ class Daemon:
             "starting",
             home=str(self.settings.home_dir),
             pid=os.getpid(),
+            node=self.node.name,
+            shared_queue=self.node.shared,
             burst=self.burst,
             max_parallel=self.settings.max_parallel,
             margin_s=self.settings.reset_margin_s,
@@ -203,6 +217,7 @@ class Daemon:
             daily_summary=self._daily_summary,
             morning_digest=self._morning_digest,
             work_prime=self.primer.prime_for_work,
+            heartbeat=self.heartbeat.beat,
         )
         self.timers.start(standing_jobs(self.settings, work, burst=self.burst))
         await self.gate.restore()
@@ -260,15 +275,23 @@ class Daemon:
         if self.observer is not None:
             await self.observer.meta_task(self.now())
 
+    async def _speaks(self) -> bool:
+        """On a shared queue the daily messages come from one machine: the sender lease's holder."""
+        return not self.node.shared or await self.node.holds()
+
     async def _daily_summary(self) -> None:
         from core.metrics.pictures import send_daily_summary  # matplotlib: loaded when due
 
+        if not await self._speaks():
+            return
         await send_daily_summary(self.service, self.now())
         event("daily summary sent")
 
     async def _morning_digest(self) -> None:
         from core.metrics.pictures import send_morning_digest
 
+        if not await self._speaks():
+            return
         note = await send_morning_digest(self.service, self.now())
         event("morning digest", sent=note is not None)
 
@@ -294,6 +317,12 @@ class Daemon:
         """
         from core.backup import daily_backup
 
+        if self.node.shared:
+            if not self._backup_skipped:
+                self._backup_skipped = True
+                event("daily backup off", reason="the queue is in PostgreSQL: back it up with pg_dump",
+                      database=self.store.db.location)
+            return
         try:
             made = await daily_backup(self.settings, self.store, self.now())
         except NightshiftError as exc:
@@ -322,7 +351,8 @@ class Daemon:
         elif self.follower.holding(now):
             self._exit_code = 1  # a run could not even start (the log line says why)
             self.request_stop("burst: a run could not start")
-        elif not await self.store.tasks.runnable(now) and not await self.dispatcher.planning_pending():
+        elif not [t for t in await self.store.tasks.runnable(now) if self.node.has_repo(t)] \
+                and not await self.dispatcher.planning_pending():
             self.request_stop("burst: nothing runnable left")
         else:
             # Became runnable after this round looked (a dependency just finished).

@@ -12,8 +12,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any
 
 from core.budgets import WAITS_KEY, load_budgets, night_spend
+from core.cluster import NodeAgent
 from core.daemon.follower import Follower
 from core.daemon.gate import LimitGate
 from core.daemon.seams import ParallelLimit
@@ -55,8 +57,11 @@ class Dispatcher:
         owner_use: OwnerUse | None = None,
         pause_run: Callable[[int], bool] | None = None,
         burst: bool = False,
+        node: NodeAgent | None = None,
     ) -> None:
         self.service = service
+        self.node = node
+        """This machine among those sharing the queue: claims name it and stay in its repositories."""
         self.settings = service.settings
         self.store = service.store
         self.follower = follower
@@ -128,7 +133,7 @@ class Dispatcher:
             task = None
             if resuming:
                 task = await self.store.tasks.claim_next(
-                    now, exclude_repos=busy, only_ids=resuming, reason="resumed after reset"
+                    now, exclude_repos=busy, only_ids=resuming, reason="resumed after reset", **self._scope()
                 )
             if task is None and not resuming:
                 planning = await self._claim_planning(now)
@@ -141,7 +146,7 @@ class Dispatcher:
             if task is None:
                 allowed = None if plan is None else list(plan.picked)
                 task = await self.store.tasks.claim_next(
-                    now, exclude_repos=busy, only_ids=allowed, reason=round_.reason
+                    now, exclude_repos=busy, only_ids=allowed, reason=round_.reason, **self._scope()
                 )
             if task is None:
                 break
@@ -174,11 +179,16 @@ class Dispatcher:
         if not self.planning:
             return None
         for task in await self.store.tasks.query([TaskState.PLANNING]):
-            if task.id not in self.follower.active:
+            if task.id not in self.follower.active and self.follower.mine(task):
                 return task
         return await self.store.tasks.claim_next(
-            now, source=TaskState.QUEUED, target=TaskState.PLANNING, deps_done=False, reason="planning"
+            now, source=TaskState.QUEUED, target=TaskState.PLANNING, deps_done=False, reason="planning",
+            **self._scope(),
         )
+
+    def _scope(self) -> dict[str, Any]:
+        """This node's name and repositories, for every claim (nothing without a node)."""
+        return self.node.claim_scope() if self.node is not None else {}
 
     async def planning_pending(self) -> bool:
         if not self.planning:
@@ -190,6 +200,8 @@ class Dispatcher:
         if self.burst:
             return None
         ready = await self.store.tasks.runnable(now)
+        if self.node is not None:  # tasks in repositories this machine lacks are other machines'
+            ready = [t for t in ready if self.node.has_repo(t)]
         if not ready:
             await self._record_waits({}, now)
             return None

@@ -65,8 +65,11 @@ class Follower:
         observer: RunObserver | None = None,
         choose_prompt: PromptChooser | None = None,
         on_finished: FinishedHook | None = None,
+        mine: Callable[[Task], bool] = lambda task: True,
     ) -> None:
         self.store = store
+        self.mine = mine
+        """Is a task this machine's? Another machine's running task is never followed here."""
         self.executor = executor
         self.gate = gate
         self.summary = summary
@@ -231,7 +234,7 @@ class Follower:
         if self.holding(now):
             return
         for task in await self.store.tasks.query([TaskState.RUNNING]):
-            if task.id not in self.active:
+            if task.id not in self.active and self.mine(task):
                 event("following a run again", logging.WARNING, task=task.id)
                 self._follow(task, self.executor.execute(task), now, await self.estimator.estimate(task))
 

@@ -85,9 +85,15 @@ class LimitGate:
         window_opened: WindowOpened,
         logbook: LogBook,
         burst: bool = False,
+        pause_key: str = LIMIT_PAUSE_KEY,
+        mine: Callable[[Task], bool] = lambda task: True,
     ) -> None:
         self.store = store
         self.logbook = logbook
+        self.pause_key = pause_key
+        """Where the pause is kept: each machine's (and account's) limit is its own."""
+        self.mine = mine
+        """Is a paused task this gate's to release (its session lives here)?"""
         self.margin_s = margin_s
         self.timers = timers
         self.usage = usage
@@ -107,21 +113,21 @@ class LimitGate:
     # --- the pause as stored --------------------------------------------------------------
 
     async def load(self) -> LimitPause | None:
-        raw = await self.store.kv.get(LIMIT_PAUSE_KEY)
+        raw = await self.store.kv.get(self.pause_key)
         if not raw:
             return None
         try:
             return LimitPause.from_json(raw)
         except (KeyError, TypeError, ValueError):
             event("unreadable limit pause dropped", logging.WARNING, value=raw)
-            await self.store.kv.delete(LIMIT_PAUSE_KEY)
+            await self.store.kv.delete(self.pause_key)
             return None
 
     async def save(self, pause: LimitPause | None) -> None:
         if pause is None:
-            await self.store.kv.delete(LIMIT_PAUSE_KEY)
+            await self.store.kv.delete(self.pause_key)
         else:
-            await self.store.kv.set(LIMIT_PAUSE_KEY, pause.as_json())
+            await self.store.kv.set(self.pause_key, pause.as_json())
 
     # --- start ----------------------------------------------------------------------------
 
@@ -129,7 +135,7 @@ class LimitGate:
         """The pause as the store has it, including tasks paused without a record."""
         now = self.clock()
         pause = await self.load()
-        paused = await self.store.tasks.query([TaskState.PAUSED_LIMIT])
+        paused = [t for t in await self.store.tasks.query([TaskState.PAUSED_LIMIT]) if self.mine(t)]
         if pause is None and paused:
             latest = max((t.resume_after for t in paused if t.resume_after), default=None)
             reset = latest or now
@@ -350,6 +356,8 @@ class LimitGate:
         """
         released: list[int] = []
         for task in await self.store.tasks.query([TaskState.PAUSED_LIMIT]):
+            if not self.mine(task):
+                continue
             if not force and task.resume_after is not None and task.resume_after > now:
                 continue
             runs = await self.store.runs.for_task(task.id)

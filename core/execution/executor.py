@@ -152,8 +152,11 @@ class Executor:
         poll_interval_s: float = 0.1,
         progress_interval_s: float = 1.0,
         kill_grace_s: float = 3.0,
+        owns: Callable[[Task], bool] | None = None,
     ) -> None:
         self.settings = settings
+        self.owns: Callable[[Task], bool] = owns or (lambda task: True)
+        """Is a task this machine's to recover? Another machine's runs live in its own tmux."""
         self.store = store
         self.runner = runner
         self.notifier: Notifier = notifier or NullNotifier()
@@ -207,6 +210,8 @@ class Executor:
             if run.kind is not RunKind.WORK or run.task_id in self._live:
                 continue
             task = await self.store.tasks.get(run.task_id)
+            if not self.owns(task):
+                continue
             handle = await self.runner.attach(self._spec(run))
             alive = await handle.poll() is None
             if task.state is not TaskState.RUNNING or task.id in seen:
@@ -232,7 +237,7 @@ class Executor:
                 except NightshiftError as exc:  # one bad run must not stop the others' recovery
                     log.error("could not reconcile run %s of task %s: %s", run.id, task.id, exc)
         for task in await self.store.tasks.query([TaskState.RUNNING]):
-            if task.id in seen or task.id in self._live:
+            if task.id in seen or task.id in self._live or not self.owns(task):
                 continue
             with contextlib.suppress(InvalidTransition):
                 await self.store.tasks.transition(

@@ -136,7 +136,9 @@ class NodeStore:
             # Runs first: once the task is READY another node may claim it and open a new run,
             # which must not be mistaken for the dead node's. Finishing a run twice is a no-op.
             await self.runs.interrupt_open(task_id, now=now, reason=reason)
-            if await self.tasks.release(task_id, node, state, target, now=now, reason=reason):
+            # The Claude session stayed on the stopped machine: the next node starts afresh.
+            if await self.tasks.release(task_id, node, state, target, now=now, reason=reason,
+                                        fields={"session_id": None}):
                 taken.append(TakenOver(task_id, node, state))
         return taken
 

@@ -31,6 +31,8 @@ from core.store.port import Database, Dialect, Row, Tx
 MAX_PROMPT_CHARS = 100_000
 NODE_HELD_STATES = frozenset({TaskState.RUNNING, TaskState.PLANNING})
 """While in these states a task belongs to the daemon (node) that claimed it."""
+NODE_KEPT_STATES = NODE_HELD_STATES | {TaskState.PAUSED_LIMIT}
+"""A task paused by a limit keeps its node: its session and its limit are that machine's."""
 MAX_TITLE_CHARS = 200
 
 
@@ -123,6 +125,7 @@ def row_to_task(row: Row) -> Task:
         state_reason=row["state_reason"],
         resume_after=parse_iso(row["resume_after"]),
         blocked_by=blockers,
+        node=row["node"],
     )
 
 
@@ -360,7 +363,7 @@ class TaskStore:
         sets = ["state = ?", "updated_at = ?", "state_reason = ?"]
         params: list[Any] = [target.value, iso(now), reason]
         fields = dict(fields or {})
-        if target not in NODE_HELD_STATES:
+        if target not in NODE_KEPT_STATES:
             fields.setdefault("node", None)  # a task belongs to a daemon only while it works on it
         for column, value in fields.items():
             sets.append(f"{column} = ?")
@@ -492,7 +495,7 @@ class TaskStore:
 
     async def release(
         self, task_id: int, node: str, current: TaskState, target: TaskState, *,
-        now: datetime, reason: str,
+        now: datetime, reason: str, fields: dict[str, Any] | None = None,
     ) -> bool:
         """Move a task that `node` holds in `current` to `target`; False if it no longer does
         (another daemon moved or took it first)."""
@@ -501,7 +504,7 @@ class TaskStore:
             if row is None or row["state"] != current.value or row["node"] != node:
                 return False
             try:
-                await self._move(conn, task_id, current, target, reason, now)
+                await self._move(conn, task_id, current, target, reason, now, fields=fields)
             except InvalidTransition:  # moved by another machine between our read and update
                 return False
             return True

@@ -53,9 +53,12 @@ class _Logs:
 
 
 class UsageMonitor:
-    def __init__(self, settings: Settings, store: Store, *, endpoint: UsageEndpoint | None = None) -> None:
+    def __init__(self, settings: Settings, store: Store, *, endpoint: UsageEndpoint | None = None,
+                 kv_scope: str = "") -> None:
         self.settings = settings
         self.store = store
+        self._limits_key, self._rate_key = LIMITS_KEY + kv_scope, RATE_KEY + kv_scope
+        """Whose limits: each account's (and, on a shared queue, each machine's) are its own."""
         self.config = UsageConfig.from_settings(settings)
         self.endpoint = endpoint or UsageEndpoint(
             settings.usage_api_base_url,
@@ -99,14 +102,14 @@ class UsageMonitor:
 
     async def _load_noted(self) -> dict[str, Noted]:
         if self._noted is None:
-            raw = await self.store.kv.get(LIMITS_KEY, {})
+            raw = await self.store.kv.get(self._limits_key, {})
             noted = {}
             for kind, data in (raw.items() if isinstance(raw, dict) else ()):
                 item = Noted.from_json(data)
                 if item is not None:
                     noted[kind] = item
             self._noted = noted
-            rate = await self.store.kv.get(RATE_KEY)
+            rate = await self.store.kv.get(self._rate_key)
             if isinstance(rate, dict):
                 self._rate = RateLimitInfo(str(rate.get("status", "")), parse_iso(rate.get("resets_at")),
                                            str(rate.get("window", "")), rate.get("utilization"))
@@ -135,7 +138,7 @@ class UsageMonitor:
             if isinstance(hit_or_info, RateLimitInfo):
                 info = hit_or_info
                 self._rate = info
-                await self.store.kv.set(RATE_KEY, {
+                await self.store.kv.set(self._rate_key, {
                     "status": info.status, "resets_at": iso(info.resets_at), "window": info.window,
                     "utilization": info.utilization, "noted_at": iso(now)})
                 hit = info.as_hit(now)
@@ -145,7 +148,7 @@ class UsageMonitor:
                     kept = {k: v for k, v in noted.items() if k not in over or v.noted_at > now}
                     if kept != noted:
                         self._noted = kept
-                        await self.store.kv.set(LIMITS_KEY, {k: v.as_json() for k, v in kept.items()})
+                        await self.store.kv.set(self._limits_key, {k: v.as_json() for k, v in kept.items()})
                     return
             else:
                 hit = hit_or_info
@@ -157,14 +160,14 @@ class UsageMonitor:
                                      hit.estimated, now.astimezone(UTC))
             noted = {k: v for k, v in noted.items() if v.resets_at > now}
             self._noted = noted
-            await self.store.kv.set(LIMITS_KEY, {k: v.as_json() for k, v in noted.items()})
+            await self.store.kv.set(self._limits_key, {k: v.as_json() for k, v in noted.items()})
             self._last = None
 
     async def clear_limits(self) -> None:
         """Forget noted limits (the owner says the window is open; a run proved it)."""
         async with self._lock:
             self._noted = {}
-            await self.store.kv.set(LIMITS_KEY, {})
+            await self.store.kv.set(self._limits_key, {})
 
     def predict_next_reset(self, now: datetime) -> datetime | None:
         """When the binding window reopens (limited) or the current one resets (not limited)."""
