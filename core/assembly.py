@@ -15,12 +15,13 @@ from datetime import datetime, timedelta
 from importlib.metadata import entry_points
 
 from core.abc import Clock, Notifier, NullNotifier, ProcessRunner
+from core.accounts import Account, accounts, find, usage_monitors
 from core.brain_logs import LogBook
 from core.cluster import NodeAgent, repos_here
 from core.daemon import Daemon, Doorbell, FrontFactory
 from core.daemon.seams import FinishedHook
 from core.errors import ConfigError
-from core.execution.executor import Executor
+from core.execution.executor import AccountFor, Executor
 from core.execution.tmux import TmuxRunner
 from core.improve.cache import LearnedCache
 from core.improve.meta import maybe_queue_meta_task
@@ -122,9 +123,15 @@ def node_agent(settings: Settings, store: Store, clock: Clock = utcnow) -> NodeA
     )
 
 
-def node_scope(settings: Settings) -> str:
-    """The suffix of this machine's own keys in a shared queue's key-value table ('' alone)."""
-    return f"@{settings.node}" if settings.shared_queue else ""
+def account_runner(here: Sequence[Account]) -> AccountFor:
+    """The executor's view of the accounts: a key (None, or one no longer configured: the
+    first account) -> the key its run records and the environment that selects it."""
+
+    def account_for(key: str | None) -> tuple[str | None, dict[str, str]]:
+        account = find(tuple(here), key) or here[0]
+        return account.key, account.child_env()
+
+    return account_for
 
 
 def build_daemon(
@@ -149,6 +156,7 @@ def build_daemon(
     """
     notifier = notifier or owner_notifier(settings, store, clock)
     node = node_agent(settings, store, clock)
+    here = accounts(settings)
     learned = LearnedCache(settings, store)
     executor = Executor(
         settings,
@@ -158,9 +166,11 @@ def build_daemon(
         clock=clock,
         time_limit_minutes=learned.time_limit_minutes,
         owns=node.mine,
+        account_for=account_runner(here),
         **asdict(timings),
     )
-    monitor = UsageMonitor(settings, store, kv_scope=node_scope(settings)) if usage_monitor else None
+    monitors = usage_monitors(settings, store, here) if usage_monitor else {}
+    monitor = monitors.get(here[0].key)
     doorbell = Doorbell()
     service = Service(
         settings,
@@ -185,7 +195,8 @@ def build_daemon(
         notifier=notifier,
         logbook=logbook,
         node=node,
-        monitor=monitor,
+        accounts=here,
+        monitors=monitors,
         planner=Planner(settings, store, executor, notifier, clock=clock),
         observer=LearningObserver(service, upkeep, learned, monitor),
         choose_prompt=learned.choose_prompt,

@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     tz: str = ""
     database_url: SecretStr | None = None
     """PostgreSQL URL of a queue shared by several machines; unset: the local SQLite file."""
+    accounts: Annotated[dict[str, Path], NoDecode] = Field(default_factory=dict)
+    """Claude accounts on this machine, name -> its Claude config directory (login, logs, limits);
+    empty: one account, Claude's own (CLAUDE_CONFIG_DIR as set)."""
     node_name: str = ""
     """This machine's name among the daemons sharing a queue; empty: the host name."""
     node_stale_s: float = Field(90.0, ge=3, le=86_400)
@@ -208,6 +211,25 @@ class Settings(BaseSettings):
                 raise ValueError(f"{part!r} is not alias=path")
             aliases[name.strip()] = path.strip()
         return aliases
+
+    @field_validator("accounts", mode="before")
+    @classmethod
+    def _accounts(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        accounts: dict[str, str] = {}
+        for part in _split_csv(value):
+            name, sep, path = (x.strip() for x in part.partition("="))
+            if not sep or not name or not path:
+                raise ValueError(f"{part!r} is not name=CONFIG_DIR")
+            if len(name) > 40 or any(not (ch.isalnum() or ch in "-_.") for ch in name):
+                raise ValueError(f"account name {name!r}: use letters, digits, '-', '_' and '.' (at most 40)")
+            if name in accounts:
+                raise ValueError(f"account {name!r} is named twice")
+            accounts[name] = path
+        if len(set(accounts.values())) != len(accounts):
+            raise ValueError("two accounts share one config directory: each needs its own login")
+        return accounts
 
     @field_validator("telegram_allowed_users", mode="before")
     @classmethod

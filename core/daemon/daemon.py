@@ -12,15 +12,18 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from core.abc import Notifier
+from core.accounts import Account
+from core.accounts import accounts as all_accounts
 from core.brain_logs import LogBook
 from core.cluster import NodeAgent
 from core.daemon.dispatcher import Dispatcher, OwnerUse
 from core.daemon.follower import Follower
 from core.daemon.gate import LIMIT_PAUSE_KEY, LimitGate
+from core.daemon.lanes import Lane, Lanes
 from core.daemon.node import Heartbeat, LeasedFronts
 from core.daemon.owner import OwnerUseSource
 from core.daemon.priming import Primer
@@ -42,7 +45,7 @@ from core.daemon.wake import Background, Doorbell
 from core.errors import NightshiftError
 from core.lock import InstanceLock
 from core.log import event
-from core.models import iso
+from core.models import Task, TaskState, iso
 from core.scheduling.estimator import Estimator
 from core.service import Service
 from core.usage.monitor import UsageMonitor
@@ -60,7 +63,8 @@ class Daemon:
         notifier: Notifier,
         logbook: LogBook,
         node: NodeAgent,
-        monitor: UsageMonitor | None = None,
+        accounts: Sequence[Account] = (),
+        monitors: Mapping[str, UsageMonitor] | None = None,
         planner: TaskPlanner | None = None,
         observer: RunObserver | None = None,
         choose_prompt: PromptChooser | None = None,
@@ -77,6 +81,7 @@ class Daemon:
         self.settings = settings = service.settings
         self.store = service.store
         self.observer = observer
+        self.logbook = logbook
         self.node = node
         self.fronts = LeasedFronts(fronts, node)
         self.burst = burst
@@ -85,33 +90,23 @@ class Daemon:
         self.stats = DaemonStats()
         self.doorbell = doorbell
         self.timers = Timers(settings.local_tz)
-        self.usage = UsageWatch(monitor)
         self.background = Background()
         self.heartbeat = Heartbeat(node, self.fronts, doorbell)
         self.estimator = Estimator(service.store, settings.default_task_tokens, learned_estimate)
         self.summary = WindowSummary(service, notifier, settings.local_tz, self.stats)
-        self.gate = LimitGate(
-            service.store,
-            margin_s=settings.reset_margin_s,
-            timers=self.timers,
-            usage=self.usage,
-            doorbell=doorbell,
-            background=self.background,
-            stats=self.stats,
-            clock=service.now,
-            window_opened=self._window_opened,
-            logbook=logbook,
-            burst=burst,
-            pause_key=f"{LIMIT_PAUSE_KEY}@{node.name}" if node.shared else LIMIT_PAUSE_KEY,
-            mine=node.mine,
-        )
+        self.lanes = Lanes([
+            self._lane(account, (monitors or {}).get(account.key), first=i == 0)
+            for i, account in enumerate(accounts or all_accounts(settings))
+        ])
+        self.usage = self.lanes.first.usage
+        """The first account's window (priming; the only one without NIGHTSHIFT_ACCOUNTS)."""
+        self.gate = self.lanes.first.gate
         self.follower = Follower(
             service.store,
             executor,
-            gate=self.gate,
+            lanes=self.lanes,
             summary=self.summary,
             estimator=self.estimator,
-            usage=self.usage,
             doorbell=doorbell,
             stats=self.stats,
             clock=service.now,
@@ -124,14 +119,13 @@ class Daemon:
         self.dispatcher = Dispatcher(
             service,
             follower=self.follower,
-            gate=self.gate,
+            lanes=self.lanes,
             timers=self.timers,
-            usage=self.usage,
             doorbell=doorbell,
             estimator=self.estimator,
             planning=planner is not None,
             parallel_limit=parallel_limit,
-            owner_use=owner_use or OwnerUseSource(monitor, service.store, settings.local_tz),
+            owner_use=owner_use or OwnerUseSource(self.usage.monitor, service.store, settings.local_tz),
             pause_run=executor.pause_for_budget,
             burst=burst,
             node=node,
@@ -151,6 +145,35 @@ class Daemon:
         self._exit_code = 0
         self._started = False
         self._backup_skipped = False
+
+    def _lane(self, account: Account, monitor: UsageMonitor | None, *, first: bool) -> Lane:
+        """One account's window picture and limit gate; its pause and jobs named apart. (The
+        gate's callbacks read `self.lanes`, which exists once every lane is made.)"""
+        usage = UsageWatch(monitor)
+        def mine(task: Task) -> bool:
+            return self.node.mine(task) and self.lanes.for_task(task).key == account.key
+
+        async def opened(trigger: str, scheduled_for: datetime) -> None:
+            capacity = self.dispatcher.capacity(fresh_window=True, lane=self.lanes.get(account.key))
+            self.summary.begin(trigger, scheduled_for, capacity.total_tokens if capacity else None)
+
+        gate = LimitGate(
+            self.store,
+            margin_s=self.settings.reset_margin_s,
+            timers=self.timers,
+            usage=usage,
+            doorbell=self.doorbell,
+            background=self.background,
+            stats=self.stats,
+            clock=self.service.now,
+            window_opened=opened,
+            logbook=self.logbook,
+            burst=self.burst,
+            pause_key=LIMIT_PAUSE_KEY + account.kv_scope(self.settings),
+            mine=mine,
+            job_suffix="" if first else f"-{account.name}",
+        )
+        return Lane(account, usage, gate)
 
     # --- life cycle -----------------------------------------------------------------------
 
@@ -209,9 +232,9 @@ class Daemon:
             tick=self._tick,
             import_inbox=self._import_inbox,
             backup=self._daily_backup,
-            cron=self.gate.on_cron,
+            cron=self._on_cron,
             prime=self.primer.prime,
-            refresh_usage=self._refresh_usage if self.usage.monitor is not None else None,
+            refresh_usage=self._refresh_usage if self._monitored else None,
             retro=self._retro if self.observer is not None else None,
             meta_task=self._meta_task if self.observer is not None else None,
             daily_summary=self._daily_summary,
@@ -220,9 +243,10 @@ class Daemon:
             heartbeat=self.heartbeat.beat,
         )
         self.timers.start(standing_jobs(self.settings, work, burst=self.burst))
-        await self.gate.restore()
-        if self.usage.monitor is not None:
-            await self.gate.refresh_usage()  # the first round knows the window it is in
+        for lane in self.lanes:
+            await lane.gate.restore()
+        if self._monitored:
+            await self._refresh_usage()  # the first round knows the windows it is in
         self._loop_task = asyncio.create_task(self._dispatch_loop(), name="dispatcher")
         self.doorbell.ring("start")
         self._started = True
@@ -240,7 +264,8 @@ class Daemon:
                 await self._loop_task
         live = await self.follower.stop()
         await self.background.cancel()
-        await self.usage.close()
+        for lane in self.lanes:
+            await lane.usage.close()
         event("stopped", left_running=live)
 
     # --- the dispatch loop ----------------------------------------------------------------
@@ -256,9 +281,21 @@ class Daemon:
             if self.burst:
                 await self._maybe_finish_burst()
 
-    async def _window_opened(self, trigger: str, scheduled_for: datetime) -> None:
-        capacity = self.dispatcher.capacity(fresh_window=True)
-        self.summary.begin(trigger, scheduled_for, capacity.total_tokens if capacity else None)
+    @property
+    def _monitored(self) -> bool:
+        return any(lane.usage.monitor is not None for lane in self.lanes)
+
+    async def _refresh_usage(self) -> None:
+        """The `usage` job: every account's window, each limit pausing its own lane; then the
+        stop line: runs pause once the window reaches the owner's share."""
+        for lane in self.lanes:
+            await lane.gate.refresh_usage()
+        await self.dispatcher.enforce_stop_line(self.now())
+
+    async def _on_cron(self) -> None:
+        """An owner's fixed reset time: every account's window (the owner's times are the owner's)."""
+        for lane in self.lanes:
+            await lane.gate.on_cron()
 
     # --- the daemon's own timed jobs ------------------------------------------------------
 
@@ -294,11 +331,6 @@ class Daemon:
             return
         note = await send_morning_digest(self.service, self.now())
         event("morning digest", sent=note is not None)
-
-    async def _refresh_usage(self) -> None:
-        """A usage scan, then the stop line: runs pause once the window reaches the owner's share."""
-        await self.gate.refresh_usage()
-        await self.dispatcher.enforce_stop_line(self.now())
 
     async def _import_inbox(self) -> None:
         try:
@@ -337,8 +369,10 @@ class Daemon:
         if self.follower.active or self.doorbell.stopping:
             return
         now = self.now()
-        pause = await self.gate.load()
-        if pause is not None and pause.active(now):
+        pauses = [await lane.gate.load() for lane in self.lanes]
+        active = [p for p in pauses if p is not None and p.active(now)]
+        if len(active) == len(pauses):  # every account is limited: the soonest reset decides
+            pause = min(active, key=lambda p: p.until)
             wait_s = (pause.until - now).total_seconds()
             if wait_s <= self.max_wait_s:
                 event("waiting for the reset", seconds=round(wait_s, 1))
@@ -353,6 +387,12 @@ class Daemon:
             self.request_stop("burst: a run could not start")
         elif not [t for t in await self.store.tasks.runnable(now) if self.node.has_repo(t)] \
                 and not await self.dispatcher.planning_pending():
+            soonest = min((p.until for p in active), default=None)
+            if soonest is not None and (soonest - now).total_seconds() <= self.max_wait_s \
+                    and await self.store.tasks.count([TaskState.PAUSED_LIMIT]):
+                # One account is limited with work paused on it; the others have nothing left.
+                event("waiting for the reset", seconds=round((soonest - now).total_seconds(), 1))
+                return
             self.request_stop("burst: nothing runnable left")
         else:
             # Became runnable after this round looked (a dependency just finished).

@@ -87,6 +87,7 @@ class LimitGate:
         burst: bool = False,
         pause_key: str = LIMIT_PAUSE_KEY,
         mine: Callable[[Task], bool] = lambda task: True,
+        job_suffix: str = "",
     ) -> None:
         self.store = store
         self.logbook = logbook
@@ -94,6 +95,8 @@ class LimitGate:
         """Where the pause is kept: each machine's (and account's) limit is its own."""
         self.mine = mine
         """Is a paused task this gate's to release (its session lives here)?"""
+        self.job_suffix = job_suffix
+        """Names this gate's one-off jobs apart from other accounts' gates' (`reset-work`)."""
         self.margin_s = margin_s
         self.timers = timers
         self.usage = usage
@@ -186,7 +189,8 @@ class LimitGate:
         first = min(probes)
         if now - first < timedelta(seconds=POST_RESET_PROBE_S):
             self.timers.place(
-                Job("probe", Once(first + timedelta(seconds=POST_RESET_PROBE_S)), self._ring_probe_over)
+                Job(f"probe{self.job_suffix}", Once(first + timedelta(seconds=POST_RESET_PROBE_S)),
+                    self._ring_probe_over)
             )
             return True
         self.background.spawn(self.window_proven(), "clear pause")
@@ -410,7 +414,7 @@ class LimitGate:
         async def fire() -> None:
             await self.on_reset(when)
 
-        self.timers.place(Job("reset", Once(when), fire))
+        self.timers.place(Job(f"reset{self.job_suffix}", Once(when), fire))
 
     def _schedule_predicted_reset(self, now: datetime) -> None:
         if self.burst:

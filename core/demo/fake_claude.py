@@ -257,6 +257,7 @@ def _record(args: argparse.Namespace, argv: list[str], prompt: str | None) -> No
         "claudecode": os.environ.get("CLAUDECODE"),
         "resume": args.resume,
         "session_id": args.session_id,
+        "config_dir": str(config_dir()),
         "permission_mode": args.permission_mode,
         "at": _now_iso(),
     }

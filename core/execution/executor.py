@@ -81,6 +81,7 @@ class LimitNotice:
 
 
 LimitCallback = Callable[[LimitNotice], Awaitable[None]]
+AccountFor = Callable[[str | None], tuple[str | None, dict[str, str]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,8 @@ class ExecOptions:
     prompt_variant: str | None = None
     prompt: str | None = None
     """Replaces the task's prompt for a fresh start (a prompt style with lessons, say)."""
+    account: str | None = None
+    """The account (key) to run on; None: the one holding the task's session, else the first."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,10 +156,13 @@ class Executor:
         progress_interval_s: float = 1.0,
         kill_grace_s: float = 3.0,
         owns: Callable[[Task], bool] | None = None,
+        account_for: AccountFor | None = None,
     ) -> None:
         self.settings = settings
         self.owns: Callable[[Task], bool] = owns or (lambda task: True)
         """Is a task this machine's to recover? Another machine's runs live in its own tmux."""
+        self.account_for: AccountFor = account_for or (lambda key: (key, {}))
+        """An account key (None: the default) -> the key a run records and its environment."""
         self.store = store
         self.runner = runner
         self.notifier: Notifier = notifier or NullNotifier()
@@ -186,6 +192,7 @@ class Executor:
         window_id: str | None = None,
         prompt_variant: str | None = None,
         prompt: str | None = None,
+        account: str | None = None,
     ) -> Run:
         """Run a claimed (`running`) task through its continuation loop; return its last run.
 
@@ -193,7 +200,7 @@ class Executor:
         again. Raises `ExecutionError` if the task is not running or already executing here,
         and `ToolMissing` if the CLI or tmux cannot be started (the task goes back to ready).
         """
-        options = ExecOptions(scheduled_for, window_id, prompt_variant, prompt)
+        options = ExecOptions(scheduled_for, window_id, prompt_variant, prompt, account)
         return await self._execute(task, options, continue_loop=True)
 
     async def reconcile(self) -> list[Run]:
@@ -436,7 +443,7 @@ class Executor:
         fresh_prompt = work_prompt(options.prompt or task.prompt, plan.body if plan else None)
         last = runs[-1] if runs else None
         session: str | None = None
-        if task.session_id:
+        if task.session_id and self._in_session_account(task, options):
             using = [r for r in runs if r.session_id == task.session_id]
             if using and using[-1].extra.get("session_started"):
                 session = task.session_id
@@ -466,6 +473,11 @@ class Executor:
                 reason = _RESUME_REASONS.get(last.outcome or Outcome.INTERRUPTED, "it stopped early")
             return _Step(last.iteration, resume_prompt(reason), session, "resume")
         return _Step(last.iteration, fresh_prompt, None, "initial")
+
+    def _in_session_account(self, task: Task, options: ExecOptions) -> bool:
+        """Can this run resume the task's session? Only on the account that holds it."""
+        key, _ = self.account_for(options.account or task.account)
+        return task.account is None or task.account == key
 
     def _claude_bin(self) -> str:
         found = shutil.which(self.settings.claude_bin)
@@ -504,11 +516,12 @@ class Executor:
             raise
         new_session = None if step.resume else str(uuid.uuid4())
         session = step.resume or new_session
+        account, account_env = self.account_for(options.account or task.account)
         now = self.clock()
         run = await self.store.runs.create(
             task.id, kind=kind, iteration=step.iteration, now=now, session_id=session, branch=ws.branch,
             worktree=str(ws.path), scheduled_for=options.scheduled_for, started_at=now,
-            window_id=options.window_id, prompt_variant=options.prompt_variant,
+            window_id=options.window_id, prompt_variant=options.prompt_variant, account=account,
             extra={"base": ws.base, "workspace": ws.kind, "step": step.kind,
                    "resumed": step.resume is not None},
         )
@@ -519,7 +532,7 @@ class Executor:
         )
         planning = kind is RunKind.PLAN
         if not planning:  # the task's session is its work session; plan sessions stay on their runs
-            await self.store.tasks.update_fields(task.id, session_id=session)
+            await self.store.tasks.update_fields(task.id, session_id=session, account=account)
         command = build_command(
             self.settings,
             ClaudeCall(step.prompt, session_id=new_session, resume=step.resume,
@@ -532,7 +545,8 @@ class Executor:
         if command.stdin_text is not None:
             stdin_path = run_dir / "prompt.txt"
             safefs.write_atomic(stdin_path, command.stdin_text.encode("utf-8", "surrogateescape"))
-        spec = self._spec(run, command.argv, ws.path, child_env(self.settings.pass_env), stdin_path)
+        env = {**child_env(self.settings.pass_env), **account_env}
+        spec = self._spec(run, command.argv, ws.path, env, stdin_path)
         try:
             handle = await self.runner.run(spec)
         except NightshiftError as exc:

@@ -126,6 +126,7 @@ def row_to_task(row: Row) -> Task:
         resume_after=parse_iso(row["resume_after"]),
         blocked_by=blockers,
         node=row["node"],
+        account=row["account"],
     )
 
 
@@ -442,6 +443,8 @@ class TaskStore:
         deps_done: bool = True,
         node: str | None = None,
         repos: Iterable[str] | None = None,
+        account: str | None = None,
+        other_accounts: Iterable[str] | None = None,
     ) -> Task | None:
         """Atomically take the first runnable task and move it on; None when nothing is runnable.
 
@@ -451,7 +454,10 @@ class TaskStore:
         for planning: a plan can be drafted (and approved) while the work it depends on is
         still going. With several machines, `node` names the claiming daemon (written on the
         task) and `repos` the repositories it has: a task in another repository is left for
-        a daemon that has it (a task without a repository runs anywhere).
+        a daemon that has it (a task without a repository runs anywhere). With several
+        accounts, `account` is the one the run would use: a task whose session lives in
+        another account is left for that one, unless that account is not one of
+        `other_accounts` (the accounts still there to resume it; None: do not ask).
         """
         now = now or utcnow()
         excluded = [r for r in exclude_repos]
@@ -472,6 +478,16 @@ class TaskStore:
                 params.extend(have)
             else:
                 conditions.append("t.repo IS NULL")
+        if account is not None:
+            others = [a for a in (other_accounts or ()) if a != account]
+            gone = f" OR t.account NOT IN ({','.join('?' * len(others))})" if others else ""
+            if other_accounts is None:
+                gone = ""
+            elif not others:
+                gone = " OR t.account != ?"  # no other account: every foreign session is orphaned
+                others = [account]
+            conditions.append(f"(t.session_id IS NULL OR t.account IS NULL OR t.account = ?{gone})")
+            params.extend([account, *others])
         if only_ids is not None:
             ids = list(only_ids)
             if not ids:

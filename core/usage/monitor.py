@@ -54,12 +54,12 @@ class _Logs:
 
 class UsageMonitor:
     def __init__(self, settings: Settings, store: Store, *, endpoint: UsageEndpoint | None = None,
-                 kv_scope: str = "") -> None:
+                 kv_scope: str = "", config: UsageConfig | None = None) -> None:
         self.settings = settings
         self.store = store
         self._limits_key, self._rate_key = LIMITS_KEY + kv_scope, RATE_KEY + kv_scope
         """Whose limits: each account's (and, on a shared queue, each machine's) are its own."""
-        self.config = UsageConfig.from_settings(settings)
+        self.config = config or UsageConfig.from_settings(settings)
         self.endpoint = endpoint or UsageEndpoint(
             settings.usage_api_base_url,
             credentials_paths(settings.claude_config_dir, Path.home()),

@@ -1,0 +1,72 @@
+"""One lane per Claude account: its window picture (usage watch) and its limit gate.
+
+An account's limit pauses only its lane; the dispatcher offers work to the open lanes, the
+least used first, and a task whose session lives in an account goes back to that account's
+lane (a run's `--resume` only finds the session there). Without NIGHTSHIFT_ACCOUNTS there is
+one lane, and the daemon behaves as before accounts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from core.accounts import Account
+from core.daemon.gate import LimitGate
+from core.daemon.usage import UsageWatch
+from core.models import Task
+
+
+@dataclass(eq=False)
+class Lane:
+    account: Account
+    usage: UsageWatch
+    gate: LimitGate
+
+    @property
+    def key(self) -> str:
+        return self.account.key
+
+    def used(self, now: datetime) -> float:
+        """How much of this account's open window is spent, 0..1 (0 when nothing is known)."""
+        state = self.usage.last
+        if state is None or self.usage.window_end(now) is None:
+            return 0.0
+        percent = state.percent_used
+        return 0.0 if percent is None else percent / 100
+
+
+class Lanes:
+    def __init__(self, lanes: Sequence[Lane]) -> None:
+        if not lanes:
+            raise ValueError("a daemon needs at least one account")
+        self._lanes = tuple(lanes)
+
+    def __iter__(self) -> Iterator[Lane]:
+        return iter(self._lanes)
+
+    def __len__(self) -> int:
+        return len(self._lanes)
+
+    @property
+    def first(self) -> Lane:
+        """The first account named: plan runs, priming and tasks of unknown accounts use it."""
+        return self._lanes[0]
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(lane.key for lane in self._lanes)
+
+    def get(self, key: str | None) -> Lane:
+        """The lane of account `key`; the first for None or an account this machine lacks."""
+        return next((lane for lane in self._lanes if lane.key == key), self.first)
+
+    def for_task(self, task: Task) -> Lane:
+        """Where a task's session lives (a task without one belongs to the first lane)."""
+        return self.get(task.account)
+
+    def by_use(self, now: datetime) -> list[Lane]:
+        """The accounts to offer work to, least used first (ties in the order they are named)."""
+        order = {lane.key: i for i, lane in enumerate(self._lanes)}
+        return sorted(self._lanes, key=lambda lane: (lane.used(now), order[lane.key]))

@@ -1,0 +1,123 @@
+"""Several Claude accounts on one machine, through the production assembly and the fake CLI.
+
+Each account is its own config directory: the fake CLI keeps its limit and its sessions
+there, as Claude Code keeps the login, logs and sessions, so a run on the wrong account
+cannot resume a session and a limit binds only the account that met it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from core.accounts import DEFAULT_ACCOUNT, accounts, find
+from core.daemon import LIMIT_PAUSE_KEY
+from core.errors import ConfigError
+from core.models import Outcome, TaskState
+from core.service import Service
+from core.settings import Settings, load_settings
+from core.store.store import Store
+
+from .conftest import MakeDaemon, Record, Running, wait_for_states
+
+StartDaemon = Callable[..., Awaitable[Running]]
+
+
+@pytest.fixture
+def config_dirs(isolated_env: Path) -> dict[str, Path]:
+    dirs = {name: isolated_env / f"claude-{name}" for name in ("work", "home")}
+    for path in dirs.values():
+        (path / "projects").mkdir(parents=True)
+    return dirs
+
+
+async def test_a_limit_pauses_one_account_the_other_goes_on_and_the_paused_task_resumes_on_its_own(
+    start_daemon: StartDaemon, dservice: Service, dstore: Store, record: Record,
+    config_dirs: dict[str, Path],
+) -> None:
+    limited = await dservice.add("limited [fake: limit reset_in=3]", priority="high")
+    others = [await dservice.add(f"other {i}") for i in range(2)]
+    running = await start_daemon(accounts=config_dirs)
+    try:
+        work, home = running.daemon.lanes
+        assert (work.account.name, home.account.name) == ("work", "home")
+        done = await wait_for_states(dstore, [limited.id, *(t.id for t in others)],
+                                     {TaskState.DONE, TaskState.FAILED}, timeout_s=90)
+    finally:
+        await running.stop()
+    assert [t.state for t in done] == [TaskState.DONE] * 3
+
+    calls = record()
+    on = {str(config_dirs["work"]): "work", str(config_dirs["home"]): "home"}
+    mine = [c for c in calls if "limited" in str(c["prompt"]) or c["resume"]]
+    # The limited task: first run and its resume, both on its own account (the fake finds the
+    # session only there), the resume of exactly the session the first run started.
+    assert [on[str(c["config_dir"])] for c in mine] == ["work", "work"]
+    assert mine[1]["resume"] == mine[0]["session_id"]
+    rest = [c for c in calls if c not in mine]
+    assert [on[str(c["config_dir"])] for c in rest] == ["home", "home"]  # work was limited meanwhile
+
+    runs = await dstore.runs.for_task(limited.id)
+    assert [(r.outcome, r.account) for r in runs] == [(Outcome.LIMIT, "work"), (Outcome.SUCCESS, "work")]
+    assert (await dstore.tasks.get(limited.id)).account == "work"
+    for task in others:
+        assert [r.account for r in await dstore.runs.for_task(task.id)] == ["home"]
+    # Only the work account's pause was ever kept; the home account was never paused.
+    paused = [e for e in await dstore.tasks.events() if e.to_state == TaskState.PAUSED_LIMIT.value]
+    assert [e.task_id for e in paused] == [limited.id]
+    assert await dstore.kv.get(LIMIT_PAUSE_KEY + "/home") is None
+    assert await dstore.kv.get(LIMIT_PAUSE_KEY) is None
+
+
+async def test_each_account_has_its_own_window_picture(
+    make_daemon: MakeDaemon, dservice: Service, dstore: Store, record: Record,
+    config_dirs: dict[str, Path],
+) -> None:
+    task = await dservice.add("only on home")
+    daemon = make_daemon(accounts=config_dirs, burst=True)
+    code = await daemon.run()
+    assert code == 0 and (await dstore.tasks.get(task.id)).state is TaskState.DONE
+    (run,) = await dstore.runs.for_task(task.id)
+    assert run.account == "work"  # both idle: the first named goes first
+    for lane in daemon.lanes:
+        assert lane.usage.monitor is not None
+        state = await lane.usage.refresh(daemon.now())
+        assert state is not None
+        if lane.account.name == "work":
+            assert state.tokens_used == run.tokens.total > 0
+        else:
+            assert state.tokens_used == 0 and state.window_start is None
+
+
+def test_accounts_setting_parses_and_refuses_bad_input(
+    isolated_env: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("NIGHTSHIFT_ACCOUNTS", "work=~/.claude-work, home=/srv/claude-home")
+    settings = load_settings(env_file=None)
+    found = accounts(settings)
+    assert [(a.name, a.key) for a in found] == [("work", "work"), ("home", "home")]
+    assert found[0].config_dir == Path("~/.claude-work").expanduser()
+    assert found[1].child_env() == {"CLAUDE_CONFIG_DIR": "/srv/claude-home"}
+    assert find(found, "home") is found[1] and find(found, "gone") is None
+    for bad, why in (("work", "name=CONFIG_DIR"), ("a b=/x", "account name"), ("a=/x,a=/y", "twice"),
+                     ("a=/x,b=/x", "own login")):
+        monkeypatch.setenv("NIGHTSHIFT_ACCOUNTS", bad)
+        with pytest.raises(ConfigError) as caught:
+            load_settings(env_file=None)
+        assert "NIGHTSHIFT_ACCOUNTS" in str(caught.value) and why in str(caught.value)
+
+
+def test_without_accounts_one_default_and_on_a_shared_queue_it_is_named_after_the_machine(
+    settings: Settings,
+) -> None:
+    (alone,) = accounts(settings)
+    assert (alone.name, alone.key, alone.config_dir) == (DEFAULT_ACCOUNT, "default", None)
+    assert alone.child_env() == {}
+    assert alone.kv_scope(settings) == ""
+    shared = settings.model_copy(update={"database_url": "postgresql://x@/y", "node_name": "box"})
+    (one,) = accounts(shared)
+    assert (one.name, one.key, one.kv_scope(shared)) == ("box", "box", "@box")
+    two = shared.model_copy(update={"accounts": {"work": Path("/w")}})
+    assert [(a.key, a.kv_scope(two)) for a in accounts(two)] == [("box/work", "@box/work")]
