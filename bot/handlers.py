@@ -24,6 +24,7 @@ from bot.deps import deps
 from bot.parse import command_args, parse_add, parse_page, parse_task_id
 from bot.reply import reply
 from bot.text import esc, visible_len
+from core.accounts import usage_total
 from core.errors import InvalidInput, NightshiftError, NoPlan
 from core.metrics.charts import chart_series
 from core.metrics.pictures import weekly_limit_used
@@ -246,9 +247,14 @@ async def retry(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def usage(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Show the usage window, its limit state and when it resets (in the owner's zone)."""
     d = deps(context)
-    state = await d.service.usage()
+    states = await d.service.usage_by_account()
     primes = [p.describe(d.settings.local_tz) for p in d.service.planned_primes()]
-    await reply(update, context, render.usage_text(state.as_json(), d.settings.local_tz, primes))
+    if len(states) == 1:
+        await reply(update, context, render.usage_text(states[0][1].as_json(), d.settings.local_tz, primes))
+        return
+    total = usage_total(states, d.service.now())
+    await reply(update, context, render.usage_accounts_text(
+        [(name, state.as_json()) for name, state in states], total, d.settings.local_tz))
 
 
 async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -16,14 +16,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from core.models import iso
 from core.settings import Settings
 
 if TYPE_CHECKING:
     from core.store.store import Store
-    from core.usage.monitor import UsageMonitor
+    from core.usage.monitor import LimitState, UsageMonitor
 
 DEFAULT_ACCOUNT = "default"
 
@@ -103,3 +105,18 @@ def usage_monitors(
 ) -> dict[str, UsageMonitor]:
     """One usage monitor per account, by key, in the order the accounts are named."""
     return {account.key: usage_monitor(settings, store, account) for account in here or accounts(settings)}
+
+
+def usage_total(states: Sequence[tuple[str, LimitState]], now: datetime) -> dict[str, Any]:
+    """Every account's window added up: what `usage`, `/usage` and the summary show as the total."""
+    open_ = [name for name, state in states
+             if not (state.limited and state.resets_at is not None and state.resets_at > now)]
+    capacity = [state.capacity_tokens for _, state in states]
+    return {
+        "accounts": len(states),
+        "open": open_,
+        "tokens_used": sum(state.tokens_used for _, state in states),
+        "capacity_tokens": sum(c for c in capacity if c) if all(capacity) else None,
+        "next_reset": iso(min((s.resets_at for _, s in states if s.resets_at and s.resets_at > now),
+                              default=None)),
+    }

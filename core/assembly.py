@@ -180,6 +180,7 @@ def build_daemon(
         cancel_hooks=[executor.cancel],
         listeners=[doorbell.on_change],
         usage_monitor=monitor,
+        account_monitors={a.name: monitors[a.key] for a in here if a.key in monitors},
     )
 
     def capacity() -> int | None:

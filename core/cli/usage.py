@@ -15,13 +15,14 @@ from typing import Annotated, Any
 
 import typer
 
+from core.accounts import accounts, usage_monitor, usage_total
 from core.cli.app import app, console, fail, print_json, settings, with_service
 from core.errors import NightshiftError
 from core.scheduling.workhours import PlannedPrime
 from core.service import Service
 from core.usage.blocks_command import blocks_text
 from core.usage.config import UsageConfig
-from core.usage.monitor import LimitState, UsageMonitor
+from core.usage.monitor import LimitState
 from core.usage.report import BlocksQuery
 
 PROGRESS_MIN_BYTES = 64 << 20
@@ -145,27 +146,55 @@ def usage(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] =
         return
     now = datetime.now(UTC)
 
-    async def work(service: Service) -> tuple[LimitState, dict[str, Any], Any, list[PlannedPrime]]:
-        monitor = UsageMonitor(service.settings, service.store)
-        try:
-            with progress_bar(not as_json) as hook:
-                state = await monitor.refresh(now, hook)
-            return state, monitor.endpoint.status.as_json(), monitor.last_scan, service.planned_primes(now)
-        finally:
-            await monitor.close()
+    async def work(service: Service) -> tuple[list[tuple[str, LimitState, dict[str, Any], Any]],
+                                              list[PlannedPrime]]:
+        found = []
+        for account in accounts(service.settings):  # one without NIGHTSHIFT_ACCOUNTS
+            monitor = usage_monitor(service.settings, service.store, account)
+            try:
+                with progress_bar(not as_json) as hook:
+                    state = await monitor.refresh(now, hook)
+                found.append((account.name, state, monitor.endpoint.status.as_json(), monitor.last_scan))
+            finally:
+                await monitor.close()
+        return found, service.planned_primes(now)
 
-    state, endpoint, report, primes = with_service(work)
-    if as_json:
+    found, primes = with_service(work)
+    zone = settings().local_tz
+
+    def as_json_one(state: LimitState, endpoint: dict[str, Any], report: Any) -> dict[str, Any]:
         out = state.as_json()
         out["endpoint"] = endpoint
         out["scan"] = report.as_json() if report is not None else None
-        out["planned_primes"] = [p.as_json() for p in primes]
-        print_json(out)
-    else:
-        zone = settings().local_tz
-        _render(state, zone, now, endpoint)
+        return out
+
+    def print_primes() -> None:
         for prime in primes:
             console.print(f"prime planned   {prime.describe(zone)}", markup=False, soft_wrap=True)
+
+    if len(found) == 1:
+        _, state, endpoint, report = found[0]
+        if as_json:
+            print_json({**as_json_one(state, endpoint, report),
+                        "planned_primes": [p.as_json() for p in primes]})
+        else:
+            _render(state, zone, now, endpoint)
+            print_primes()
+        return
+    total = usage_total([(name, state) for name, state, _, _ in found], now)
+    if as_json:
+        print_json({"accounts": {name: as_json_one(state, endpoint, report)
+                                 for name, state, endpoint, report in found},
+                    "total": total, "planned_primes": [p.as_json() for p in primes]})
+        return
+    for name, state, endpoint, _ in found:
+        console.print(f"Account {name}", style="bold", markup=False)
+        _render(state, zone, now, endpoint)
+        console.print()
+    console.print(
+        f"Total: {total['tokens_used']:,} tokens in {total['accounts']} accounts;"
+        f" open now: {', '.join(total['open']) or 'none'}", markup=False, soft_wrap=True)
+    print_primes()
 
 
 @usage_app.command("blocks")

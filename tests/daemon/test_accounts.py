@@ -7,8 +7,12 @@ cannot resume a session and a limit binds only the account that met it.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +23,7 @@ from core.models import Outcome, TaskState
 from core.service import Service
 from core.settings import Settings, load_settings
 from core.store.store import Store
+from tests.support import FAKE, NIGHTSHIFT
 
 from .conftest import MakeDaemon, Record, Running, wait_for_states
 
@@ -121,3 +126,55 @@ def test_without_accounts_one_default_and_on_a_shared_queue_it_is_named_after_th
     assert (one.name, one.key, one.kv_scope(shared)) == ("box", "box", "@box")
     two = shared.model_copy(update={"accounts": {"work": Path("/w")}})
     assert [(a.key, a.kv_scope(two)) for a in accounts(two)] == [("box/work", "@box/work")]
+
+
+def _claude_once(config_dir: Path, cwd: Path, turns: int) -> None:
+    """One run of the (fake) CLI on an account: it writes its usage to that account's logs."""
+    done = subprocess.run(
+        [FAKE, "-p", f"hello [fake: turns={turns}]", "--output-format", "stream-json", "--verbose"],
+        cwd=cwd, env={**os.environ, "CLAUDE_CONFIG_DIR": str(config_dir)},
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def _usage_json(**env: str) -> dict[str, Any]:
+    done = subprocess.run([NIGHTSHIFT, "usage", "--json"], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **env}, check=False)
+    assert done.returncode == 0, done.stderr
+    return dict(json.loads(done.stdout))
+
+
+def test_usage_shows_each_accounts_window_and_the_total(
+    daemon_settings: Settings, config_dirs: dict[str, Path], tmp_path: Path,
+) -> None:
+    _claude_once(config_dirs["work"], tmp_path, turns=1)
+    _claude_once(config_dirs["home"], tmp_path, turns=3)
+    # What each login's logs say alone, as `usage` reads one account without NIGHTSHIFT_ACCOUNTS.
+    alone = {name: _usage_json(CLAUDE_CONFIG_DIR=str(path))["tokens_used"]
+             for name, path in config_dirs.items()}
+    assert 0 < alone["work"] < alone["home"]
+    accounts_env = ",".join(f"{n}={p}" for n, p in config_dirs.items())
+    out = _usage_json(NIGHTSHIFT_ACCOUNTS=accounts_env)
+    assert {name: out["accounts"][name]["tokens_used"] for name in ("work", "home")} == alone
+    assert out["total"]["tokens_used"] == alone["work"] + alone["home"]
+    assert out["total"]["open"] == ["work", "home"]
+    text = subprocess.run([NIGHTSHIFT, "usage"], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "NIGHTSHIFT_ACCOUNTS": accounts_env}, check=False).stdout
+    assert "Account work" in text and "Account home" in text
+    assert f"Total: {alone['work'] + alone['home']:,} tokens in 2 accounts" in text
+
+
+def test_usage_text_for_the_phone_lists_accounts_then_the_total() -> None:
+    from datetime import UTC
+
+    from bot.render import usage_accounts_text
+
+    states = [("work", {"limited": True, "kind": "session", "resets_at": "2026-12-01T05:00:00+00:00",
+                        "tokens_used": 1200, "source": "stream"}),
+              ("home", {"limited": False, "kind": "session", "tokens_used": 300, "source": "logs"})]
+    text = usage_accounts_text(states, {"accounts": 2, "open": ["home"], "tokens_used": 1500}, UTC)
+    assert text.index("Account work") < text.index("limited") < text.index("Account home")
+    assert text.count("<b>Usage</b>") == 1
+    assert text.splitlines()[-1].startswith("<b>Total</b>: used ")
+    assert text.endswith(" tokens in 2 accounts; open now: home")
