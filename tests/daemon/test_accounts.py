@@ -74,6 +74,12 @@ async def test_a_limit_pauses_one_account_the_other_goes_on_and_the_paused_task_
     assert [e.task_id for e in paused] == [limited.id]
     assert await dstore.kv.get(LIMIT_PAUSE_KEY + "/home") is None
     assert await dstore.kv.get(LIMIT_PAUSE_KEY) is None
+    # Metrics per account and in total.
+    report = await dservice.metrics()
+    by_account = {g.key: (g.runs, g.tasks_done) for g in report.by_account}
+    assert by_account == {"work": (2, 1), "home": (2, 2)}
+    assert (report.overall.runs, report.overall.tasks_done) == (4, 3)
+    assert "by account:" in report.as_text()
 
 
 async def test_each_account_has_its_own_window_picture(
@@ -178,3 +184,22 @@ def test_usage_text_for_the_phone_lists_accounts_then_the_total() -> None:
     assert text.count("<b>Usage</b>") == 1
     assert text.splitlines()[-1].startswith("<b>Total</b>: used ")
     assert text.endswith(" tokens in 2 accounts; open now: home")
+
+
+def test_the_window_summary_adds_lines_per_account_and_the_total_only_with_several() -> None:
+    from datetime import UTC, datetime
+
+    from core.daemon.summary import per_account_text
+    from core.models import Run, RunKind, Tokens
+
+    def run(task_id: int, total: int) -> Run:
+        return Run(id=task_id, task_id=task_id, iteration=1, kind=RunKind.WORK, outcome=Outcome.SUCCESS,
+                   session_id=None, tokens=Tokens(total, 0, 0, 0), cost_usd=0.0, num_turns=1, branch=None,
+                   worktree=None, tmux_session=None, log_path=None, prompt_variant=None, window_id=None,
+                   scheduled_for=None, started_at=datetime(2026, 12, 1, tzinfo=UTC), finished_at=None)
+
+    runs = {1: run(1, 1000), 2: run(2, 500), 3: None}
+    assert per_account_text(runs, {1: "work", 2: "work", 3: "work"}) == ""
+    text = per_account_text(runs, {1: "work", 2: "home", 3: "home"})
+    assert text.splitlines()[1:] == ["By account:", "  home: 2 task(s), 500 tokens",
+                                     "  work: 1 task(s), 1,000 tokens", "  total: 3 task(s), 1,500 tokens"]
