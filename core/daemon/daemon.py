@@ -139,6 +139,7 @@ class Daemon:
             stats=self.stats,
             clock=service.now,
             busy=lambda: bool(self.follower.active),
+            account_env=self.lanes.first.account.child_env(),
         )
         self._loop_task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
