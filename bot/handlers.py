@@ -31,6 +31,7 @@ from core.metrics.pictures import weekly_limit_used
 from core.metrics.weekly import weekly_text
 from core.models import Run, TaskState
 from core.scheduling.hold import parse_hold_time
+from core.usage.monitor import LimitState
 
 log = logging.getLogger(__name__)
 
@@ -249,12 +250,18 @@ async def usage(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     d = deps(context)
     states = await d.service.usage_by_account()
     primes = [p.describe(d.settings.local_tz) for p in d.service.planned_primes()]
+    paces = await d.service.weekly_paces()
+
+    def shown(name: str, state: LimitState) -> dict[str, Any]:
+        pace = paces.get(name)
+        return {**state.as_json(), "weekly_pace": pace.text() if pace is not None else None}
+
     if len(states) == 1:
-        await reply(update, context, render.usage_text(states[0][1].as_json(), d.settings.local_tz, primes))
+        await reply(update, context, render.usage_text(shown(*states[0]), d.settings.local_tz, primes))
         return
     total = usage_total(states, d.service.now())
     await reply(update, context, render.usage_accounts_text(
-        [(name, state.as_json()) for name, state in states], total, d.settings.local_tz))
+        [(name, shown(name, state)) for name, state in states], total, d.settings.local_tz))
 
 
 async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

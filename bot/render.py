@@ -269,6 +269,8 @@ def usage_text(state: Mapping[str, Any], tz: tzinfo, primes: Iterable[str] = ())
         projection = state.get("projection")
         ahead = f", {tokens(int(projection))} by the reset" if projection else ""
         lines.append(f"burning {tokens(int(rate))} tokens/min{ahead}")
+    if state.get("weekly_pace"):
+        lines.append(esc(str(state["weekly_pace"])))
     lines.append(f"<i>source: {esc(state.get('source') or 'none')}</i>")
     if state.get("text"):
         lines.append(f"<i>{esc(state['text'])}</i>")

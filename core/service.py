@@ -29,6 +29,7 @@ from core.store.tasks import NewTask, record_event
 
 if TYPE_CHECKING:
     from core.metrics.report import MetricsReport
+    from core.scheduling.pacing import WeeklyPace
     from core.usage.monitor import LimitState, UsageMonitor
 
 CancelHook = Callable[[Task], Awaitable[None]]
@@ -452,6 +453,21 @@ class Service:
                 out.append((account.name, await monitor.state(self.clock())))
             finally:
                 await monitor.close()
+        return out
+
+    async def weekly_paces(self) -> dict[str, WeeklyPace | None]:
+        """Each account's weekly pace as the daemon's monitors last saw the week (by name)."""
+        if not self.account_monitors:
+            return {}
+        from core.accounts import accounts
+        from core.pace import account_pace
+
+        found = {a.name: a for a in accounts(self.settings)}
+        out: dict[str, WeeklyPace | None] = {}
+        for name, monitor in self.account_monitors.items():
+            if name in found:
+                out[name] = await account_pace(self.settings, self.store, found[name], monitor,
+                                               monitor.last_state, self.clock(), record=False)
         return out
 
     # --- metrics ---------------------------------------------------------------------------

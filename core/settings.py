@@ -114,6 +114,10 @@ class Settings(BaseSettings):
     usage_api_base_url: str = "https://api.anthropic.com"
     usage_api: bool = True
     usage_prices_file: str = ""
+    weekly_pacing: bool = False
+    """Hold new work on an account once it had its part of the day of what is left of its week."""
+    weekly_owner_share: float = Field(0.3, ge=0, le=1)
+    weekly_owner_days: str = "mon-fri"
 
     # --- execution
     tmux_socket: str = "nightshift"
@@ -283,6 +287,14 @@ class Settings(BaseSettings):
         parse_work_hours(value)
         return value
 
+    @field_validator("weekly_owner_days")
+    @classmethod
+    def _owner_days(cls, value: str) -> str:
+        from core.scheduling.pacing import parse_days
+
+        parse_days(value)
+        return value
+
     @field_validator("reserve", "quiet_hours")
     @classmethod
     def _hour_ranges(cls, value: str) -> str:
@@ -359,6 +371,13 @@ class Settings(BaseSettings):
     @property
     def quiet_hour_set(self) -> frozenset[int]:
         return frozenset(parse_hour_ranges(self.quiet_hours))
+
+    @property
+    def owner_day_set(self) -> frozenset[int]:
+        """The owner's work days (Monday = 0), a share of whose weekly part is kept for them."""
+        from core.scheduling.pacing import parse_days
+
+        return parse_days(self.weekly_owner_days)
 
     @property
     def wake_at(self) -> time | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Annotated, Any
 
@@ -18,6 +19,8 @@ import typer
 from core.accounts import accounts, usage_monitor, usage_total
 from core.cli.app import app, console, fail, print_json, settings, with_service
 from core.errors import NightshiftError
+from core.pace import account_pace
+from core.scheduling.pacing import WeeklyPace
 from core.scheduling.workhours import PlannedPrime
 from core.service import Service
 from core.usage.blocks_command import blocks_text
@@ -141,60 +144,79 @@ def _render(state: LimitState, zone: tzinfo, now: datetime, endpoint: dict[str, 
 
 @usage_app.callback(invoke_without_command=True)
 def usage(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """The current usage window, the limit state, and which source says so."""
+    """The current usage window, the limit state, and which source says so (each account's)."""
     if ctx.invoked_subcommand is not None:
         return
     now = datetime.now(UTC)
 
-    async def work(service: Service) -> tuple[list[tuple[str, LimitState, dict[str, Any], Any]],
-                                              list[PlannedPrime]]:
+    async def work(service: Service) -> tuple[list[Seen], list[PlannedPrime]]:
         found = []
         for account in accounts(service.settings):  # one without NIGHTSHIFT_ACCOUNTS
             monitor = usage_monitor(service.settings, service.store, account)
             try:
                 with progress_bar(not as_json) as hook:
                     state = await monitor.refresh(now, hook)
-                found.append((account.name, state, monitor.endpoint.status.as_json(), monitor.last_scan))
+                pace = await account_pace(service.settings, service.store, account, monitor, state, now,
+                                          record=True)
+                found.append(Seen(account.name, state, monitor.endpoint.status.as_json(),
+                                  monitor.last_scan, pace))
             finally:
                 await monitor.close()
         return found, service.planned_primes(now)
 
     found, primes = with_service(work)
     zone = settings().local_tz
-
-    def as_json_one(state: LimitState, endpoint: dict[str, Any], report: Any) -> dict[str, Any]:
-        out = state.as_json()
-        out["endpoint"] = endpoint
-        out["scan"] = report.as_json() if report is not None else None
-        return out
-
-    def print_primes() -> None:
-        for prime in primes:
-            console.print(f"prime planned   {prime.describe(zone)}", markup=False, soft_wrap=True)
-
+    planned = [p.as_json() for p in primes]
     if len(found) == 1:
-        _, state, endpoint, report = found[0]
         if as_json:
-            print_json({**as_json_one(state, endpoint, report),
-                        "planned_primes": [p.as_json() for p in primes]})
+            print_json({**found[0].as_json(), "planned_primes": planned})
         else:
-            _render(state, zone, now, endpoint)
-            print_primes()
+            _render(found[0].state, zone, now, found[0].endpoint)
+            _pace_line(found[0].pace)
+            _primes(primes, zone)
         return
-    total = usage_total([(name, state) for name, state, _, _ in found], now)
+    total = usage_total([(seen.name, seen.state) for seen in found], now)
     if as_json:
-        print_json({"accounts": {name: as_json_one(state, endpoint, report)
-                                 for name, state, endpoint, report in found},
-                    "total": total, "planned_primes": [p.as_json() for p in primes]})
+        print_json({"accounts": {seen.name: seen.as_json() for seen in found}, "total": total,
+                    "planned_primes": planned})
         return
-    for name, state, endpoint, _ in found:
-        console.print(f"Account {name}", style="bold", markup=False)
-        _render(state, zone, now, endpoint)
+    for seen in found:
+        console.print(f"Account {seen.name}", style="bold", markup=False)
+        _render(seen.state, zone, now, seen.endpoint)
+        _pace_line(seen.pace)
         console.print()
     console.print(
         f"Total: {total['tokens_used']:,} tokens in {total['accounts']} accounts;"
         f" open now: {', '.join(total['open']) or 'none'}", markup=False, soft_wrap=True)
-    print_primes()
+    _primes(primes, zone)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One account as `usage` saw it."""
+
+    name: str
+    state: LimitState
+    endpoint: dict[str, Any]
+    report: Any
+    pace: WeeklyPace | None
+
+    def as_json(self) -> dict[str, Any]:
+        out = self.state.as_json()
+        out["endpoint"] = self.endpoint
+        out["scan"] = self.report.as_json() if self.report is not None else None
+        out["weekly_pace"] = self.pace.as_json() if self.pace is not None else None
+        return out
+
+
+def _pace_line(pace: WeeklyPace | None) -> None:
+    if pace is not None:
+        console.print(f"{'Weekly pace':<14}{pace.text()}", markup=False, soft_wrap=True)
+
+
+def _primes(primes: list[PlannedPrime], zone: tzinfo) -> None:
+    for prime in primes:
+        console.print(f"prime planned   {prime.describe(zone)}", markup=False, soft_wrap=True)
 
 
 @usage_app.command("blocks")

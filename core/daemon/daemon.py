@@ -46,6 +46,7 @@ from core.errors import NightshiftError
 from core.lock import InstanceLock
 from core.log import event
 from core.models import Task, TaskState, iso
+from core.pace import account_pace
 from core.scheduling.estimator import Estimator
 from core.service import Service
 from core.usage.monitor import UsageMonitor
@@ -287,10 +288,15 @@ class Daemon:
         return any(lane.usage.monitor is not None for lane in self.lanes)
 
     async def _refresh_usage(self) -> None:
-        """The `usage` job: every account's window, each limit pausing its own lane; then the
-        stop line: runs pause once the window reaches the owner's share."""
+        """The `usage` job: every account's window, each limit pausing its own lane, and each
+        account's weekly pace (the first reading of a day is kept as the day's start); then
+        the stop line: runs pause once the window reaches the owner's share."""
         for lane in self.lanes:
             await lane.gate.refresh_usage()
+            monitor = lane.usage.monitor
+            if monitor is not None and not self.doorbell.stopping:
+                lane.pace = await account_pace(self.settings, self.store, lane.account, monitor,
+                                               lane.usage.last, self.now(), record=True)
         await self.dispatcher.enforce_stop_line(self.now())
 
     async def _on_cron(self) -> None:

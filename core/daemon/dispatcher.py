@@ -89,6 +89,8 @@ class Dispatcher:
             check = await lane.gate.check(now)
             if check.closed:
                 continue  # this account is limited; another may be open
+            if self._paced_out(lane, now):
+                continue
             if not self.burst and is_quiet(self.settings.quiet_hour_set, now, self.tz):
                 end = quiet_ends_at(self.settings.quiet_hour_set, now, self.tz)
                 if end is not None:
@@ -167,6 +169,18 @@ class Dispatcher:
                 reasons={str(k): v for k, v in plan.reasons.items()},
             )
         return started
+
+    def _paced_out(self, lane: Lane, now: datetime) -> bool:
+        """Weekly pacing (NIGHTSHIFT_WEEKLY_PACING): the account had today's part of its week."""
+        pace = lane.pace
+        if not self.settings.weekly_pacing or pace is None or not pace.hold or pace.resets_at <= now:
+            return False
+        if lane.held_on != pace.day:
+            lane.held_on = pace.day
+            event("weekly pace: holding new work", account=lane.account.name, day=pace.day.isoformat(),
+                  used_today=round(pace.used_today, 4), budget_today=round(pace.budget_today, 4),
+                  week_used=round(pace.utilization, 4), resets_at=iso(pace.resets_at))
+        return True
 
     async def _ring_quiet_over(self) -> None:
         self.doorbell.ring("quiet hours over")

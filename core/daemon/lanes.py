@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from core.accounts import Account
 from core.daemon.gate import LimitGate
 from core.daemon.usage import UsageWatch
 from core.models import Task
+from core.scheduling.pacing import WeeklyPace
 
 
 @dataclass(eq=False)
@@ -23,6 +24,10 @@ class Lane:
     account: Account
     usage: UsageWatch
     gate: LimitGate
+    pace: WeeklyPace | None = None
+    """Today's weekly pace, as of the last usage scan (None: the week is not known)."""
+    held_on: date | None = None
+    """The day the pace last held this account (said once a day)."""
 
     @property
     def key(self) -> str:

@@ -736,8 +736,9 @@ class Executor:
     ) -> Run:
         fresh = await self.store.tasks.get(task.id)
         outcome = verdict.outcome
-        if fresh.state is not TaskState.RUNNING or outcome is Outcome.CANCELLED:
-            # Cancelled (or moved) by someone else: the state is theirs to set.
+        if fresh.state is not TaskState.RUNNING or outcome is Outcome.CANCELLED or not self.owns(fresh):
+            # Cancelled (or moved) by someone else: the state is theirs to set. Not ours any
+            # more: another machine took the task over while this one was away (suspended).
             return run
         fields: dict[str, Any] = {}
         ends_attempt = False

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,13 @@ import pytest
 from core.accounts import DEFAULT_ACCOUNT, accounts, find
 from core.daemon import LIMIT_PAUSE_KEY
 from core.errors import ConfigError
-from core.models import Outcome, TaskState
+from core.models import Outcome, TaskState, iso, utcnow
+from core.pace import PACE_KEY
 from core.service import Service
 from core.settings import Settings, load_settings
 from core.store.store import Store
 from tests.support import FAKE, NIGHTSHIFT
+from tests.usage.usage_server import Reply, usage_server
 
 from .conftest import MakeDaemon, Record, Running, wait_for_states
 
@@ -203,3 +206,33 @@ def test_the_window_summary_adds_lines_per_account_and_the_total_only_with_sever
     text = per_account_text(runs, {1: "work", 2: "home", 3: "home"})
     assert text.splitlines()[1:] == ["By account:", "  home: 2 task(s), 500 tokens",
                                      "  work: 1 task(s), 1,000 tokens", "  total: 3 task(s), 1,500 tokens"]
+
+
+async def test_weekly_pacing_holds_the_account_that_had_its_part_of_today(
+    make_daemon: MakeDaemon, dservice: Service, dstore: Store, config_dirs: dict[str, Path],
+) -> None:
+    now = utcnow()
+    resets = now + timedelta(days=3)
+    for name, path in config_dirs.items():
+        (path / ".credentials.json").write_text(json.dumps({"claudeAiOauth": {"accessToken": f"tok-{name}"}}))
+    # The work account began today at 40 % of its week and is at 60 % now: far past today's part.
+    await dstore.kv.set(PACE_KEY + "/work", {"day": now.date().isoformat(), "resets_at": iso(resets),
+                                             "utilization": 0.40})
+    tasks = [await dservice.add(f"task {i}") for i in range(2)]
+    with usage_server() as server:
+        for name, week in (("work", 60.0), ("home", 20.0)):
+            server.by_token[f"tok-{name}"] = Reply(body={
+                "five_hour": {"utilization": 10.0, "resets_at": iso(now + timedelta(hours=2))},
+                "seven_day": {"utilization": week, "resets_at": iso(resets)}})
+        daemon = make_daemon(accounts=config_dirs, burst=True, weekly_pacing=True, tz="UTC",
+                             usage_api=True, usage_api_base_url=server.url)
+        assert await daemon.run() == 0
+    work, home = daemon.lanes
+    assert [lane.account.name for lane in daemon.lanes.by_use(daemon.now())] == ["work", "home"]
+    assert work.pace is not None and work.pace.hold and work.pace.used_today == pytest.approx(0.2)
+    assert home.pace is not None and not home.pace.hold and home.pace.used_today == 0
+    for task in tasks:
+        assert (await dstore.tasks.get(task.id)).state is TaskState.DONE
+        assert [r.account for r in await dstore.runs.for_task(task.id)] == ["home"]
+    shown = await dservice.weekly_paces()  # the service without the daemon's monitors: nothing to show
+    assert shown == {}
