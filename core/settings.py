@@ -128,6 +128,8 @@ class Settings(BaseSettings):
     allowed_tools: str = ""
     disallowed_tools: str = ""
     model: str = ""
+    fallback_model: str = ""
+    """A model tasks may go on with while their own model family's weekly limit holds them."""
     max_turns: int = Field(0, ge=0)
     max_budget_usd: float = Field(0.0, ge=0)
     nightly_budget_usd: float = Field(0.0, ge=0)

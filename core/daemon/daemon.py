@@ -24,6 +24,7 @@ from core.daemon.dispatcher import Dispatcher, OwnerUse
 from core.daemon.follower import Follower
 from core.daemon.gate import LIMIT_PAUSE_KEY, LimitGate
 from core.daemon.lanes import Lane, Lanes
+from core.daemon.model_limits import ModelHolds
 from core.daemon.node import Heartbeat, LeasedFronts
 from core.daemon.owner import OwnerUseSource
 from core.daemon.priming import Primer
@@ -155,6 +156,11 @@ class Daemon:
         def mine(task: Task) -> bool:
             return self.node.mine(task) and self.lanes.for_task(task).key == account.key
 
+        suffix = "" if first else f"-{account.name}"
+        models = ModelHolds(self.settings, self.store, key_scope=account.kv_scope(self.settings),
+                            timers=self.timers, doorbell=self.doorbell, clock=self.service.now,
+                            mine=mine, job_suffix=suffix)
+
         async def opened(trigger: str, scheduled_for: datetime) -> None:
             capacity = self.dispatcher.capacity(fresh_window=True, lane=self.lanes.get(account.key))
             self.summary.begin(trigger, scheduled_for, capacity.total_tokens if capacity else None)
@@ -173,9 +179,10 @@ class Daemon:
             burst=self.burst,
             pause_key=LIMIT_PAUSE_KEY + account.kv_scope(self.settings),
             mine=mine,
-            job_suffix="" if first else f"-{account.name}",
+            job_suffix=suffix,
+            models=models,
         )
-        return Lane(account, usage, gate)
+        return Lane(account, usage, gate, models)
 
     # --- life cycle -----------------------------------------------------------------------
 
@@ -247,6 +254,7 @@ class Daemon:
         self.timers.start(standing_jobs(self.settings, work, burst=self.burst))
         for lane in self.lanes:
             await lane.gate.restore()
+            await lane.models.restore()
         if self._monitored:
             await self._refresh_usage()  # the first round knows the windows it is in
         self._loop_task = asyncio.create_task(self._dispatch_loop(), name="dispatcher")
@@ -392,7 +400,8 @@ class Daemon:
         elif self.follower.holding(now):
             self._exit_code = 1  # a run could not even start (the log line says why)
             self.request_stop("burst: a run could not start")
-        elif not [t for t in await self.store.tasks.runnable(now) if self.node.has_repo(t)] \
+        elif not [t for t in await self.store.tasks.runnable(now)
+                  if self.node.has_repo(t) and await self.dispatcher.could_run(t, now)] \
                 and not await self.dispatcher.planning_pending():
             soonest = min((p.until for p in active), default=None)
             if soonest is not None and (soonest - now).total_seconds() <= self.max_wait_s \

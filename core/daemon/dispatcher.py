@@ -18,6 +18,7 @@ from core.budgets import WAITS_KEY, load_budgets, night_spend
 from core.cluster import NodeAgent
 from core.daemon.follower import Follower
 from core.daemon.lanes import Lane, Lanes
+from core.daemon.model_limits import choose_model
 from core.daemon.seams import ParallelLimit
 from core.daemon.timers import Job, Once, Timers
 from core.daemon.wake import Doorbell, Round
@@ -129,7 +130,11 @@ class Dispatcher:
     ) -> list[int]:
         """Claim and start up to `free` tasks on `lane`; `alone`: after a reset one run goes first."""
         started: list[int] = []
-        resuming = [i for i in lane.gate.resume_first if i not in self.follower.active]
+        holds = await lane.models.active(now)
+        held = set(holds)
+        runnable = await self._runnable_ids(now, holds)  # None: every task may run
+        resuming = [i for i in lane.gate.resume_first if i not in self.follower.active
+                    and (runnable is None or i in runnable)]
         plan = await self._plan(lane, now, round_)
         for _ in range(free):
             busy = self.follower.busy_repos()
@@ -149,6 +154,8 @@ class Dispatcher:
                     continue
             if task is None:
                 allowed = None if plan is None else list(plan.picked)
+                if runnable is not None:
+                    allowed = [i for i in (allowed if allowed is not None else runnable) if i in runnable]
                 task = await self.store.tasks.claim_next(
                     now, exclude_repos=busy, only_ids=allowed, reason=round_.reason, **self._scope(lane)
                 )
@@ -157,7 +164,8 @@ class Dispatcher:
             lane.gate.resumed(task.id)
             estimate = await self.estimator.estimate(task)
             budget = plan.budget_tokens if plan else None
-            self.follower.start_work(task, round_.scheduled_for, now, estimate, budget, lane)
+            _, model = choose_model(task, self.settings, held)
+            self.follower.start_work(task, round_.scheduled_for, now, estimate, budget, lane, model)
             started.append(task.id)
             if alone:
                 break  # after a reset one run goes first; the rest follow once it gets through
@@ -169,6 +177,21 @@ class Dispatcher:
                 reasons={str(k): v for k, v in plan.reasons.items()},
             )
         return started
+
+    async def _runnable_ids(self, now: datetime, holds: dict[str, datetime]) -> set[int] | None:
+        """While an Opus/Sonnet limit holds on an account: the ready tasks that may run there (on
+        their own model or their fallback); the others wait for the reset or another account."""
+        if not holds:
+            return None
+        ready = await self.store.tasks.runnable(now)
+        return {t.id for t in ready if choose_model(t, self.settings, set(holds))[0]}
+
+    async def could_run(self, task: Task, now: datetime) -> bool:
+        """Could `task` start on some account, as far as model limits go?"""
+        for lane in self.lanes:
+            if choose_model(task, self.settings, set(await lane.models.active(now)))[0]:
+                return True
+        return False
 
     def _paced_out(self, lane: Lane, now: datetime) -> bool:
         """Weekly pacing (NIGHTSHIFT_WEEKLY_PACING): the account had today's part of its week."""

@@ -107,10 +107,12 @@ class Follower:
 
     def start_work(
         self, task: Task, scheduled_for: datetime | None, now: datetime, estimate_tokens: int,
-        budget_tokens: int | None, lane: Lane | None = None,
+        budget_tokens: int | None, lane: Lane | None = None, model: str | None = None,
     ) -> None:
+        """Start a work run on `lane`'s account; `model` replaces the task's own (its fallback
+        while its model family's weekly limit holds)."""
         lane = lane or self.lanes.first
-        self._follow(task, self._execute(task, scheduled_for, now, lane), now, estimate_tokens, lane)
+        self._follow(task, self._execute(task, scheduled_for, now, lane, model), now, estimate_tokens, lane)
         self.summary.started(task.id, lane.account.name)
         self.stats.started.append(task.id)
         event(
@@ -121,6 +123,7 @@ class Follower:
             resume=bool(task.session_id),
             budget=budget_tokens,
             account=lane.account.name,
+            model=model,
         )
 
     def start_planning(self, task: Task, now: datetime) -> None:
@@ -128,7 +131,9 @@ class Follower:
         self.stats.started.append(task.id)
         event("planning", task=task.id, title=task.title)
 
-    async def _execute(self, task: Task, scheduled_for: datetime | None, now: datetime, lane: Lane) -> Run:
+    async def _execute(
+        self, task: Task, scheduled_for: datetime | None, now: datetime, lane: Lane, model: str | None = None,
+    ) -> Run:
         """One work attempt, in the prompt style the learning loop picks for a fresh start.
 
         A resumed session keeps the style it started with, so the attempt's outcome is
@@ -153,6 +158,7 @@ class Follower:
             prompt_variant=variant,
             prompt=prompt,
             account=lane.key,
+            model=model,
         )
 
     async def _draft_plan(self, task: Task) -> Run | None:

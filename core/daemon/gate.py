@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from core.brain_logs import LogBook
+from core.daemon.model_limits import MODEL_KINDS, ModelHolds
 from core.daemon.seams import DaemonStats
 from core.daemon.timers import Job, Once, Timers
 from core.daemon.usage import UsageWatch
@@ -88,6 +89,7 @@ class LimitGate:
         pause_key: str = LIMIT_PAUSE_KEY,
         mine: Callable[[Task], bool] = lambda task: True,
         job_suffix: str = "",
+        models: ModelHolds | None = None,
     ) -> None:
         self.store = store
         self.logbook = logbook
@@ -96,6 +98,8 @@ class LimitGate:
         self.mine = mine
         """Is a paused task this gate's to release (its session lives here)?"""
         self.job_suffix = job_suffix
+        self.models = models
+        """Opus/Sonnet limits hold only the work that needs that model (not the whole account)."""
         """Names this gate's one-off jobs apart from other accounts' gates' (`reset-work`)."""
         self.margin_s = margin_s
         self.timers = timers
@@ -260,6 +264,12 @@ class LimitGate:
         limit = run.extra.get("limit") if run is not None else None
         limit = limit if isinstance(limit, dict) else {}
         kind, estimated = str(limit.get("kind", "unknown")), bool(limit.get("estimated", False))
+        if kind in MODEL_KINDS and self.models is not None and task.resume_after is not None:
+            await self.models.hold(kind, task.resume_after, task)
+            await self.usage.note_limit(
+                LimitHit(kind, task.resume_after, str(limit.get("text", "")), estimated), now
+            )
+            return
         await self.apply_limit(
             task.resume_after, now, kind=kind, source="run", task_id=task_id, estimated=estimated
         )
@@ -285,6 +295,9 @@ class LimitGate:
         if state is None:
             return
         if state.limited and state.resets_at is not None:
+            if state.kind in MODEL_KINDS and self.models is not None:
+                await self.models.hold(state.kind, state.resets_at)
+                return
             if self._already_known(state.resets_at):
                 return
             await self.apply_limit(

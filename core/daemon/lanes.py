@@ -14,6 +14,7 @@ from datetime import date, datetime
 
 from core.accounts import Account
 from core.daemon.gate import LimitGate
+from core.daemon.model_limits import ModelHolds
 from core.daemon.usage import UsageWatch
 from core.models import Task
 from core.scheduling.pacing import WeeklyPace
@@ -24,6 +25,8 @@ class Lane:
     account: Account
     usage: UsageWatch
     gate: LimitGate
+    models: ModelHolds
+    """The model families (Opus, Sonnet) whose weekly limit holds the work that needs them."""
     pace: WeeklyPace | None = None
     """Today's weekly pace, as of the last usage scan (None: the week is not known)."""
     held_on: date | None = None

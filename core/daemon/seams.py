@@ -32,6 +32,7 @@ class TaskExecutor(Protocol):
         prompt_variant: str | None = None,
         prompt: str | None = None,
         account: str | None = None,
+        model: str | None = None,
     ) -> Run: ...
 
     async def reconcile(self) -> list[Run]: ...

@@ -94,6 +94,8 @@ class ExecOptions:
     """Replaces the task's prompt for a fresh start (a prompt style with lessons, say)."""
     account: str | None = None
     """The account (key) to run on; None: the one holding the task's session, else the first."""
+    model: str | None = None
+    """Replaces the configured model (a fallback while the task's model family is limited)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +195,7 @@ class Executor:
         prompt_variant: str | None = None,
         prompt: str | None = None,
         account: str | None = None,
+        model: str | None = None,
     ) -> Run:
         """Run a claimed (`running`) task through its continuation loop; return its last run.
 
@@ -200,7 +203,7 @@ class Executor:
         again. Raises `ExecutionError` if the task is not running or already executing here,
         and `ToolMissing` if the CLI or tmux cannot be started (the task goes back to ready).
         """
-        options = ExecOptions(scheduled_for, window_id, prompt_variant, prompt, account)
+        options = ExecOptions(scheduled_for, window_id, prompt_variant, prompt, account, model)
         return await self._execute(task, options, continue_loop=True)
 
     async def reconcile(self) -> list[Run]:
@@ -536,7 +539,7 @@ class Executor:
         command = build_command(
             self.settings,
             ClaudeCall(step.prompt, session_id=new_session, resume=step.resume,
-                       max_budget_usd=task.max_budget_usd,
+                       max_budget_usd=task.max_budget_usd, model=options.model,
                        permission_mode="plan" if planning else None,
                        add_dirs=attachment_dirs(self.settings, task.id)),
             executable=executable,
