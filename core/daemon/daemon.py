@@ -159,7 +159,8 @@ class Daemon:
         suffix = "" if first else f"-{account.name}"
         models = ModelHolds(self.settings, self.store, key_scope=account.kv_scope(self.settings),
                             timers=self.timers, doorbell=self.doorbell, clock=self.service.now,
-                            mine=mine, job_suffix=suffix)
+                            mine=mine, job_suffix=suffix, notifier=self.summary.notifier,
+                            account=account.name if len(self.settings.accounts) > 1 else "")
 
         async def opened(trigger: str, scheduled_for: datetime) -> None:
             capacity = self.dispatcher.capacity(fresh_window=True, lane=self.lanes.get(account.key))

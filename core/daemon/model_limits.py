@@ -13,9 +13,11 @@ family (the run that met the limit was on it).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from core.abc import Notification, Notifier
 from core.daemon.timers import Job, Once, Timers
 from core.daemon.wake import Doorbell
 from core.errors import NightshiftError
@@ -67,6 +69,7 @@ class ModelHolds:
     def __init__(
         self, settings: Settings, store: Store, *, key_scope: str, timers: Timers, doorbell: Doorbell,
         clock: Callable[[], datetime], mine: Callable[[Task], bool], job_suffix: str = "",
+        notifier: Notifier | None = None, account: str = "",
     ) -> None:
         self.settings = settings
         self.store = store
@@ -76,6 +79,8 @@ class ModelHolds:
         self.clock = clock
         self.mine = mine
         self.job_suffix = job_suffix
+        self.notifier = notifier
+        self.account = account
 
     async def active(self, now: datetime) -> dict[str, datetime]:
         raw = await self.store.kv.get(self.key, {})
@@ -105,11 +110,36 @@ class ModelHolds:
             await self.store.kv.set(self.key, {k: iso(v) for k, v in holds.items()})
             self._schedule(kind, holds[kind])
             event("model limit: holding the work that needs it", kind=kind, until=iso(holds[kind]))
+            await self._tell(kind, holds[kind], set(holds))
         if task is not None and task.state is TaskState.PAUSED_LIMIT:
             runs, _ = choose_model(task, self.settings, set(holds))
             if runs:
                 await self._move(task, TaskState.PAUSED_LIMIT, None,
                                  f"{kind} limit: going on with the fallback model")
+
+    async def _tell(self, kind: str, until: datetime, held: set[str]) -> None:
+        """The owner hears once per hold: until when, what waits, what goes on on another model."""
+        if self.notifier is None:
+            return
+        waiting: list[int] = []
+        going: list[int] = []
+        for task in await self.store.tasks.query([TaskState.READY, TaskState.PAUSED_LIMIT]):
+            if family(task_models(task, self.settings)[0]) not in (kind, None):
+                continue  # does not need the limited family
+            (going if choose_model(task, self.settings, held)[0] else waiting).append(task.id)
+        local = until.astimezone(self.settings.local_tz)
+        where = f" on account {self.account}" if self.account else ""
+        lines = [f"{kind.capitalize()} weekly limit{where} until {local:%a %d %b %H:%M %Z}:"
+                 " only work that needs it waits."]
+        if waiting:
+            lines.append("waiting: " + ", ".join(f"#{i}" for i in waiting))
+        if going:
+            lines.append("going on with their fallback model: " + ", ".join(f"#{i}" for i in going))
+        try:
+            await self.notifier.notify(Notification("model_limit", "\n".join(lines),
+                                                    data={"kind": kind, "until": iso(until)}))
+        except NightshiftError as exc:
+            event("model limit not told", logging.WARNING, error=str(exc))
 
     async def _move(self, task: Task, source: TaskState, resume_after: datetime | None, reason: str) -> None:
         try:

@@ -9,6 +9,7 @@ from core.models import Outcome, Priority, Task, TaskState
 from core.service import Service
 from core.settings import Settings
 from core.store.store import Store
+from tests.fakes.notifier import RecordingNotifier
 
 from .conftest import MakeDaemon, Record
 
@@ -26,7 +27,8 @@ async def test_an_opus_limit_holds_opus_work_and_a_task_with_a_fallback_goes_on_
     opus_only = await dservice.add("opus only", tags=["model:opus"])
     sonnet = await dservice.add("on sonnet", tags=["model:sonnet"])
     default = await dservice.add("on the default model")
-    daemon = make_daemon(burst=True)
+    heard = RecordingNotifier()
+    daemon = make_daemon(burst=True, notifier=heard)
     assert await daemon.run() == 0
 
     states = {t.id: t.state for t in await dstore.tasks.query()}
@@ -43,6 +45,11 @@ async def test_an_opus_limit_holds_opus_work_and_a_task_with_a_fallback_goes_on_
     assert set(holds) == {"opus"}
     # The account itself was never paused: the Sonnet task ran while Opus was limited.
     assert await daemon.gate.load() is None
+    # The owner was told once: until when, what waits, what goes on with its fallback.
+    (told,) = [n for n in heard.sent if n.kind == "model_limit"]
+    assert told.text.startswith("Opus weekly limit until ")
+    assert f"waiting: #{opus_only.id}, #{default.id}" in told.text
+    assert f"going on with their fallback model: #{switching.id}" in told.text
 
 
 def _task(*tags: str) -> Task:
