@@ -97,3 +97,15 @@ def test_init_writes_absolute_paths_to_the_user_config_read_from_anywhere(tmp_pa
                             cwd=elsewhere, timeout=60)
     checks = {c["name"]: c for c in json.loads(listed.stdout)}
     assert checks["vault"]["detail"] == str(start / "notes" / "brain") and checks["vault"]["ok"] is True
+
+
+def test_each_account_is_checked(tmp_path: Path) -> None:
+    work = tmp_path / "claude-work"
+    work.mkdir()
+    (work / ".credentials.json").write_text("{}")
+    env = {**os.environ, "NIGHTSHIFT_ACCOUNTS": f"work={work},home={tmp_path / 'claude-home'}"}
+    code, checks, _ = doctor(env)
+    assert checks["account work"]["ok"] is True
+    assert "login file found" in str(checks["account work"]["detail"])
+    assert checks["account home"]["ok"] is False and code == 1
+    assert f"CLAUDE_CONFIG_DIR={tmp_path / 'claude-home'} claude" in str(checks["account home"]["fix"])
