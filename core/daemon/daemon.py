@@ -47,7 +47,6 @@ from core.errors import NightshiftError
 from core.lock import InstanceLock
 from core.log import event
 from core.models import Task, TaskState, iso
-from core.pace import account_pace
 from core.scheduling.estimator import Estimator
 from core.service import Service
 from core.usage.monitor import UsageMonitor
@@ -95,7 +94,8 @@ class Daemon:
         self.background = Background()
         self.heartbeat = Heartbeat(node, self.fronts, doorbell)
         self.estimator = Estimator(service.store, settings.default_task_tokens, learned_estimate)
-        self.summary = WindowSummary(service, notifier, settings.local_tz, self.stats)
+        self.summary = WindowSummary(service, notifier, settings.local_tz, self.stats,
+                                     lambda: self.lanes.pace_text())
         self.lanes = Lanes([
             self._lane(account, (monitors or {}).get(account.key), first=i == 0)
             for i, account in enumerate(accounts or all_accounts(settings))
@@ -242,9 +242,9 @@ class Daemon:
             tick=self._tick,
             import_inbox=self._import_inbox,
             backup=self._daily_backup,
-            cron=self._on_cron,
+            cron=self.lanes.on_cron,
             prime=self.primer.prime,
-            refresh_usage=self._refresh_usage if self._monitored else None,
+            refresh_usage=self._refresh_usage if self.lanes.monitored else None,
             retro=self._retro if self.observer is not None else None,
             meta_task=self._meta_task if self.observer is not None else None,
             daily_summary=self._daily_summary,
@@ -256,7 +256,7 @@ class Daemon:
         for lane in self.lanes:
             await lane.gate.restore()
             await lane.models.restore()
-        if self._monitored:
+        if self.lanes.monitored:
             await self._refresh_usage()  # the first round knows the windows it is in
         self._loop_task = asyncio.create_task(self._dispatch_loop(), name="dispatcher")
         self.doorbell.ring("start")
@@ -292,26 +292,13 @@ class Daemon:
             if self.burst:
                 await self._maybe_finish_burst()
 
-    @property
-    def _monitored(self) -> bool:
-        return any(lane.usage.monitor is not None for lane in self.lanes)
 
     async def _refresh_usage(self) -> None:
-        """The `usage` job: every account's window, each limit pausing its own lane, and each
-        account's weekly pace (the first reading of a day is kept as the day's start); then
-        the stop line: runs pause once the window reaches the owner's share."""
-        for lane in self.lanes:
-            await lane.gate.refresh_usage()
-            monitor = lane.usage.monitor
-            if monitor is not None and not self.doorbell.stopping:
-                lane.pace = await account_pace(self.settings, self.store, lane.account, monitor,
-                                               lane.usage.last, self.now(), record=True)
+        """The `usage` job: every account's window, limits and weekly pace; then the stop
+        line: runs pause once the window reaches the owner's share."""
+        if not self.doorbell.stopping:
+            await self.lanes.refresh_usage(self.settings, self.store, self.now)
         await self.dispatcher.enforce_stop_line(self.now())
-
-    async def _on_cron(self) -> None:
-        """An owner's fixed reset time: every account's window (the owner's times are the owner's)."""
-        for lane in self.lanes:
-            await lane.gate.on_cron()
 
     # --- the daemon's own timed jobs ------------------------------------------------------
 

@@ -8,7 +8,7 @@ one lane, and the daemon behaves as before accounts.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -17,7 +17,10 @@ from core.daemon.gate import LimitGate
 from core.daemon.model_limits import ModelHolds
 from core.daemon.usage import UsageWatch
 from core.models import Task
+from core.pace import account_pace
 from core.scheduling.pacing import WeeklyPace
+from core.settings import Settings
+from core.store.store import Store
 
 
 @dataclass(eq=False)
@@ -78,3 +81,29 @@ class Lanes:
         """The accounts to offer work to, least used first (ties in the order they are named)."""
         order = {lane.key: i for i, lane in enumerate(self._lanes)}
         return sorted(self._lanes, key=lambda lane: (lane.used(now), order[lane.key]))
+
+    @property
+    def monitored(self) -> bool:
+        return any(lane.usage.monitor is not None for lane in self._lanes)
+
+    async def refresh_usage(self, settings: Settings, store: Store, clock: Callable[[], datetime]) -> None:
+        """Every account's window, each limit pausing its own lane, and each account's weekly
+        pace (the first reading of a day is kept as the day's start)."""
+        for lane in self._lanes:
+            await lane.gate.refresh_usage()
+            monitor = lane.usage.monitor
+            if monitor is not None:
+                lane.pace = await account_pace(settings, store, lane.account, monitor, lane.usage.last,
+                                               clock(), record=True)
+
+    async def on_cron(self) -> None:
+        """An owner's fixed reset time: every account's window (the owner's times are the owner's)."""
+        for lane in self._lanes:
+            await lane.gate.on_cron()
+
+    def pace_text(self) -> str:
+        """Each account's weekly pace as last seen, for the end of the window summary."""
+        several = len(self._lanes) > 1
+        lines = [f"{lane.account.name + ': ' if several else ''}{lane.pace.text()}"
+                 for lane in self._lanes if lane.pace is not None]
+        return "\n\nWeekly pace:\n" + "\n".join(lines) if lines else ""

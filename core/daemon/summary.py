@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 
@@ -42,11 +43,16 @@ def per_account_text(runs: dict[int, Run | None], accounts: dict[int, str]) -> s
 
 
 class WindowSummary:
-    def __init__(self, service: Service, notifier: Notifier, tz: tzinfo, stats: DaemonStats) -> None:
+    def __init__(
+        self, service: Service, notifier: Notifier, tz: tzinfo, stats: DaemonStats,
+        footer: Callable[[], str] = lambda: "",
+    ) -> None:
         self.service = service
         self.notifier = notifier
         self.tz = tz
         self.stats = stats
+        self.footer = footer
+        """Lines the daemon adds at the end (each account's weekly pace)."""
         self._batch: _Batch | None = None
 
     @property
@@ -91,7 +97,7 @@ class WindowSummary:
         text = window_summary_text(
             batch.trigger, batch.scheduled_for, self.tz, entries, batch.capacity_tokens, twin,
             waits={k: v for k, v in waits.items() if k not in batch.tasks},
-        ) + per_account_text(batch.tasks, batch.accounts)
+        ) + per_account_text(batch.tasks, batch.accounts) + self.footer()
         self.stats.summaries += 1
         event("window summary", tasks=sorted(batch.tasks), trigger=batch.trigger)
         try:

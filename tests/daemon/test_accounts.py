@@ -231,6 +231,12 @@ async def test_weekly_pacing_holds_the_account_that_had_its_part_of_today(
     assert [lane.account.name for lane in daemon.lanes.by_use(daemon.now())] == ["work", "home"]
     assert work.pace is not None and work.pace.hold and work.pace.used_today == pytest.approx(0.2)
     assert home.pace is not None and not home.pace.hold and home.pace.used_today == 0
+    # The window summary ends with each account's pace.
+    text = daemon.lanes.pace_text()
+    assert text.startswith("\n\nWeekly pace:\n")
+    lines = text.splitlines()[3:]
+    assert lines == [f"work: {work.pace.text()}", f"home: {home.pace.text()}"]
+    assert "work: week 60% used" in lines[0] and "holding new work until tomorrow" in lines[0]
     for task in tasks:
         assert (await dstore.tasks.get(task.id)).state is TaskState.DONE
         assert [r.account for r in await dstore.runs.for_task(task.id)] == ["home"]
