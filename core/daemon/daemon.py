@@ -43,7 +43,7 @@ from core.daemon.summary import WindowSummary
 from core.daemon.timers import StandingWork, Timers, standing_jobs
 from core.daemon.usage import UsageWatch
 from core.daemon.wake import Background, Doorbell
-from core.errors import NightshiftError
+from core.errors import NightshiftError, StoreError
 from core.lock import InstanceLock
 from core.log import event
 from core.models import Task, TaskState, iso
@@ -198,7 +198,10 @@ class Daemon:
     async def run(self) -> int:
         """Run until stopped (or, with `burst`, until nothing runnable is left); the exit code."""
         with InstanceLock(self.settings.home_dir):
-            await self.node.join()
+            try:
+                await self.node.join()
+            except StoreError as exc:  # busy or away: the first heartbeat registers the node
+                event("node not registered yet", logging.WARNING, node=self.node.name, error=str(exc))
             try:
                 await self.fronts.sync()  # a front that cannot start stops the daemon here
                 try:

@@ -18,6 +18,7 @@ from contextlib import AsyncExitStack
 from core.cluster import NodeAgent
 from core.daemon.seams import FrontFactory
 from core.daemon.wake import Doorbell
+from core.errors import StoreError
 from core.log import event
 
 
@@ -40,7 +41,11 @@ class LeasedFronts:
         from the heartbeat it is logged and tried again on the next beat)."""
         if not self.fronts:
             return
-        holds = await self.node.holds()
+        try:
+            holds = await self.node.holds()
+        except StoreError as exc:  # the database is busy or away: the next beat asks again
+            event("sender lease not checked", logging.WARNING, node=self.node.name, error=str(exc))
+            return
         if holds and self._stack is None:
             stack = AsyncExitStack()
             try:
