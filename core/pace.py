@@ -26,11 +26,10 @@ SAME_RESET = timedelta(hours=1)
 
 def week_of(monitor: UsageMonitor, state: LimitState | None, now: datetime) -> tuple[float, datetime] | None:
     """(utilization 0..1, reset) of the account's 7-day window, if a source knows it."""
-    for window in getattr(state, "windows", ()):  # the monitor's weekly picture, where it has one
-        used, resets_at = getattr(window, "utilization", None), getattr(window, "resets_at", None)
-        weekly = getattr(window, "kind", None) == "weekly"
-        if weekly and isinstance(used, int | float) and isinstance(resets_at, datetime) and resets_at > now:
-            return float(used), resets_at
+    for window in state.windows if state is not None else ():  # the monitor's weekly picture
+        if window.kind == "weekly" and window.utilization is not None and window.resets_at is not None \
+                and window.resets_at > now:
+            return window.utilization, window.resets_at
     reading = monitor.endpoint.cached(now) or monitor.endpoint.reading
     seven = reading.window("seven_day") if reading is not None else None
     if seven is not None and seven.resets_at is not None and seven.resets_at > now:
