@@ -96,6 +96,8 @@ class Daemon:
         self.estimator = Estimator(service.store, settings.default_task_tokens, learned_estimate)
         self.summary = WindowSummary(service, notifier, settings.local_tz, self.stats,
                                      lambda: self.lanes.pace_text())
+        self._owner_use = owner_use
+        """A test's stand-in for the first account's owner-use source."""
         self.lanes = Lanes([
             self._lane(account, (monitors or {}).get(account.key), first=i == 0)
             for i, account in enumerate(accounts or all_accounts(settings))
@@ -127,7 +129,7 @@ class Daemon:
             estimator=self.estimator,
             planning=planner is not None,
             parallel_limit=parallel_limit,
-            owner_use=owner_use or OwnerUseSource(self.usage.monitor, service.store, settings.local_tz),
+            owner_use=owner_use,
             pause_run=executor.pause_for_budget,
             burst=burst,
             node=node,
@@ -183,7 +185,9 @@ class Daemon:
             job_suffix=suffix,
             models=models,
         )
-        return Lane(account, usage, gate, models)
+        owner = (self._owner_use if first else None) or OwnerUseSource(
+            monitor, self.store, self.settings.local_tz)
+        return Lane(account, usage, gate, models, owner_use=owner)
 
     # --- life cycle -----------------------------------------------------------------------
 

@@ -86,7 +86,7 @@ class Dispatcher:
         if await self.service.queue_paused():
             return []
         started: list[int] = []
-        for lane in self.lanes.by_use(now):  # the account used least first
+        for lane in await self.lanes.by_owner_use(now):  # where it takes least from the owner
             check = await lane.gate.check(now)
             if check.closed:
                 continue  # this account is limited; another may be open
@@ -303,7 +303,8 @@ class Dispatcher:
         window_start = None if fresh_window or state is None else state.window_start
         used = 0 if window_start is None or state is None else int(state.tokens_used)
         ours = await self._our_tokens_in(now, lane) if used else 0
-        book = await self.owner_use(now) if self.owner_use is not None else None
+        source = lane.owner_use or (self.owner_use if lane is self.lanes.first else None)
+        book = await source(now) if source is not None else None
         picture = horizon(
             now, window_start=window_start, capacity_tokens=capacity, capacity_exact=exact,
             reserve=(await load_budgets(self.store, self.settings)).reserve_by_hour(self.settings),

@@ -8,7 +8,7 @@ one lane, and the daemon behaves as before accounts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -18,9 +18,14 @@ from core.daemon.model_limits import ModelHolds
 from core.daemon.usage import UsageWatch
 from core.models import Task
 from core.pace import account_pace
+from core.scheduling.owner import OwnerUseBook
 from core.scheduling.pacing import WeeklyPace
+from core.scheduling.priming import WINDOW_LENGTH
 from core.settings import Settings
 from core.store.store import Store
+
+OwnerUse = Callable[[datetime], Awaitable[OwnerUseBook | None]]
+"""The owner's own use per hour, learned from an account's logs less nightshift's runs."""
 
 
 @dataclass(eq=False)
@@ -34,6 +39,13 @@ class Lane:
     """Today's weekly pace, as of the last usage scan (None: the week is not known)."""
     held_on: date | None = None
     """The day the pace last held this account (said once a day)."""
+    owner_use: OwnerUse | None = None
+    """The owner's own use of this account per hour (its logs less nightshift's sessions)."""
+
+    async def owner_expected(self, now: datetime) -> float:
+        """Tokens the owner is expected to use on this account over the next five hours."""
+        book = await self.owner_use(now) if self.owner_use is not None else None
+        return book.expected(now, now + WINDOW_LENGTH, now) if book is not None else 0.0
 
     @property
     def key(self) -> str:
@@ -81,6 +93,15 @@ class Lanes:
         """The accounts to offer work to, least used first (ties in the order they are named)."""
         order = {lane.key: i for i, lane in enumerate(self._lanes)}
         return sorted(self._lanes, key=lambda lane: (lane.used(now), order[lane.key]))
+
+    async def by_owner_use(self, now: datetime) -> list[Lane]:
+        """The accounts the owner is expected to use least in the hours ahead first, then the
+        least used now: work goes where it takes least from the owner."""
+        if len(self._lanes) == 1:
+            return list(self._lanes)
+        expected = {lane.key: await lane.owner_expected(now) for lane in self._lanes}
+        order = {lane.key: i for i, lane in enumerate(self.by_use(now))}
+        return sorted(self._lanes, key=lambda lane: (expected[lane.key], order[lane.key]))
 
     @property
     def monitored(self) -> bool:

@@ -11,7 +11,7 @@ import json
 import os
 import subprocess
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from core.daemon import LIMIT_PAUSE_KEY
 from core.errors import ConfigError
 from core.models import Outcome, TaskState, iso, utcnow
 from core.pace import PACE_KEY
+from core.scheduling.owner import OwnerUseBook
 from core.service import Service
 from core.settings import Settings, load_settings
 from core.store.store import Store
@@ -242,3 +243,30 @@ async def test_weekly_pacing_holds_the_account_that_had_its_part_of_today(
         assert [r.account for r in await dstore.runs.for_task(task.id)] == ["home"]
     shown = await dservice.weekly_paces()  # the service without the daemon's monitors: nothing to show
     assert shown == {}
+
+
+async def test_work_goes_first_to_the_account_the_owner_is_expected_to_use_least(
+    make_daemon: MakeDaemon, config_dirs: dict[str, Path],
+) -> None:
+    """The owner works on `work` every weekday morning; `home` they leave alone: a round offers
+    work to `home` first, though `work` is named first and neither window is open."""
+    daemon = make_daemon(accounts=config_dirs, tz="UTC")
+    work, home = daemon.lanes
+    now = datetime(2026, 12, 3, 7, 0, tzinfo=UTC)  # a Thursday, before the owner's morning
+    busy = OwnerUseBook(tz=UTC)
+    for days_ago in range(1, 15):
+        for hour in (8, 9, 10):
+            busy.observe(now - timedelta(days=days_ago) + timedelta(hours=hour - 7), 200_000)
+    idle = OwnerUseBook(tz=UTC)
+    idle.observe(now - timedelta(days=14), 0)
+
+    async def work_use(_: datetime) -> OwnerUseBook:
+        return busy
+
+    async def home_use(_: datetime) -> OwnerUseBook:
+        return idle
+
+    work.owner_use, home.owner_use = work_use, home_use
+    assert await work.owner_expected(now) > 0 and await home.owner_expected(now) == 0
+    assert [lane.account.name for lane in daemon.lanes.by_use(now)] == ["work", "home"]
+    assert [lane.account.name for lane in await daemon.lanes.by_owner_use(now)] == ["home", "work"]
