@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+from core.abc import Notification
 from core.budgets import WAITS_KEY, load_budgets, night_spend
 from core.cluster import NodeAgent
 from core.daemon.follower import Follower
@@ -22,6 +23,7 @@ from core.daemon.model_limits import choose_model
 from core.daemon.seams import ParallelLimit
 from core.daemon.timers import Job, Once, Timers
 from core.daemon.wake import Doorbell, Round
+from core.errors import NightshiftError
 from core.log import event
 from core.models import Task, TaskState, iso
 from core.scheduling.budget import ANYTIME_TAG, Candidate, WindowCapacity, WindowPlan, plan_protected
@@ -90,7 +92,7 @@ class Dispatcher:
             check = await lane.gate.check(now)
             if check.closed:
                 continue  # this account is limited; another may be open
-            if self._paced_out(lane, now):
+            if await self._paced_out(lane, now):
                 continue
             if not self.burst and is_quiet(self.settings.quiet_hour_set, now, self.tz):
                 end = quiet_ends_at(self.settings.quiet_hour_set, now, self.tz)
@@ -193,8 +195,9 @@ class Dispatcher:
                 return True
         return False
 
-    def _paced_out(self, lane: Lane, now: datetime) -> bool:
-        """Weekly pacing (NIGHTSHIFT_WEEKLY_PACING): the account had today's part of its week."""
+    async def _paced_out(self, lane: Lane, now: datetime) -> bool:
+        """Weekly pacing (NIGHTSHIFT_WEEKLY_PACING): the account had today's part of its week.
+        The owner hears it once a day per account."""
         pace = lane.pace
         if not self.settings.weekly_pacing or pace is None or not pace.hold or pace.resets_at <= now:
             return False
@@ -203,6 +206,14 @@ class Dispatcher:
             event("weekly pace: holding new work", account=lane.account.name, day=pace.day.isoformat(),
                   used_today=round(pace.used_today, 4), budget_today=round(pace.budget_today, 4),
                   week_used=round(pace.utilization, 4), resets_at=iso(pace.resets_at))
+            where = f" on account {lane.account.name}" if len(self.lanes) > 1 else ""
+            try:
+                await self.service.notifier.notify(Notification(
+                    "weekly_pace", f"Weekly pace{where}: {pace.text()}. New work waits for tomorrow"
+                    + (" or another account." if len(self.lanes) > 1 else "."),
+                    data={"account": lane.account.name, "pace": pace.as_json()}))
+            except NightshiftError as exc:
+                event("weekly pace not told", logging.WARNING, error=str(exc))
         return True
 
     async def _ring_quiet_over(self) -> None:

@@ -26,6 +26,7 @@ from core.scheduling.owner import OwnerUseBook
 from core.service import Service
 from core.settings import Settings, load_settings
 from core.store.store import Store
+from tests.fakes.notifier import RecordingNotifier
 from tests.support import FAKE, NIGHTSHIFT
 from tests.usage.usage_server import Reply, usage_server
 
@@ -225,13 +226,18 @@ async def test_weekly_pacing_holds_the_account_that_had_its_part_of_today(
             server.by_token[f"tok-{name}"] = Reply(body={
                 "five_hour": {"utilization": 10.0, "resets_at": iso(now + timedelta(hours=2))},
                 "seven_day": {"utilization": week, "resets_at": iso(resets)}})
+        heard = RecordingNotifier()
         daemon = make_daemon(accounts=config_dirs, burst=True, weekly_pacing=True, tz="UTC",
-                             usage_api=True, usage_api_base_url=server.url)
+                             usage_api=True, usage_api_base_url=server.url, notifier=heard)
         assert await daemon.run() == 0
     work, home = daemon.lanes
     assert [lane.account.name for lane in daemon.lanes.by_use(daemon.now())] == ["work", "home"]
     assert work.pace is not None and work.pace.hold and work.pace.used_today == pytest.approx(0.2)
     assert home.pace is not None and not home.pace.hold and home.pace.used_today == 0
+    # The owner heard it once (several rounds held the account).
+    (told,) = [n for n in heard.sent if n.kind == "weekly_pace"]
+    assert told.text.startswith("Weekly pace on account work: week 60% used")
+    assert told.text.endswith("New work waits for tomorrow or another account.")
     # The window summary ends with each account's pace.
     text = daemon.lanes.pace_text()
     assert text.startswith("\n\nWeekly pace:\n")
