@@ -24,12 +24,14 @@ from bot.deps import deps
 from bot.parse import command_args, parse_add, parse_page, parse_task_id
 from bot.reply import reply
 from bot.text import esc, visible_len
+from core.accounts import usage_total
 from core.errors import InvalidInput, NightshiftError, NoPlan
 from core.metrics.charts import chart_series
 from core.metrics.pictures import weekly_limit_used
 from core.metrics.weekly import weekly_text
 from core.models import Run, TaskState
 from core.scheduling.hold import parse_hold_time
+from core.usage.monitor import LimitState
 
 log = logging.getLogger(__name__)
 
@@ -246,9 +248,20 @@ async def retry(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def usage(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Show the usage window, its limit state and when it resets (in the owner's zone)."""
     d = deps(context)
-    state = await d.service.usage()
+    states = await d.service.usage_by_account()
     primes = [p.describe(d.settings.local_tz) for p in d.service.planned_primes()]
-    await reply(update, context, render.usage_text(state.as_json(), d.settings.local_tz, primes))
+    paces = await d.service.weekly_paces()
+
+    def shown(name: str, state: LimitState) -> dict[str, Any]:
+        pace = paces.get(name)
+        return {**state.as_json(), "weekly_pace": pace.text() if pace is not None else None}
+
+    if len(states) == 1:
+        await reply(update, context, render.usage_text(shown(*states[0]), d.settings.local_tz, primes))
+        return
+    total = usage_total(states, d.service.now())
+    await reply(update, context, render.usage_accounts_text(
+        [(name, shown(name, state)) for name, state in states], total, d.settings.local_tz))
 
 
 async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -269,11 +269,25 @@ def usage_text(state: Mapping[str, Any], tz: tzinfo, primes: Iterable[str] = ())
         projection = state.get("projection")
         ahead = f", {tokens(int(projection))} by the reset" if projection else ""
         lines.append(f"burning {tokens(int(rate))} tokens/min{ahead}")
+    if state.get("weekly_pace"):
+        lines.append(esc(str(state["weekly_pace"])))
     lines.append(f"<i>source: {esc(state.get('source') or 'none')}</i>")
     if state.get("text"):
         lines.append(f"<i>{esc(state['text'])}</i>")
     lines += [f"⏰ prime {esc(prime)}" for prime in primes]
     return "<b>Usage</b>\n" + "\n".join(lines)
+
+
+def usage_accounts_text(
+    states: Sequence[tuple[str, Mapping[str, Any]]], total: Mapping[str, Any], tz: tzinfo
+) -> str:
+    """`/usage` with several accounts: each account's window, then the total."""
+    parts = [f"<b>Account {esc(name)}</b>\n" + usage_text(state, tz).removeprefix("<b>Usage</b>\n")
+             for name, state in states]
+    open_now = ", ".join(esc(name) for name in total.get("open", [])) or "none"
+    parts.append(f"<b>Total</b>: used {tokens(int(total.get('tokens_used') or 0))} tokens"
+                 f" in {total.get('accounts')} accounts; open now: {open_now}")
+    return "<b>Usage</b>\n" + "\n\n".join(parts)
 
 
 def log_tail(run: Run, lines: Iterable[str]) -> str:

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from importlib.metadata import entry_points
 
 from core.abc import Clock, Notifier, NullNotifier, ProcessRunner
+from core.accounts import Account, accounts, find, usage_monitors
 from core.brain_logs import LogBook
+from core.cluster import NodeAgent, repos_here
 from core.daemon import Daemon, Doorbell, FrontFactory
 from core.daemon.seams import FinishedHook
 from core.errors import ConfigError
-from core.execution.executor import Executor
+from core.execution.executor import AccountFor, Executor
 from core.execution.tmux import TmuxRunner
 from core.improve.cache import LearnedCache
 from core.improve.meta import maybe_queue_meta_task
@@ -107,6 +109,31 @@ class LearningObserver:
             )
 
 
+def node_agent(settings: Settings, store: Store, clock: Clock = utcnow) -> NodeAgent:
+    """This machine's daemon as a node of its queue: on a shared (PostgreSQL) queue it claims
+    only tasks whose repository it has (NIGHTSHIFT_REPOS that exist here)."""
+    shared = settings.shared_queue
+    return NodeAgent(
+        store,
+        settings.node,
+        clock=clock,
+        stale_after=timedelta(seconds=settings.node_stale_s),
+        repos=repos_here(settings.repos.values()) if shared else None,
+        shared=shared,
+    )
+
+
+def account_runner(here: Sequence[Account]) -> AccountFor:
+    """The executor's view of the accounts: a key (None, or one no longer configured: the
+    first account) -> the key its run records and the environment that selects it."""
+
+    def account_for(key: str | None) -> tuple[str | None, dict[str, str]]:
+        account = find(tuple(here), key) or here[0]
+        return account.key, account.child_env()
+
+    return account_for
+
+
 def build_daemon(
     settings: Settings,
     store: Store,
@@ -128,6 +155,8 @@ def build_daemon(
     logs and the usage endpoint (`run` without `--burst`); `fronts` are entered at start.
     """
     notifier = notifier or owner_notifier(settings, store, clock)
+    node = node_agent(settings, store, clock)
+    here = accounts(settings)
     learned = LearnedCache(settings, store)
     executor = Executor(
         settings,
@@ -136,9 +165,12 @@ def build_daemon(
         notifier,
         clock=clock,
         time_limit_minutes=learned.time_limit_minutes,
+        owns=node.mine,
+        account_for=account_runner(here),
         **asdict(timings),
     )
-    monitor = UsageMonitor(settings, store) if usage_monitor else None
+    monitors = usage_monitors(settings, store, here) if usage_monitor else {}
+    monitor = monitors.get(here[0].key)
     doorbell = Doorbell()
     service = Service(
         settings,
@@ -148,6 +180,7 @@ def build_daemon(
         cancel_hooks=[executor.cancel],
         listeners=[doorbell.on_change],
         usage_monitor=monitor,
+        account_monitors={a.name: monitors[a.key] for a in here if a.key in monitors},
     )
 
     def capacity() -> int | None:
@@ -162,7 +195,9 @@ def build_daemon(
         doorbell=doorbell,
         notifier=notifier,
         logbook=logbook,
-        monitor=monitor,
+        node=node,
+        accounts=here,
+        monitors=monitors,
         planner=Planner(settings, store, executor, notifier, clock=clock),
         observer=LearningObserver(service, upkeep, learned, monitor),
         choose_prompt=learned.choose_prompt,

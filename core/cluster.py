@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from core.abc import Clock
+from core.models import Task
 from core.store.nodes import Node, TakenOver
 from core.store.store import Store
 
@@ -46,6 +47,18 @@ class NodeAgent:
     accounts: tuple[str, ...] = ()
     repos: tuple[str, ...] | None = None
     """Repositories this machine has; None: any (one machine holds them all)."""
+    shared: bool = False
+    """Other machines' daemons may work on the same queue (PostgreSQL). Alone (SQLite), every
+    task is this daemon's, whatever node name an earlier start wrote on it."""
+
+    def mine(self, task: Task) -> bool:
+        """Is `task` this daemon's to follow, recover, tidy or resume? Never another machine's:
+        its tmux sessions, run logs and Claude sessions live there."""
+        return not self.shared or task.node == self.name
+
+    def has_repo(self, task: Task) -> bool:
+        """Can `task` run on this machine (its repository is here, or it has none)?"""
+        return self.repos is None or task.repo is None or task.repo in self.repos
 
     async def join(self) -> Node:
         now = self.clock()
@@ -73,8 +86,17 @@ class NodeAgent:
     async def holds(self, lease: str = SENDER_LEASE) -> bool:
         return await self.store.nodes.acquire(lease, self.name, self.clock(), self.stale_after)
 
-    async def leave(self) -> None:
+    async def leave(self) -> bool:
+        """A clean stop: leave the list, unless runs left alive in tmux (or sessions paused by
+        a limit) stay this machine's; then only the lease is given up, and the next start
+        adopts them (or, if none comes within the staleness limit, another node takes them)."""
+        await self.store.nodes.release(SENDER_LEASE, self.name)
+        held = await self.store.nodes.held_by(self.name)
+        if held:
+            log.info("node stays registered", extra={"node": self.name, "held": held})
+            return False
         await self.store.nodes.forget(self.name)
+        return True
 
     def claim_scope(self) -> dict[str, Any]:
         """Keyword arguments for `TaskStore.claim_next`: this node, the repositories it has."""

@@ -152,6 +152,10 @@ class Task:
     resume_after: datetime | None = None
     blocked_by: tuple[int, ...] = ()
     """Dependencies that ended without DONE: this task will never run unless they are retried."""
+    node: str | None = None
+    """The daemon (machine) working on it or holding its paused session; None: nobody."""
+    account: str | None = None
+    """The account (key, core.accounts) whose Claude session this task's `session_id` is."""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -170,6 +174,8 @@ class Task:
             "source": self.source,
             "state_reason": self.state_reason,
             "blocked_by": list(self.blocked_by),
+            "node": self.node,
+            "account": self.account,
             "resume_after": iso(self.resume_after),
             "max_iterations": self.max_iterations,
             "max_minutes": self.max_minutes,
@@ -232,6 +238,8 @@ class Run:
     summary: str | None = None
     check_output: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    account: str | None = None
+    """The account (key) it ran on; None: from before accounts, or not a Claude run."""
 
     @property
     def latency_s(self) -> float | None:
@@ -271,6 +279,7 @@ class Run:
             "finished_at": iso(self.finished_at),
             "latency_s": self.latency_s,
             "duration_s": self.duration_s,
+            "account": self.account,
         }
 
 

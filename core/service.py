@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import math
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +29,7 @@ from core.store.tasks import NewTask, record_event
 
 if TYPE_CHECKING:
     from core.metrics.report import MetricsReport
+    from core.scheduling.pacing import WeeklyPace
     from core.usage.monitor import LimitState, UsageMonitor
 
 CancelHook = Callable[[Task], Awaitable[None]]
@@ -97,6 +98,7 @@ class Service:
         cancel_hooks: Sequence[CancelHook] = (),
         listeners: Sequence[ChangeListener] = (),
         usage_monitor: UsageMonitor | None = None,
+        account_monitors: Mapping[str, UsageMonitor] | None = None,
     ) -> None:
         """Every collaborator is given here, once (`core.assembly` wires the daemon's)."""
         self.settings = settings
@@ -110,6 +112,8 @@ class Service:
         """The daemon's usage monitor, when one runs: `usage()` reads what it last saw."""
         self.capture = Capture(self)
         """Drafts and attachments from the phone (`core.capture`)."""
+        self.account_monitors = dict(account_monitors or {})
+        """The daemon's monitor of each account (NIGHTSHIFT_ACCOUNTS), by account name."""
 
     @classmethod
     async def open(cls, settings: Settings, **kwargs: Any) -> Service:
@@ -484,13 +488,46 @@ class Service:
         """The usage window and limit state from what is known (no log scan, no fetch)."""
         if self.usage_monitor is not None:
             return await self.usage_monitor.state(self.clock())
-        from core.usage.monitor import UsageMonitor
+        from core.accounts import accounts, usage_monitor
 
-        monitor = UsageMonitor(self.settings, self.store)
+        monitor = usage_monitor(self.settings, self.store, accounts(self.settings)[0])
         try:
             return await monitor.state(self.clock())
         finally:
             await monitor.close()
+
+    async def usage_by_account(self) -> builtins.list[tuple[str, LimitState]]:
+        """Each account's window and limit state (one entry without NIGHTSHIFT_ACCOUNTS)."""
+        if self.account_monitors:
+            return [(name, await m.state(self.clock())) for name, m in self.account_monitors.items()]
+        from core.accounts import accounts, usage_monitor
+
+        if self.usage_monitor is not None:  # one monitor given without accounts: the one account
+            return [(accounts(self.settings)[0].name, await self.usage())]
+
+        out = []
+        for account in accounts(self.settings):
+            monitor = usage_monitor(self.settings, self.store, account)
+            try:
+                out.append((account.name, await monitor.state(self.clock())))
+            finally:
+                await monitor.close()
+        return out
+
+    async def weekly_paces(self) -> dict[str, WeeklyPace | None]:
+        """Each account's weekly pace as the daemon's monitors last saw the week (by name)."""
+        if not self.account_monitors:
+            return {}
+        from core.accounts import accounts
+        from core.pace import account_pace
+
+        found = {a.name: a for a in accounts(self.settings)}
+        out: dict[str, WeeklyPace | None] = {}
+        for name, monitor in self.account_monitors.items():
+            if name in found:
+                out[name] = await account_pace(self.settings, self.store, found[name], monitor,
+                                               monitor.last_state, self.clock(), record=False)
+        return out
 
     # --- metrics ---------------------------------------------------------------------------
 

@@ -92,6 +92,13 @@ class Settings(BaseSettings):
     tz: str = ""
     database_url: SecretStr | None = None
     """PostgreSQL URL of a queue shared by several machines; unset: the local SQLite file."""
+    accounts: Annotated[dict[str, Path], NoDecode] = Field(default_factory=dict)
+    """Claude accounts on this machine, name -> its Claude config directory (login, logs, limits);
+    empty: one account, Claude's own (CLAUDE_CONFIG_DIR as set)."""
+    node_name: str = ""
+    """This machine's name among the daemons sharing a queue; empty: the host name."""
+    node_stale_s: float = Field(90.0, ge=3, le=86_400)
+    """A daemon whose heartbeat is older than this is stopped: its running tasks are taken over."""
 
     # --- scheduling
     reset_margin_s: float = Field(60.0, ge=0, le=3600)
@@ -108,6 +115,10 @@ class Settings(BaseSettings):
     usage_api_base_url: str = "https://api.anthropic.com"
     usage_api: bool = True
     usage_prices_file: str = ""
+    weekly_pacing: bool = False
+    """Hold new work on an account once it had its part of the day of what is left of its week."""
+    weekly_owner_share: float = Field(0.3, ge=0, le=1)
+    weekly_owner_days: str = "mon-fri"
 
     # --- execution
     tmux_socket: str = "nightshift"
@@ -119,6 +130,8 @@ class Settings(BaseSettings):
     bash_sandbox: BashSandbox = "auto"
     disallowed_tools: str = ""
     model: str = ""
+    fallback_model: str = ""
+    """A model tasks may go on with while their own model family's weekly limit holds them."""
     max_turns: int = Field(0, ge=0)
     max_budget_usd: float = Field(0.0, ge=0)
     nightly_budget_usd: float = Field(0.0, ge=0)
@@ -207,6 +220,25 @@ class Settings(BaseSettings):
             aliases[name.strip()] = path.strip()
         return aliases
 
+    @field_validator("accounts", mode="before")
+    @classmethod
+    def _accounts(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        accounts: dict[str, str] = {}
+        for part in _split_csv(value):
+            name, sep, path = (x.strip() for x in part.partition("="))
+            if not sep or not name or not path:
+                raise ValueError(f"{part!r} is not name=CONFIG_DIR")
+            if len(name) > 40 or any(not (ch.isalnum() or ch in "-_.") for ch in name):
+                raise ValueError(f"account name {name!r}: use letters, digits, '-', '_' and '.' (at most 40)")
+            if name in accounts:
+                raise ValueError(f"account {name!r} is named twice")
+            accounts[name] = path
+        if len(set(accounts.values())) != len(accounts):
+            raise ValueError("two accounts share one config directory: each needs its own login")
+        return accounts
+
     @field_validator("telegram_allowed_users", mode="before")
     @classmethod
     def _user_ids(cls, value: Any) -> Any:
@@ -223,6 +255,14 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_token_is_none(cls, value: Any) -> Any:
         return None if value == "" else value
+
+    @field_validator("node_name")
+    @classmethod
+    def _node_name(cls, value: str) -> str:
+        value = value.strip()
+        if len(value) > 100 or any(not (ch.isalnum() or ch in "-_.") for ch in value):
+            raise ValueError("use letters, digits, '-', '_' and '.' (at most 100)")
+        return value
 
     @field_validator("database_url", mode="before")
     @classmethod
@@ -249,6 +289,14 @@ class Settings(BaseSettings):
     @classmethod
     def _work_hours(cls, value: str) -> str:
         parse_work_hours(value)
+        return value
+
+    @field_validator("weekly_owner_days")
+    @classmethod
+    def _owner_days(cls, value: str) -> str:
+        from core.scheduling.pacing import parse_days
+
+        parse_days(value)
         return value
 
     @field_validator("reserve", "quiet_hours")
@@ -292,6 +340,25 @@ class Settings(BaseSettings):
         return self.home_dir / "nightshift.db"
 
     @property
+    def node(self) -> str:
+        """This daemon's node name: NIGHTSHIFT_NODE_NAME, else the host name."""
+        if self.node_name:
+            return self.node_name
+        import socket
+
+        return socket.gethostname() or "localhost"
+
+    @property
+    def shared_queue(self) -> bool:
+        """The queue is a PostgreSQL database several machines' daemons may share."""
+        return self.database_url is not None
+
+    @property
+    def heartbeat_s(self) -> float:
+        """How often the daemon says it is alive: three beats fit in the staleness limit."""
+        return self.node_stale_s / 3
+
+    @property
     def local_tz(self) -> tzinfo:
         if self.tz:
             return ZoneInfo(self.tz)
@@ -308,6 +375,13 @@ class Settings(BaseSettings):
     @property
     def quiet_hour_set(self) -> frozenset[int]:
         return frozenset(parse_hour_ranges(self.quiet_hours))
+
+    @property
+    def owner_day_set(self) -> frozenset[int]:
+        """The owner's work days (Monday = 0), a share of whose weekly part is kept for them."""
+        from core.scheduling.pacing import parse_days
+
+        return parse_days(self.weekly_owner_days)
 
     @property
     def wake_at(self) -> time | None:

@@ -11,8 +11,22 @@ from core.backup import backup_database, default_backup_path, inspect_restore_so
 from core.cli.app import app, console, fail, print_json, settings
 from core.errors import NightshiftError
 from core.models import utcnow
+from core.settings import Settings
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+PG_DUMP_ADVICE = (
+    "the queue is in PostgreSQL (NIGHTSHIFT_DATABASE_URL), and `nightshift {command}` handles only"
+    " the local SQLite file. Back up the shared database with PostgreSQL's own tools:"
+    " pg_dump --format=custom --file=nightshift.dump \"$NIGHTSHIFT_DATABASE_URL\""
+    " (restore with pg_restore --clean --dbname=… nightshift.dump, every daemon stopped)"
+)
+
+
+def _refuse_shared(config: Settings, command: str) -> None:
+    """A copy of the local file is not a backup of a shared queue: say what is."""
+    if config.shared_queue:
+        fail(PG_DUMP_ADVICE.format(command=command))
 
 
 @app.command()
@@ -23,6 +37,7 @@ def backup(
 ) -> None:
     """Back up the database (safe while the daemon runs); the file is private (0600)."""
     config = settings()
+    _refuse_shared(config, "backup")
     target = out.expanduser() if out is not None else default_backup_path(config, utcnow())
     try:
         info = backup_database(config.db_path, target)
@@ -43,6 +58,7 @@ def restore(
 ) -> None:
     """Replace the database with a backup (the daemon must be stopped); the old one is kept."""
     config = settings()
+    _refuse_shared(config, "restore")
     try:
         info = inspect_restore_source(config, file.expanduser())
     except NightshiftError as exc:

@@ -89,6 +89,16 @@ def place_checks(settings: Settings) -> list[Check]:
     return checks
 
 
+def _account(name: str, config_dir: Path) -> Check:
+    """One of NIGHTSHIFT_ACCOUNTS: its config directory is there (a login file is named if found;
+    on macOS the login may live in the keychain instead)."""
+    login = "login file found" if (config_dir / ".credentials.json").is_file() else "no login file"
+    return Check(
+        f"account {name}", config_dir.is_dir(), f"{config_dir} ({login})" if config_dir.is_dir()
+        else f"{config_dir} does not exist", f"log in once: CLAUDE_CONFIG_DIR={config_dir} claude",
+    )
+
+
 def run_checks(settings: Settings) -> list[Check]:
     checks = [
         *place_checks(settings),
@@ -109,6 +119,7 @@ def run_checks(settings: Settings) -> list[Check]:
             "run Claude Code once, or set CLAUDE_CONFIG_DIR to the directory holding projects/",
         )
     )
+    checks += [_account(name, path.expanduser()) for name, path in settings.accounts.items()]
     if settings.database_url is not None:
         checks.append(_shared_database(settings.database_url.get_secret_value()))
     db_path = settings.db_path

@@ -10,18 +10,22 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Annotated, Any
 
 import typer
 
+from core.accounts import accounts, usage_monitor, usage_total
 from core.cli.app import app, console, fail, print_json, settings, with_service
 from core.errors import NightshiftError
+from core.pace import account_pace
+from core.scheduling.pacing import WeeklyPace
 from core.scheduling.workhours import PlannedPrime
 from core.service import Service
 from core.usage.blocks_command import blocks_text
 from core.usage.config import UsageConfig
-from core.usage.monitor import LimitState, UsageMonitor
+from core.usage.monitor import LimitState
 from core.usage.report import BlocksQuery
 
 PROGRESS_MIN_BYTES = 64 << 20
@@ -140,32 +144,79 @@ def _render(state: LimitState, zone: tzinfo, now: datetime, endpoint: dict[str, 
 
 @usage_app.callback(invoke_without_command=True)
 def usage(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """The current usage window, the limit state, and which source says so."""
+    """The current usage window, the limit state, and which source says so (each account's)."""
     if ctx.invoked_subcommand is not None:
         return
     now = datetime.now(UTC)
 
-    async def work(service: Service) -> tuple[LimitState, dict[str, Any], Any, list[PlannedPrime]]:
-        monitor = UsageMonitor(service.settings, service.store)
-        try:
-            with progress_bar(not as_json) as hook:
-                state = await monitor.refresh(now, hook)
-            return state, monitor.endpoint.status.as_json(), monitor.last_scan, service.planned_primes(now)
-        finally:
-            await monitor.close()
+    async def work(service: Service) -> tuple[list[Seen], list[PlannedPrime]]:
+        found = []
+        for account in accounts(service.settings):  # one without NIGHTSHIFT_ACCOUNTS
+            monitor = usage_monitor(service.settings, service.store, account)
+            try:
+                with progress_bar(not as_json) as hook:
+                    state = await monitor.refresh(now, hook)
+                pace = await account_pace(service.settings, service.store, account, monitor, state, now,
+                                          record=True)
+                found.append(Seen(account.name, state, monitor.endpoint.status.as_json(),
+                                  monitor.last_scan, pace))
+            finally:
+                await monitor.close()
+        return found, service.planned_primes(now)
 
-    state, endpoint, report, primes = with_service(work)
+    found, primes = with_service(work)
+    zone = settings().local_tz
+    planned = [p.as_json() for p in primes]
+    if len(found) == 1:
+        if as_json:
+            print_json({**found[0].as_json(), "planned_primes": planned})
+        else:
+            _render(found[0].state, zone, now, found[0].endpoint)
+            _pace_line(found[0].pace)
+            _primes(primes, zone)
+        return
+    total = usage_total([(seen.name, seen.state) for seen in found], now)
     if as_json:
-        out = state.as_json()
-        out["endpoint"] = endpoint
-        out["scan"] = report.as_json() if report is not None else None
-        out["planned_primes"] = [p.as_json() for p in primes]
-        print_json(out)
-    else:
-        zone = settings().local_tz
-        _render(state, zone, now, endpoint)
-        for prime in primes:
-            console.print(f"prime planned   {prime.describe(zone)}", markup=False, soft_wrap=True)
+        print_json({"accounts": {seen.name: seen.as_json() for seen in found}, "total": total,
+                    "planned_primes": planned})
+        return
+    for seen in found:
+        console.print(f"Account {seen.name}", style="bold", markup=False)
+        _render(seen.state, zone, now, seen.endpoint)
+        _pace_line(seen.pace)
+        console.print()
+    console.print(
+        f"Total: {total['tokens_used']:,} tokens in {total['accounts']} accounts;"
+        f" open now: {', '.join(total['open']) or 'none'}", markup=False, soft_wrap=True)
+    _primes(primes, zone)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One account as `usage` saw it."""
+
+    name: str
+    state: LimitState
+    endpoint: dict[str, Any]
+    report: Any
+    pace: WeeklyPace | None
+
+    def as_json(self) -> dict[str, Any]:
+        out = self.state.as_json()
+        out["endpoint"] = self.endpoint
+        out["scan"] = self.report.as_json() if self.report is not None else None
+        out["weekly_pace"] = self.pace.as_json() if self.pace is not None else None
+        return out
+
+
+def _pace_line(pace: WeeklyPace | None) -> None:
+    if pace is not None:
+        console.print(f"{'Weekly pace':<14}{pace.text()}", markup=False, soft_wrap=True)
+
+
+def _primes(primes: list[PlannedPrime], zone: tzinfo) -> None:
+    for prime in primes:
+        console.print(f"prime planned   {prime.describe(zone)}", markup=False, soft_wrap=True)
 
 
 @usage_app.command("blocks")

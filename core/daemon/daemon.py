@@ -12,15 +12,20 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Sequence
-from contextlib import AsyncExitStack
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from core.abc import Notifier
+from core.accounts import Account
+from core.accounts import accounts as all_accounts
 from core.brain_logs import LogBook
+from core.cluster import NodeAgent
 from core.daemon.dispatcher import Dispatcher, OwnerUse
 from core.daemon.follower import Follower
-from core.daemon.gate import LimitGate
+from core.daemon.gate import LIMIT_PAUSE_KEY, LimitGate
+from core.daemon.lanes import Lane, Lanes
+from core.daemon.model_limits import ModelHolds
+from core.daemon.node import Heartbeat, LeasedFronts
 from core.daemon.owner import OwnerUseSource
 from core.daemon.priming import Primer
 from core.daemon.seams import (
@@ -38,10 +43,10 @@ from core.daemon.summary import WindowSummary
 from core.daemon.timers import StandingWork, Timers, standing_jobs
 from core.daemon.usage import UsageWatch
 from core.daemon.wake import Background, Doorbell
-from core.errors import NightshiftError
+from core.errors import NightshiftError, StoreError
 from core.lock import InstanceLock
 from core.log import event
-from core.models import iso
+from core.models import Task, TaskState, iso
 from core.scheduling.estimator import Estimator
 from core.service import Service
 from core.usage.monitor import UsageMonitor
@@ -58,7 +63,9 @@ class Daemon:
         doorbell: Doorbell,
         notifier: Notifier,
         logbook: LogBook,
-        monitor: UsageMonitor | None = None,
+        node: NodeAgent,
+        accounts: Sequence[Account] = (),
+        monitors: Mapping[str, UsageMonitor] | None = None,
         planner: TaskPlanner | None = None,
         observer: RunObserver | None = None,
         choose_prompt: PromptChooser | None = None,
@@ -75,37 +82,35 @@ class Daemon:
         self.settings = settings = service.settings
         self.store = service.store
         self.observer = observer
-        self.fronts = tuple(fronts)
+        self.logbook = logbook
+        self.node = node
+        self.fronts = LeasedFronts(fronts, node)
         self.burst = burst
         self.max_wait_s = max_wait_s
         self.install_signal_handlers = install_signal_handlers
         self.stats = DaemonStats()
         self.doorbell = doorbell
         self.timers = Timers(settings.local_tz)
-        self.usage = UsageWatch(monitor)
         self.background = Background()
+        self.heartbeat = Heartbeat(node, self.fronts, doorbell)
         self.estimator = Estimator(service.store, settings.default_task_tokens, learned_estimate)
-        self.summary = WindowSummary(service, notifier, settings.local_tz, self.stats)
-        self.gate = LimitGate(
-            service.store,
-            margin_s=settings.reset_margin_s,
-            timers=self.timers,
-            usage=self.usage,
-            doorbell=doorbell,
-            background=self.background,
-            stats=self.stats,
-            clock=service.now,
-            window_opened=self._window_opened,
-            logbook=logbook,
-            burst=burst,
-        )
+        self.summary = WindowSummary(service, notifier, settings.local_tz, self.stats,
+                                     lambda: self.lanes.pace_text())
+        self._owner_use = owner_use
+        """A test's stand-in for the first account's owner-use source."""
+        self.lanes = Lanes([
+            self._lane(account, (monitors or {}).get(account.key), first=i == 0)
+            for i, account in enumerate(accounts or all_accounts(settings))
+        ])
+        self.usage = self.lanes.first.usage
+        """The first account's window (priming; the only one without NIGHTSHIFT_ACCOUNTS)."""
+        self.gate = self.lanes.first.gate
         self.follower = Follower(
             service.store,
             executor,
-            gate=self.gate,
+            lanes=self.lanes,
             summary=self.summary,
             estimator=self.estimator,
-            usage=self.usage,
             doorbell=doorbell,
             stats=self.stats,
             clock=service.now,
@@ -113,20 +118,21 @@ class Daemon:
             observer=observer,
             choose_prompt=choose_prompt,
             on_finished=on_finished,
+            mine=node.mine,
         )
         self.dispatcher = Dispatcher(
             service,
             follower=self.follower,
-            gate=self.gate,
+            lanes=self.lanes,
             timers=self.timers,
-            usage=self.usage,
             doorbell=doorbell,
             estimator=self.estimator,
             planning=planner is not None,
             parallel_limit=parallel_limit,
-            owner_use=owner_use or OwnerUseSource(monitor, service.store, settings.local_tz),
+            owner_use=owner_use,
             pause_run=executor.pause_for_budget,
             burst=burst,
+            node=node,
         )
         self.primer = Primer(
             settings,
@@ -137,11 +143,51 @@ class Daemon:
             stats=self.stats,
             clock=service.now,
             busy=lambda: bool(self.follower.active),
+            account_env=self.lanes.first.account.child_env(),
         )
         self._loop_task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self._exit_code = 0
         self._started = False
+        self._backup_skipped = False
+
+    def _lane(self, account: Account, monitor: UsageMonitor | None, *, first: bool) -> Lane:
+        """One account's window picture and limit gate; its pause and jobs named apart. (The
+        gate's callbacks read `self.lanes`, which exists once every lane is made.)"""
+        usage = UsageWatch(monitor)
+        def mine(task: Task) -> bool:
+            return self.node.mine(task) and self.lanes.for_task(task).key == account.key
+
+        suffix = "" if first else f"-{account.name}"
+        models = ModelHolds(self.settings, self.store, key_scope=account.kv_scope(self.settings),
+                            timers=self.timers, doorbell=self.doorbell, clock=self.service.now,
+                            mine=mine, job_suffix=suffix, notifier=self.summary.notifier,
+                            account=account.name if len(self.settings.accounts) > 1 else "")
+
+        async def opened(trigger: str, scheduled_for: datetime) -> None:
+            capacity = self.dispatcher.capacity(fresh_window=True, lane=self.lanes.get(account.key))
+            self.summary.begin(trigger, scheduled_for, capacity.total_tokens if capacity else None)
+
+        gate = LimitGate(
+            self.store,
+            margin_s=self.settings.reset_margin_s,
+            timers=self.timers,
+            usage=usage,
+            doorbell=self.doorbell,
+            background=self.background,
+            stats=self.stats,
+            clock=self.service.now,
+            window_opened=opened,
+            logbook=self.logbook,
+            burst=self.burst,
+            pause_key=LIMIT_PAUSE_KEY + account.kv_scope(self.settings),
+            mine=mine,
+            job_suffix=suffix,
+            models=models,
+        )
+        owner = (self._owner_use if first else None) or OwnerUseSource(
+            monitor, self.store, self.settings.local_tz)
+        return Lane(account, usage, gate, models, owner_use=owner)
 
     # --- life cycle -----------------------------------------------------------------------
 
@@ -156,14 +202,20 @@ class Daemon:
     async def run(self) -> int:
         """Run until stopped (or, with `burst`, until nothing runnable is left); the exit code."""
         with InstanceLock(self.settings.home_dir):
-            async with AsyncExitStack() as stack:
-                for front in self.fronts:
-                    await stack.enter_async_context(front())
+            try:
+                await self.node.join()
+            except StoreError as exc:  # busy or away: the first heartbeat registers the node
+                event("node not registered yet", logging.WARNING, node=self.node.name, error=str(exc))
+            try:
+                await self.fronts.sync()  # a front that cannot start stops the daemon here
                 try:
                     await self._start()
                     await self._stop.wait()
                 finally:
                     await self._shutdown()
+            finally:
+                await self.fronts.close()
+                await self.heartbeat.leave()
         return self._exit_code
 
     def request_stop(self, reason: str = "stop requested") -> None:
@@ -186,6 +238,8 @@ class Daemon:
             "starting",
             home=str(self.settings.home_dir),
             pid=os.getpid(),
+            node=self.node.name,
+            shared_queue=self.node.shared,
             burst=self.burst,
             max_parallel=self.settings.max_parallel,
             margin_s=self.settings.reset_margin_s,
@@ -195,19 +249,22 @@ class Daemon:
             tick=self._tick,
             import_inbox=self._import_inbox,
             backup=self._daily_backup,
-            cron=self.gate.on_cron,
+            cron=self.lanes.on_cron,
             prime=self.primer.prime,
-            refresh_usage=self._refresh_usage if self.usage.monitor is not None else None,
+            refresh_usage=self._refresh_usage if self.lanes.monitored else None,
             retro=self._retro if self.observer is not None else None,
             meta_task=self._meta_task if self.observer is not None else None,
             daily_summary=self._daily_summary,
             morning_digest=self._morning_digest,
             work_prime=self.primer.prime_for_work,
+            heartbeat=self.heartbeat.beat,
         )
         self.timers.start(standing_jobs(self.settings, work, burst=self.burst))
-        await self.gate.restore()
-        if self.usage.monitor is not None:
-            await self.gate.refresh_usage()  # the first round knows the window it is in
+        for lane in self.lanes:
+            await lane.gate.restore()
+            await lane.models.restore()
+        if self.lanes.monitored:
+            await self._refresh_usage()  # the first round knows the windows it is in
         self._loop_task = asyncio.create_task(self._dispatch_loop(), name="dispatcher")
         self.doorbell.ring("start")
         self._started = True
@@ -225,7 +282,8 @@ class Daemon:
                 await self._loop_task
         live = await self.follower.stop()
         await self.background.cancel()
-        await self.usage.close()
+        for lane in self.lanes:
+            await lane.usage.close()
         event("stopped", left_running=live)
 
     # --- the dispatch loop ----------------------------------------------------------------
@@ -241,9 +299,13 @@ class Daemon:
             if self.burst:
                 await self._maybe_finish_burst()
 
-    async def _window_opened(self, trigger: str, scheduled_for: datetime) -> None:
-        capacity = self.dispatcher.capacity(fresh_window=True)
-        self.summary.begin(trigger, scheduled_for, capacity.total_tokens if capacity else None)
+
+    async def _refresh_usage(self) -> None:
+        """The `usage` job: every account's window, limits and weekly pace; then the stop
+        line: runs pause once the window reaches the owner's share."""
+        if not self.doorbell.stopping:
+            await self.lanes.refresh_usage(self.settings, self.store, self.now)
+        await self.dispatcher.enforce_stop_line(self.now())
 
     # --- the daemon's own timed jobs ------------------------------------------------------
 
@@ -260,22 +322,25 @@ class Daemon:
         if self.observer is not None:
             await self.observer.meta_task(self.now())
 
+    async def _speaks(self) -> bool:
+        """On a shared queue the daily messages come from one machine: the sender lease's holder."""
+        return not self.node.shared or await self.node.holds()
+
     async def _daily_summary(self) -> None:
         from core.metrics.pictures import send_daily_summary  # matplotlib: loaded when due
 
+        if not await self._speaks():
+            return
         await send_daily_summary(self.service, self.now())
         event("daily summary sent")
 
     async def _morning_digest(self) -> None:
         from core.metrics.pictures import send_morning_digest
 
+        if not await self._speaks():
+            return
         note = await send_morning_digest(self.service, self.now())
         event("morning digest", sent=note is not None)
-
-    async def _refresh_usage(self) -> None:
-        """A usage scan, then the stop line: runs pause once the window reaches the owner's share."""
-        await self.gate.refresh_usage()
-        await self.dispatcher.enforce_stop_line(self.now())
 
     async def _import_inbox(self) -> None:
         try:
@@ -294,6 +359,12 @@ class Daemon:
         """
         from core.backup import daily_backup
 
+        if self.node.shared:
+            if not self._backup_skipped:
+                self._backup_skipped = True
+                event("daily backup off", reason="the queue is in PostgreSQL: back it up with pg_dump",
+                      database=self.store.db.location)
+            return
         try:
             made = await daily_backup(self.settings, self.store, self.now())
         except NightshiftError as exc:
@@ -308,8 +379,10 @@ class Daemon:
         if self.follower.active or self.doorbell.stopping:
             return
         now = self.now()
-        pause = await self.gate.load()
-        if pause is not None and pause.active(now):
+        pauses = [await lane.gate.load() for lane in self.lanes]
+        active = [p for p in pauses if p is not None and p.active(now)]
+        if len(active) == len(pauses):  # every account is limited: the soonest reset decides
+            pause = min(active, key=lambda p: p.until)
             wait_s = (pause.until - now).total_seconds()
             if wait_s <= self.max_wait_s:
                 event("waiting for the reset", seconds=round(wait_s, 1))
@@ -322,7 +395,15 @@ class Daemon:
         elif self.follower.holding(now):
             self._exit_code = 1  # a run could not even start (the log line says why)
             self.request_stop("burst: a run could not start")
-        elif not await self.store.tasks.runnable(now) and not await self.dispatcher.planning_pending():
+        elif not [t for t in await self.store.tasks.runnable(now)
+                  if self.node.has_repo(t) and await self.dispatcher.could_run(t, now)] \
+                and not await self.dispatcher.planning_pending():
+            soonest = min((p.until for p in active), default=None)
+            if soonest is not None and (soonest - now).total_seconds() <= self.max_wait_s \
+                    and await self.store.tasks.count([TaskState.PAUSED_LIMIT]):
+                # One account is limited with work paused on it; the others have nothing left.
+                event("waiting for the reset", seconds=round((soonest - now).total_seconds(), 1))
+                return
             self.request_stop("burst: nothing runnable left")
         else:
             # Became runnable after this round looked (a dependency just finished).

@@ -12,14 +12,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any
 
+from core.abc import Notification
 from core.budgets import WAITS_KEY, load_budgets, night_spend
+from core.cluster import NodeAgent
 from core.daemon.follower import Follower
-from core.daemon.gate import LimitGate
+from core.daemon.lanes import Lane, Lanes
+from core.daemon.model_limits import choose_model
 from core.daemon.seams import ParallelLimit
 from core.daemon.timers import Job, Once, Timers
-from core.daemon.usage import UsageWatch
 from core.daemon.wake import Doorbell, Round
+from core.errors import NightshiftError
 from core.log import event
 from core.models import Task, TaskState, iso
 from core.scheduling.budget import ANYTIME_TAG, Candidate, WindowCapacity, WindowPlan, plan_protected
@@ -45,9 +49,8 @@ class Dispatcher:
         service: Service,
         *,
         follower: Follower,
-        gate: LimitGate,
+        lanes: Lanes,
         timers: Timers,
-        usage: UsageWatch,
         doorbell: Doorbell,
         estimator: Estimator,
         planning: bool,
@@ -55,14 +58,16 @@ class Dispatcher:
         owner_use: OwnerUse | None = None,
         pause_run: Callable[[int], bool] | None = None,
         burst: bool = False,
+        node: NodeAgent | None = None,
     ) -> None:
         self.service = service
+        self.node = node
+        """This machine among those sharing the queue: claims name it and stay in its repositories."""
         self.settings = service.settings
         self.store = service.store
         self.follower = follower
-        self.gate = gate
+        self.lanes = lanes
         self.timers = timers
-        self.usage = usage
         self.doorbell = doorbell
         self.estimator = estimator
         self.planning = planning
@@ -82,25 +87,29 @@ class Dispatcher:
         await self.follower.follow_orphans(now)
         if await self.service.queue_paused():
             return []
-        check = await self.gate.check(now)
-        if check.closed:
-            return []
-        round_ = check.round or round_
-        if not self.burst and is_quiet(self.settings.quiet_hour_set, now, self.tz):
-            end = quiet_ends_at(self.settings.quiet_hour_set, now, self.tz)
-            if end is not None:
-                self.timers.place(Job("quiet-end", Once(end), self._ring_quiet_over))
-            return []
-        if self.follower.holding(now):
-            return []
-        free = await self._max_parallel(now) - len(self.follower.active)
-        if free <= 0:
-            return []
-        if check.after_reset and self.gate.probing(now, self.follower.run_starts()):
-            return []
-        if await self._night_spent(now):
-            return []
-        return await self._claim(now, round_, free, alone=check.after_reset)
+        started: list[int] = []
+        for lane in await self.lanes.by_owner_use(now):  # where it takes least from the owner
+            check = await lane.gate.check(now)
+            if check.closed:
+                continue  # this account is limited; another may be open
+            if await self._paced_out(lane, now):
+                continue
+            if not self.burst and is_quiet(self.settings.quiet_hour_set, now, self.tz):
+                end = quiet_ends_at(self.settings.quiet_hour_set, now, self.tz)
+                if end is not None:
+                    self.timers.place(Job("quiet-end", Once(end), self._ring_quiet_over))
+                return started
+            if self.follower.holding(now):
+                return started
+            free = await self._max_parallel(now, lane) - len(self.follower.on(lane))
+            if free <= 0:
+                continue
+            if check.after_reset and lane.gate.probing(now, self.follower.run_starts(lane)):
+                continue
+            if await self._night_spent(now):
+                return started
+            started += await self._claim(lane, now, check.round or round_, free, alone=check.after_reset)
+        return started
 
     async def _night_spent(self, now: datetime) -> bool:
         """The owner's nightly cap (`/budget night`) is reached: nothing new starts tonight."""
@@ -118,19 +127,26 @@ class Dispatcher:
         await self._record_waits({t.id: reason for t in ready}, now)
         return True
 
-    async def _claim(self, now: datetime, round_: Round, free: int, *, alone: bool) -> list[int]:
-        """Claim and start up to `free` tasks; `alone`: after a reset one run goes first."""
+    async def _claim(
+        self, lane: Lane, now: datetime, round_: Round, free: int, *, alone: bool,
+    ) -> list[int]:
+        """Claim and start up to `free` tasks on `lane`; `alone`: after a reset one run goes first."""
         started: list[int] = []
-        resuming = [i for i in self.gate.resume_first if i not in self.follower.active]
-        plan = await self._plan(now, round_)
+        holds = await lane.models.active(now)
+        held = set(holds)
+        runnable = await self._runnable_ids(now, holds)  # None: every task may run
+        resuming = [i for i in lane.gate.resume_first if i not in self.follower.active
+                    and (runnable is None or i in runnable)]
+        plan = await self._plan(lane, now, round_)
         for _ in range(free):
             busy = self.follower.busy_repos()
             task = None
             if resuming:
                 task = await self.store.tasks.claim_next(
-                    now, exclude_repos=busy, only_ids=resuming, reason="resumed after reset"
+                    now, exclude_repos=busy, only_ids=resuming, reason="resumed after reset",
+                    **self._scope(lane),
                 )
-            if task is None and not resuming:
+            if task is None and not resuming and lane is self.lanes.first:
                 planning = await self._claim_planning(now)
                 if planning is not None:
                     self.follower.start_planning(planning, now)
@@ -140,15 +156,18 @@ class Dispatcher:
                     continue
             if task is None:
                 allowed = None if plan is None else list(plan.picked)
+                if runnable is not None:
+                    allowed = [i for i in (allowed if allowed is not None else runnable) if i in runnable]
                 task = await self.store.tasks.claim_next(
-                    now, exclude_repos=busy, only_ids=allowed, reason=round_.reason
+                    now, exclude_repos=busy, only_ids=allowed, reason=round_.reason, **self._scope(lane)
                 )
             if task is None:
                 break
-            self.gate.resumed(task.id)
+            lane.gate.resumed(task.id)
             estimate = await self.estimator.estimate(task)
             budget = plan.budget_tokens if plan else None
-            self.follower.start_work(task, round_.scheduled_for, now, estimate, budget)
+            _, model = choose_model(task, self.settings, held)
+            self.follower.start_work(task, round_.scheduled_for, now, estimate, budget, lane, model)
             started.append(task.id)
             if alone:
                 break  # after a reset one run goes first; the rest follow once it gets through
@@ -161,39 +180,93 @@ class Dispatcher:
             )
         return started
 
+    async def _runnable_ids(self, now: datetime, holds: dict[str, datetime]) -> set[int] | None:
+        """While an Opus/Sonnet limit holds on an account: the ready tasks that may run there (on
+        their own model or their fallback); the others wait for the reset or another account."""
+        if not holds:
+            return None
+        ready = await self.store.tasks.runnable(now)
+        return {t.id for t in ready if choose_model(t, self.settings, set(holds))[0]}
+
+    async def could_run(self, task: Task, now: datetime) -> bool:
+        """Could `task` start on some account, as far as model limits go?"""
+        for lane in self.lanes:
+            if choose_model(task, self.settings, set(await lane.models.active(now)))[0]:
+                return True
+        return False
+
+    async def _paced_out(self, lane: Lane, now: datetime) -> bool:
+        """Weekly pacing (NIGHTSHIFT_WEEKLY_PACING): the account had today's part of its week.
+        The owner hears it once a day per account."""
+        pace = lane.pace
+        if not self.settings.weekly_pacing or pace is None or not pace.hold or pace.resets_at <= now:
+            return False
+        if lane.held_on != pace.day:
+            lane.held_on = pace.day
+            event("weekly pace: holding new work", account=lane.account.name, day=pace.day.isoformat(),
+                  used_today=round(pace.used_today, 4), budget_today=round(pace.budget_today, 4),
+                  week_used=round(pace.utilization, 4), resets_at=iso(pace.resets_at))
+            where = f" on account {lane.account.name}" if len(self.lanes) > 1 else ""
+            try:
+                await self.service.notifier.notify(Notification(
+                    "weekly_pace", f"Weekly pace{where}: {pace.text()}. New work waits for tomorrow"
+                    + (" or another account." if len(self.lanes) > 1 else "."),
+                    data={"account": lane.account.name, "pace": pace.as_json()}))
+            except NightshiftError as exc:
+                event("weekly pace not told", logging.WARNING, error=str(exc))
+        return True
+
     async def _ring_quiet_over(self) -> None:
         self.doorbell.ring("quiet hours over")
 
-    async def _max_parallel(self, now: datetime) -> int:
+    async def _max_parallel(self, now: datetime, lane: Lane) -> int:
+        """Runs at once on one account (its window's end may lower it)."""
         if self.parallel_limit is None:
             return self.settings.max_parallel
-        return await self.parallel_limit(now, self.usage.window_end(now))
+        return await self.parallel_limit(now, lane.usage.window_end(now))
 
     async def _claim_planning(self, now: datetime) -> Task | None:
         """A task to plan: one left in `planning` (a revision, a restart), else a queued one."""
         if not self.planning:
             return None
         for task in await self.store.tasks.query([TaskState.PLANNING]):
-            if task.id not in self.follower.active:
+            if task.id not in self.follower.active and self.follower.mine(task):
                 return task
         return await self.store.tasks.claim_next(
-            now, source=TaskState.QUEUED, target=TaskState.PLANNING, deps_done=False, reason="planning"
+            now, source=TaskState.QUEUED, target=TaskState.PLANNING, deps_done=False, reason="planning",
+            **self._scope(),
         )
+
+    def _scope(self, lane: Lane | None = None) -> dict[str, Any]:
+        """This node's name and repositories, and the account a work run would use: a task
+        whose session lives in another account is left for that one."""
+        scope: dict[str, Any] = self.node.claim_scope() if self.node is not None else {}
+        if lane is not None:
+            scope["account"] = lane.key
+            # Alone, a session of an account no longer configured can only start afresh here;
+            # on a shared queue an unknown account is another machine's.
+            scope["other_accounts"] = None if self.settings.shared_queue else self.lanes.keys
+        return scope
 
     async def planning_pending(self) -> bool:
         if not self.planning:
             return False
         return await self.store.tasks.count([TaskState.QUEUED, TaskState.PLANNING]) > 0
 
-    async def _plan(self, now: datetime, round_: Round) -> WindowPlan | None:
-        """The budget plan for this window, or None to hold nothing back (a burst run)."""
+    async def _plan(self, lane: Lane, now: datetime, round_: Round) -> WindowPlan | None:
+        """The budget plan for this account's window, or None to hold nothing back (a burst run)."""
         if self.burst:
             return None
         ready = await self.store.tasks.runnable(now)
+        if self.node is not None:  # tasks in repositories this machine lacks are other machines'
+            ready = [t for t in ready if self.node.has_repo(t)]
+        # Sessions held by another of this machine's accounts resume there, not here.
+        ready = [t for t in ready if not (t.session_id and t.account and t.account in self.lanes.keys
+                                          and t.account != lane.key)]
         if not ready:
             await self._record_waits({}, now)
             return None
-        resuming = set(self.gate.resume_first)
+        resuming = set(lane.gate.resume_first)
         histories: dict[str | None, list[int]] = {}
         candidates = []
         for task in ready:
@@ -209,19 +282,22 @@ class Dispatcher:
                     anytime=ANYTIME_TAG in task.tags,
                 )
             )
-        picture, used = await self.horizon(now, round_.fresh_window)
+        picture, used = await self.horizon(now, round_.fresh_window, lane)
         plan = plan_protected(candidates, used_tokens=used,
-                              committed_tokens=self.follower.in_flight_tokens(), horizon=picture)
+                              committed_tokens=self.follower.in_flight_tokens(lane), horizon=picture)
         await self._record_waits(plan.reasons, now)
         return plan
 
-    async def horizon(self, now: datetime, fresh_window: bool = False) -> tuple[Horizon, int]:
+    async def horizon(
+        self, now: datetime, fresh_window: bool = False, lane: Lane | None = None,
+    ) -> tuple[Horizon, int]:
         """What is kept for the owner from now on, and what the open window has used.
 
         The same code the simulator runs (`core.scheduling.protect`): the reserve over the
         window's whole span net of the owner's own use in it, their learned use, and the
-        next window where a run spills past the reset."""
-        state = self.usage.last
+        next window where a run spills past the reset. Per account: its own window."""
+        lane = lane or self.lanes.first
+        state = lane.usage.last
         # Only a measured utilization tells the window's size: the monitor also derives one
         # from the logs (used / largest block), which would call any window full.
         measured = state is not None and dict(state.sources).get("utilization") in MEASURED_UTILIZATION
@@ -237,8 +313,9 @@ class Dispatcher:
             capacity, exact = self.settings.window_capacity_tokens, True
         window_start = None if fresh_window or state is None else state.window_start
         used = 0 if window_start is None or state is None else int(state.tokens_used)
-        ours = await self._our_tokens_in(now) if used else 0
-        book = await self.owner_use(now) if self.owner_use is not None else None
+        ours = await self._our_tokens_in(now, lane) if used else 0
+        source = lane.owner_use or (self.owner_use if lane is self.lanes.first else None)
+        book = await source(now) if source is not None else None
         picture = horizon(
             now, window_start=window_start, capacity_tokens=capacity, capacity_exact=exact,
             reserve=(await load_budgets(self.store, self.settings)).reserve_by_hour(self.settings),
@@ -248,17 +325,19 @@ class Dispatcher:
         )
         return picture, used
 
-    async def _our_tokens_in(self, now: datetime) -> int:
+    async def _our_tokens_in(self, now: datetime, lane: Lane) -> int:
         """Tokens nightshift's own runs spent in the open window (the rest is the owner's).
 
         A run that overlaps the window counts whole: counting too much of it as ours only
         makes the owner's share look smaller, and so keeps more of the window for them."""
-        end = self.usage.window_end(now)
+        end = lane.usage.window_end(now)
         if end is None:
             return 0
         start = end - WINDOW_LENGTH
         runs = await self.store.runs.between(start - WINDOW_LENGTH, end)
-        return sum(r.tokens.total for r in runs if r.finished_at is None or r.finished_at >= start)
+        first = lane is self.lanes.first  # runs from before accounts were its
+        return sum(r.tokens.total for r in runs if (r.finished_at is None or r.finished_at >= start)
+                   and (r.account == lane.key or (first and r.account is None)))
 
     async def enforce_stop_line(self, now: datetime) -> list[int]:
         """Pause the runs in flight once the window's use reaches what is kept for the owner.
@@ -268,16 +347,21 @@ class Dispatcher:
         `anytime` go on; the others end `interrupted` and resume their sessions later."""
         if self.burst or self.pause_run is None or not self.follower.active:
             return []
-        picture, used = await self.horizon(now)
-        line = stop_line(picture)
-        if line is None or used < line:
-            return []
-        paused = [
-            task_id for task_id, active in list(self.follower.active.items())
-            if ANYTIME_TAG not in active.task.tags and self.pause_run(task_id)
-        ]
-        if paused:
-            event("budget stop", tasks=paused, used=used, line=line, reason=picture.reason)
+        paused: list[int] = []
+        for lane in self.lanes:  # each account's window against its own line
+            running = self.follower.on(lane)
+            if not running:
+                continue
+            picture, used = await self.horizon(now, lane=lane)
+            line = stop_line(picture)
+            if line is None or used < line:
+                continue
+            stopped = [a.task.id for a in running
+                       if ANYTIME_TAG not in a.task.tags and self.pause_run(a.task.id)]
+            if stopped:
+                event("budget stop", tasks=stopped, used=used, line=line, reason=picture.reason,
+                      account=lane.account.name)
+            paused += stopped
         return paused
 
     async def _record_waits(self, reasons: dict[int, str], now: datetime) -> None:
@@ -285,14 +369,15 @@ class Dispatcher:
         if waits or await self.store.kv.get(WAITS_KEY):
             await self.store.kv.set(WAITS_KEY, {"at": iso(now), "waits": waits})
 
-    def capacity(self, fresh_window: bool) -> WindowCapacity | None:
-        """The window's size and spend (runs in flight count at their estimates)."""
-        state = self.usage.last
+    def capacity(self, fresh_window: bool, lane: Lane | None = None) -> WindowCapacity | None:
+        """An account's window: its size and spend (runs in flight count at their estimates)."""
+        lane = lane or self.lanes.first
+        state = lane.usage.last
         return window_capacity(
             utilization=state.utilization if state is not None else None,
             tokens_used=state.tokens_used if state is not None else None,
             largest_block_tokens=state.capacity_tokens if state is not None else None,
             setting_tokens=self.settings.window_capacity_tokens,
             fresh_window=fresh_window,
-            in_flight_tokens=self.follower.in_flight_tokens(),
+            in_flight_tokens=self.follower.in_flight_tokens(lane),
         )

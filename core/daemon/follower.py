@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from core.daemon.gate import LimitGate
+from core.daemon.lanes import Lane, Lanes
 from core.daemon.seams import (
     DaemonStats,
     FinishedHook,
@@ -26,7 +26,6 @@ from core.daemon.seams import (
     TaskPlanner,
 )
 from core.daemon.summary import WindowSummary
-from core.daemon.usage import UsageWatch
 from core.daemon.wake import Doorbell
 from core.log import event
 from core.models import Run, RunKind, Task, TaskState, iso
@@ -46,6 +45,8 @@ class Active:
     job: asyncio.Task[None]
     started_at: datetime
     estimate_tokens: int
+    lane: Lane
+    """The account the run uses: its limit pauses that lane."""
 
 
 class Follower:
@@ -54,10 +55,9 @@ class Follower:
         store: Store,
         executor: TaskExecutor,
         *,
-        gate: LimitGate,
+        lanes: Lanes,
         summary: WindowSummary,
         estimator: Estimator,
-        usage: UsageWatch,
         doorbell: Doorbell,
         stats: DaemonStats,
         clock: Callable[[], datetime],
@@ -65,13 +65,15 @@ class Follower:
         observer: RunObserver | None = None,
         choose_prompt: PromptChooser | None = None,
         on_finished: FinishedHook | None = None,
+        mine: Callable[[Task], bool] = lambda task: True,
     ) -> None:
         self.store = store
+        self.mine = mine
+        """Is a task this machine's? Another machine's running task is never followed here."""
         self.executor = executor
-        self.gate = gate
+        self.lanes = lanes
         self.summary = summary
         self.estimator = estimator
-        self.usage = usage
         self.doorbell = doorbell
         self.stats = stats
         self.clock = clock
@@ -91,20 +93,27 @@ class Follower:
     def busy_repos(self) -> set[str]:
         return {a.task.repo for a in self.active.values() if a.task.repo}
 
-    def in_flight_tokens(self) -> int:
-        return sum(a.estimate_tokens for a in self.active.values())
+    def on(self, lane: Lane | None) -> list[Active]:
+        """The runs in flight on `lane` (None: on every account)."""
+        return [a for a in self.active.values() if lane is None or a.lane is lane]
 
-    def run_starts(self) -> list[datetime]:
-        return [a.started_at for a in self.active.values()]
+    def in_flight_tokens(self, lane: Lane | None = None) -> int:
+        return sum(a.estimate_tokens for a in self.on(lane))
+
+    def run_starts(self, lane: Lane | None = None) -> list[datetime]:
+        return [a.started_at for a in self.on(lane)]
 
     # --- starting -------------------------------------------------------------------------
 
     def start_work(
         self, task: Task, scheduled_for: datetime | None, now: datetime, estimate_tokens: int,
-        budget_tokens: int | None,
+        budget_tokens: int | None, lane: Lane | None = None, model: str | None = None,
     ) -> None:
-        self._follow(task, self._execute(task, scheduled_for, now), now, estimate_tokens)
-        self.summary.started(task.id)
+        """Start a work run on `lane`'s account; `model` replaces the task's own (its fallback
+        while its model family's weekly limit holds)."""
+        lane = lane or self.lanes.first
+        self._follow(task, self._execute(task, scheduled_for, now, lane, model), now, estimate_tokens, lane)
+        self.summary.started(task.id, lane.account.name)
         self.stats.started.append(task.id)
         event(
             "run starting",
@@ -113,14 +122,18 @@ class Follower:
             scheduled_for=iso(scheduled_for),
             resume=bool(task.session_id),
             budget=budget_tokens,
+            account=lane.account.name,
+            model=model,
         )
 
     def start_planning(self, task: Task, now: datetime) -> None:
-        self._follow(task, self._draft_plan(task), now, PLAN_ESTIMATE_TOKENS)
+        self._follow(task, self._draft_plan(task), now, PLAN_ESTIMATE_TOKENS, self.lanes.get(task.account))
         self.stats.started.append(task.id)
         event("planning", task=task.id, title=task.title)
 
-    async def _execute(self, task: Task, scheduled_for: datetime | None, now: datetime) -> Run:
+    async def _execute(
+        self, task: Task, scheduled_for: datetime | None, now: datetime, lane: Lane, model: str | None = None,
+    ) -> Run:
         """One work attempt, in the prompt style the learning loop picks for a fresh start.
 
         A resumed session keeps the style it started with, so the attempt's outcome is
@@ -141,9 +154,11 @@ class Follower:
         return await self.executor.execute(
             task,
             scheduled_for=scheduled_for,
-            window_id=self.usage.window_id(now),
+            window_id=lane.usage.window_id(now),
             prompt_variant=variant,
             prompt=prompt,
+            account=lane.key,
+            model=model,
         )
 
     async def _draft_plan(self, task: Task) -> Run | None:
@@ -156,16 +171,17 @@ class Follower:
     # --- following ------------------------------------------------------------------------
 
     def _follow(
-        self, task: Task, execution: Awaitable[Run | None], started_at: datetime, estimate_tokens: int
+        self, task: Task, execution: Awaitable[Run | None], started_at: datetime, estimate_tokens: int,
+        lane: Lane,
     ) -> None:
-        job = asyncio.create_task(self._watch(task, execution), name=f"task-{task.id}")
-        self.active[task.id] = Active(task, job, started_at, estimate_tokens)
+        job = asyncio.create_task(self._watch(task, execution, lane), name=f"task-{task.id}")
+        self.active[task.id] = Active(task, job, started_at, estimate_tokens, lane)
 
-    async def _watch(self, task: Task, execution: Awaitable[Run | None]) -> None:
+    async def _watch(self, task: Task, execution: Awaitable[Run | None], lane: Lane) -> None:
         run: Run | None = None
         try:
             run = await execution
-            await self.gate.run_ending(task.id, run)
+            await lane.gate.run_ending(task.id, run)
         except asyncio.CancelledError:
             # The daemon is stopping: stop watching, leave the run alive in tmux.
             raise
@@ -180,9 +196,9 @@ class Follower:
             )
         finally:
             self.active.pop(task.id, None)
-        await self._after_run(task.id, run)
+        await self._after_run(task.id, run, lane)
 
-    async def _after_run(self, task_id: int, run: Run | None) -> None:
+    async def _after_run(self, task_id: int, run: Run | None, lane: Lane) -> None:
         now = self.clock()
         task = await self.store.tasks.get(task_id)
         outcome = run.outcome.value if run is not None and run.outcome else None
@@ -196,7 +212,7 @@ class Follower:
             latency_s=run.latency_s if run else None,
         )
         self.summary.ended(task_id, run)
-        await self.gate.run_ended(task, run)
+        await lane.gate.run_ended(task, run)
         if self.on_finished is not None:
             self.on_finished(task, run)
         if self.observer is not None:
@@ -212,7 +228,8 @@ class Follower:
             task = await self.store.tasks.get(task_id)
             runs = await self.store.runs.for_task(task_id)
             started = next((r.started_at for r in reversed(runs) if r.started_at), None)
-            self._follow(task, following, started or self.clock(), await self.estimator.estimate(task))
+            self._follow(task, following, started or self.clock(), await self.estimator.estimate(task),
+                         self.lanes.for_task(task))
         if settled:
             event(
                 "reconciled",
@@ -231,9 +248,10 @@ class Follower:
         if self.holding(now):
             return
         for task in await self.store.tasks.query([TaskState.RUNNING]):
-            if task.id not in self.active:
+            if task.id not in self.active and self.mine(task):
                 event("following a run again", logging.WARNING, task=task.id)
-                self._follow(task, self.executor.execute(task), now, await self.estimator.estimate(task))
+                self._follow(task, self.executor.execute(task), now, await self.estimator.estimate(task),
+                             self.lanes.for_task(task))
 
     async def stop(self) -> list[int]:
         """Stop watching; the runs themselves live on in tmux. Returns the ids left running."""

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from core.brain_logs import LogBook
+from core.daemon.model_limits import MODEL_KINDS, ModelHolds
 from core.daemon.seams import DaemonStats
 from core.daemon.timers import Job, Once, Timers
 from core.daemon.usage import UsageWatch
@@ -85,9 +86,21 @@ class LimitGate:
         window_opened: WindowOpened,
         logbook: LogBook,
         burst: bool = False,
+        pause_key: str = LIMIT_PAUSE_KEY,
+        mine: Callable[[Task], bool] = lambda task: True,
+        job_suffix: str = "",
+        models: ModelHolds | None = None,
     ) -> None:
         self.store = store
         self.logbook = logbook
+        self.pause_key = pause_key
+        """Where the pause is kept: each machine's (and account's) limit is its own."""
+        self.mine = mine
+        """Is a paused task this gate's to release (its session lives here)?"""
+        self.job_suffix = job_suffix
+        self.models = models
+        """Opus/Sonnet limits hold only the work that needs that model (not the whole account)."""
+        """Names this gate's one-off jobs apart from other accounts' gates' (`reset-work`)."""
         self.margin_s = margin_s
         self.timers = timers
         self.usage = usage
@@ -107,21 +120,21 @@ class LimitGate:
     # --- the pause as stored --------------------------------------------------------------
 
     async def load(self) -> LimitPause | None:
-        raw = await self.store.kv.get(LIMIT_PAUSE_KEY)
+        raw = await self.store.kv.get(self.pause_key)
         if not raw:
             return None
         try:
             return LimitPause.from_json(raw)
         except (KeyError, TypeError, ValueError):
             event("unreadable limit pause dropped", logging.WARNING, value=raw)
-            await self.store.kv.delete(LIMIT_PAUSE_KEY)
+            await self.store.kv.delete(self.pause_key)
             return None
 
     async def save(self, pause: LimitPause | None) -> None:
         if pause is None:
-            await self.store.kv.delete(LIMIT_PAUSE_KEY)
+            await self.store.kv.delete(self.pause_key)
         else:
-            await self.store.kv.set(LIMIT_PAUSE_KEY, pause.as_json())
+            await self.store.kv.set(self.pause_key, pause.as_json())
 
     # --- start ----------------------------------------------------------------------------
 
@@ -129,7 +142,7 @@ class LimitGate:
         """The pause as the store has it, including tasks paused without a record."""
         now = self.clock()
         pause = await self.load()
-        paused = await self.store.tasks.query([TaskState.PAUSED_LIMIT])
+        paused = [t for t in await self.store.tasks.query([TaskState.PAUSED_LIMIT]) if self.mine(t)]
         if pause is None and paused:
             latest = max((t.resume_after for t in paused if t.resume_after), default=None)
             reset = latest or now
@@ -180,7 +193,8 @@ class LimitGate:
         first = min(probes)
         if now - first < timedelta(seconds=POST_RESET_PROBE_S):
             self.timers.place(
-                Job("probe", Once(first + timedelta(seconds=POST_RESET_PROBE_S)), self._ring_probe_over)
+                Job(f"probe{self.job_suffix}", Once(first + timedelta(seconds=POST_RESET_PROBE_S)),
+                    self._ring_probe_over)
             )
             return True
         self.background.spawn(self.window_proven(), "clear pause")
@@ -250,6 +264,12 @@ class LimitGate:
         limit = run.extra.get("limit") if run is not None else None
         limit = limit if isinstance(limit, dict) else {}
         kind, estimated = str(limit.get("kind", "unknown")), bool(limit.get("estimated", False))
+        if kind in MODEL_KINDS and self.models is not None and task.resume_after is not None:
+            await self.models.hold(kind, task.resume_after, task)
+            await self.usage.note_limit(
+                LimitHit(kind, task.resume_after, str(limit.get("text", "")), estimated), now
+            )
+            return
         await self.apply_limit(
             task.resume_after, now, kind=kind, source="run", task_id=task_id, estimated=estimated
         )
@@ -275,6 +295,9 @@ class LimitGate:
         if state is None:
             return
         if state.limited and state.resets_at is not None:
+            if state.kind in MODEL_KINDS and self.models is not None:
+                await self.models.hold(state.kind, state.resets_at)
+                return
             if self._already_known(state.resets_at):
                 return
             await self.apply_limit(
@@ -350,6 +373,8 @@ class LimitGate:
         """
         released: list[int] = []
         for task in await self.store.tasks.query([TaskState.PAUSED_LIMIT]):
+            if not self.mine(task):
+                continue
             if not force and task.resume_after is not None and task.resume_after > now:
                 continue
             runs = await self.store.runs.for_task(task.id)
@@ -402,7 +427,7 @@ class LimitGate:
         async def fire() -> None:
             await self.on_reset(when)
 
-        self.timers.place(Job("reset", Once(when), fire))
+        self.timers.place(Job(f"reset{self.job_suffix}", Once(when), fire))
 
     def _schedule_predicted_reset(self, now: datetime) -> None:
         if self.burst:

@@ -44,6 +44,7 @@ class Primer:
         stats: DaemonStats,
         clock: Callable[[], datetime],
         busy: Callable[[], bool],
+        account_env: dict[str, str] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -54,6 +55,8 @@ class Primer:
         self.clock = clock
         self.busy = busy
         """True while a run is in flight: it keeps the window open by itself."""
+        self.account_env = dict(account_env or {})
+        """The primed account's CLAUDE_CONFIG_DIR (the first of NIGHTSHIFT_ACCOUNTS)."""
 
     async def prime_for_work(self) -> None:
         """The `work-prime` job: a fresh window should open as the owner starts work."""
@@ -102,7 +105,7 @@ class Primer:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
             cwd=home,
-            env=child_env(self.settings.pass_env),
+            env={**child_env(self.settings.pass_env), **self.account_env},
         )
         stream = StreamState()
         try:

@@ -31,6 +31,8 @@ class TaskExecutor(Protocol):
         window_id: str | None = None,
         prompt_variant: str | None = None,
         prompt: str | None = None,
+        account: str | None = None,
+        model: str | None = None,
     ) -> Run: ...
 
     async def reconcile(self) -> list[Run]: ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 
@@ -22,14 +23,36 @@ class _Batch:
     scheduled_for: datetime
     capacity_tokens: int | None
     tasks: dict[int, Run | None] = field(default_factory=dict)
+    accounts: dict[int, str] = field(default_factory=dict)
+    """The account each task ran on, when the daemon has several."""
+
+
+def per_account_text(runs: dict[int, Run | None], accounts: dict[int, str]) -> str:
+    """Lines per account and in total, when the batch ran on more than one account."""
+    names = sorted(set(accounts.values()))
+    if len(names) < 2:
+        return ""
+    lines = ["", "By account:"]
+    for name in names:
+        mine = [r for t, r in runs.items() if accounts.get(t) == name]
+        tokens = sum(r.tokens.total for r in mine if r is not None)
+        lines.append(f"  {name}: {len(mine)} task(s), {tokens:,} tokens")
+    total = sum(r.tokens.total for r in runs.values() if r is not None)
+    lines.append(f"  total: {len(runs)} task(s), {total:,} tokens")
+    return "\n".join(lines)
 
 
 class WindowSummary:
-    def __init__(self, service: Service, notifier: Notifier, tz: tzinfo, stats: DaemonStats) -> None:
+    def __init__(
+        self, service: Service, notifier: Notifier, tz: tzinfo, stats: DaemonStats,
+        footer: Callable[[], str] = lambda: "",
+    ) -> None:
         self.service = service
         self.notifier = notifier
         self.tz = tz
         self.stats = stats
+        self.footer = footer
+        """Lines the daemon adds at the end (each account's weekly pace)."""
         self._batch: _Batch | None = None
 
     @property
@@ -37,12 +60,16 @@ class WindowSummary:
         return self._batch is not None
 
     def begin(self, trigger: str, scheduled_for: datetime, capacity_tokens: int | None) -> None:
-        """A window reset: the runs started from now on belong to its batch."""
-        self._batch = _Batch(trigger, scheduled_for, capacity_tokens)
+        """A window reset: the runs started from now on belong to its batch. Another account's
+        reset while a batch is open joins it: the owner gets one summary of the night."""
+        if self._batch is None or not self._batch.tasks:
+            self._batch = _Batch(trigger, scheduled_for, capacity_tokens)
 
-    def started(self, task_id: int) -> None:
+    def started(self, task_id: int, account: str | None = None) -> None:
         if self._batch is not None:
             self._batch.tasks.setdefault(task_id, None)
+            if account is not None:
+                self._batch.accounts[task_id] = account
 
     def ended(self, task_id: int, run: Run | None) -> None:
         if self._batch is not None and task_id in self._batch.tasks and run is not None:
@@ -70,7 +97,7 @@ class WindowSummary:
         text = window_summary_text(
             batch.trigger, batch.scheduled_for, self.tz, entries, batch.capacity_tokens, twin,
             waits={k: v for k, v in waits.items() if k not in batch.tasks},
-        )
+        ) + per_account_text(batch.tasks, batch.accounts) + self.footer()
         self.stats.summaries += 1
         event("window summary", tasks=sorted(batch.tasks), trigger=batch.trigger)
         try:

@@ -3,6 +3,7 @@
 | job             | when                                        | what                                     |
 |-----------------|---------------------------------------------|------------------------------------------|
 | `tick`          | every minute                                | a safety dispatch round, the event log    |
+| `heartbeat`     | every NIGHTSHIFT_NODE_STALE_S / 3           | alive; take over; the sender lease        |
 | `usage`         | every NIGHTSHIFT_USAGE_REFRESH_S            | usage scan; a limit pauses the queue      |
 | `inbox`         | every NIGHTSHIFT_INBOX_POLL_S, now          | import notes from `brain/inbox`           |
 | `backup`        | hourly, now                                 | today's database copy (once a day)        |
@@ -17,8 +18,8 @@
 | `probe`         | once: 30 s after the first run after a reset | a dispatch round                         |
 
 Daily times are wall-clock times in the owner's zone (`next_daily_at`: a time a
-daylight-saving jump skips fires when the zone maps it). `--burst` keeps only `tick`, the
-retrospective and the one-off jobs. This module is the only user of APScheduler's
+daylight-saving jump skips fires when the zone maps it). `--burst` keeps only `tick`,
+`heartbeat`, the retrospective and the one-off jobs. This module is the only user of APScheduler's
 scheduler (3.x): jobs are coroutines run on the daemon's loop, a missed fire runs once when
 it can (coalesced, no grace limit), a job never overlaps itself, and a job that fails is
 one logged line (its schedule goes on).
@@ -110,6 +111,8 @@ class StandingWork:
     morning_digest: Action | None = None
     work_prime: Action | None = None
     """Primes a window five hours before the owner's work starts (NIGHTSHIFT_WORK_HOURS)."""
+    heartbeat: Action | None = None
+    """None without a node agent (a daemon alone on its queue still has one)."""
 
 
 WORK_PRIME_CHECK_S = 300.0
@@ -122,6 +125,9 @@ def standing_jobs(settings: Settings, work: StandingWork, *, burst: bool) -> lis
     if work.retro is not None:
         # Not at start: a test or a `--burst` that ends within the minute writes nothing.
         jobs.append(Job("retro", Every(RETRO_CHECK_S, first_after_s=SAFETY_TICK_S), work.retro))
+    if work.heartbeat is not None:
+        # Also in --burst: a daemon that stops beating has its running tasks taken over.
+        jobs.append(Job("heartbeat", Every(settings.heartbeat_s), work.heartbeat))
     if burst:
         return jobs
     if work.meta_task is not None:

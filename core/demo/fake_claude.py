@@ -15,6 +15,8 @@ prompts stay free of test directives. Directives:
 - `limit reset_in=S [window=five_hour]`: the account is limited for S seconds from the first
   invocation of the session (a rejected `rate_limit_event`, the limit text, exit 1); every
   invocation of any session before then is refused too; afterwards work goes on normally.
+  `window=seven_day_opus` (or `_sonnet`) limits only runs on that model family (`--model`;
+  the default model is Sonnet): a run on another model is served meanwhile.
 - `needs_iterations=N`: the task is finished on the N-th invocation of the session (counted
   across `--resume`); before that `fake-status.txt` says `incomplete k/N` and the final
   message lacks the completion marker; on the N-th it says `done` and has the marker.
@@ -258,6 +260,7 @@ def _record(args: argparse.Namespace, argv: list[str], prompt: str | None) -> No
         "claudecode": os.environ.get("CLAUDECODE"),
         "resume": args.resume,
         "session_id": args.session_id,
+        "config_dir": str(config_dir()),
         "permission_mode": args.permission_mode,
         "at": _now_iso(),
     }
@@ -541,16 +544,28 @@ def _plan_text(prompt: str) -> str:
     )
 
 
-def _limit_until(opts: dict[str, str], session: dict[str, Any]) -> tuple[float, str] | None:
-    """When the account stays limited (a global state every session sees), or None."""
+MODEL_WINDOWS = {"seven_day_opus": "opus", "seven_day_sonnet": "sonnet"}
+"""Windows that limit one model family only: a run on another model is served."""
+
+
+def _binds(window: str, model: str) -> bool:
+    family = MODEL_WINDOWS.get(window)
+    return family is None or family in model
+
+
+def _limit_until(opts: dict[str, str], session: dict[str, Any], model: str = DEFAULT_MODEL
+                 ) -> tuple[float, str] | None:
+    """When the account stays limited (a global state every session sees) for `model`, or None."""
     path = _state_dir() / "limit.json"
     now = time.time()
     current = _load(path)
     until = float(current.get("until") or 0)
     window = str(current.get("window") or "five_hour")
-    if until > now:
+    if until > now and _binds(window, model):
         return until, window
-    if "limit" in opts and not session.get("limited"):
+    if until > now:
+        return None  # another model family's limit: this run is served
+    if "limit" in opts and not session.get("limited") and _binds(opts.get("window") or "five_hour", model):
         session["limited"] = True
         until = now + float(opts.get("reset_in") or 5)
         window = opts.get("window") or "five_hour"
@@ -599,7 +614,8 @@ def main(argv: list[str] | None = None) -> int:
     state["directives"] = {k: v for k, v in opts.items()}
     state["invocations"] = int(state.get("invocations") or 0) + 1
     state.setdefault("cwd", os.getcwd())
-    limit = _limit_until(opts, state)
+    model = MODELS.get(args.model or "", args.model or "") or DEFAULT_MODEL
+    limit = _limit_until(opts, state, model)
     if limit is None:
         # Only invocations that get to work count towards needs_iterations.
         state["worked"] = int(state.get("worked") or 0) + 1

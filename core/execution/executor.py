@@ -40,6 +40,7 @@ from core.abc import (
     ProcessRunner,
     ProcessSpec,
 )
+from core.accounts import accounts, find
 from core.agent.argv import ClaudeCall, build_command
 from core.agent.prompts import continuation_prompt, resume_prompt, tail, work_prompt
 from core.agent.stream import StreamState
@@ -90,6 +91,7 @@ class LimitNotice:
 
 
 LimitCallback = Callable[[LimitNotice], Awaitable[None]]
+AccountFor = Callable[[str | None], tuple[str | None, dict[str, str]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +102,10 @@ class ExecOptions:
     prompt_variant: str | None = None
     prompt: str | None = None
     """Replaces the task's prompt for a fresh start (a prompt style with lessons, say)."""
+    account: str | None = None
+    """The account (key) to run on; None: the one holding the task's session, else the first."""
+    model: str | None = None
+    """Replaces the configured model (a fallback while the task's model family is limited)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,8 +169,14 @@ class Executor:
         poll_interval_s: float = 0.1,
         progress_interval_s: float = 1.0,
         kill_grace_s: float = 3.0,
+        owns: Callable[[Task], bool] | None = None,
+        account_for: AccountFor | None = None,
     ) -> None:
         self.settings = settings
+        self.owns: Callable[[Task], bool] = owns or (lambda task: True)
+        """Is a task this machine's to recover? Another machine's runs live in its own tmux."""
+        self.account_for: AccountFor = account_for or (lambda key: (key, {}))
+        """An account key (None: the default) -> the key a run records and its environment."""
         self.store = store
         self.runner = runner
         self.notifier: Notifier = notifier or NullNotifier()
@@ -194,6 +206,8 @@ class Executor:
         window_id: str | None = None,
         prompt_variant: str | None = None,
         prompt: str | None = None,
+        account: str | None = None,
+        model: str | None = None,
     ) -> Run:
         """Run a claimed (`running`) task through its continuation loop; return its last run.
 
@@ -201,7 +215,7 @@ class Executor:
         again. Raises `ExecutionError` if the task is not running or already executing here,
         and `ToolMissing` if the CLI or tmux cannot be started (the task goes back to ready).
         """
-        options = ExecOptions(scheduled_for, window_id, prompt_variant, prompt)
+        options = ExecOptions(scheduled_for, window_id, prompt_variant, prompt, account, model)
         return await self._execute(task, options, continue_loop=True)
 
     async def reconcile(self) -> list[Run]:
@@ -218,6 +232,8 @@ class Executor:
             if run.kind is not RunKind.WORK or run.task_id in self._live:
                 continue
             task = await self.store.tasks.get(run.task_id)
+            if not self.owns(task):
+                continue
             handle = await self.runner.attach(self._spec(run))
             alive = await handle.poll() is None
             if task.state is not TaskState.RUNNING or task.id in seen:
@@ -243,7 +259,7 @@ class Executor:
                 except NightshiftError as exc:  # one bad run must not stop the others' recovery
                     log.error("could not reconcile run %s of task %s: %s", run.id, task.id, exc)
         for task in await self.store.tasks.query([TaskState.RUNNING]):
-            if task.id in seen or task.id in self._live:
+            if task.id in seen or task.id in self._live or not self.owns(task):
                 continue
             with contextlib.suppress(InvalidTransition):
                 await self.store.tasks.transition(
@@ -447,7 +463,7 @@ class Executor:
         fresh_prompt = work_prompt(options.prompt or task.prompt, plan.body if plan else None)
         last = runs[-1] if runs else None
         session: str | None = None
-        if task.session_id:
+        if task.session_id and self._in_session_account(task, options):
             using = [r for r in runs if r.session_id == task.session_id]
             if using and using[-1].extra.get("session_started"):
                 session = task.session_id
@@ -481,6 +497,11 @@ class Executor:
                 reason = _RESUME_REASONS.get(last.outcome or Outcome.INTERRUPTED, "it stopped early")
             return _Step(last.iteration, resume_prompt(reason), session, "resume")
         return _Step(last.iteration, fresh_prompt, None, "initial")
+
+    def _in_session_account(self, task: Task, options: ExecOptions) -> bool:
+        """Can this run resume the task's session? Only on the account that holds it."""
+        key, _ = self.account_for(options.account or task.account)
+        return task.account is None or task.account == key
 
     def _claude_bin(self) -> str:
         found = shutil.which(self.settings.claude_bin)
@@ -519,11 +540,12 @@ class Executor:
             raise
         new_session = None if step.resume else str(uuid.uuid4())
         session = step.resume or new_session
+        account, account_env = self.account_for(options.account or task.account)
         now = self.clock()
         run = await self.store.runs.create(
             task.id, kind=kind, iteration=step.iteration, now=now, session_id=session, branch=ws.branch,
             worktree=str(ws.path), scheduled_for=options.scheduled_for, started_at=now,
-            window_id=options.window_id, prompt_variant=options.prompt_variant,
+            window_id=options.window_id, prompt_variant=options.prompt_variant, account=account,
             extra={"base": ws.base, "workspace": ws.kind, "step": step.kind,
                    "resumed": step.resume is not None},
         )
@@ -534,9 +556,10 @@ class Executor:
         )
         planning = kind is RunKind.PLAN
         if not planning:  # the task's session is its work session; plan sessions stay on their runs
-            await self.store.tasks.update_fields(task.id, session_id=session)
+            await self.store.tasks.update_fields(task.id, session_id=session, account=account)
         call = ClaudeCall(step.prompt, session_id=new_session, resume=step.resume,
-                          max_budget_usd=task.max_budget_usd, permission_mode="plan" if planning else None,
+                          max_budget_usd=task.max_budget_usd, model=options.model,
+                          permission_mode="plan" if planning else None,
                           add_dirs=attachment_dirs(self.settings, task.id))
         if not planning:  # a plan run is read-only: it needs no Bash
             setup = run_setup(self.settings, task.check_cmd, await allowed_rules(self.store, task),
@@ -549,7 +572,8 @@ class Executor:
         if command.stdin_text is not None:
             stdin_path = run_dir / "prompt.txt"
             safefs.write_atomic(stdin_path, command.stdin_text.encode("utf-8", "surrogateescape"))
-        spec = self._spec(run, command.argv, ws.path, child_env(self.settings.pass_env), stdin_path)
+        env = {**child_env(self.settings.pass_env), **account_env}
+        spec = self._spec(run, command.argv, ws.path, env, stdin_path)
         try:
             handle = await self.runner.run(spec)
         except NightshiftError as exc:
@@ -650,13 +674,18 @@ class Executor:
             state.feed(rest)
         return run, state, status
 
+    def _kv_scope(self, run: Run) -> str:
+        """The run's account's own keys: its rate-limit events belong to its windows."""
+        account = find(accounts(self.settings), run.account)
+        return account.kv_scope(self.settings) if account is not None else ""
+
     async def _api_progress(self, task: Task, run: Run, state: StreamState, live: _Live,
                             retries_seen: int) -> Run:
         """The CLI's own retries and rate-limit events, as they happen: recorded on the run (`show`
         prints them; the live progress message counts them), never a silent hang."""
         if state.rate_limit is not None:
             try:
-                await record_rate_info(self.store, state.rate_limit, self.clock())
+                await record_rate_info(self.store, state.rate_limit, self.clock(), self._kv_scope(run))
             except NightshiftError as exc:  # the picture of the window is not worth a run
                 log.warning("rate-limit event of run %s not recorded: %s", run.id, exc)
         retry = state.last_retry
@@ -769,8 +798,9 @@ class Executor:
     ) -> Run:
         fresh = await self.store.tasks.get(task.id)
         outcome = verdict.outcome
-        if fresh.state is not TaskState.RUNNING or outcome is Outcome.CANCELLED:
-            # Cancelled (or moved) by someone else: the state is theirs to set.
+        if fresh.state is not TaskState.RUNNING or outcome is Outcome.CANCELLED or not self.owns(fresh):
+            # Cancelled (or moved) by someone else: the state is theirs to set. Not ours any
+            # more: another machine took the task over while this one was away (suspended).
             return run
         fields: dict[str, Any] = {}
         ends_attempt = False

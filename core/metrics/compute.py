@@ -47,6 +47,7 @@ NOT_AN_ATTEMPT = frozenset({Outcome.LIMIT, Outcome.INTERRUPTED, Outcome.CANCELLE
 
 NO_TAG = "(no tag)"
 NO_REPO = "(no repo)"
+NO_ACCOUNT = "(before accounts)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +240,7 @@ def compute(
         "week": lambda _task, at: (week_key(at, tz),),
         "tag": lambda task, _at: (task.tags if task and task.tags else (NO_TAG,)),
         "repo": lambda task, _at: ((task.repo if task and task.repo else NO_REPO),),
+        "account": lambda task, _at: ((task.account if task and task.account else NO_ACCOUNT),),
     }
     buckets: dict[str, dict[str, _Slice]] = {d: defaultdict(_Slice.empty) for d in dimensions}
     for dim, keys in dimensions.items():
@@ -265,6 +267,7 @@ def compute(
         by_week=groups("week"),
         by_tag=groups("tag"),
         by_repo=groups("repo"),
+        by_account=groups("account"),
         windows=tuple(windows),
         capacity_tokens=capacity_tokens if isinstance(capacity_tokens, int) and capacity_tokens > 0
         else None,

@@ -120,6 +120,8 @@ class MetricsReport:
     by_week: tuple[GroupMetrics, ...] = ()
     by_tag: tuple[GroupMetrics, ...] = ()
     by_repo: tuple[GroupMetrics, ...] = ()
+    by_account: tuple[GroupMetrics, ...] = ()
+    """By the account holding each task's session (NIGHTSHIFT_ACCOUNTS); `overall` is the total."""
     windows: tuple[WindowMetrics, ...] = ()
     capacity_tokens: int | None = None
     """The single capacity estimate given, if one was (per-window estimates show per window)."""
@@ -141,6 +143,7 @@ class MetricsReport:
             "by_week": [g.as_json() for g in self.by_week],
             "by_tag": [g.as_json() for g in self.by_tag],
             "by_repo": [g.as_json() for g in self.by_repo],
+            "by_account": [g.as_json() for g in self.by_account],
             "windows": [w.as_json() for w in self.windows],
         }
 
@@ -184,7 +187,8 @@ class MetricsReport:
                     f"  {g.key}  {g.tasks_done} done, {g.tasks_failed} failed,"
                     f" {g.runs} runs, {human(g.tokens.total)} tokens"
                 )
-        for title, groups in (("by repo", self.by_repo), ("by tag", self.by_tag)):
+        for title, groups in (("by account", self.by_account), ("by repo", self.by_repo),
+                              ("by tag", self.by_tag)):
             if len(groups) > 1:
                 lines.append(f"{title}:")
                 busiest = sorted(groups, key=lambda g: (-g.runs, g.key))[:top]

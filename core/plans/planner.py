@@ -204,6 +204,8 @@ class Planner:
         for run in await self.store.runs.unfinished():
             if run.kind is not RunKind.PLAN:
                 continue
+            if not self.executor.owns(await self.store.tasks.get(run.task_id)):
+                continue  # another machine's plan run
             await self.executor.stop(run)
             finished.append(
                 await self.store.runs.finish(

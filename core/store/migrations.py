@@ -446,3 +446,15 @@ def _v7(conn: sqlite3.Connection) -> None:
         )
         """,
     )
+
+
+@migration(8, "several accounts: the account holding a task's session, the account of each run")
+def _v8(conn: sqlite3.Connection) -> None:
+    # Mirrors the PostgreSQL step of the same version (core/store/pg_schema.py).
+    _script(
+        conn,
+        """
+        ALTER TABLE tasks ADD COLUMN account TEXT;
+        ALTER TABLE runs ADD COLUMN account TEXT
+        """,
+    )

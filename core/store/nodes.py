@@ -18,9 +18,10 @@ from datetime import datetime, timedelta
 from core.models import TaskState, dumps, iso, parse_iso
 from core.store.port import Database, Row
 from core.store.runs import RunStore
-from core.store.tasks import NODE_HELD_STATES, TaskStore
+from core.store.tasks import NODE_KEPT_STATES, TaskStore
 
-HELD_STATES = tuple(sorted(NODE_HELD_STATES))
+HELD_STATES = tuple(sorted(NODE_KEPT_STATES))
+"""Running, planning, and paused by a limit: what a stopped node's tasks may be in."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +111,11 @@ class NodeStore:
         """Put back in the queue every task held by a node whose heartbeat stopped.
 
         A running task goes back to READY (its work starts again on whichever node claims
-        it; the session it had lives on the dead machine), a planning one to QUEUED, and the
-        runs the dead node left open are finished as interrupted. Each
+        it; the session it had lives on the dead machine), a planning one to QUEUED, one a
+        limit of that machine's account paused to READY at once (another machine's account
+        is not limited), and the runs the dead node left open are finished as interrupted.
+        A ready task whose session lives in one of the dead node's accounts (a continuation
+        waiting its turn) forgets that session, so another machine can start it. Each
         move is compare-and-set on (state, node), so two live nodes taking over at once move
         each task once. The dead node's name stays on its row until it registers again.
         """
@@ -131,14 +135,38 @@ class NodeStore:
         taken: list[TakenOver] = []
         for row in [*rows, *orphans]:
             task_id, node, state = int(row[0]), str(row[1]), TaskState(row[2])
-            target = TaskState.READY if state is TaskState.RUNNING else TaskState.QUEUED
+            target = TaskState.QUEUED if state is TaskState.PLANNING else TaskState.READY
             reason = f"taken over by {me}: node {node} stopped beating"
             # Runs first: once the task is READY another node may claim it and open a new run,
             # which must not be mistaken for the dead node's. Finishing a run twice is a no-op.
             await self.runs.interrupt_open(task_id, now=now, reason=reason)
-            if await self.tasks.release(task_id, node, state, target, now=now, reason=reason):
+            # The Claude session stayed on the stopped machine: the next node starts afresh.
+            if await self.tasks.release(task_id, node, state, target, now=now, reason=reason,
+                                        fields={"session_id": None, "resume_after": None}):
                 taken.append(TakenOver(task_id, node, state))
-        return taken
+        return taken + await self._forget_sessions(me, cutoff)
+
+    async def _forget_sessions(self, me: str, cutoff: str | None) -> list[TakenOver]:
+        """Ready tasks whose session is in a stopped node's account (keys `NODE` or `NODE/NAME`,
+        core.accounts) start afresh wherever they are claimed next."""
+        rows = await self.db.fetchall(
+            "SELECT t.id, n.name FROM tasks t JOIN nodes n ON (t.account = n.name OR"
+            " substr(t.account, 1, length(n.name) + 1) = n.name || '/')"
+            " WHERE n.heartbeat_at < ? AND n.name != ? AND t.state = ? AND t.session_id IS NOT NULL"
+            " ORDER BY t.id",
+            (cutoff, me, TaskState.READY.value),
+        )
+        forgotten: list[TakenOver] = []
+        for task_id, node in rows:
+            async with self.db.transaction() as conn:
+                changed = await conn.execute(
+                    "UPDATE tasks SET session_id = NULL"
+                    " WHERE id = ? AND state = ? AND session_id IS NOT NULL",
+                    (int(task_id), TaskState.READY.value),
+                )
+            if changed == 1:
+                forgotten.append(TakenOver(int(task_id), str(node), TaskState.READY))
+        return forgotten
 
     # --- leases --------------------------------------------------------------------------
 

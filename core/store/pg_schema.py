@@ -239,6 +239,11 @@ MIGRATIONS: tuple[PgMigration, ...] = (
     """)),
     # SQLite's version 7 rebuilds the usage scanner's cache, which stays in the local file.
     PgMigration(7, "usage scanner cache, second form: kept in each machine's local SQLite file", ()),
+    PgMigration(8, "several accounts: the account holding a task's session, the account of each run",
+                _split("""
+        ALTER TABLE tasks ADD COLUMN account TEXT;
+        ALTER TABLE runs ADD COLUMN account TEXT
+    """)),
 )
 
 

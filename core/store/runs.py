@@ -43,6 +43,7 @@ def row_to_run(row: Row) -> Run:
         summary=row["summary"],
         check_output=row["check_output"],
         extra=json.loads(row["extra"]),
+        account=row["account"],
     )
 
 

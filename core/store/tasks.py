@@ -31,6 +31,8 @@ from core.store.port import Database, Dialect, Row, Tx
 MAX_PROMPT_CHARS = 100_000
 NODE_HELD_STATES = frozenset({TaskState.RUNNING, TaskState.PLANNING})
 """While in these states a task belongs to the daemon (node) that claimed it."""
+NODE_KEPT_STATES = NODE_HELD_STATES | {TaskState.PAUSED_LIMIT}
+"""A task paused by a limit keeps its node: its session and its limit are that machine's."""
 MAX_TITLE_CHARS = 200
 
 
@@ -123,6 +125,8 @@ def row_to_task(row: Row) -> Task:
         state_reason=row["state_reason"],
         resume_after=parse_iso(row["resume_after"]),
         blocked_by=blockers,
+        node=row["node"],
+        account=row["account"],
     )
 
 
@@ -360,7 +364,7 @@ class TaskStore:
         sets = ["state = ?", "updated_at = ?", "state_reason = ?"]
         params: list[Any] = [target.value, iso(now), reason]
         fields = dict(fields or {})
-        if target not in NODE_HELD_STATES:
+        if target not in NODE_KEPT_STATES:
             fields.setdefault("node", None)  # a task belongs to a daemon only while it works on it
         for column, value in fields.items():
             sets.append(f"{column} = ?")
@@ -439,6 +443,8 @@ class TaskStore:
         deps_done: bool = True,
         node: str | None = None,
         repos: Iterable[str] | None = None,
+        account: str | None = None,
+        other_accounts: Iterable[str] | None = None,
     ) -> Task | None:
         """Atomically take the first runnable task and move it on; None when nothing is runnable.
 
@@ -448,7 +454,10 @@ class TaskStore:
         for planning: a plan can be drafted (and approved) while the work it depends on is
         still going. With several machines, `node` names the claiming daemon (written on the
         task) and `repos` the repositories it has: a task in another repository is left for
-        a daemon that has it (a task without a repository runs anywhere).
+        a daemon that has it (a task without a repository runs anywhere). With several
+        accounts, `account` is the one the run would use: a task whose session lives in
+        another account is left for that one, unless that account is not one of
+        `other_accounts` (the accounts still there to resume it; None: do not ask).
         """
         now = now or utcnow()
         excluded = [r for r in exclude_repos]
@@ -469,6 +478,16 @@ class TaskStore:
                 params.extend(have)
             else:
                 conditions.append("t.repo IS NULL")
+        if account is not None:
+            others = [a for a in (other_accounts or ()) if a != account]
+            gone = f" OR t.account NOT IN ({','.join('?' * len(others))})" if others else ""
+            if other_accounts is None:
+                gone = ""
+            elif not others:
+                gone = " OR t.account != ?"  # no other account: every foreign session is orphaned
+                others = [account]
+            conditions.append(f"(t.session_id IS NULL OR t.account IS NULL OR t.account = ?{gone})")
+            params.extend([account, *others])
         if only_ids is not None:
             ids = list(only_ids)
             if not ids:
@@ -492,7 +511,7 @@ class TaskStore:
 
     async def release(
         self, task_id: int, node: str, current: TaskState, target: TaskState, *,
-        now: datetime, reason: str,
+        now: datetime, reason: str, fields: dict[str, Any] | None = None,
     ) -> bool:
         """Move a task that `node` holds in `current` to `target`; False if it no longer does
         (another daemon moved or took it first)."""
@@ -501,7 +520,7 @@ class TaskStore:
             if row is None or row["state"] != current.value or row["node"] != node:
                 return False
             try:
-                await self._move(conn, task_id, current, target, reason, now)
+                await self._move(conn, task_id, current, target, reason, now, fields=fields)
             except InvalidTransition:  # moved by another machine between our read and update
                 return False
             return True

@@ -52,19 +52,21 @@ def rate_from_json(value: Any) -> RateLimitInfo | None:
                          bool(value.get("warning", False)))
 
 
-async def record_rate_info(store: Store, info: RateLimitInfo, now: datetime) -> LimitHit | None:
+async def record_rate_info(store: Store, info: RateLimitInfo, now: datetime,
+                           kv_scope: str = "") -> LimitHit | None:
     """Keep a run's `rate_limit_event` where every monitor reads it; the limit it reports, if any.
 
     An event that let a call through also ends the limits noted for its window: the window
     is open again. The executor calls this as its runs see events (utilization, warnings),
-    so the daemon's picture of the window follows the runs without a log scan.
+    so the daemon's picture of the window follows the runs without a log scan. `kv_scope` is
+    the run's account's (`Account.kv_scope`): each account has its own windows.
     """
-    await store.kv.set(RATE_KEY, {
+    await store.kv.set(RATE_KEY + kv_scope, {
         "status": info.status, "resets_at": iso(info.resets_at), "window": info.window,
         "utilization": info.utilization, "warning": info.warning, "noted_at": iso(now)})
     hit = info.as_hit(now)
     if hit is None:
-        raw = await store.kv.get(LIMITS_KEY, {})
+        raw = await store.kv.get(LIMITS_KEY + kv_scope, {})
         noted = raw if isinstance(raw, dict) else {}
         over = {info.kind, "unknown"} if info.kind == "session" else {info.kind}
         kept = {}
@@ -73,7 +75,7 @@ async def record_rate_info(store: Store, info: RateLimitInfo, now: datetime) -> 
             if kind not in over or (item is not None and item.noted_at > now):
                 kept[kind] = data
         if kept != noted:
-            await store.kv.set(LIMITS_KEY, kept)
+            await store.kv.set(LIMITS_KEY + kv_scope, kept)
     return hit
 
 
@@ -88,10 +90,14 @@ class _Logs:
 
 
 class UsageMonitor:
-    def __init__(self, settings: Settings, store: Store, *, endpoint: UsageEndpoint | None = None) -> None:
+    def __init__(self, settings: Settings, store: Store, *, endpoint: UsageEndpoint | None = None,
+                 kv_scope: str = "", config: UsageConfig | None = None) -> None:
         self.settings = settings
         self.store = store
-        self.config = UsageConfig.from_settings(settings)
+        self._kv_scope = kv_scope
+        self._limits_key, self._rate_key = LIMITS_KEY + kv_scope, RATE_KEY + kv_scope
+        """Whose limits: each account's (and, on a shared queue, each machine's) are its own."""
+        self.config = config or UsageConfig.from_settings(settings)
         self.endpoint = endpoint or UsageEndpoint(
             settings.usage_api_base_url,
             credentials_paths(settings.claude_config_dir, Path.home()),
@@ -135,14 +141,14 @@ class UsageMonitor:
     async def _load_noted(self) -> dict[str, Noted]:
         """Noted limits and the last rate-limit event, read from the store every time: the
         executor records events as its runs see them (`record_rate_info`), in any process."""
-        raw = await self.store.kv.get(LIMITS_KEY, {})
+        raw = await self.store.kv.get(self._limits_key, {})
         noted = {}
         for kind, data in (raw.items() if isinstance(raw, dict) else ()):
             item = Noted.from_json(data)
             if item is not None:
                 noted[kind] = item
         self._noted = noted
-        self._rate = rate_from_json(await self.store.kv.get(RATE_KEY))
+        self._rate = rate_from_json(await self.store.kv.get(self._rate_key))
         return self._noted
 
     # --- the API the daemon and the executor use -------------------------------------------
@@ -167,7 +173,7 @@ class UsageMonitor:
             noted = await self._load_noted()
             if isinstance(hit_or_info, RateLimitInfo):
                 self._rate = hit_or_info
-                hit = await record_rate_info(self.store, hit_or_info, now)
+                hit = await record_rate_info(self.store, hit_or_info, now, self._kv_scope)
                 if hit is None:  # a run was let through: the limits of its window are over
                     self._noted = None
                     return
@@ -182,14 +188,14 @@ class UsageMonitor:
                                      hit.estimated, now.astimezone(UTC))
             noted = {k: v for k, v in noted.items() if v.resets_at > now}
             self._noted = noted
-            await self.store.kv.set(LIMITS_KEY, {k: v.as_json() for k, v in noted.items()})
+            await self.store.kv.set(self._limits_key, {k: v.as_json() for k, v in noted.items()})
             self._last = None
 
     async def clear_limits(self) -> None:
         """Forget noted limits (the owner says the window is open; a run proved it)."""
         async with self._lock:
             self._noted = {}
-            await self.store.kv.set(LIMITS_KEY, {})
+            await self.store.kv.set(self._limits_key, {})
 
     def predict_next_reset(self, now: datetime) -> datetime | None:
         """When the binding window reopens (limited) or the current one resets (not limited)."""

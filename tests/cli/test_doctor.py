@@ -123,3 +123,15 @@ def test_the_claude_version_login_and_sandbox_are_judged_without_a_request(tmp_p
     assert off["sandbox"]["ok"] is True and "allow-list" in str(off["sandbox"]["detail"])
     _, logged_out, _ = doctor({k: v for k, v in env.items() if k != "CLAUDE_CODE_OAUTH_TOKEN"})
     assert logged_out["claude login"]["ok"] is False and "/login" in str(logged_out["claude login"]["fix"])
+
+
+def test_each_account_is_checked(tmp_path: Path) -> None:
+    work = tmp_path / "claude-work"
+    work.mkdir()
+    (work / ".credentials.json").write_text("{}")
+    env = {**os.environ, "NIGHTSHIFT_ACCOUNTS": f"work={work},home={tmp_path / 'claude-home'}"}
+    code, checks, _ = doctor(env)
+    assert checks["account work"]["ok"] is True
+    assert "login file found" in str(checks["account work"]["detail"])
+    assert checks["account home"]["ok"] is False and code == 1
+    assert f"CLAUDE_CONFIG_DIR={tmp_path / 'claude-home'} claude" in str(checks["account home"]["fix"])

@@ -97,6 +97,43 @@ async def test_a_task_held_by_an_unregistered_node_is_taken_over(store: Store) -
     assert [(t.task_id, t.from_node) for t in taken] == [(task.id, "vanished")]
 
 
+async def test_a_stopped_nodes_sessions_are_forgotten_and_its_paused_tasks_go_on_elsewhere(
+    store: Store,
+) -> None:
+    """The sessions of a stopped node's tasks lived on that machine: every one of them starts
+    afresh elsewhere. A task a limit paused keeps its node while that node lives (its session
+    and its limit are that machine's); once the node stops it goes back to the queue too."""
+    await store.nodes.register(node("dead"))
+    await store.nodes.register(node("live"))
+    running = await store.tasks.add(NewTask(prompt="r", needs_plan=False), now=T0)
+    paused = await store.tasks.add(NewTask(prompt="p", needs_plan=False), now=T0)
+    waiting = await store.tasks.add(NewTask(prompt="w", needs_plan=False), now=T0)
+    elsewhere = await store.tasks.add(NewTask(prompt="e", needs_plan=False), now=T0)
+    for task in (running, paused):
+        claimed = await store.tasks.claim_next(T0, node="dead", only_ids=[task.id])
+        assert claimed is not None and claimed.node == "dead"
+        await store.tasks.update_fields(task.id, session_id=f"session-{task.id}", account="dead/work")
+    await store.tasks.transition(paused.id, TaskState.PAUSED_LIMIT, now=T0,
+                                 fields={"resume_after": T0 + timedelta(hours=5)})
+    assert (await store.tasks.get(paused.id)).node == "dead"
+    assert await store.nodes.held_by("dead") == [running.id, paused.id]
+    # A continuation waiting its turn, its session in the dead node's account; another in a live one's.
+    await store.tasks.update_fields(waiting.id, session_id="session-w", account="dead/work")
+    await store.tasks.update_fields(elsewhere.id, session_id="session-e", account="live")
+    assert await store.nodes.take_over("live", T0 + STALE / 2, STALE) == []  # not stale yet
+    await store.nodes.heartbeat("live", T0 + STALE * 2)
+    taken = await store.nodes.take_over("live", T0 + STALE * 2, STALE)
+    assert sorted((t.task_id, t.state) for t in taken) == [
+        (running.id, TaskState.RUNNING), (paused.id, TaskState.PAUSED_LIMIT), (waiting.id, TaskState.READY)]
+    for task_id in (running.id, paused.id, waiting.id):
+        again = await store.tasks.get(task_id)
+        assert (again.state, again.session_id, again.node, again.resume_after) == (
+            TaskState.READY, None, None, None)
+    assert (await store.tasks.get(elsewhere.id)).session_id == "session-e"
+    assert await store.nodes.held_by("dead") == []
+    assert await store.nodes.take_over("live", T0 + STALE * 2, STALE) == []  # once
+
+
 async def test_a_lease_has_one_holder_until_its_heartbeat_stops(store: Store, open_again: Opener) -> None:
     await store.nodes.register(node("a"))
     await store.nodes.register(node("b"))

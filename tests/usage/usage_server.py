@@ -23,6 +23,8 @@ class UsageServer:
     url: str
     replies: list[Reply]
     requests: list[dict[str, Any]]
+    by_token: dict[str, Reply] = field(default_factory=dict)
+    """The answer for one login (bearer token), whatever `replies` holds: several accounts."""
 
     def answer(self, *replies: Reply) -> None:
         self.replies[:] = list(replies)
@@ -32,11 +34,14 @@ class UsageServer:
 def usage_server() -> Iterator[UsageServer]:
     replies: list[Reply] = []
     requests: list[dict[str, Any]] = []
+    by_token: dict[str, Reply] = {}
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}})
-            reply = replies.pop(0) if len(replies) > 1 else (replies[0] if replies else Reply(500))
+            token = self.headers.get("Authorization", "").removeprefix("Bearer ")
+            reply = by_token.get(token) or (
+                replies.pop(0) if len(replies) > 1 else (replies[0] if replies else Reply(500)))
             data = json.dumps(reply.body).encode() if reply.body is not None else b""
             self.send_response(reply.status)
             for key, value in reply.headers.items():
@@ -53,7 +58,7 @@ def usage_server() -> Iterator[UsageServer]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield UsageServer(f"http://127.0.0.1:{server.server_address[1]}", replies, requests)
+        yield UsageServer(f"http://127.0.0.1:{server.server_address[1]}", replies, requests, by_token)
     finally:
         server.shutdown()
         server.server_close()
