@@ -5,7 +5,7 @@ returns the last run of the attempt and leaves the task in its next state:
 
 - `done` when the check passed (or, without a check, the completion marker arrived);
 - `paused_limit` with `resume_after` = the reset time when the usage limit ended the run
-  (no attempt counted; the `on_limit` hook is told so the caller can pause the queue);
+  (no attempt counted; the daemon reads the limit off the run and pauses the queue);
 - `ready` when it should simply run again: interrupted by a restart, a crash or error with
   attempts left, or a check failure whose next iteration was not started here;
 - `failed` otherwise; a cancelled task is left to the canceller (the service moves it).

@@ -62,8 +62,8 @@ def plan_data(task_id: int) -> str:
 
 
 def review_data(task_id: int) -> str:
-    """Opens the task with its last runs (their branch and summary): the review entry point."""
-    return f"tk:{task_id}"
+    """The task's change as a .patch with its first lines inline (the morning review's Diff)."""
+    return f"df:{task_id}"
 
 
 def retry_data(task_id: int) -> str:
@@ -284,7 +284,7 @@ def digest_buttons(data: DigestData) -> tuple[tuple[Button, ...], ...]:
         rows.append((Button(f"📝 Plan #{t.task_id}", plan_data(t.task_id)),
                      Button(f"✅ Approve #{t.task_id} v{t.version}",
                             approve_data(t.task_id, t.version))))
-    rows += [(Button(f"🔎 Review {t.label}"[:60], review_data(t.task_id)),) for t in data.finished]
+    rows += [(Button(f"Diff {t.label}"[:60], review_data(t.task_id)),) for t in data.finished]
     rows += [(Button(f"↻ Retry {t.label}"[:60], retry_data(t.task_id)),) for t in data.failed]
     return tuple(rows[:MAX_BUTTON_ROWS])
 

@@ -82,8 +82,8 @@ async def test_buttons_are_ones_the_bot_parses_and_act_on_the_right_task(
     pg, dark = night["pg"], night["dark"]
     assert pressed[:2] == [(f"📝 Plan #{pg}", Callback(Act.PLAN, pg)),
                            (f"✅ Approve #{pg} v2", Callback(Act.APPROVE, pg, 2))]
-    reviews = [c for _, c in pressed if c.act is Act.TASK]
-    assert reviews == [Callback(Act.TASK, night[n]) for n in ("login", "notes", "sdk")]
+    diffs = [c for _, c in pressed if c.act is Act.DIFF]  # the morning review: look at the change
+    assert diffs == [Callback(Act.DIFF, night[n]) for n in ("login", "notes", "sdk")]
     assert pressed[-1] == (f"↻ Retry #{dark} Add dark mode to the settings page",
                            Callback(Act.RETRY, dark))
 
