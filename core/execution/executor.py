@@ -232,8 +232,8 @@ class Executor:
             if run.kind is not RunKind.WORK or run.task_id in self._live:
                 continue
             task = await self.store.tasks.get(run.task_id)
-            if not self.owns(task):
-                continue
+            if task.state is TaskState.RUNNING and not self.owns(task):
+                continue  # another machine follows it; a run nobody follows is settled below
             handle = await self.runner.attach(self._spec(run))
             alive = await handle.poll() is None
             if task.state is not TaskState.RUNNING or task.id in seen:

@@ -204,8 +204,9 @@ class Planner:
         for run in await self.store.runs.unfinished():
             if run.kind is not RunKind.PLAN:
                 continue
-            if not self.executor.owns(await self.store.tasks.get(run.task_id)):
-                continue  # another machine's plan run
+            task = await self.store.tasks.get(run.task_id)
+            if task.state is TaskState.PLANNING and not self.executor.owns(task):
+                continue  # another machine's plan run, still followed there
             await self.executor.stop(run)
             finished.append(
                 await self.store.runs.finish(

@@ -13,7 +13,9 @@ from pathlib import Path
 from core.cluster import SENDER_LEASE, NodeAgent
 from core.daemon.node import Heartbeat, LeasedFronts
 from core.daemon.wake import Doorbell
-from core.models import TaskState
+from core.execution.executor import Executor
+from core.execution.tmux import TmuxRunner
+from core.models import Outcome, TaskState, utcnow
 from core.settings import Settings
 from core.store.store import Store
 from core.store.tasks import NewTask
@@ -124,3 +126,24 @@ def test_backup_and_restore_of_a_shared_queue_say_to_use_pg_dump(settings: Setti
         assert "pg_dump" in done.stderr and f"nightshift {command[0]}" in done.stderr
         assert "s3cret" not in done.stderr + done.stdout
     assert not settings.db_path.exists()  # nothing was opened or copied
+
+
+async def test_recovery_leaves_another_machines_running_task_and_settles_a_run_nobody_follows(
+    daemon_settings: Settings, dstore: Store, runner: TmuxRunner,
+) -> None:
+    """Start-up recovery on a shared queue: a task running on another machine is that machine's
+    (its run is left as it is); a run whose task is no longer running is nobody's and is settled."""
+    theirs = await dstore.tasks.add(NewTask(prompt="theirs", needs_plan=False))
+    dropped = await dstore.tasks.add(NewTask(prompt="cancelled meanwhile", needs_plan=False))
+    for task in (theirs, dropped):
+        assert await dstore.tasks.claim_next(only_ids=[task.id], node="elsewhere") is not None
+    their_run = await dstore.runs.create(theirs.id, started_at=utcnow())
+    dropped_run = await dstore.runs.create(dropped.id, started_at=utcnow())
+    await dstore.tasks.transition(dropped.id, TaskState.CANCELLED, reason="the owner cancelled it")
+    here = NodeAgent(dstore, "here", clock=utcnow, stale_after=STALE, shared=True)
+    executor = Executor(daemon_settings, dstore, runner, owns=here.mine)
+    await executor.reconcile()
+    assert (await dstore.runs.get(their_run.id)).finished_at is None
+    assert (await dstore.tasks.get(theirs.id)).state is TaskState.RUNNING
+    settled = await dstore.runs.get(dropped_run.id)
+    assert settled.finished_at is not None and settled.outcome is Outcome.CANCELLED
