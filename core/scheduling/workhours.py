@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from core.scheduling.owner import OwnerUseBook
+from core.scheduling.pacing import parse_days
 
 WINDOW = timedelta(hours=5)
 DUE_FOR = timedelta(minutes=10)
 """A prime is still sent this long after its moment (a daemon tick can be late)."""
-DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 FIRST_USE_TOKENS = 50_000
 """Use below this in an hour is a glance, not the start of a working day."""
 MIN_LEARNED_DAYS = 3
@@ -39,23 +39,6 @@ class WorkHours:
     end: time
 
 
-def _days(spec: str) -> frozenset[int]:
-    out: set[int] = set()
-    for part in (p.strip() for p in spec.split(",")):
-        first, _, last = (x.strip() for x in part.partition("-"))
-        if first not in DAY_NAMES or (last and last not in DAY_NAMES):
-            raise ValueError(f"unknown day in {part!r} (use mon, tue, wed, thu, fri, sat, sun)")
-        a = DAY_NAMES.index(first)
-        b = DAY_NAMES.index(last) if last else a
-        day = a
-        while True:
-            out.add(day)
-            if day == b:
-                break
-            day = (day + 1) % 7
-    return frozenset(out)
-
-
 def parse_work_hours(spec: str) -> WorkHours | None:
     """`"9-18"` (Monday to Friday), `"mon-sat 8:30-17"`, `"mon,wed,fri 10-16"`; "" is None."""
     if not spec.strip():
@@ -66,7 +49,10 @@ def parse_work_hours(spec: str) -> WorkHours | None:
     sh, sm, eh, em = (int(match[g] or 0) for g in ("sh", "sm", "eh", "em"))
     if not (0 <= sh <= 23 and 0 <= eh <= 24 and sm < 60 and em < 60):
         raise ValueError(f"time out of range in work hours {spec!r}")
-    days = _days(match["days"]) if match["days"] else frozenset(range(5))
+    try:
+        days = parse_days(match["days"]) if match["days"] else frozenset(range(5))
+    except ValueError as exc:
+        raise ValueError(f"in work hours {spec!r}: {exc}") from None
     return WorkHours(days, time(sh, sm), time(eh % 24, em))
 
 
