@@ -47,6 +47,8 @@ class NodeAgent:
     accounts: tuple[str, ...] = ()
     repos: tuple[str, ...] | None = None
     """Repositories this machine has; None: any (one machine holds them all)."""
+    leaving: bool = False
+    """Set by `leave`: a heartbeat still in flight must not register the node again."""
     shared: bool = False
     """Other machines' daemons may work on the same queue (PostgreSQL). Alone (SQLite), every
     task is this daemon's, whatever node name an earlier start wrote on it."""
@@ -73,7 +75,7 @@ class NodeAgent:
     async def beat(self) -> list[TakenOver]:
         """Heartbeat, then take over what stopped nodes held; returns what was taken."""
         now = self.clock()
-        if not await self.store.nodes.heartbeat(self.name, now):
+        if not await self.store.nodes.heartbeat(self.name, now) and not self.leaving:
             await self.join()
         taken = await self.store.nodes.take_over(self.name, now, self.stale_after)
         for item in taken:
@@ -90,6 +92,7 @@ class NodeAgent:
         """A clean stop: leave the list, unless runs left alive in tmux (or sessions paused by
         a limit) stay this machine's; then only the lease is given up, and the next start
         adopts them (or, if none comes within the staleness limit, another node takes them)."""
+        self.leaving = True
         await self.store.nodes.release(SENDER_LEASE, self.name)
         held = await self.store.nodes.held_by(self.name)
         if held:

@@ -147,3 +147,15 @@ async def test_recovery_leaves_another_machines_running_task_and_settles_a_run_n
     assert (await dstore.tasks.get(theirs.id)).state is TaskState.RUNNING
     settled = await dstore.runs.get(dropped_run.id)
     assert settled.finished_at is not None and settled.outcome is Outcome.CANCELLED
+
+
+async def test_a_beat_in_flight_during_a_clean_stop_does_not_register_the_node_again(store: Store) -> None:
+    clock = Clock()
+    node = NodeAgent(store, "leaving", clock=clock, stale_after=STALE, shared=True)
+    await node.join()
+    assert await node.leave()
+    await node.beat()  # the heartbeat job was already running when the daemon stopped
+    assert await store.nodes.nodes() == []
+    again = NodeAgent(store, "leaving", clock=clock, stale_after=STALE, shared=True)
+    await again.beat()  # a new start (a new agent) registers again on its first beat
+    assert [n.name for n in await store.nodes.nodes()] == ["leaving"]
