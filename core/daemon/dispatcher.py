@@ -19,7 +19,7 @@ from core.budgets import WAITS_KEY, load_budgets, night_spend
 from core.cluster import NodeAgent
 from core.daemon.follower import Follower
 from core.daemon.lanes import Lane, Lanes
-from core.daemon.model_limits import choose_model
+from core.daemon.model_limits import choose_model, family, task_models
 from core.daemon.seams import ParallelLimit
 from core.daemon.timers import Job, Once, Timers
 from core.daemon.wake import Doorbell, Round
@@ -138,6 +138,8 @@ class Dispatcher:
         resuming = [i for i in lane.gate.resume_first if i not in self.follower.active
                     and (runnable is None or i in runnable)]
         plan = await self._plan(lane, now, round_)
+        if runnable is not None:
+            await self._note_model_waits(now, holds, runnable)
         for _ in range(free):
             busy = self.follower.busy_repos()
             task = None
@@ -187,6 +189,22 @@ class Dispatcher:
             return None
         ready = await self.store.tasks.runnable(now)
         return {t.id for t in ready if choose_model(t, self.settings, set(holds))[0]}
+
+    async def _note_model_waits(self, now: datetime, holds: dict[str, datetime], allowed: set[int]) -> None:
+        """Why a ready task waits for a model family's reset, for `show` and the phone."""
+        waits: dict[str, str] = {}
+        for task in await self.store.tasks.runnable(now):
+            if task.id in allowed:
+                continue
+            needs = family(task_models(task, self.settings)[0]) or min(holds, key=lambda k: holds[k])
+            until = holds.get(needs) or min(holds.values())
+            waits[str(task.id)] = (
+                f"it needs {needs.capitalize()}, whose weekly limit holds until"
+                f" {until.astimezone(self.tz):%a %d %b %H:%M}; tag it fallback:MODEL to go on with another")
+        if waits:
+            record = await self.store.kv.get(WAITS_KEY) or {}
+            merged = {**(record.get("waits") or {}), **waits}
+            await self.store.kv.set(WAITS_KEY, {"at": iso(now), "waits": merged})
 
     async def could_run(self, task: Task, now: datetime) -> bool:
         """Could `task` start on some account, as far as model limits go?"""

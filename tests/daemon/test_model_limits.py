@@ -45,6 +45,10 @@ async def test_an_opus_limit_holds_opus_work_and_a_task_with_a_fallback_goes_on_
     assert set(holds) == {"opus"}
     # The account itself was never paused: the Sonnet task ran while Opus was limited.
     assert await daemon.gate.load() is None
+    # `show` says why the held ones wait.
+    for task in (opus_only, default):
+        why = (await dservice.show(task.id)).why_not_running
+        assert why is not None and "it needs Opus, whose weekly limit holds until" in why
     # The owner was told once: until when, what waits, what goes on with its fallback.
     (told,) = [n for n in heard.sent if n.kind == "model_limit"]
     assert told.text.startswith("Opus weekly limit until ")
