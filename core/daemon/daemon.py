@@ -27,7 +27,7 @@ from core.daemon.lanes import Lane, Lanes
 from core.daemon.model_limits import ModelHolds
 from core.daemon.node import Heartbeat, LeasedFronts
 from core.daemon.owner import OwnerUseSource
-from core.daemon.priming import Primer
+from core.daemon.priming import LAST_PRIMED_KEY, Primer
 from core.daemon.seams import (
     DaemonStats,
     FinishedHook,
@@ -134,17 +134,7 @@ class Daemon:
             burst=burst,
             node=node,
         )
-        self.primer = Primer(
-            settings,
-            service.store,
-            usage=self.usage,
-            gate=self.gate,
-            doorbell=doorbell,
-            stats=self.stats,
-            clock=service.now,
-            busy=lambda: bool(self.follower.active),
-            account_env=self.lanes.first.account.child_env(),
-        )
+        self.primer = self.lanes.first.primer
         self._loop_task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self._exit_code = 0
@@ -187,7 +177,12 @@ class Daemon:
         )
         owner = (self._owner_use if first else None) or OwnerUseSource(
             monitor, self.store, self.settings.local_tz)
-        return Lane(account, usage, gate, models, owner_use=owner)
+        primer = Primer(
+            self.settings, self.store, usage=usage, gate=gate, doorbell=self.doorbell, stats=self.stats,
+            clock=self.service.now, busy=lambda: bool(self.follower.on(self.lanes.get(account.key))),
+            account_env=account.child_env(), key=LAST_PRIMED_KEY + account.kv_scope(self.settings),
+        )
+        return Lane(account, usage, gate, models, primer, owner_use=owner)
 
     # --- life cycle -----------------------------------------------------------------------
 
@@ -250,13 +245,13 @@ class Daemon:
             import_inbox=self._import_inbox,
             backup=self._daily_backup,
             cron=self.lanes.on_cron,
-            prime=self.primer.prime,
+            prime=self.lanes.prime,
             refresh_usage=self._refresh_usage if self.lanes.monitored else None,
             retro=self._retro if self.observer is not None else None,
             meta_task=self._meta_task if self.observer is not None else None,
             daily_summary=self._daily_summary,
             morning_digest=self._morning_digest,
-            work_prime=self.primer.prime_for_work,
+            work_prime=self.lanes.prime_for_work,
             heartbeat=self.heartbeat.beat,
         )
         self.timers.start(standing_jobs(self.settings, work, burst=self.burst))

@@ -15,6 +15,7 @@ from datetime import date, datetime
 from core.accounts import Account
 from core.daemon.gate import LimitGate
 from core.daemon.model_limits import ModelHolds
+from core.daemon.priming import Primer
 from core.daemon.usage import UsageWatch
 from core.models import Task
 from core.pace import account_pace
@@ -35,6 +36,8 @@ class Lane:
     gate: LimitGate
     models: ModelHolds
     """The model families (Opus, Sonnet) whose weekly limit holds the work that needs them."""
+    primer: Primer
+    """Opens this account's window early (NIGHTSHIFT_PRIME_AT, work hours) on its own."""
     pace: WeeklyPace | None = None
     """Today's weekly pace, as of the last usage scan (None: the week is not known)."""
     held_on: date | None = None
@@ -116,6 +119,16 @@ class Lanes:
             if monitor is not None:
                 lane.pace = await account_pace(settings, store, lane.account, monitor, lane.usage.last,
                                                clock(), record=True)
+
+    async def prime(self) -> None:
+        """The `prime-HHMM` job: every account's window."""
+        for lane in self._lanes:
+            await lane.primer.prime()
+
+    async def prime_for_work(self) -> None:
+        """The `work-prime` job: every account's window opens as the owner starts work."""
+        for lane in self._lanes:
+            await lane.primer.prime_for_work()
 
     async def on_cron(self) -> None:
         """An owner's fixed reset time: every account's window (the owner's times are the owner's)."""

@@ -45,6 +45,7 @@ class Primer:
         clock: Callable[[], datetime],
         busy: Callable[[], bool],
         account_env: dict[str, str] | None = None,
+        key: str = LAST_PRIMED_KEY,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -56,7 +57,9 @@ class Primer:
         self.busy = busy
         """True while a run is in flight: it keeps the window open by itself."""
         self.account_env = dict(account_env or {})
-        """The primed account's CLAUDE_CONFIG_DIR (the first of NIGHTSHIFT_ACCOUNTS)."""
+        """The primed account's CLAUDE_CONFIG_DIR (NIGHTSHIFT_ACCOUNTS: one primer per account)."""
+        self.key = key
+        """When this account was last primed (each account's window opens on its own)."""
 
     async def prime_for_work(self) -> None:
         """The `work-prime` job: a fresh window should open as the owner starts work."""
@@ -78,14 +81,14 @@ class Primer:
             return
         state = await self.usage.refresh(now)
         assert state is not None
-        last = parse_iso(await self.store.kv.get(LAST_PRIMED_KEY))
+        last = parse_iso(await self.store.kv.get(self.key))
         decision = prime_decision(
             now, window_start=state.window_start, limited=state.limited, last_primed_at=last
         )
         if not decision.prime or self.busy():
             event("priming skipped", reason=decision.reason if not decision.prime else "a run is in progress")
             return
-        await self.store.kv.set(LAST_PRIMED_KEY, iso(now))
+        await self.store.kv.set(self.key, iso(now))
         self.stats.primes += 1
         await self._send()
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from core.accounts import DEFAULT_ACCOUNT, accounts, find
-from core.daemon import LIMIT_PAUSE_KEY
+from core.daemon import LAST_PRIMED_KEY, LIMIT_PAUSE_KEY
 from core.errors import ConfigError
 from core.models import Outcome, TaskState, iso, utcnow
 from core.pace import PACE_KEY
@@ -276,3 +276,20 @@ async def test_work_goes_first_to_the_account_the_owner_is_expected_to_use_least
     assert await work.owner_expected(now) > 0 and await home.owner_expected(now) == 0
     assert [lane.account.name for lane in daemon.lanes.by_use(now)] == ["work", "home"]
     assert [lane.account.name for lane in await daemon.lanes.by_owner_use(now)] == ["home", "work"]
+
+
+async def test_priming_opens_each_accounts_window_on_its_own(
+    make_daemon: MakeDaemon, dstore: Store, record: Record, config_dirs: dict[str, Path],
+) -> None:
+    daemon = make_daemon(accounts=config_dirs)
+    try:
+        await daemon.lanes.prime()  # what the prime-HHMM job does
+    finally:
+        for lane in daemon.lanes:
+            await lane.usage.close()
+    calls = record()
+    assert sorted(str(c["config_dir"]) for c in calls) == sorted(str(p) for p in config_dirs.values())
+    assert daemon.stats.primes == 2
+    for name in config_dirs:
+        assert await dstore.kv.get(f"{LAST_PRIMED_KEY}/{name}") is not None
+    assert await dstore.kv.get(LAST_PRIMED_KEY) is None
