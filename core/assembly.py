@@ -21,7 +21,8 @@ from core.cluster import NodeAgent, repos_here
 from core.daemon import Daemon, Doorbell, FrontFactory
 from core.daemon.seams import FinishedHook
 from core.errors import ConfigError
-from core.execution.executor import AccountFor, Executor
+from core.execution.context import AccountFor
+from core.execution.executor import Executor
 from core.execution.tmux import TmuxRunner
 from core.improve.cache import LearnedCache
 from core.improve.meta import maybe_queue_meta_task

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from core.execution.executor import Executor, LimitNotice
+from core.execution.context import LimitNotice
+from core.execution.executor import Executor
 from core.execution.tmux import TmuxRunner
 from core.models import Task
 from core.settings import Settings, load_settings
@@ -27,6 +28,12 @@ async def eventually(condition: Callable[[], Any], what: str, limit_s: float = 6
         if loop.time() > deadline:
             raise AssertionError(f"gave up waiting for {what}")
         await asyncio.sleep(0.02)
+
+
+def logged(caplog: pytest.LogCaptureFixture, name: str, level: int | None = None) -> list[dict[str, Any]]:
+    """The fields of every `core.log.event(name)` captured (at `level`, if given), oldest first."""
+    return [dict(getattr(r, "fields", {})) for r in caplog.records
+            if r.getMessage() == name and r.name.startswith("nightshift.") and level in (None, r.levelno)]
 
 
 def group_gone(pgid: int) -> bool:

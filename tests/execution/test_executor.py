@@ -12,7 +12,8 @@ import pytest
 
 from core.agent.prompts import COMPLETION_MARKER, work_prompt
 from core.demo.fake_claude import cost_usd, expected_usage
-from core.execution.executor import Executor, LimitNotice
+from core.execution.context import LimitNotice
+from core.execution.executor import Executor
 from core.execution.tmux import TmuxRunner
 from core.models import Outcome, Task, TaskState, Tokens
 from core.progress import PROGRESS_KIND

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +17,7 @@ from core.progress import PROGRESS_KIND
 from core.settings import HARD_MAX_ITERATIONS, Settings
 from core.store.store import Store
 from core.store.tasks import NewTask
+from tests.execution.conftest import logged
 from tests.fakes.runner import MockResponse, MockRunner
 
 
@@ -149,11 +151,15 @@ async def test_an_owner_retry_after_failure_resumes_the_session_from_iteration_o
     assert "owner asked to try again" in runner.calls[1].argv[-1]
 
 
-async def test_a_hanging_run_is_stopped_at_its_time_limit(mock_settings: Settings, store: Store) -> None:
+async def test_a_hanging_run_is_stopped_at_its_time_limit(mock_settings: Settings, store: Store,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="nightshift.execution")
     executor, runner = make(mock_settings, store, lambda spec: MockResponse(hang=True))
-    run = await executor.execute(await ready_task(store, max_minutes=0.001))
+    task = await ready_task(store, max_minutes=0.001)
+    run = await executor.execute(task)
     assert run.outcome is Outcome.TIMEOUT
     assert runner.handles[run.tmux_session or ""].killed
+    assert logged(caplog, "run over time") == [{"task": task.id, "run": run.id, "max_minutes": 0.001}]
 
 
 async def test_a_missing_cli_is_a_clear_error_and_loses_nothing(settings: Settings, store: Store) -> None:
@@ -184,9 +190,11 @@ async def test_only_a_claimed_task_runs_and_only_once(mock_settings: Settings, s
     assert (await first).outcome is Outcome.CANCELLED
 
 
-async def test_notifications_for_start_and_end(mock_settings: Settings, store: Store) -> None:
+async def test_notifications_for_start_and_end(mock_settings: Settings, store: Store,
+                                               caplog: pytest.LogCaptureFixture) -> None:
     from tests.fakes.notifier import RecordingNotifier
 
+    caplog.set_level(logging.INFO, logger="nightshift.execution")
     notes = RecordingNotifier()
     settings = mock_settings.model_copy(update={"notify_run_started": True})
     executor = Executor(settings, store, MockRunner(answer()), notes, poll_interval_s=0.01)
@@ -199,10 +207,20 @@ async def test_notifications_for_start_and_end(mock_settings: Settings, store: S
     assert reports[1].data["outcome"] == "check_failed" and reports[1].data["state"] == "failed"
     # One live message per run: each iteration's run has its own key and a final version.
     finals = [n.key for n in notes.sent if n.kind == PROGRESS_KIND and n.data["final"]]
-    assert finals == [f"run:{r.id}" for r in await store.runs.for_task(task.id)] and len(finals) == 2
+    runs = await store.runs.for_task(task.id)
+    assert finals == [f"run:{r.id}" for r in runs] and len(finals) == 2
+    # The log tells the same story as events with fields, one per run.
+    tmux = [f"ns-{task.id}-{r.id}" for r in runs]
+    assert logged(caplog, "run started") == [
+        {"task": task.id, "run": runs[0].id, "step": "initial", "iteration": 1, "tmux_session": tmux[0]},
+        {"task": task.id, "run": runs[1].id, "step": "continuation", "iteration": 2, "tmux_session": tmux[1]},
+    ]
+    assert [(e["run"], e["outcome"]) for e in logged(caplog, "run ended")] == [
+        (runs[0].id, "check_failed"), (runs[1].id, "check_failed")]
 
 
-async def test_a_failing_notifier_or_limit_hook_loses_nothing(mock_settings: Settings, store: Store) -> None:
+async def test_a_failing_notifier_or_limit_hook_loses_nothing(mock_settings: Settings, store: Store,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
     class Broken:
         async def notify(self, note: object) -> None:
             raise RuntimeError("outbox down")
@@ -225,3 +243,10 @@ async def test_a_failing_notifier_or_limit_hook_loses_nothing(mock_settings: Set
     paused = await store.tasks.get(task.id)
     assert paused.state is TaskState.PAUSED_LIMIT and paused.resume_after is not None
     assert paused.resume_after.year == 2100
+    # Both failures are logged as events, the hook's with its traceback.
+    assert logged(caplog, "notification not delivered", logging.WARNING) == [
+        {"kind": "limit_hit", "task": task.id, "run": run.id, "error": "outbox down"}]
+    [hook_failed] = [r for r in caplog.records if r.getMessage() == "limit hook failed"]
+    assert hook_failed.levelno == logging.ERROR and hook_failed.exc_info is not None
+    assert "daemon hook broke" in str(hook_failed.exc_info[1])
+    assert hook_failed.fields == {"task": task.id, "run": run.id, "kind": "work"}  # type: ignore[attr-defined]

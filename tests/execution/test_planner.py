@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from core.errors import StalePlan
-from core.execution.executor import Executor, LimitNotice
+from core.execution.context import LimitNotice
+from core.execution.executor import Executor
 from core.models import Outcome, RunKind, TaskState
 from core.plans.planner import Planner
 from core.service import Service
