@@ -13,8 +13,7 @@ from dataclasses import dataclass
 
 from core.execution.git import GitFailed, git
 from core.execution.workspace import Workspace
-
-log = logging.getLogger(__name__)
+from core.log import event
 
 FALLBACK_NAME = "nightshift"
 FALLBACK_EMAIL = "nightshift@localhost"
@@ -75,8 +74,8 @@ async def commit_leftovers(ws: Workspace, message: str) -> AutoCommit:
         await git(ws.path, *await _identity(ws), "commit", "--no-verify", "--quiet", "-m", message)
         sha = (await git(ws.path, "rev-parse", "HEAD")).strip()
     except GitFailed as exc:
-        log.warning("could not commit a run's leftovers in %s: %s", ws.path, exc)
+        event("leftovers not committed", logging.WARNING, logger="execution", worktree=str(ws.path),
+              error=exc.message)
         return AutoCommit(None, error=exc.message)
-    log.info("committed a run's leftovers", extra={"fields": {"worktree": str(ws.path), "sha": sha,
-                                                              "files": files}})
+    event("leftovers committed", logger="execution", worktree=str(ws.path), sha=sha, files=files)
     return AutoCommit(sha, files)

@@ -23,12 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from core.agent.login import login_status
+from core.log import event
 from core.models import iso, parse_iso
 from core.service import QUEUE_PAUSED_KEY
 from core.settings import Settings
 from core.store.store import Store
-
-log = logging.getLogger("nightshift.holds")
 
 OVERLOAD_BACKOFF_S = (60.0, 120.0, 240.0, 480.0, 960.0, 1800.0)
 """Waits after 1, 2, 3 … overloaded runs in a row; the last repeats."""
@@ -97,7 +96,7 @@ async def hold_for_login(store: Store, fingerprint: str, reason: str, now: datet
     if value and current is None:
         return True  # paused by the owner: keep their pause, but they should still hear why
     await store.kv.set(QUEUE_PAUSED_KEY, _stored(Hold("login", reason, now, None, fingerprint)))
-    log.warning("queue held: Claude Code is not logged in", extra={"fields": {"reason": reason}})
+    event("queue held", logging.WARNING, logger="holds", hold="login", reason=reason)
     return True
 
 
@@ -110,8 +109,8 @@ async def hold_for_overload(store: Store, reason: str, now: datetime) -> Hold:
     hold = Hold("overload", reason, now, now + overload_backoff(count), count=count)
     if not value or (previous is not None and previous.kind == "overload"):
         await store.kv.set(QUEUE_PAUSED_KEY, _stored(hold))
-        log.warning("queue backs off: the API is overloaded",
-                    extra={"fields": {"until": iso(hold.until), "in_a_row": count}})
+        event("queue held", logging.WARNING, logger="holds", hold="overload", reason=reason,
+              until=iso(hold.until), in_a_row=count)
     return hold
 
 
@@ -141,6 +140,6 @@ async def settle(store: Store, settings: Settings, hold: Hold | None, now: datet
         if login_fingerprint(settings, now, env) == hold.fingerprint:
             return hold
         await store.kv.delete(QUEUE_PAUSED_KEY)
-        log.info("login hold lifted: Claude Code's credentials changed")
+        event("queue hold lifted", logger="holds", hold="login", reason="Claude Code's credentials changed")
         return None
     return hold if hold.until is not None and hold.until > now else None

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+
+import pytest
 
 from core.execution.commit import commit_leftovers, commit_message
 from core.execution.workspace import Workspace, prepare_workspace
 from core.models import Priority, Task, TaskState, utcnow
 from core.settings import Settings
+from tests.execution.conftest import logged
 from tests.support import git, make_repo
 
 
@@ -22,7 +26,9 @@ async def worktree(settings: Settings, tmp_path: Path) -> tuple[Path, Workspace]
     return repo, await prepare_workspace(settings, task(repo))
 
 
-async def test_leftovers_are_committed_on_the_task_branch_only(settings: Settings, tmp_path: Path) -> None:
+async def test_leftovers_are_committed_on_the_task_branch_only(settings: Settings, tmp_path: Path,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="nightshift.execution")
     repo, ws = await worktree(settings, tmp_path)
     (ws.path / "new.py").write_text("x = 1\n")
     (ws.path / "README.md").write_text("changed\n")
@@ -38,6 +44,7 @@ async def test_leftovers_are_committed_on_the_task_branch_only(settings: Setting
     # The owner's checkout and branch did not move.
     assert git(repo, "status", "--porcelain") == "" and (repo / "README.md").read_text() == "hello\n"
     assert git(repo, "log", "--format=%s", "main") == "initial\n"
+    assert logged(caplog, "leftovers committed") == [{"worktree": str(ws.path), "sha": done.sha, "files": 2}]
 
 
 async def test_nothing_to_commit_is_no_commit(settings: Settings, tmp_path: Path) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -19,9 +21,11 @@ from core.execution.holds import (
     login_fingerprint,
     overload_backoff,
 )
+from core.models import iso
 from core.service import QUEUE_PAUSED_KEY, Service
 from core.settings import Settings
 from core.store.store import Store
+from tests.execution.conftest import logged
 
 NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
 TOKEN = "sk-ant-oat01-secret-value-xyz"
@@ -78,7 +82,9 @@ def test_an_expired_login_without_a_refresh_token_is_not_a_login(tmp_path: Path)
     assert login_status([config], tmp_path / "home", {}, NOW).logged_in
 
 
-async def test_a_login_hold_lasts_until_the_credentials_change(settings: Settings, store: Store) -> None:
+async def test_a_login_hold_lasts_until_the_credentials_change(settings: Settings, store: Store,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="nightshift.holds")
     env = {"CLAUDE_CODE_OAUTH_TOKEN": TOKEN}
     fingerprint = login_fingerprint(settings, NOW, env)
     assert await hold_for_login(store, fingerprint, "401", NOW) is True
@@ -88,9 +94,14 @@ async def test_a_login_hold_lasts_until_the_credentials_change(settings: Setting
     assert TOKEN not in json.dumps(await store.kv.get(QUEUE_PAUSED_KEY))
     assert await active_hold(store, settings, NOW, {"CLAUDE_CODE_OAUTH_TOKEN": "a new login"}) is None
     assert await store.kv.get(QUEUE_PAUSED_KEY) is None
+    # One event per spell, none for the repeat; the lift is an event too.
+    assert logged(caplog, "queue held", logging.WARNING) == [{"hold": "login", "reason": "401"}]
+    assert logged(caplog, "queue hold lifted") == [
+        {"hold": "login", "reason": "Claude Code's credentials changed"}]
 
 
-async def test_overload_holds_double_until_a_run_gets_through(settings: Settings, store: Store) -> None:
+async def test_overload_holds_double_until_a_run_gets_through(settings: Settings, store: Store,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
     first = await hold_for_overload(store, "529", NOW)
     second = await hold_for_overload(store, "529", NOW)
     assert (first.count, second.count) == (1, 2)
@@ -99,6 +110,10 @@ async def test_overload_holds_double_until_a_run_gets_through(settings: Settings
     assert await active_hold(store, settings, NOW + timedelta(seconds=121), {}) is None
     await clear_overload(store)
     assert (await hold_for_overload(store, "529", NOW)).count == 1
+    held = logged(caplog, "queue held", logging.WARNING)
+    assert [(e["hold"], e["in_a_row"], e["until"]) for e in held] == [
+        ("overload", 1, iso(NOW + timedelta(minutes=1))), ("overload", 2, iso(NOW + timedelta(minutes=2))),
+        ("overload", 1, iso(NOW + timedelta(minutes=1)))]
 
 
 async def test_the_service_reports_a_hold_and_resume_lifts_it(service: Service) -> None:
