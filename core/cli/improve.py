@@ -230,6 +230,8 @@ def simulate_command(
     parallel: Annotated[int, typer.Option(min=1, max=16, help="Runs at once on each account.")] = 1,
     accounts: Annotated[int, typer.Option(min=1, max=8, metavar="N",
                                           help="Claude accounts (the owner uses the first).")] = 1,
+    history_days: Annotated[int, typer.Option(min=0, max=30, help=(
+        "Days of the owner's own use already in Claude's logs (0: a new Claude user)."))] = 14,
     as_json: JsonFlag = False,
 ) -> None:
     """Compare start policies on a virtual clock: midnight cron, reset-aware, with budgeting."""
@@ -237,13 +239,14 @@ def simulate_command(
         fail(f"unknown workload shape {shape!r} (known: {', '.join(SHAPES)})")
     if seeds > 1:
         _print_sweep(sweep(seeds_for(seeds), days=days, shape=shape, max_parallel=parallel,
-                           accounts=accounts), as_json)
+                           accounts=accounts, history_days=history_days), as_json)
         return
     results: dict[str, SimResult] = simulate(days, seed, max_parallel=parallel, shape=shape,
-                                             accounts=accounts)
+                                             accounts=accounts, history_days=history_days)
     if as_json:
         print_json({"days": days, "seed": seed, "shape": shape, "max_parallel": parallel,
-                    "accounts": accounts, "policies": {k: v.as_json() for k, v in results.items()}})
+                    "accounts": accounts, "history_days": history_days,
+                    "policies": {k: v.as_json() for k, v in results.items()}})
         return
     console.print(f"{days} simulated days, seed {seed}, {shape} workload, {accounts} account(s), "
                   f"{parallel} run(s) at once on each", markup=False)

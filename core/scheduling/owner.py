@@ -77,17 +77,13 @@ class OwnerUseBook:
         start = datetime(day.year, day.month, day.day, hour, tzinfo=self.tz)
         return self.expected(start, start + _HOUR, now)
 
-    def expected(self, start: datetime, end: datetime, now: datetime) -> float:
-        """The owner's use between `start` and `end` on a day like this one: the high quantile,
-        over recent days of the same type, of what they used in the same local hours then
-        (partial hours pro rata). A quantile of the totals, not a sum of hourly quantiles,
-        which would expect every busy hour of two weeks on one day."""
-        if end <= start:
-            return 0.0
+    def _span_sums(self, start: datetime, end: datetime, now: datetime) -> list[float] | None:
+        """What the owner used between the local times of `start` and `end` on each recent
+        day of the same type (None while fewer than `MIN_DAYS` such days are known)."""
         first = start.astimezone(self.tz).date()
         days = self._days_like(first, now.astimezone(self.tz).date())
         if len(days) < MIN_DAYS:
-            return 0.0
+            return None
         pieces: list[tuple[int, int, float]] = []  # (days after `first`, local hour, share)
         moment = start
         while moment < end:
@@ -99,9 +95,28 @@ class OwnerUseBook:
             pieces.append(((local.date() - first).days, local.hour, (stop - moment) / _HOUR))
             moment = stop
         empty = [0.0] * 24
-        sums = [
+        return [
             sum(share * self.totals.get(d + timedelta(days=offset), empty)[hour]
                 for offset, hour, share in pieces)
             for d in days
         ]
-        return _high(sums)
+
+    def expected(self, start: datetime, end: datetime, now: datetime) -> float:
+        """The owner's use between `start` and `end` on a day like this one: the high quantile,
+        over recent days of the same type, of what they used in the same local hours then
+        (partial hours pro rata). A quantile of the totals, not a sum of hourly quantiles,
+        which would expect every busy hour of two weeks on one day."""
+        sums = self._span_sums(start, end, now) if end > start else None
+        if not sums:
+            return 0.0
+        # A day unlike the others still comes: where the owner worked on any of these days,
+        # one busy hour of theirs is kept even when the quantile says less.
+        peak = self.peak_per_hour(now) or 0.0
+        return max(_high(sums), min(max(sums), peak))
+
+    def peak_per_hour(self, now: datetime) -> float | None:
+        """The most the owner used in one local hour before `now`'s day: how fast they can
+        take a reserve. None while fewer than `MIN_DAYS` days are known."""
+        today = now.astimezone(self.tz).date()
+        past = [max(hours) for day, hours in self.totals.items() if day < today]
+        return max(past) if len(past) >= MIN_DAYS else None

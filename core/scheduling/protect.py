@@ -5,7 +5,9 @@ drained by 08:20 and leave the owner nothing when work starts at 09:00, and a ru
 went on past the reset ate into the owner's next window unchecked. Here the protection
 covers the whole rest of the open window and the next one (where a run spills after the
 reset), as the larger of the fixed reserve the owner set for any of those hours and what
-the owner is learned to use in them. Everything is a function of `now`.
+the owner is learned to use in them. An owner using Claude outside the hours they named is
+protected as in them, and no reserve is held beyond what the owner could use before the
+reset (their busiest hour, in each reserved hour left). Everything is a function of `now`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ DEFAULT_BURN_TOKENS_PER_MIN = 30_000.0
 """How fast a run spends while nothing is learned; decides how much spills past a reset."""
 SAFETY = 1.15
 """Estimates miss (a task's cost spreads ±40 %): protection is padded by this factor."""
+ACTIVE_TOKENS = 50_000
+"""Own use in the open window past which the owner counts as at the keyboard now."""
 
 OwnerNeed = Callable[[datetime, datetime], float]
 """Expected owner use between two moments (see `OwnerUseBook.expected`)."""
@@ -37,16 +41,22 @@ def window_of(now: datetime, window_start: datetime | None) -> tuple[datetime, d
     return start, start + WINDOW
 
 
-def _max_reserve(by_hour: Mapping[int, float], start: datetime, end: datetime, tz: tzinfo) -> float:
-    """The largest reserve share of any local hour touched by [start, end)."""
-    best = 0.0
+def _reserved(by_hour: Mapping[int, float], start: datetime, end: datetime, tz: tzinfo,
+              *, every_hour: bool = False) -> tuple[float, int]:
+    """The largest reserve share of any local hour touched by [start, end), and how many of
+    the hours touched have a reserve (all of them with `every_hour`)."""
+    best, hours = 0.0, 0
     moment = start
     while moment < end:
         local = moment.astimezone(tz)
-        best = max(best, by_hour.get(local.hour, 0.0))
+        share = by_hour.get(local.hour, 0.0)
+        best = max(best, share)
+        hours += 1 if share > 0 or every_hour else 0
         into = timedelta(minutes=local.minute, seconds=local.second, microseconds=local.microsecond)
         moment = moment + timedelta(hours=1) - into
-    return best
+    if every_hour and by_hour:
+        best = max(best, max(by_hour.values()))
+    return best, hours
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,17 +81,25 @@ class Horizon:
         return max(0, self.capacity_tokens - self.next_keep_tokens)
 
 
-def _keep(capacity: int, share: float, learned: float, owner_used: float = 0.0) -> tuple[int, str]:
+def _keep(capacity: int, reserved: tuple[float, int], learned: float, owner_used: float = 0.0,
+          peak_per_hour: float | None = None, label: str = "your reserve") -> tuple[int, str]:
     """What stays free for the owner: their reserve share, less what they already took of
     it in this window (their own use comes out of their share, not out of the queue's), or
-    what they are expected to use from now on, whichever is more."""
+    what they are expected to use from now on, whichever is more.
+
+    The share is kept no longer than it can be used: never more than the owner's busiest
+    hour in each reserved hour still ahead, so that the last hour of a window is not held
+    idle for three hours of use nobody can make in it."""
+    share, hours = reserved
     fixed = max(0.0, capacity * share - owner_used)
+    if peak_per_hour is not None:
+        fixed = min(fixed, peak_per_hour * hours)
     need = learned * SAFETY
     if need <= 0 and fixed <= 0:
         return 0, ""
     if need > fixed:
         return min(capacity, math.ceil(need)), f"~{round(need):,} tokens of your own use expected"
-    return min(capacity, math.ceil(fixed)), f"your reserve of {share:.0%}"
+    return min(capacity, math.ceil(fixed)), f"{label} of {share:.0%}"
 
 
 def horizon(
@@ -94,13 +112,17 @@ def horizon(
     owner_need: OwnerNeed | None,
     tz: tzinfo,
     owner_used_tokens: float = 0.0,
+    owner_peak_tokens_per_hour: float | None = None,
     burn_tokens_per_min: float | None = None,
     parallel: int = 1,
 ) -> Horizon:
     """The protection for the open window (or the one a start now would open) and the next.
 
     `owner_used_tokens` is the owner's own use in the open window so far (the window's use
-    less nightshift's runs). `capacity_tokens` with `capacity_exact` false is a lower bound
+    less nightshift's runs); past `ACTIVE_TOKENS` the owner is at the keyboard and their
+    reserve holds for every hour left, named or not. `owner_peak_tokens_per_hour` (their
+    busiest hour, None while unknown) bounds how much of the reserve they can still use.
+    `capacity_tokens` with `capacity_exact` false is a lower bound
     (the largest window seen while no limit has shown the real size): the conservative
     default holds until it is exceeded.
     """
@@ -109,9 +131,16 @@ def horizon(
     capacity = int(capacity_tokens or 0) if known else max(CONSERVATIVE_CAPACITY_TOKENS,
                                                             int(capacity_tokens or 0))
     need = owner_need or (lambda a, b: 0.0)
-    keep, why = _keep(capacity, _max_reserve(reserve, now, end, tz), need(now, end), owner_used_tokens)
-    next_keep, next_why = _keep(capacity, _max_reserve(reserve, end, end + WINDOW, tz),
-                                need(end, end + WINDOW))
+    # An owner using Claude now, outside the hours they named (an evening, a weekend), is
+    # protected as in those hours: what they do beats what they wrote down.
+    named = _reserved(reserve, now, end, tz)
+    active = _reserved(reserve, now, end, tz, every_hour=True)
+    at_keyboard = owner_used_tokens >= ACTIVE_TOKENS and active != named
+    peak = owner_peak_tokens_per_hour
+    keep, why = _keep(capacity, active if at_keyboard else named, need(now, end), owner_used_tokens,
+                      peak, "you are using Claude now: your reserve" if at_keyboard else "your reserve")
+    next_keep, next_why = _keep(capacity, _reserved(reserve, end, end + WINDOW, tz),
+                                need(end, end + WINDOW), 0.0, peak)
     burn = burn_tokens_per_min if burn_tokens_per_min and burn_tokens_per_min > 0 \
         else DEFAULT_BURN_TOKENS_PER_MIN
     minutes_left = max(0.0, (end - now).total_seconds() / 60)

@@ -11,7 +11,13 @@ from hypothesis import strategies as st
 
 from core.scheduling.budget import Candidate, plan_protected, remaining_estimate
 from core.scheduling.owner import OwnerUseBook
-from core.scheduling.protect import CONSERVATIVE_CAPACITY_TOKENS, Horizon, horizon, stop_line
+from core.scheduling.protect import (
+    ACTIVE_TOKENS,
+    CONSERVATIVE_CAPACITY_TOKENS,
+    Horizon,
+    horizon,
+    stop_line,
+)
 from core.settings import parse_hour_ranges
 
 MONDAY = datetime(2026, 1, 5, tzinfo=UTC)
@@ -135,3 +141,68 @@ def test_a_steady_owner_is_predicted_exactly() -> None:
                          next_monday) == 250_000
     saturday = MONDAY + timedelta(days=5)
     assert book.expected(saturday.replace(hour=9), saturday.replace(hour=12), saturday) == 0
+
+
+def test_an_owner_at_the_keyboard_outside_their_hours_gets_their_reserve() -> None:
+    evening = MONDAY.replace(hour=20, minute=10)
+    away = picture(evening, window_start=MONDAY.replace(hour=19))
+    assert away.keep_tokens == 0 and stop_line(away) is None
+    typing = picture(evening, window_start=MONDAY.replace(hour=19), owner_used_tokens=ACTIVE_TOKENS)
+    assert typing.keep_tokens == 3_000_000 - ACTIVE_TOKENS
+    assert typing.reason.startswith("you are using Claude now: your reserve of 50% until 00:00")
+    below = picture(evening, window_start=MONDAY.replace(hour=19), owner_used_tokens=ACTIVE_TOKENS - 1)
+    assert below.keep_tokens == 0
+
+
+def test_no_more_of_the_reserve_is_held_than_the_owner_can_use_before_the_reset() -> None:
+    start = MONDAY.replace(hour=13)
+    # 16:30 in the 13-18 window: the reserved hours left are 16 and 17.
+    late = picture(start.replace(hour=16, minute=30), window_start=start,
+                   owner_peak_tokens_per_hour=600_000)
+    assert late.keep_tokens == 1_200_000 and "reserve of 50%" in late.reason
+    unknown = picture(start.replace(hour=16, minute=30), window_start=start)
+    assert unknown.keep_tokens == 3_000_000, "without a known busiest hour the whole reserve holds"
+    early = picture(start, window_start=start, owner_peak_tokens_per_hour=600_000)
+    assert early.keep_tokens == 3_000_000, "five reserved hours can take the whole share"
+    # The window 17-22 reaches one reserved hour: one busiest hour is kept, until 18:00.
+    evening = MONDAY.replace(hour=17)
+    one = picture(evening, window_start=evening, owner_peak_tokens_per_hour=600_000)
+    assert one.keep_tokens == 600_000
+    after = picture(evening.replace(hour=18), window_start=evening, owner_peak_tokens_per_hour=600_000)
+    assert after.keep_tokens == 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 24 * 60 * 7 - 1), st.integers(0, 6_000_000),
+       st.one_of(st.none(), st.integers(0, 2_000_000)), st.integers(1_000_000, 20_000_000))
+def test_the_busiest_hour_only_ever_lowers_the_reserve_kept(
+    minute: int, owner_used: int, peak: int | None, capacity: int,
+) -> None:
+    now = MONDAY + timedelta(minutes=minute)
+    plain = picture(now, capacity_tokens=capacity, owner_used_tokens=owner_used)
+    capped = picture(now, capacity_tokens=capacity, owner_used_tokens=owner_used,
+                     owner_peak_tokens_per_hour=peak)
+    assert 0 <= capped.keep_tokens <= plain.keep_tokens <= capacity
+    assert capped.next_keep_tokens <= plain.next_keep_tokens <= capacity
+    if peak is None:
+        assert capped == plain
+
+
+def test_the_busiest_hour_and_a_rare_day_are_learned_from_the_owners_days() -> None:
+    book = OwnerUseBook()
+    monday_noon = MONDAY.replace(hour=12)
+    assert book.peak_per_hour(monday_noon) is None
+    book.observe(MONDAY.replace(hour=10), 400_000)
+    book.observe(MONDAY.replace(hour=10, minute=30), 100_000)  # the same hour: 500k in all
+    assert book.peak_per_hour(monday_noon + timedelta(days=1)) is None, "one day bounds nothing"
+    book.observe(MONDAY.replace(hour=11) + timedelta(days=1), 300_000)
+    wednesday = MONDAY + timedelta(days=2)
+    assert book.peak_per_hour(wednesday) == 500_000
+    assert book.peak_per_hour(MONDAY + timedelta(days=1, hours=23)) is None, "not today's own hours"
+    # One late evening in ten weekdays: below the quantile, still one busy hour is kept.
+    for day in range(2, 12):
+        if (MONDAY + timedelta(days=day)).weekday() < 5:
+            book.observe(MONDAY + timedelta(days=day, hours=10), 200_000)
+    book.observe(MONDAY + timedelta(days=3, hours=21), 450_000)
+    later = MONDAY + timedelta(days=14, hours=20)
+    assert book.expected(later, later + timedelta(hours=3), later) == 450_000

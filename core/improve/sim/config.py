@@ -23,6 +23,9 @@ class SimConfig:
     """False plays a new user: the daemon learns the window's size from the logs (the largest
     window seen) and exactly from the first limit or `allowed_warning`."""
     shape: str = "normal"
+    history_days: int = 14
+    """Days of the owner's own use already in Claude's logs when nightshift starts (0: a
+    new Claude user; the daemon learns the owner's hours from these on its first start)."""
     default_task_tokens: int = 2_000_000
     resume_overhead: float = 0.10
     """A resumed session re-reads its context: this share of the task's cost is spent again."""

@@ -99,6 +99,8 @@ class World:
         self.tasks = {t.id: _Task(t, float(t.tokens)) for t in self.workload.tasks}
         self.accounts = [_Account(i) for i in range(max(1, self.config.accounts))]
         self.reserve = parse_hour_ranges(self.config.reserve)
+        for use in self.workload.history:
+            self.policy.on_owner_use(use.at, use.tokens)
 
     @property
     def now(self) -> datetime:
@@ -356,12 +358,13 @@ POLICIES: dict[str, PolicyFactory] = {
 def simulate_policy(name: str, config: SimConfig, workload: Workload | None = None) -> SimResult:
     if name not in POLICIES:
         raise ValueError(f"unknown policy {name!r} (known: {', '.join(POLICIES)})")
-    load = workload or make_workload(config.days, config.seed, shape=config.shape)
+    load = workload or make_workload(config.days, config.seed, shape=config.shape,
+                                     history_days=config.history_days)
     return World(load, config, POLICIES[name](config)).run()
 
 
 def simulate(days: int = 14, seed: int = 1, **overrides: Any) -> dict[str, SimResult]:
     """Every policy on the same workload; same seed, same numbers."""
     config = SimConfig(days=days, seed=seed, **overrides)
-    workload = make_workload(days, seed, shape=config.shape)
+    workload = make_workload(days, seed, shape=config.shape, history_days=config.history_days)
     return {name: simulate_policy(name, config, workload) for name in POLICIES}

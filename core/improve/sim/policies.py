@@ -229,6 +229,7 @@ class ResetAwarePacking(ResetAware):
             tz=view.tz,
             burn_tokens_per_min=self.burn_per_min(), parallel=view.max_parallel,
             owner_used_tokens=view.owner_used,
+            owner_peak_tokens_per_hour=self.owner.peak_per_hour(view.now) if view.owners else None,
         )
 
     def stop_line(self, view: View) -> float | None:

@@ -58,12 +58,19 @@ class OwnerUse:
     tokens: int
 
 
+HISTORY_DAYS = 14
+"""Days of the owner's own use on disk before nightshift starts: Claude Code keeps 30 days
+of transcripts (`cleanupPeriodDays`), and the daemon reads them on its first start."""
+
+
 @dataclass(frozen=True)
 class Workload:
     start: datetime
     end: datetime
     tasks: tuple[TaskSpec, ...]
     owner: tuple[OwnerUse, ...]
+    history: tuple[OwnerUse, ...] = ()
+    """The owner's use before `start`, as the logs on disk show it: learned from, not measured."""
 
 
 def _weighted(rng: random.Random, options: list[tuple[object, float]]) -> object:
@@ -98,9 +105,22 @@ def _owner_day(rng: random.Random, midnight: datetime) -> list[OwnerUse]:
     return out
 
 
-def make_workload(days: int, seed: int, *, start: datetime = SIM_START, shape: str = "normal") -> Workload:
+def _history(seed: int, start: datetime, days: int) -> tuple[OwnerUse, ...]:
+    """The owner's use in the `days` before `start`, from its own generator so that the
+    measured fortnight is the same with or without history."""
+    rng = random.Random(f"history-{seed}")
+    out: list[OwnerUse] = []
+    for day in range(days, 0, -1):
+        out.extend(_owner_day(rng, start - timedelta(days=day)))
+    return tuple(sorted(out, key=lambda o: o.at))
+
+
+def make_workload(days: int, seed: int, *, start: datetime = SIM_START, shape: str = "normal",
+                  history_days: int = HISTORY_DAYS) -> Workload:
     if days < 1:
         raise ValueError(f"days must be at least 1, got {days}")
+    if history_days < 0:
+        raise ValueError(f"history_days must not be negative, got {history_days}")
     if shape not in SHAPES:
         raise ValueError(f"unknown workload shape {shape!r} (known: {', '.join(SHAPES)})")
     rng = random.Random(seed)
@@ -138,4 +158,5 @@ def make_workload(days: int, seed: int, *, start: datetime = SIM_START, shape: s
         fixed.append(TaskSpec(t.id, t.arrival, t.tags, t.tokens, t.burn_per_min, t.priority, kept))
     fixed.sort(key=lambda t: (t.arrival, t.id))
     owner.sort(key=lambda o: o.at)
-    return Workload(start, start + timedelta(days=days), tuple(fixed), tuple(owner))
+    return Workload(start, start + timedelta(days=days), tuple(fixed), tuple(owner),
+                    _history(seed, start, history_days))
