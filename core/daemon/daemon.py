@@ -2,7 +2,8 @@
 
 Stopping (SIGTERM, SIGINT) stops claiming and leaves live runs in tmux; the next start
 adopts them. With `burst` it exits once nothing runnable is left (or a limit would keep
-it waiting longer than `max_wait_s`).
+it waiting longer than `max_wait_s`). What the standing jobs do belongs to the parts
+(`routine` for the housekeeping ones); the daemon only hands them to `timers`.
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ from core.brain_logs import LogBook
 from core.cluster import NodeAgent
 from core.daemon.dispatcher import Dispatcher, OwnerUse
 from core.daemon.follower import Follower
-from core.daemon.gate import LIMIT_PAUSE_KEY, LimitGate
+from core.daemon.gate import LimitGate
 from core.daemon.lanes import Lane, Lanes
 from core.daemon.model_limits import ModelHolds
 from core.daemon.node import Heartbeat, LeasedFronts
 from core.daemon.owner import OwnerUseSource
+from core.daemon.pause import LIMIT_PAUSE_KEY
 from core.daemon.priming import LAST_PRIMED_KEY, Primer
+from core.daemon.routine import Routine
 from core.daemon.seams import (
     DaemonStats,
     FinishedHook,
@@ -43,7 +46,7 @@ from core.daemon.summary import WindowSummary
 from core.daemon.timers import StandingWork, Timers, standing_jobs
 from core.daemon.usage import UsageWatch
 from core.daemon.wake import Background, Doorbell
-from core.errors import NightshiftError, StoreError
+from core.errors import StoreError
 from core.lock import InstanceLock
 from core.log import event
 from core.models import Task, TaskState, iso
@@ -93,6 +96,7 @@ class Daemon:
         self.timers = Timers(settings.local_tz)
         self.background = Background()
         self.heartbeat = Heartbeat(node, self.fronts, doorbell)
+        self.routine = Routine(service, node=node, doorbell=doorbell, observer=observer)
         self.estimator = Estimator(service.store, settings.default_task_tokens, learned_estimate)
         self.summary = WindowSummary(service, notifier, settings.local_tz, self.stats,
                                      lambda: self.lanes.pace_text())
@@ -139,7 +143,6 @@ class Daemon:
         self._stop = asyncio.Event()
         self._exit_code = 0
         self._started = False
-        self._backup_skipped = False
 
     def _lane(self, account: Account, monitor: UsageMonitor | None, *, first: bool) -> Lane:
         """One account's window picture and limit gate; its pause and jobs named apart. (The
@@ -241,16 +244,16 @@ class Daemon:
         )
         await self.follower.adopt()
         work = StandingWork(
-            tick=self._tick,
-            import_inbox=self._import_inbox,
-            backup=self._daily_backup,
+            tick=self.routine.tick,
+            import_inbox=self.routine.import_inbox,
+            backup=self.routine.backup,
             cron=self.lanes.on_cron,
             prime=self.lanes.prime,
             refresh_usage=self._refresh_usage if self.lanes.monitored else None,
-            retro=self._retro if self.observer is not None else None,
-            meta_task=self._meta_task if self.observer is not None else None,
-            daily_summary=self._daily_summary,
-            morning_digest=self._morning_digest,
+            retro=self.routine.retro if self.observer is not None else None,
+            meta_task=self.routine.meta_task if self.observer is not None else None,
+            daily_summary=self.routine.daily_summary,
+            morning_digest=self.routine.morning_digest,
             work_prime=self.lanes.prime_for_work,
             heartbeat=self.heartbeat.beat,
         )
@@ -294,7 +297,6 @@ class Daemon:
             if self.burst:
                 await self._maybe_finish_burst()
 
-
     async def _refresh_usage(self) -> None:
         """The `usage` job: every account's window, limits and weekly pace; then the stop
         line: runs pause once the window reaches the owner's share."""
@@ -302,79 +304,13 @@ class Daemon:
             await self.lanes.refresh_usage(self.settings, self.store, self.now)
         await self.dispatcher.enforce_stop_line(self.now())
 
-    # --- the daemon's own timed jobs ------------------------------------------------------
-
-    async def _tick(self) -> None:
-        self.doorbell.ring("tick")
-        if self.observer is not None:
-            await self.observer.tick(self.now())
-
-    async def _retro(self) -> None:
-        if self.observer is not None:
-            await self.observer.retro(self.now())
-
-    async def _meta_task(self) -> None:
-        if self.observer is not None:
-            await self.observer.meta_task(self.now())
-
-    async def _speaks(self) -> bool:
-        """On a shared queue the daily messages come from one machine: the sender lease's holder."""
-        return not self.node.shared or await self.node.holds()
-
-    async def _daily_summary(self) -> None:
-        from core.metrics.pictures import send_daily_summary  # matplotlib: loaded when due
-
-        if not await self._speaks():
-            return
-        await send_daily_summary(self.service, self.now())
-        event("daily summary sent")
-
-    async def _morning_digest(self) -> None:
-        from core.metrics.pictures import send_morning_digest
-
-        if not await self._speaks():
-            return
-        note = await send_morning_digest(self.service, self.now())
-        event("morning digest", sent=note is not None)
-
-    async def _import_inbox(self) -> None:
-        try:
-            report = await self.service.import_inbox()
-        except NightshiftError as exc:  # a link planted at inbox/rejected/, say: one line, next tick
-            event("inbox import refused", logging.WARNING, error=str(exc))
-            return
-        if report.imported or report.rejected:
-            event("inbox imported", imported=report.imported, rejected=report.rejected)
-
-    async def _daily_backup(self) -> None:
-        """Today's copy of the database (`core.backup`), the newest week of them kept.
-
-        Checked hourly and at start; a no-op once today's copy exists. A failure (a full
-        disk) is logged and tried again the next hour: it never stops the queue.
-        """
-        from core.backup import daily_backup
-
-        if self.node.shared:
-            if not self._backup_skipped:
-                self._backup_skipped = True
-                event("daily backup off", reason="the queue is in PostgreSQL: back it up with pg_dump",
-                      database=self.store.db.location)
-            return
-        try:
-            made = await daily_backup(self.settings, self.store, self.now())
-        except NightshiftError as exc:
-            event("daily backup failed", logging.WARNING, error=str(exc))
-            return
-        if made is not None:
-            event("daily backup", path=str(made))
-
     # --- burst ------------------------------------------------------------------------------
 
     async def _maybe_finish_burst(self) -> None:
         if self.follower.active or self.doorbell.stopping:
             return
         now = self.now()
-        pauses = [await lane.gate.load() for lane in self.lanes]
+        pauses = [await lane.gate.pause.load() for lane in self.lanes]
         active = [p for p in pauses if p is not None and p.active(now)]
         if len(active) == len(pauses):  # every account is limited: the soonest reset decides
             pause = min(active, key=lambda p: p.until)

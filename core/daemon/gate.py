@@ -8,14 +8,14 @@ off 1, 2, 4 … minutes without touching the task's attempts.
 
 The gate learns of limits from finished runs (their `extra["limit"]`, written by the
 executor), from the usage monitor and from priming; the dispatcher asks it `check(now)`.
-The monitor's noted limits and the tasks' `resume_after` follow what the gate decides.
+The monitor's noted limits and the tasks' `resume_after` follow what the gate decides; the
+pause record and the paused tasks are kept in the store by `core.daemon.pause`.
 Every pause, reset and "window open again" is also a line in `brain/logs` (`core.brain_logs`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,19 +23,17 @@ from typing import Any
 
 from core.brain_logs import LogBook
 from core.daemon.model_limits import MODEL_KINDS, ModelHolds
+from core.daemon.pause import LIMIT_PAUSE_KEY, StoredPause
 from core.daemon.seams import DaemonStats
 from core.daemon.timers import Job, Once, Timers
 from core.daemon.usage import UsageWatch
 from core.daemon.wake import Background, Doorbell, Round
-from core.errors import NightshiftError
 from core.log import event
-from core.models import Outcome, Run, RunKind, Task, TaskState, iso
+from core.models import Outcome, Run, Task, TaskState, iso
 from core.scheduling.resets import LimitPause, pause_for_limit, reset_fire_time
 from core.store.store import Store
 from core.usage.limits import LimitHit
 
-LIMIT_PAUSE_KEY = "limit_pause"
-"""KV: the queue pause after a limit (`LimitPause.as_json`); survives restarts."""
 POST_RESET_PROBE_S = 30.0
 """After a reset only the resumed task runs until a run gets through or has run this long:
 a CLI that still says "limited" answers within seconds, and then only one call was spent."""
@@ -93,14 +91,12 @@ class LimitGate:
     ) -> None:
         self.store = store
         self.logbook = logbook
-        self.pause_key = pause_key
-        """Where the pause is kept: each machine's (and account's) limit is its own."""
-        self.mine = mine
-        """Is a paused task this gate's to release (its session lives here)?"""
+        self.pause = StoredPause(store, key=pause_key, mine=mine)
+        """The pause as the store keeps it; each machine's (and account's) limit is its own."""
         self.job_suffix = job_suffix
+        """Names this gate's one-off jobs apart from other accounts' gates' (`reset-work`)."""
         self.models = models
         """Opus/Sonnet limits hold only the work that needs that model (not the whole account)."""
-        """Names this gate's one-off jobs apart from other accounts' gates' (`reset-work`)."""
         self.margin_s = margin_s
         self.timers = timers
         self.usage = usage
@@ -117,39 +113,13 @@ class LimitGate:
         """Exact reset times already handled: the minute-precision text of the same limit,
         read back from the logs later, must not pause the queue a second time."""
 
-    # --- the pause as stored --------------------------------------------------------------
-
-    async def load(self) -> LimitPause | None:
-        raw = await self.store.kv.get(self.pause_key)
-        if not raw:
-            return None
-        try:
-            return LimitPause.from_json(raw)
-        except (KeyError, TypeError, ValueError):
-            event("unreadable limit pause dropped", logging.WARNING, value=raw)
-            await self.store.kv.delete(self.pause_key)
-            return None
-
-    async def save(self, pause: LimitPause | None) -> None:
-        if pause is None:
-            await self.store.kv.delete(self.pause_key)
-        else:
-            await self.store.kv.set(self.pause_key, pause.as_json())
-
     # --- start ----------------------------------------------------------------------------
 
     async def restore(self) -> None:
         """The pause as the store has it, including tasks paused without a record."""
         now = self.clock()
-        pause = await self.load()
-        paused = [t for t in await self.store.tasks.query([TaskState.PAUSED_LIMIT]) if self.mine(t)]
-        if pause is None and paused:
-            latest = max((t.resume_after for t in paused if t.resume_after), default=None)
-            reset = latest or now
-            pause = LimitPause(
-                reset, reset_fire_time(reset, self.margin_s), source="database", task_id=paused[0].id
-            )
-            await self.save(pause)
+        pause, rebuilt = await self.pause.recover(now, self.margin_s)
+        if pause is not None and rebuilt:
             await self._log_pause(pause, now)
         if pause is None:
             self._schedule_predicted_reset(now)
@@ -157,7 +127,7 @@ class LimitGate:
         self._known_resets.append(pause.resets_at)
         if pause.lifted:
             self._lifted_at = now
-            self.resume_first = [t.id for t in await self._resuming_tasks()]
+            self.resume_first = [t.id for t in await self.pause.resuming()]
             return
         if pause.until <= now:
             return  # missed while down: the first dispatch round fires it, before claiming
@@ -173,7 +143,7 @@ class LimitGate:
     # --- what the dispatcher asks ---------------------------------------------------------
 
     async def check(self, now: datetime) -> Check:
-        pause = await self.load()
+        pause = await self.pause.load()
         if pause is not None and pause.active(now):
             return Check(closed=True)
         round_ = None
@@ -181,7 +151,7 @@ class LimitGate:
             # The reset is due but its job has not run yet (a restart, or a ring that came
             # first): release the paused tasks now, so that they go before anything else.
             round_ = await self._window_reset(now, pause.until, "reset")
-            pause = await self.load()
+            pause = await self.pause.load()
         return Check(closed=False, round=round_, after_reset=pause is not None and pause.lifted)
 
     def probing(self, now: datetime, run_starts: list[datetime]) -> bool:
@@ -221,7 +191,7 @@ class LimitGate:
         estimated: bool = False,
     ) -> LimitPause:
         """Pause the whole queue for a limit seen at `now`; (re)place the reset job."""
-        previous = await self.load()
+        previous = await self.pause.load()
         pause = pause_for_limit(
             previous,
             resets_at,
@@ -235,7 +205,7 @@ class LimitGate:
         if resets_at is not None and source in ("run", "prime"):
             self._known_resets = [*self._known_resets[-7:], resets_at]
         if pause != previous:
-            await self.save(pause)
+            await self.pause.save(pause)
             self._lifted_at = None
             self._schedule_reset(pause.until)
             event(
@@ -282,7 +252,7 @@ class LimitGate:
         """A run that got through after a reset proves the window open."""
         limited = task.state is TaskState.PAUSED_LIMIT or (run is not None and run.outcome is Outcome.LIMIT)
         if not limited and run is not None and (run.outcome in GOT_THROUGH or run.tokens.total > 0):
-            pause = await self.load()
+            pause = await self.pause.load()
             if pause is not None and pause.lifted:
                 await self.window_proven()
 
@@ -303,7 +273,7 @@ class LimitGate:
             await self.apply_limit(
                 state.resets_at, now, kind=state.kind or "unknown", source=state.source or "monitor"
             )
-        elif await self.load() is None:
+        elif await self.pause.load() is None:
             self._schedule_predicted_reset(now)
 
     async def on_cron(self) -> None:
@@ -313,7 +283,7 @@ class LimitGate:
         would be probing the limit by running `claude`.
         """
         now = self.clock()
-        pause = await self.load()
+        pause = await self.pause.load()
         if pause is not None and pause.active(now) and not pause.estimated:
             event("cron trigger skipped", reason="limited until a known reset", until=iso(pause.until))
             return
@@ -323,7 +293,7 @@ class LimitGate:
     async def on_reset(self, fire_at: datetime) -> None:
         """The reset job: the window reset (plus the margin), known or predicted."""
         now = self.clock()
-        pause = await self.load()
+        pause = await self.pause.load()
         if pause is not None and pause.lifted:
             return  # the dispatcher got to this reset first
         if pause is not None and now < pause.until:
@@ -335,11 +305,11 @@ class LimitGate:
 
     async def _window_reset(self, now: datetime, scheduled_for: datetime, reason: str) -> Round:
         """Release the paused tasks, the interrupted one first, and start a fresh window's round."""
-        pause = await self.load()
+        pause = await self.pause.load()
         if pause is not None and not pause.lifted:
-            await self.save(pause.lift())
+            await self.pause.save(pause.lift())
             self._lifted_at = now
-            released = await self._release_paused(now, force=reason != "reset")
+            released = await self.pause.release(now, force=reason != "reset")
             first = [pause.task_id] if pause.task_id in released else []
             self.resume_first = first + [t for t in released if t not in first]
             if reason == "reset":
@@ -365,49 +335,11 @@ class LimitGate:
             )
         return Round(reason, scheduled_for, fresh_window=True)
 
-    async def _release_paused(self, now: datetime, *, force: bool = False) -> list[int]:
-        """Tasks a limit paused go back to the queue: work to ready, planning to queued.
-
-        Their `resume_after` is cleared: the pause decides when work starts, and a guessed
-        reset time must not keep a task back once the owner's cron time has ended the pause.
-        """
-        released: list[int] = []
-        for task in await self.store.tasks.query([TaskState.PAUSED_LIMIT]):
-            if not self.mine(task):
-                continue
-            if not force and task.resume_after is not None and task.resume_after > now:
-                continue
-            runs = await self.store.runs.for_task(task.id)
-            target = TaskState.QUEUED if runs and runs[-1].kind is RunKind.PLAN else TaskState.READY
-            try:
-                await self.store.tasks.transition(
-                    task.id,
-                    target,
-                    reason="window reset",
-                    expect=(TaskState.PAUSED_LIMIT,),
-                    now=now,
-                    fields={"resume_after": None},
-                )
-            except NightshiftError as exc:  # cancelled meanwhile: nothing to resume
-                event("not resumed", task=task.id, reason=str(exc))
-                continue
-            released.append(task.id)
-        return released
-
-    async def _resuming_tasks(self) -> list[Task]:
-        """Ready tasks whose last run ended on a limit: they resume before anything new."""
-        out = []
-        for task in await self.store.tasks.query([TaskState.READY]):
-            runs = await self.store.runs.for_task(task.id)
-            if runs and runs[-1].outcome is Outcome.LIMIT:
-                out.append(task)
-        return out
-
     async def window_proven(self) -> None:
         """A run got through after the reset: the pause is over, the monitor forgets the limit."""
-        pause = await self.load()
+        pause = await self.pause.load()
         if pause is not None and pause.lifted:
-            await self.save(None)
+            await self.pause.save(None)
             self._lifted_at = None
             await self.usage.clear_limits()
             now = self.clock()

@@ -30,9 +30,10 @@ from core.models import utcnow
 from core.settings import Settings
 from core.store.db import ensure_private_dir
 from core.store.store import Store
+from core.vault.catalog import NoteSpec, VaultCatalog
 from core.vault.markdown import MARKER, compose, split_owner_text, wikilinks
 from core.vault.nights import DIGEST_CHART
-from core.vault.notes import NoteSpec, VaultModel
+from core.vault.notes import render
 
 CHART_HASHES_KEY = "vault.chart_hashes"
 """KV: hash of the data each chart file was drawn from, so unchanged charts are not redrawn."""
@@ -93,37 +94,37 @@ class VaultWriter:
         self.wake = settings.wake_at
         self.reserve_by_hour = settings.reserve_by_hour
 
-    async def _model(self) -> VaultModel:
-        return VaultModel(await load_history(self.store), tz=self.tz, capacity=self.capacity,
-                          wake=self.wake, reserve_by_hour=self.reserve_by_hour)
+    async def _catalog(self) -> VaultCatalog:
+        return VaultCatalog(await load_history(self.store), tz=self.tz, capacity=self.capacity,
+                            wake=self.wake, reserve_by_hour=self.reserve_by_hour)
 
     async def sync(self, now: datetime | None = None) -> VaultReport:
         """Regenerate every note and chart; a second call with the same data writes nothing."""
-        model = await self._model()
-        return await self._write(model, None, now or self.clock())
+        catalog = await self._catalog()
+        return await self._write(catalog, None, now or self.clock())
 
     async def write_run(self, run_id: int) -> VaultReport:
         """Write one run's note, its task's note and its day's note (plus any note they link
         to that does not exist yet). Falls back to a full sync when a note must move."""
-        model = await self._model()
-        specs = model.specs()
-        name = model.run_name(run_id)
+        catalog = await self._catalog()
+        specs = catalog.specs()
+        name = catalog.run_name(run_id)
         if name not in specs:
             raise RunNotFound(run_id)
-        run = model.runs_by_id[run_id]
-        day = model.run_day(run)
-        wanted = [name, model.task_name(run.task_id), day, *model.day_charts(day)]
-        night = model.nights.night_of(run.started_at) if run.started_at is not None else None
+        run = catalog.runs_by_id[run_id]
+        day = catalog.run_day(run)
+        wanted = [name, catalog.task_name(run.task_id), day, *catalog.day_charts(day)]
+        night = catalog.nights.night_of(run.started_at) if run.started_at is not None else None
         if night is not None and night != day:
-            wanted += [night, *model.day_charts(night)]
+            wanted += [night, *catalog.day_charts(night)]
         if any(self._stale_copies(specs[n]) for n in wanted):
             return await self.sync()
-        return await self._write(model, wanted, self.clock())
+        return await self._write(catalog, wanted, self.clock())
 
-    async def _write(self, model: VaultModel, names: list[str] | None, now: datetime) -> VaultReport:
+    async def _write(self, catalog: VaultCatalog, names: list[str] | None, now: datetime) -> VaultReport:
         hashes = dict(await self.store.kv.get(CHART_HASHES_KEY, {}) or {})
         before = dict(hashes)
-        report = await asyncio.to_thread(self._apply, model, names, now, hashes)
+        report = await asyncio.to_thread(self._apply, catalog, names, now, hashes)
         if hashes != before:
             await self.store.kv.set(CHART_HASHES_KEY, hashes)
         return report
@@ -138,9 +139,9 @@ class VaultWriter:
                       if p != target and MARKER in (self._read(p) or ""))
 
     def _apply(
-        self, model: VaultModel, names: list[str] | None, now: datetime, hashes: dict[str, str]
+        self, catalog: VaultCatalog, names: list[str] | None, now: datetime, hashes: dict[str, str]
     ) -> VaultReport:
-        specs = model.specs()
+        specs = catalog.specs()
         queue = deque(specs if names is None else names)
         done: set[str] = set()
         report = VaultReport()
@@ -152,7 +153,7 @@ class VaultWriter:
             spec = specs[name]
             path = self.root / spec.path
             if spec.kind == "chart":
-                changed = self._chart(model, spec, now, hashes)
+                changed = self._chart(catalog, spec, now, hashes)
             else:
                 stale = self._stale_copies(spec)
                 owner = split_owner_text(self._read(path))
@@ -160,7 +161,7 @@ class VaultWriter:
                     extra = split_owner_text(self._read(old))
                     if extra.strip() and extra not in owner:
                         owner += extra if not owner or owner.endswith("\n") else "\n" + extra
-                generated = model.render(spec)
+                generated = render(catalog, spec)
                 changed = _write_atomic(path, compose(generated, owner).encode("utf-8"))
                 for old in stale:
                     old.unlink(missing_ok=True)
@@ -183,15 +184,15 @@ class VaultWriter:
         raw = _current(path)
         return None if raw is None else raw.decode("utf-8")
 
-    def _chart(self, model: VaultModel, spec: NoteSpec, now: datetime, hashes: dict[str, str]) -> bool:
+    def _chart(self, catalog: VaultCatalog, spec: NoteSpec, now: datetime, hashes: dict[str, str]) -> bool:
         day, kind = spec.key.split(":", 1)
         drawing: Callable[[], bytes | None]
         if kind == DIGEST_CHART:
-            digest = model.nights.digest(day, now)
+            digest = catalog.nights.digest(day, now)
             data: dict[str, Any] = digest.as_json()
             drawing = partial(digest_png, digest)
         else:
-            chart_kind, report = model.chart_input(spec, now)
+            chart_kind, report = catalog.chart_input(spec, now)
             series = chart_series(chart_kind, report)
             data = series.as_json()
             drawing = partial(draw, series)

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from core.agent.prompts import COMPLETION_MARKER
-from core.demo.fake_claude import USAGE_PER_MESSAGE, expected_usage, project_dir
+from core.demo.fake_files import project_dir
+from core.demo.fake_stream import USAGE_PER_MESSAGE, expected_usage
 from core.usage.limits import parse_limit_message
 from tests.support import git, make_repo
 
@@ -248,7 +249,7 @@ def test_environment_scenario_applies_to_every_prompt(repo: Path) -> None:
 
 
 def test_a_deep_working_folder_gets_a_bounded_project_folder_as_claude_code_names_it() -> None:
-    from core.demo.fake_claude import project_dir
+    from core.demo.fake_files import project_dir
 
     deep = "/tmp/" + "very-deep-folder/" * 30
     other = deep + "x"

@@ -142,7 +142,7 @@ async def test_a_paused_task_without_a_pause_record_still_pauses_the_queue_after
     other = await dservice.add("other")
     running = await start_daemon()
     assert await running.daemon.dispatcher.round(Round("test")) == []
-    pause = await running.daemon.gate.load()
+    pause = await running.daemon.gate.pause.load()
     assert pause is not None and pause.until == reset + timedelta(seconds=1)
     assert running.daemon.timers.next_fire("reset") == pause.until
     assert (await dstore.tasks.get(other.id)).state is TaskState.READY and record() == []
@@ -161,13 +161,13 @@ async def test_still_limited_after_the_reset_backs_off_1_then_2_minutes_without_
     gate, timers = running.daemon.gate, running.daemon.timers
     reset = utcnow() - timedelta(seconds=5)
     task = await _paused_task(dservice, "x", reset)
-    await gate.save(LimitPause(reset, reset, task_id=task.id, lifted=True))
+    await gate.pause.save(LimitPause(reset, reset, task_id=task.id, lifted=True))
     now = utcnow()
     one = await gate.apply_limit(reset, now, task_id=task.id)
     assert (one.still_limited, one.until) == (1, now + timedelta(minutes=1))
     assert timers.next_fire("reset") == one.until
-    assert await gate.load() == one
-    await gate.save(one.lift())
+    assert await gate.pause.load() == one
+    await gate.pause.save(one.lift())
     two = await gate.apply_limit(None, one.until, task_id=task.id)
     assert (two.still_limited, two.until) == (2, one.until + timedelta(minutes=2))
     assert timers.next_fire("reset") == two.until
@@ -293,21 +293,21 @@ async def test_the_rounded_text_of_a_limit_already_handled_does_not_pause_the_qu
     gate = daemon.gate
     try:
         limited = await gate.apply_limit(exact, exact - timedelta(seconds=14), source="run")
-        await gate.save(limited.lift())
+        await gate.pause.save(limited.lift())
         await gate.window_proven()  # the resumed run got through
         clock.now = exact + timedelta(seconds=2)
         await gate.refresh_usage()  # what the usage job does
         state = daemon.usage.last
         assert state is not None and state.limited and state.source == "message"
         assert state.resets_at == datetime(2026, 11, 27, 9, 19, tzinfo=UTC)
-        assert await gate.load() is None
+        assert await gate.pause.load() is None
 
         # A limit the owner hit meanwhile (a new reset time) still pauses the queue.
         _limit_line(
             config_dir, exact + timedelta(seconds=1), "You’ve hit your weekly limit · resets Dec 3, 5pm (UTC)"
         )
         await gate.refresh_usage()
-        pause = await gate.load()
+        pause = await gate.pause.load()
         assert pause is not None and pause.kind == "weekly" and pause.source == "message"
         assert pause.until == datetime(2026, 12, 3, 17, 0, 1, tzinfo=UTC)
     finally:
@@ -382,12 +382,12 @@ async def test_the_inbox_job_survives_hostile_files_and_a_linked_rejected_folder
     (inbox / "bomb.md").write_text("---\na: &a [x, x]\ntags: [*a, *a]\n---\nbody\n")
     running = await start_daemon()
     with caplog.at_level(logging.WARNING, logger="core.daemon"):
-        await running.daemon._import_inbox()
+        await running.daemon.routine.import_inbox()
     assert "inbox import refused" in caplog.text
     assert not running.job.done() and list(elsewhere.iterdir()) == []
     assert await dservice.list() == []  # the queue still answers
     (inbox / "rejected").unlink()
-    await running.daemon._import_inbox()
+    await running.daemon.routine.import_inbox()
     assert "anchors" in (inbox / "rejected" / "bomb.md.error.txt").read_text()
     assert await dstore.tasks.count() == 0
 

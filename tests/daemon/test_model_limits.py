@@ -44,7 +44,7 @@ async def test_an_opus_limit_holds_opus_work_and_a_task_with_a_fallback_goes_on_
     holds = await dstore.kv.get(HOLDS_KEY)
     assert set(holds) == {"opus"}
     # The account itself was never paused: the Sonnet task ran while Opus was limited.
-    assert await daemon.gate.load() is None
+    assert await daemon.gate.pause.load() is None
     # `show` says why the held ones wait.
     for task in (opus_only, default):
         why = (await dservice.show(task.id)).why_not_running

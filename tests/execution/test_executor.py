@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from core.agent.prompts import COMPLETION_MARKER, work_prompt
-from core.demo.fake_claude import cost_usd, expected_usage
+from core.demo.fake_stream import cost_usd, expected_usage
 from core.execution.context import LimitNotice
 from core.execution.executor import Executor
 from core.execution.tmux import TmuxRunner
