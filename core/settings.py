@@ -314,12 +314,10 @@ class Settings(BaseSettings):
         """Checked by the very parser the scheduler uses (crontab's Sunday = 0 or 7, `5-7`,
         a trailing `;`), so what starts up is exactly what will fire."""
         if value:
-            from datetime import UTC
-
-            from core.scheduling.cron import cron_triggers
+            from core.scheduling.cron import parse_cron
 
             try:
-                cron_triggers(value, UTC)
+                parse_cron(value)
             except ConfigError as exc:
                 raise ValueError(f"not a crontab expression: {exc.message}") from None
         return value
