@@ -17,8 +17,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import capture, handlers
 from bot.deps import deps
-
-log = logging.getLogger(__name__)
+from core.log import event
 
 REFUSAL = "Sorry, this is a private bot."
 PRIVATE_ONLY = "nightshift answers in a private chat only."
@@ -66,7 +65,7 @@ async def _refuse(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         try:
             await query.answer(REFUSAL)
         except TelegramError as exc:
-            log.info("could not answer a stranger's button press (%s)", type(exc).__name__)
+            event("stranger's press not answered", logger="bot", error=type(exc).__name__)
     if not answer:
         return
     chat = update.effective_chat
@@ -79,9 +78,9 @@ async def _refuse(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                   "suppressed_since_last": suppressed},
         )
     except Exception:
-        log.exception("could not record the refusal as an audit event")
+        event("refusal not audited", logging.ERROR, logger="bot", exc_info=True)
     if query is None and chat is not None and chat.type == ChatType.PRIVATE:
         try:
             await context.bot.send_message(chat.id, REFUSAL)
         except TelegramError as exc:
-            log.info("could not send the refusal (%s)", type(exc).__name__)
+            event("refusal not sent", logger="bot", error=type(exc).__name__)

@@ -24,10 +24,9 @@ from bot.render import COMMANDS
 from bot.sender import RetryPolicy, Sleep
 from core.abc import Clock
 from core.errors import ConfigError
+from core.log import event
 from core.models import utcnow
 from core.settings import Settings
-
-log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 
@@ -106,5 +105,4 @@ def bot_commands() -> list[BotCommand]:
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log an error outside the guarded handlers, without the update's content."""
-    error = context.error
-    log.error("error while handling an update: %s", type(error).__name__, exc_info=error)
+    event("update failed", logging.ERROR, logger="bot", exc_info=context.error or False)

@@ -26,8 +26,7 @@ from bot.reply import edit_in_place, reply
 from bot.review import on_review_button
 from bot.text import truncate
 from core.errors import NightshiftError, StalePlan
-
-log = logging.getLogger(__name__)
+from core.log import event
 
 ANSWER_LIMIT = CallbackQueryLimit.ANSWER_CALLBACK_QUERY_TEXT_LENGTH
 DRAFT_ACTS = frozenset({Act.DRAFT_QUEUE, Act.DRAFT_NO_PLAN, Act.DRAFT_REPOS, Act.DRAFT_SET_REPO,
@@ -51,13 +50,13 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     except NightshiftError as exc:
         answer, alert = exc.message, True
     except Exception:
-        log.exception("button handler failed")
+        event("button handler failed", logging.ERROR, logger="bot", exc_info=True)
         answer, alert = GENERIC_FAILURE, True
     finally:
         try:
             await query.answer(truncate(answer, ANSWER_LIMIT) or None, show_alert=alert)
         except TelegramError as exc:
-            log.info("could not answer a button press (%s)", type(exc).__name__)
+            event("button press not answered", logger="bot", error=type(exc).__name__)
 
 
 async def _drop_buttons(update: Update) -> None:

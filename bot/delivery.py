@@ -18,8 +18,7 @@ from telegram.error import BadRequest
 
 from bot.buttons import Keyboard, buttons_from_json, buttons_to_json, markup
 from bot.text import CAPTION_LIMIT, esc, split_html, visible_len, visible_text
-
-log = logging.getLogger(__name__)
+from core.log import event
 
 DOCUMENT_TAIL_BYTES = 5 << 20
 """A document is at most the last 5 MB of its file: Telegram takes 50 MB; a phone wants less."""
@@ -151,5 +150,5 @@ async def send_with_fallback(bot: Bot, chat_id: int, message: OutMessage) -> Mes
     except BadRequest as exc:
         if "parse entities" not in str(exc).lower():
             raise
-        log.warning("Telegram could not parse a message's HTML (%s); sending it as plain text", exc)
+        event("html refused, sending plain text", logging.WARNING, logger="bot", error=str(exc))
         return await send(bot, chat_id, message, plain=True)

@@ -26,14 +26,13 @@ from bot.reply import reply
 from bot.text import esc, visible_len
 from core.accounts import usage_total
 from core.errors import InvalidInput, NightshiftError, NoPlan
+from core.log import event
 from core.metrics.charts import chart_series
 from core.metrics.pictures import weekly_limit_used
 from core.metrics.weekly import weekly_text
 from core.models import Run, TaskState
 from core.scheduling.hold import parse_hold_time
 from core.usage.monitor import LimitState
-
-log = logging.getLogger(__name__)
 
 Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
 
@@ -58,7 +57,7 @@ def guarded(handler: Handler) -> Handler:
         except NightshiftError as exc:
             await reply(update, context, esc(exc.message))
         except Exception:
-            log.exception("handler %s failed", handler.__name__)
+            event("handler failed", logging.ERROR, logger="bot", exc_info=True, handler=handler.__name__)
             await reply(update, context, GENERIC_FAILURE)
 
     return wrapper

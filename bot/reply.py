@@ -13,8 +13,7 @@ from bot.buttons import Keyboard, markup
 from bot.delivery import compose, send_with_fallback
 from bot.deps import deps
 from bot.notifications import reply_payload
-
-log = logging.getLogger(__name__)
+from core.log import event
 
 
 async def reply(
@@ -41,7 +40,8 @@ async def reply(
             raise
         except (RetryAfter, NetworkError) as exc:
             # Flood control or an outage: the outbox sender delivers the rest, in order, later.
-            log.warning("reply to a command deferred to the outbox (%s)", type(exc).__name__)
+            event("reply deferred to the outbox", logging.WARNING, logger="bot", error=type(exc).__name__,
+                  messages=len(messages) - index)
             await deps(context).outbox.enqueue("reply", reply_payload(chat.id, messages[index:]))
             return
 

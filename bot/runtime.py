@@ -25,13 +25,12 @@ from bot.app import ALLOWED_UPDATES, BotOptions, bot_commands, build_application
 from bot.deps import BotDeps, RefusalLimiter
 from bot.sender import OutboxSender
 from core.errors import ConfigError
+from core.log import event
 from core.outbox_notifier import OutboxNotifier
 from core.redact import SecretRedactor, install_redaction, secret_variants
 from core.service import Service
 from core.settings import Settings
 from core.store.outbox import OutboxStore
-
-log = logging.getLogger(__name__)
 
 
 def _nothing() -> None:
@@ -47,8 +46,8 @@ def service_outbox(service: Service) -> OutboxStore:
     """
     if isinstance(service.notifier, OutboxNotifier):
         return service.notifier.outbox
-    log.warning("the service's notifier is a %s, not an OutboxNotifier: its notifications will not"
-                " reach Telegram", type(service.notifier).__name__)
+    event("notifications will not reach Telegram", logging.WARNING, logger="bot",
+          reason="the service's notifier is not an OutboxNotifier", notifier=type(service.notifier).__name__)
     return OutboxStore(service.store.db)
 
 
@@ -76,7 +75,8 @@ class BotRuntime:
         """Start serving; return once the bot polls, or once the first attempt failed for now."""
         self._uninstall_redaction = install_redaction(self.redactor.secrets)
         if not self.settings.telegram_allowed_users:
-            log.warning("TELEGRAM_ALLOWED_USERS is empty: the bot refuses everyone")
+            event("bot refuses everyone", logging.WARNING, logger="bot",
+                  reason="TELEGRAM_ALLOWED_USERS is empty")
         self._serve_task = asyncio.create_task(self._serve(), name="nightshift-bot")
         self._serve_task.add_done_callback(self._report_crash)
         waiters = [asyncio.ensure_future(e.wait()) for e in (self.ready, self._attempt_failed)]
@@ -96,7 +96,8 @@ class BotRuntime:
             # An error the task ended with was logged by _report_crash already.
             done, _ = await asyncio.wait([self._serve_task], timeout=self.options.stop_timeout_s)
             if not done:
-                log.warning("the bot did not stop within %ss; cancelling it", self.options.stop_timeout_s)
+                event("bot did not stop, cancelling it", logging.WARNING, logger="bot",
+                      stop_timeout_s=self.options.stop_timeout_s)
                 self._serve_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._serve_task
@@ -114,8 +115,8 @@ class BotRuntime:
             except TelegramError as exc:
                 wait_s = self.options.connect_retry.backoff_s(failures)
                 failures += 1
-                log.warning("cannot reach Telegram (%s: %s); trying again in %.3gs",
-                            type(exc).__name__, exc, wait_s)
+                event("telegram unreachable", logging.WARNING, logger="bot",
+                      error=f"{type(exc).__name__}: {exc}", retry_in_s=round(wait_s, 3))
                 self._attempt_failed.set()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), timeout=wait_s)
@@ -126,7 +127,7 @@ class BotRuntime:
             try:
                 await application.bot.set_my_commands(bot_commands())
             except TelegramError as exc:  # only the phone's menu is missing; commands still work
-                log.warning("could not register the command menu (%s)", type(exc).__name__)
+                event("command menu not registered", logging.WARNING, logger="bot", error=type(exc).__name__)
             updater = application.updater
             assert updater is not None
             await updater.start_polling(
@@ -143,7 +144,7 @@ class BotRuntime:
             sender_task = asyncio.create_task(sender.run(), name="nightshift-outbox")
             self.application, self.sender = application, sender
             self.ready.set()
-            log.info("Telegram bot @%s is polling", application.bot.username)
+            event("bot polling", logger="bot", username=application.bot.username)
             try:
                 await self._stopping.wait()
             finally:
@@ -158,12 +159,11 @@ class BotRuntime:
             return
         error = task.exception()
         if error is not None and not isinstance(error, ConfigError):  # start() raises that one
-            log.error("the Telegram bot stopped: %s: %s", type(error).__name__, error,
-                      exc_info=error)
+            event("bot stopped", logging.ERROR, logger="bot", exc_info=error)
 
     def _polling_error(self, exc: TelegramError) -> None:
         # PTB retries polling on its own with backoff; one line per failure is enough.
-        log.warning("polling Telegram failed: %s: %s", type(exc).__name__, exc)
+        event("telegram polling failed", logging.WARNING, logger="bot", error=f"{type(exc).__name__}: {exc}")
 
 
 @asynccontextmanager

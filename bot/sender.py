@@ -32,10 +32,9 @@ from telegram.error import (
 from bot.delivery import OutMessage, edit_with_fallback, send_with_fallback
 from bot.notifications import expand
 from core.abc import Clock
+from core.log import event
 from core.models import utcnow
 from core.store.outbox import OutboxItem, OutboxStore, payload_key
-
-log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -114,7 +113,7 @@ class OutboxSender:
                     await self._step()
                     failures = 0
                 except Exception:  # the database or a bug: keep the sender alive, back off
-                    log.exception("the outbox sender failed; trying again")
+                    event("outbox sender failed", logging.ERROR, logger="bot", exc_info=True)
                     await self._sleep_until_stopped(self.policy.backoff_s(failures))
                     failures += 1
         finally:
@@ -136,7 +135,7 @@ class OutboxSender:
         try:
             await self.deliver(item)
         except Exception as exc:  # a bug in one row must not stop every later notification
-            log.exception("outbox #%s: unexpected error while delivering", item.id)
+            event("outbox delivery crashed", logging.ERROR, logger="bot", exc_info=True, outbox=item.id)
             await self._retry_later(item, item.delivered, f"{type(exc).__name__}: {exc}",
                                     self.policy.backoff_s(item.attempts))
 
@@ -146,7 +145,8 @@ class OutboxSender:
             deliveries = expand(item.payload)
         except (KeyError, TypeError, ValueError) as exc:
             # Written by a newer or broken producer: nothing can ever send it; say so and move on.
-            log.error("outbox #%s has a payload this bot cannot read (%s); dropping it", item.id, exc)
+            event("outbox payload unreadable", logging.ERROR, logger="bot", outbox=item.id, error=str(exc),
+                  action="dropped")
             await self.outbox.mark_progress(item.id, item.delivered, error=f"unreadable: {exc}")
             await self.outbox.mark_sent(item.id, delivered=item.delivered, now=self.clock())
             return True
@@ -170,8 +170,8 @@ class OutboxSender:
             except (BadRequest, Forbidden, ChatMigrated, EndPointNotFound) as exc:
                 # Permanent for this message: skip it so later notifications are not held hostage.
                 error = self.redact(f"{type(exc).__name__}: {exc}")
-                log.warning("outbox #%s: Telegram refused message %s of %s for good (%s)",
-                            item.id, done + 1, len(deliveries), error)
+                event("outbox message refused", logging.WARNING, logger="bot", outbox=item.id,
+                      message=done + 1, messages=len(deliveries), error=error)
                 done += 1
                 await self.outbox.mark_progress(item.id, done, error=error)
                 continue
@@ -204,8 +204,8 @@ class OutboxSender:
                                         f"429 flood control: retry after {wait_s:g}s", wait_s)
                 return False
             except (BadRequest, Forbidden, ChatMigrated, EndPointNotFound) as exc:
-                log.warning("outbox #%s: Telegram refused a live update for good (%s)", item.id,
-                            self.redact(f"{type(exc).__name__}: {exc}"))
+                event("outbox live update refused", logging.WARNING, logger="bot", outbox=item.id,
+                      error=self.redact(f"{type(exc).__name__}: {exc}"))
             except (NetworkError, TelegramError) as exc:
                 await self._retry_later(item, item.delivered, f"{type(exc).__name__}: {exc}",
                                         self.policy.backoff_s(item.attempts))
@@ -233,8 +233,8 @@ class OutboxSender:
 
     async def _retry_later(self, item: OutboxItem, done: int, error: str, wait_s: float) -> None:
         error = self.redact(error)
-        log.warning("outbox #%s: delivery failed (attempt %s): %s; next try in %.3gs",
-                    item.id, item.attempts + 1, error, wait_s)
+        event("outbox delivery failed", logging.WARNING, logger="bot", outbox=item.id,
+              attempt=item.attempts + 1, error=error, retry_in_s=round(wait_s, 3))
         if done != item.delivered:
             await self.outbox.mark_progress(item.id, done)
         await self.outbox.record_failure(

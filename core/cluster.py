@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from core.abc import Clock
+from core.log import event
 from core.models import Task
 from core.store.nodes import Node, TakenOver
 from core.store.store import Store
-
-log = logging.getLogger(__name__)
 
 SENDER_LEASE = "notification-sender"
 
@@ -69,7 +68,7 @@ class NodeAgent:
             heartbeat_at=now, accounts=self.accounts, repos=self.repos or (),
         )
         await self.store.nodes.register(node)
-        log.info("node joined", extra={"node": self.name, "repos": len(node.repos)})
+        event("node joined", logger="cluster", node=self.name, repos=len(node.repos))
         return node
 
     async def beat(self) -> list[TakenOver]:
@@ -79,10 +78,8 @@ class NodeAgent:
             await self.join()
         taken = await self.store.nodes.take_over(self.name, now, self.stale_after)
         for item in taken:
-            log.warning(
-                "task taken over from a stopped node",
-                extra={"task": item.task_id, "from_node": item.from_node, "state": item.state.value},
-            )
+            event("task taken over from a stopped node", logging.WARNING, logger="cluster",
+                  task=item.task_id, from_node=item.from_node, state=item.state.value)
         return taken
 
     async def holds(self, lease: str = SENDER_LEASE) -> bool:
@@ -96,7 +93,7 @@ class NodeAgent:
         await self.store.nodes.release(SENDER_LEASE, self.name)
         held = await self.store.nodes.held_by(self.name)
         if held:
-            log.info("node stays registered", extra={"node": self.name, "held": held})
+            event("node stays registered", logger="cluster", node=self.name, held=held)
             return False
         await self.store.nodes.forget(self.name)
         return True

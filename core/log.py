@@ -36,11 +36,18 @@ QUIET_LOGGERS = ("apscheduler", "httpx")
 
 
 def event(
-    name: str, level: int = logging.INFO, *, logger: str = "daemon", exc_info: bool = False, **fields: Any
+    name: str,
+    level: int = logging.INFO,
+    *,
+    logger: str = "daemon",
+    exc_info: bool | BaseException = False,
+    **fields: Any,
 ) -> None:
     """Log event `name` with `fields` on `nightshift.<logger>`; the message is the name alone.
 
-    `exc_info=True` inside an `except` block adds the traceback (as the `error` field)."""
+    `exc_info=True` inside an `except` block adds the traceback (as the `error` field); an
+    exception instead of True adds that exception's traceback, for callbacks handed one outside
+    its `except` block (PTB's error handler, a finished task)."""
     logging.getLogger(f"{ROOT}.{logger}").log(level, name, exc_info=exc_info, extra={"fields": fields})
 
 

@@ -17,10 +17,9 @@ from datetime import datetime, timedelta
 
 from core.abc import Clock, Notification, Notifier
 from core.agent.stream import StreamState
+from core.log import event
 from core.models import Run, RunKind, Task
 from core.settings import Settings
-
-log = logging.getLogger(__name__)
 
 PROGRESS_KIND = "run_progress"
 QUIET_FACTOR = 6
@@ -153,7 +152,8 @@ class LiveProgress:
         try:
             await self.notifier.notify(note)
         except Exception as exc:  # progress is a courtesy: it never stops a run
-            log.warning("live progress for run %s not queued: %s", self.facts.run_id, exc)
+            event("live progress not queued", logging.WARNING, logger="progress", run=self.facts.run_id,
+                  error=str(exc))
             return
         self._sent_at, self._sent_text = now, text
         self._shown = replace(self.facts, elapsed_s=0.0)

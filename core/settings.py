@@ -10,7 +10,7 @@ import os
 from datetime import time, tzinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -18,7 +18,17 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from core.childenv import check_pass_name
 from core.configfiles import config_files
 from core.errors import ConfigError
+from core.scheduling.hours import parse_clock, parse_hour_ranges
 from core.scheduling.workhours import parse_work_hours
+from core.setting_values import (
+    check_database_url,
+    check_node_name,
+    check_zone,
+    parse_accounts,
+    parse_repo_aliases,
+    parse_user_ids,
+    split_csv,
+)
 
 BashSandbox = Literal["auto", "on", "off"]
 PermissionMode = Literal["default", "acceptEdits", "plan", "bypassPermissions", "dontAsk", "auto"]
@@ -28,46 +38,6 @@ SECRET_FIELDS = frozenset({"database_url"})
 """Besides tokens: settings whose value an error message must not repeat (a URL's password)."""
 HARD_MAX_ITERATIONS = 20
 """No setting or task can raise the continuation loop above this: a runaway loop burns a window."""
-
-
-def _split_csv(value: Any) -> Any:
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return value
-
-
-def parse_hour_ranges(spec: str) -> dict[int, float]:
-    """`"9-18:30,19-22:10"` -> {9: .30, ..., 18: .30, 19: .10, ...}; hours wrap past midnight."""
-    hours: dict[int, float] = {}
-    for part in (p.strip() for p in spec.split(",")):
-        if not part:
-            continue
-        span, _, value = part.partition(":")
-        start_s, _, end_s = span.partition("-")
-        start = int(start_s)
-        end = int(end_s) if end_s else start
-        if not (0 <= start <= 23 and 0 <= end <= 23):
-            raise ValueError(f"hour out of range in {part!r}")
-        fraction = float(value.rstrip("%")) / 100 if value else 1.0
-        if not 0 <= fraction <= 1:
-            raise ValueError(f"percentage out of range in {part!r}")
-        hour = start
-        while True:
-            hours[hour] = fraction
-            if hour == end:
-                break
-            hour = (hour + 1) % 24
-    return hours
-
-
-def parse_clock(text: str) -> time | None:
-    """`07:30` -> 07:30 (a wall time in the owner's zone); empty -> None (off)."""
-    if not text.strip():
-        return None
-    hh, sep, mm = text.strip().partition(":")
-    if not (sep and hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60):
-        raise ValueError(f"{text!r} is not a HH:MM time")
-    return time(int(hh), int(mm))
 
 
 class Settings(BaseSettings):
@@ -173,32 +143,28 @@ class Settings(BaseSettings):
     attachment_max_mb: float = Field(20.0, gt=0, le=2000)
     """Photos and documents from the phone; the Bot API serves bots files up to 20 MB."""
 
-    @field_validator("add_dirs", mode="before")
+    # Each validator hands the raw value to its reader (core/setting_values.py, and the
+    # scheduling modules for times); a ValueError becomes a ConfigError naming the variable.
+
+    @field_validator("add_dirs", "claude_config_dir", mode="before")
     @classmethod
-    def _add_dirs(cls, value: Any) -> Any:
-        return _split_csv(value)
+    def _lists(cls, value: Any) -> Any:
+        return split_csv(value)
 
     @field_validator("pass_env", mode="before")
     @classmethod
     def _pass_env(cls, value: Any) -> Any:
-        names = _split_csv(value)
+        names = split_csv(value)
         for name in names if isinstance(names, list) else []:
             check_pass_name(str(name))
         return names
 
-    @field_validator("claude_config_dir", mode="before")
-    @classmethod
-    def _config_dirs(cls, value: Any) -> Any:
-        return _split_csv(value)
-
     @field_validator("prime_at", mode="before")
     @classmethod
     def _prime_times(cls, value: Any) -> Any:
-        times = _split_csv(value)
+        times = split_csv(value)
         for item in times if isinstance(times, list) else []:
-            hh, sep, mm = str(item).partition(":")
-            if not (sep and hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60):
-                raise ValueError(f"{item!r} is not a HH:MM time")
+            parse_clock(str(item))  # items are never empty, so this refuses or reads a time
         return times
 
     @field_validator("wake_time")
@@ -210,46 +176,17 @@ class Settings(BaseSettings):
     @field_validator("repos", mode="before")
     @classmethod
     def _repo_aliases(cls, value: Any) -> Any:
-        if not isinstance(value, str):
-            return value
-        aliases: dict[str, str] = {}
-        for part in _split_csv(value):
-            name, sep, path = part.partition("=")
-            if not sep or not name.strip() or not path.strip():
-                raise ValueError(f"{part!r} is not alias=path")
-            aliases[name.strip()] = path.strip()
-        return aliases
+        return parse_repo_aliases(value)
 
     @field_validator("accounts", mode="before")
     @classmethod
     def _accounts(cls, value: Any) -> Any:
-        if not isinstance(value, str):
-            return value
-        accounts: dict[str, str] = {}
-        for part in _split_csv(value):
-            name, sep, path = (x.strip() for x in part.partition("="))
-            if not sep or not name or not path:
-                raise ValueError(f"{part!r} is not name=CONFIG_DIR")
-            if len(name) > 40 or any(not (ch.isalnum() or ch in "-_.") for ch in name):
-                raise ValueError(f"account name {name!r}: use letters, digits, '-', '_' and '.' (at most 40)")
-            if name in accounts:
-                raise ValueError(f"account {name!r} is named twice")
-            accounts[name] = path
-        if len(set(accounts.values())) != len(accounts):
-            raise ValueError("two accounts share one config directory: each needs its own login")
-        return accounts
+        return parse_accounts(value)
 
     @field_validator("telegram_allowed_users", mode="before")
     @classmethod
     def _user_ids(cls, value: Any) -> Any:
-        if not isinstance(value, str):
-            return value
-        ids = []
-        for part in _split_csv(value):
-            if not part.lstrip("-").isdigit():
-                raise ValueError(f"{part!r} is not a numeric Telegram user id")
-            ids.append(int(part))
-        return frozenset(ids)
+        return parse_user_ids(value)
 
     @field_validator("telegram_bot_token", mode="before")
     @classmethod
@@ -259,31 +196,17 @@ class Settings(BaseSettings):
     @field_validator("node_name")
     @classmethod
     def _node_name(cls, value: str) -> str:
-        value = value.strip()
-        if len(value) > 100 or any(not (ch.isalnum() or ch in "-_.") for ch in value):
-            raise ValueError("use letters, digits, '-', '_' and '.' (at most 100)")
-        return value
+        return check_node_name(value)
 
     @field_validator("database_url", mode="before")
     @classmethod
     def _database_url(cls, value: Any) -> Any:
-        if value is None or value == "":
-            return None
-        text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
-        if not text.startswith(("postgresql://", "postgres://")):
-            # The value may hold a password: name only its scheme.
-            raise ValueError(f"must start with postgresql:// (got {text.partition(':')[0]!r}:…)")
-        return text
+        return check_database_url(value)
 
     @field_validator("tz")
     @classmethod
     def _zone(cls, value: str) -> str:
-        if value:
-            try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError) as exc:
-                raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
+        return check_zone(value)
 
     @field_validator("work_hours")
     @classmethod
@@ -314,12 +237,10 @@ class Settings(BaseSettings):
         """Checked by the very parser the scheduler uses (crontab's Sunday = 0 or 7, `5-7`,
         a trailing `;`), so what starts up is exactly what will fire."""
         if value:
-            from datetime import UTC
-
-            from core.scheduling.cron import cron_triggers
+            from core.scheduling.cron import parse_cron
 
             try:
-                cron_triggers(value, UTC)
+                parse_cron(value)
             except ConfigError as exc:
                 raise ValueError(f"not a crontab expression: {exc.message}") from None
         return value

@@ -48,3 +48,25 @@ def test_the_checker_sees_an_offending_import(tmp_path: Path) -> None:
     sample = tmp_path / "x.py"
     sample.write_text("from bot.handlers import x\nimport telegram.ext\n")
     assert {n.split(".")[0] for n in imported_modules(sample)} == {"bot", "telegram"}
+
+
+SCHEDULER_HOME = Path("core/daemon/timers.py")
+"""The one module that may import APScheduler: "what runs when" is read in one file, and time
+math elsewhere stays pure functions of `now` (core/scheduling/cron.py is its own crontab)."""
+
+
+def test_only_the_timers_import_apscheduler() -> None:
+    importers = sorted(
+        path.relative_to(ROOT)
+        for top in ("core", "bot")
+        for path in (ROOT / top).rglob("*.py")
+        if any(name.split(".")[0] == "apscheduler" for name in imported_modules(path))
+    )
+    assert importers == [SCHEDULER_HOME]
+
+
+def test_the_checker_sees_apscheduler_imported_inside_a_function(tmp_path: Path) -> None:
+    sample = tmp_path / "x.py"
+    sample.write_text("def f():\n    from apscheduler.triggers.cron import CronTrigger\n"
+                      "    return CronTrigger\n")
+    assert imported_modules(sample) == {"apscheduler.triggers.cron"}

@@ -12,10 +12,9 @@ from pathlib import Path
 
 from core import safefs
 from core.errors import UnsafeFile
+from core.log import event
 
 CHUNK_BYTES = 1 << 16
-log = logging.getLogger(__name__)
-
 
 class LogTail:
     def __init__(self, path: Path, offset: int = 0) -> None:
@@ -32,7 +31,7 @@ class LogTail:
         except FileNotFoundError:
             return []
         except UnsafeFile as exc:
-            log.warning("not reading the run log: %s", exc.message)
+            event("run log not read", logging.WARNING, logger="agent", error=exc.message)
             return []
         lines: list[bytes] = []
         with handle:

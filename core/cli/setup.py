@@ -16,7 +16,8 @@ from core import safefs
 from core.cli.app import app, console, fail
 from core.configfiles import user_config_file
 from core.errors import InvalidInput, NightshiftError, UnsafeFile
-from core.settings import load_settings, parse_hour_ranges
+from core.scheduling.hours import parse_hour_ranges
+from core.settings import load_settings
 from core.setup.envfile import check_token_shape, check_user_ids, merge_env, write_private
 from core.setup.unit import manual_instructions, render_unit, unit_path
 

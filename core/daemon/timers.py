@@ -18,11 +18,13 @@
 | `probe`         | once: 30 s after the first run after a reset | a dispatch round                         |
 
 Daily times are wall-clock times in the owner's zone (`next_daily_at`: a time a
-daylight-saving jump skips fires when the zone maps it). `--burst` keeps only `tick`,
-`heartbeat`, the retrospective and the one-off jobs. This module is the only user of APScheduler's
-scheduler (3.x): jobs are coroutines run on the daemon's loop, a missed fire runs once when
-it can (coalesced, no grace limit), a job never overlaps itself, and a job that fails is
-one logged line (its schedule goes on).
+daylight-saving jump skips fires when the zone maps it); crontab lines follow cron's rules
+(`core.scheduling.cron`: a skipped time fires at the jump, a repeated one once). `--burst`
+keeps only `tick`, `heartbeat`, the retrospective and the one-off jobs. This module is the only
+user of APScheduler (3.x; `tests/test_architecture.py` checks it): jobs are coroutines run on
+the daemon's loop, a missed fire runs once when it can (coalesced, no grace limit), a job never
+overlaps itself, and a job that fails is one logged line (its schedule goes on). When a job
+fires is computed by pure functions of `now` (`DailyTrigger`, `CrontabTrigger`).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from core.log import event
-from core.scheduling.cron import crontab_trigger
+from core.scheduling.cron import CronExpr, next_fire, parse_crontab
 from core.scheduling.hours import next_daily_at
 from core.scheduling.priming import prime_times
 from core.settings import Settings
@@ -167,6 +169,23 @@ class DailyTrigger(BaseTrigger):  # type: ignore[misc]  # APScheduler 3 is untyp
         return next_daily_at(now, self.at, self.tz)
 
 
+class CrontabTrigger(BaseTrigger):  # type: ignore[misc]  # APScheduler 3 is untyped
+    """Fires when crontab would (`core.scheduling.cron.next_fire`, a pure function): Sunday = 0,
+    either day field matching when both are restricted, cron's daylight-saving rules."""
+
+    __slots__ = ("cron", "tz")
+
+    def __init__(self, cron: CronExpr, tz: tzinfo) -> None:
+        self.cron = cron
+        self.tz = tz
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
+        return next_fire(self.cron, now, self.tz)
+
+    def __str__(self) -> str:
+        return f"crontab[{self.cron.text}]"
+
+
 class Timers:
     """The daemon's timed jobs: standing ones plus one-off ones, each replaced by name.
 
@@ -240,5 +259,5 @@ class Timers:
         if isinstance(when, DailyAt):
             return DailyTrigger(time(when.hour, when.minute), self.tz)
         if isinstance(when, Crontab):
-            return crontab_trigger(when.expr, self.tz)
+            return CrontabTrigger(parse_crontab(when.expr), self.tz)
         return DateTrigger(run_date=when.at, timezone=self.tz)

@@ -26,6 +26,7 @@ from core.improve.estimates import mape
 from core.improve.learning import write_private
 from core.improve.lessons import Lesson, LessonStatus
 from core.improve.storage import ImproveStore
+from core.log import event
 from core.metrics import GroupMetrics, compute_metrics
 from core.metrics.report import human, number, percent, seconds
 from core.models import Outcome, iso
@@ -333,7 +334,7 @@ async def _weekly_chart(
     try:
         await asyncio.to_thread(write_png, await asyncio.to_thread(draw, series), out)
     except Exception as exc:
-        logging.getLogger(__name__).warning("weekly chart not drawn: %r", exc)
+        event("weekly chart not drawn", logging.WARNING, logger="improve", error=repr(exc))
         return None, weekly_text(series)
     return out, weekly_text(series)
 

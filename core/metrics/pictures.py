@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from core.abc import Notification
 from core.budgets import budget_lines, load_budgets, night_spend
+from core.log import event
 from core.metrics.digest import build_morning_digest
 from core.metrics.history import load_history
 from core.metrics.style import write_png
@@ -25,8 +26,6 @@ from core.models import iso, parse_iso
 if TYPE_CHECKING:
     from core.service import Service
     from core.settings import Settings
-
-log = logging.getLogger(__name__)
 
 DIGEST_SENT_KEY = "digest.last_sent_at"
 """KV: when the last morning digest was built; the next one covers everything since."""
@@ -74,7 +73,7 @@ async def current_capacity(service: Service) -> int | None:
     try:
         state = await service.usage()
     except Exception as exc:  # the usage sources are best effort; the digest goes out anyway
-        log.warning("usage state unavailable for the digest: %r", exc)
+        event("digest without usage", logging.WARNING, logger="metrics", error=repr(exc))
         return settings.window_capacity_tokens or None
     from_endpoint = dict(state.sources).get("utilization") == "endpoint"
     return choose_capacity(
@@ -111,7 +110,7 @@ async def send_morning_digest(service: Service, now: datetime) -> Notification |
         chart_path=chart_path(settings, DIGEST_CHART),
     )
     if note.data.get("empty"):
-        log.info("morning digest: nothing to tell since %s", iso(since))
+        event("morning digest empty", logger="metrics", since=iso(since))
         await service.store.kv.set(DIGEST_SENT_KEY, iso(now))
         return None
     await service.notifier.notify(note)  # into the outbox first: a crash here resends, never loses

@@ -16,13 +16,12 @@ from datetime import datetime
 from core.abc import Button, Notification, Notifier, NullNotifier
 from core.errors import InvalidTransition, NightshiftError
 from core.execution.executor import Executor
+from core.log import event
 from core.models import Outcome, Plan, Run, RunKind, Task, TaskState, utcnow
 from core.plans.draft import plan_prompt, read_plan
 from core.service import plan_request_key
 from core.settings import Settings
 from core.store.store import Store
-
-log = logging.getLogger(__name__)
 
 MAX_PLAN_ATTEMPTS = 3
 """Plan runs that crash or error this many times in a row fail the task: the owner should look."""
@@ -222,4 +221,5 @@ class Planner:
         try:
             await self.notifier.notify(note)
         except Exception as exc:
-            log.warning("notification %s not delivered: %s", note.kind, exc)
+            event("notification not delivered", logging.WARNING, logger="plans", kind=note.kind,
+                  error=str(exc))

@@ -2,7 +2,8 @@
 when a daily job fires.
 
 Both settings are per local hour of day (`NIGHTSHIFT_RESERVE="9-18:30"`,
-`NIGHTSHIFT_QUIET_HOURS="23-6"`); every function takes `now` and the zone explicitly.
+`NIGHTSHIFT_QUIET_HOURS="23-6"`, read by `parse_hour_ranges`); daily times are `HH:MM` wall
+times (`parse_clock`). Every function takes `now` and the zone explicitly.
 """
 
 from __future__ import annotations
@@ -12,6 +13,40 @@ from datetime import UTC, datetime, time, timedelta, tzinfo
 
 _STEP = timedelta(minutes=15)
 """Every UTC offset in use is a multiple of 15 minutes, so every local hour starts on one."""
+
+
+def parse_hour_ranges(spec: str) -> dict[int, float]:
+    """`"9-18:30,19-22:10"` -> {9: .30, ..., 18: .30, 19: .10, ...}; hours wrap past midnight."""
+    hours: dict[int, float] = {}
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        span, _, value = part.partition(":")
+        start_s, _, end_s = span.partition("-")
+        start = int(start_s)
+        end = int(end_s) if end_s else start
+        if not (0 <= start <= 23 and 0 <= end <= 23):
+            raise ValueError(f"hour out of range in {part!r}")
+        fraction = float(value.rstrip("%")) / 100 if value else 1.0
+        if not 0 <= fraction <= 1:
+            raise ValueError(f"percentage out of range in {part!r}")
+        hour = start
+        while True:
+            hours[hour] = fraction
+            if hour == end:
+                break
+            hour = (hour + 1) % 24
+    return hours
+
+
+def parse_clock(text: str) -> time | None:
+    """`07:30` -> 07:30 (a wall time in the owner's zone); empty -> None (off)."""
+    if not text.strip():
+        return None
+    hh, sep, mm = text.strip().partition(":")
+    if not (sep and hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60):
+        raise ValueError(f"{text!r} is not a HH:MM time")
+    return time(int(hh), int(mm))
 
 
 def reserve_fraction(by_hour: Mapping[int, float], now: datetime, tz: tzinfo) -> float:

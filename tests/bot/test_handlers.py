@@ -126,7 +126,10 @@ async def test_an_unexpected_error_gets_a_generic_reply_and_a_log_line(
     monkeypatch.setattr(bot_service, "show", broken)
     await feed({"message": fake_telegram.message(OWNER, "/task 1")})
     assert texts(fake_telegram) == [GENERIC_FAILURE]
-    assert "handler task failed" in caplog.text and "database exploded" in caplog.text
+    [failed] = [r for r in caplog.records if r.getMessage() == "handler failed"]
+    assert failed.levelno == logging.ERROR and failed.name == "nightshift.bot"
+    assert failed.fields == {"handler": "task"}  # type: ignore[attr-defined]
+    assert failed.exc_info is not None and str(failed.exc_info[1]) == "database exploded"
 
 
 async def test_a_plan_is_requested_when_the_task_has_none(
@@ -278,7 +281,10 @@ async def test_a_reply_telegram_cannot_take_now_waits_in_the_outbox(
     [item] = await OutboxStore(bot_service.store.db).pending()
     assert item.kind == "reply" and item.payload["to"] == [OWNER]
     assert "/add" in item.payload["messages"][0]["html"]
-    assert "deferred to the outbox" in caplog.text
+    [deferred] = [r for r in caplog.records if r.getMessage() == "reply deferred to the outbox"]
+    assert deferred.levelno == logging.WARNING
+    assert deferred.fields == {"error": "NetworkError",  # type: ignore[attr-defined]
+                               "messages": len(item.payload["messages"])}
 
 
 async def test_a_button_in_a_group_is_answered_but_not_obeyed(

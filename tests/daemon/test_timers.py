@@ -17,10 +17,19 @@ import pytest
 from pydantic import SecretStr
 
 from core.abc import Notification
-from core.daemon.timers import SAFETY_TICK_S, StandingWork, standing_jobs
+from core.daemon.timers import (
+    SAFETY_TICK_S,
+    Crontab,
+    CrontabTrigger,
+    Job,
+    StandingWork,
+    Timers,
+    standing_jobs,
+)
 from core.improve.retro import IsoWeek, retro_path
 from core.metrics.pictures import DIGEST_SENT_KEY
 from core.models import TaskState, iso, utcnow
+from core.scheduling.cron import next_cron_fire, parse_crontab
 from core.scheduling.hours import next_daily_at
 from core.settings import Settings
 from core.store.store import Store
@@ -72,6 +81,31 @@ def test_what_runs_when_follows_the_settings(daemon_settings: Settings) -> None:
     })
     assert _names(owner, burst=False) == plain | {"digest", "daily-summary", "cron-0", "prime-0600"}
     assert _names(owner, burst=True) == {"tick", "retro"}
+
+
+def test_a_crontab_trigger_fires_by_crontabs_rules() -> None:
+    """Either day field when both are restricted, Monday = 1, strictly after `now` (APScheduler's
+    own CronTrigger would wait for a 1st that is a Tuesday)."""
+    trigger = CrontabTrigger(parse_crontab("0 9 1 * 1"), BERLIN)
+    saturday = datetime(2026, 1, 3, 12, tzinfo=BERLIN)
+    monday = datetime(2026, 1, 5, 9, tzinfo=BERLIN)
+    assert trigger.get_next_fire_time(None, saturday) == monday
+    assert trigger.get_next_fire_time(monday, monday) == datetime(2026, 1, 12, 9, tzinfo=BERLIN)
+    assert trigger.get_next_fire_time(None, datetime(2026, 1, 26, 10, tzinfo=BERLIN)) == datetime(
+        2026, 2, 1, 9, tzinfo=BERLIN)  # a Sunday, the 1st
+
+
+async def test_a_crontab_job_is_scheduled_by_the_crontab_trigger() -> None:
+    timers = Timers(BERLIN)
+    before = utcnow()
+    timers.start([Job("cron-0", Crontab("0 9 1 * 1"), _nothing)])
+    try:
+        after = utcnow()
+        assert timers.next_fire("cron-0") in {
+            next_cron_fire("0 9 1 * 1", before, BERLIN), next_cron_fire("0 9 1 * 1", after, BERLIN)
+        }
+    finally:
+        timers.stop()
 
 
 async def test_the_morning_digest_fires_at_the_wake_time_and_covers_the_night(

@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 from core.scheduling.hours import (
     is_quiet,
     next_daily_at,
+    parse_hour_ranges,
     quiet_ends_at,
     reserve_fraction,
     smallest_reserve,
 )
-from core.settings import parse_hour_ranges
 
 ZONES = [ZoneInfo(z) for z in ("Europe/Berlin", "America/New_York", "Asia/Kolkata",
                                 "Asia/Kathmandu", "Australia/Lord_Howe", "UTC")]

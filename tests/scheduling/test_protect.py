@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.scheduling.budget import Candidate, plan_protected, remaining_estimate
+from core.scheduling.hours import parse_hour_ranges
 from core.scheduling.owner import OwnerUseBook
 from core.scheduling.protect import (
     ACTIVE_TOKENS,
@@ -18,7 +19,6 @@ from core.scheduling.protect import (
     horizon,
     stop_line,
 )
-from core.settings import parse_hour_ranges
 
 MONDAY = datetime(2026, 1, 5, tzinfo=UTC)
 WORK = parse_hour_ranges("9-17:50")

@@ -32,7 +32,7 @@ from core.improve.sim.policies import (
 )
 from core.improve.sim.workload import TaskSpec, Workload, make_workload
 from core.scheduling.budget import ANYTIME_TAG as ANYTIME
-from core.settings import parse_hour_ranges
+from core.scheduling.hours import parse_hour_ranges
 
 WINDOW = timedelta(hours=5)
 WARNING_SHARE = 0.9

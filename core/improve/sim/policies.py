@@ -116,11 +116,12 @@ class MidnightCron:
 
     def _advance(self, now: datetime, tz: tzinfo) -> None:
         if self.next_fire is None:
-            self.next_fire = next_cron_fire(self.spec, now, tz)
+            # A fire at the very start counts: the first one at or after `now`.
+            self.next_fire = next_cron_fire(self.spec, now - timedelta(microseconds=1), tz)
         while self.next_fire is not None and self.next_fire <= now:
             self.batch = True
             self.stopped.clear()
-            self.next_fire = next_cron_fire(self.spec, self.next_fire + timedelta(seconds=1), tz)
+            self.next_fire = next_cron_fire(self.spec, self.next_fire, tz)
 
     def wake_at(self, view: View) -> datetime | None:
         self._advance(view.now, view.tz)
