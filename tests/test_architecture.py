@@ -70,3 +70,44 @@ def test_the_checker_sees_apscheduler_imported_inside_a_function(tmp_path: Path)
     sample.write_text("def f():\n    from apscheduler.triggers.cron import CronTrigger\n"
                       "    return CronTrigger\n")
     assert imported_modules(sample) == {"apscheduler.triggers.cron"}
+
+
+LOG_METHODS = {"debug", "info", "warning", "warn", "error", "exception", "critical", "log"}
+LOGGING_HOME = Path("core/log.py")
+"""The one module that calls the logging methods: everywhere else logs `event(name, **fields)`,
+so every line has a name and fields a filter can use (issue 17)."""
+
+
+def prose_log_calls(path: Path) -> list[int]:
+    """Lines calling a logging method on a logger (`log.info(...)`, `getLogger(x).warning(...)`,
+    `logging.error(...)`) rather than `event(...)`."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    lines = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr in LOG_METHODS):
+            continue
+        owner = node.func.value
+        text = ast.unparse(owner).lower()
+        if "log" in text.rsplit(".", 1)[-1] or "getlogger" in text:
+            lines.append(node.lineno)
+    return lines
+
+
+def test_logging_goes_through_events_with_fields() -> None:
+    offenders = [
+        f"{path.relative_to(ROOT)}:{line}"
+        for top in ("core", "bot")
+        for path in sorted((ROOT / top).rglob("*.py"))
+        if path.relative_to(ROOT) != LOGGING_HOME
+        for line in prose_log_calls(path)
+    ]
+    assert offenders == []
+
+
+def test_the_checker_sees_prose_logging(tmp_path: Path) -> None:
+    sample = tmp_path / "x.py"
+    sample.write_text("import logging\nlog = logging.getLogger(__name__)\nlog.info('started %s', 3)\n"
+                      "logging.getLogger('x').warning('oops')\nlogging.error('bad')\n"
+                      "self._log.exception('boom')\nevent('started', task=3)\nitems.log(2)\n")
+    assert prose_log_calls(sample) == [3, 4, 5, 6]
