@@ -24,8 +24,9 @@ from core.models import Event, Outcome, Plan, Priority, Run, Task, TaskState, ut
 from core.scheduling.priming import prime_times
 from core.scheduling.workhours import PlannedPrime, parse_work_hours, planned_primes
 from core.settings import Settings
+from core.store.events import record_event
 from core.store.store import Store, open_store
-from core.store.tasks import NewTask, record_event
+from core.store.task_rows import NewTask
 
 if TYPE_CHECKING:
     from core.metrics.report import MetricsReport
