@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from core.store.store import Store
-from core.store.tasks import NewTask
+from core.store.task_rows import NewTask
 from tests.pgserver import TempPostgres, create_database, create_schema
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from core.store.db import migrate_file
 from core.store.store import Store
-from core.store.tasks import NewTask
+from core.store.task_rows import NewTask
 
 TARGET_ADDS_PER_S = 2_000
 TARGET_CLAIMS_PER_S = 1_000

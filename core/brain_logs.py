@@ -34,9 +34,9 @@ from core.log import event as log_event
 from core.models import Event, Run, iso, utcnow
 from core.redact import REDACTED, env_secrets, redact
 from core.store.db import ensure_private_dir
+from core.store.events import row_to_event
 from core.store.runs import row_to_run
 from core.store.store import Store
-from core.store.tasks import row_to_event
 
 CURSOR_KEY = "logbook.cursor"
 """KV key: id of the last table event written to the logs."""

@@ -203,7 +203,7 @@ class Capture:
         path = save_file(folder, name, data, self.service.settings)
         prompt = prompt_with_files(without_file_list(task.prompt, folder), list_files(folder))
         task = await self.service.store.tasks.update_fields(task_id, prompt=prompt)
-        self.service._changed("task_changed", task_id)
+        self.service.changed("task_changed", task_id)
         return task, path
 
     def task_files(self, task_id: int) -> list[Path]:

@@ -83,5 +83,5 @@ async def request_follow_up(
     except BaseException:
         await service.store.kv.delete(follow_up_key(task_id))
         raise
-    service._changed("task_follow_up", task_id)
+    service.changed("task_follow_up", task_id)
     return task

@@ -28,7 +28,7 @@ from core import safefs
 from core.errors import InvalidInput, UnsafeFile
 from core.frontmatter import scalar, scalar_list, split_front_matter
 from core.models import Priority
-from core.store.tasks import NewTask
+from core.store.task_rows import NewTask
 
 __all__ = ["MAX_INBOX_FILE_BYTES", "Inbox", "InboxReport", "parse_inbox_file", "split_front_matter"]
 

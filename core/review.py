@@ -22,7 +22,7 @@ from core.errors import ReviewRefused, WorktreeError
 from core.execution.git import GitFailed, git
 from core.models import Run, RunKind, Task, TaskState
 from core.store.db import ensure_private_dir
-from core.store.tasks import record_event
+from core.store.events import record_event
 
 if TYPE_CHECKING:
     from core.service import Service

@@ -9,7 +9,7 @@ import pytest
 from core.inbox import parse_inbox_file
 from core.models import Priority, TaskState
 from core.service import Service
-from core.store.tasks import NewTask
+from core.store.task_rows import NewTask
 
 GOOD = """---
 title: Fix the login test

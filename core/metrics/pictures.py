@@ -26,6 +26,7 @@ from core.models import iso, parse_iso
 if TYPE_CHECKING:
     from core.service import Service
     from core.settings import Settings
+    from core.usage.monitor import UsageMonitor
 
 DIGEST_SENT_KEY = "digest.last_sent_at"
 """KV: when the last morning digest was built; the next one covers everything since."""
@@ -86,7 +87,11 @@ async def current_capacity(service: Service) -> int | None:
 
 def weekly_limit_used(service: Service, now: datetime) -> float | None:
     """The weekly limit's use (0..1) from the usage endpoint's last fresh reading, if any."""
-    monitor = service.usage_monitor
+    return monitor_weekly_used(service.usage_monitor, now)
+
+
+def monitor_weekly_used(monitor: UsageMonitor | None, now: datetime) -> float | None:
+    """The same, asked of the monitor: the service's `reports` part holds the monitor only."""
     try:
         reading = monitor.endpoint.cached(now) if monitor is not None else None
         window = reading.window("seven_day") if reading is not None else None

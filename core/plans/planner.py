@@ -19,7 +19,7 @@ from core.execution.executor import Executor
 from core.log import event
 from core.models import Outcome, Plan, Run, RunKind, Task, TaskState, utcnow
 from core.plans.draft import plan_prompt, read_plan
-from core.service import plan_request_key
+from core.service.plan_review import plan_request_key
 from core.settings import Settings
 from core.store.store import Store
 

@@ -18,7 +18,8 @@ from datetime import datetime, timedelta
 from core.models import TaskState, dumps, iso, parse_iso
 from core.store.port import Database, Row
 from core.store.runs import RunStore
-from core.store.tasks import NODE_KEPT_STATES, TaskStore
+from core.store.tasks import TaskStore
+from core.store.transitions import NODE_KEPT_STATES
 
 HELD_STATES = tuple(sorted(NODE_KEPT_STATES))
 """Running, planning, and paused by a limit: what a stopped node's tasks may be in."""

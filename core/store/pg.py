@@ -3,7 +3,7 @@
 Chosen with `NIGHTSHIFT_DATABASE_URL=postgresql://…`. The domain stores' statements use `?`
 placeholders; this adapter numbers them (`$1`, `$2`…) for asyncpg. Transactions run at READ
 COMMITTED on a small pool, so coroutines of one daemon and daemons of other machines work
-at once; claims lock their row with `FOR UPDATE SKIP LOCKED` (core/store/tasks.py).
+at once; claims lock their row with `FOR UPDATE SKIP LOCKED` (core/store/claims.py).
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from core.models import Plan, iso, parse_iso, utcnow
+from core.store.events import record_event
 from core.store.port import Database, Row
-from core.store.tasks import record_event
 
 
 def row_to_plan(row: Row) -> Plan:

@@ -8,8 +8,8 @@ from typing import Any
 
 from core.errors import RunNotFound
 from core.models import Outcome, Run, RunKind, Tokens, dumps, iso, parse_iso, utcnow
+from core.store.events import record_event
 from core.store.port import Database, Row
-from core.store.tasks import record_event
 from core.store.where import time_range
 
 

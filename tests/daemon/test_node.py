@@ -18,7 +18,7 @@ from core.execution.tmux import TmuxRunner
 from core.models import Outcome, TaskState, utcnow
 from core.settings import Settings
 from core.store.store import Store
-from core.store.tasks import NewTask
+from core.store.task_rows import NewTask
 from tests.support import NIGHTSHIFT
 
 from .conftest import MakeDaemon, run_daemon

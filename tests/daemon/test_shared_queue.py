@@ -19,7 +19,7 @@ import pytest
 from core.models import Outcome, TaskState
 from core.settings import Settings
 from core.store.store import Store
-from core.store.tasks import NewTask
+from core.store.task_rows import NewTask
 from tests.support import read_record
 
 from .conftest import start_cli, stop_cli, wait_for_states

@@ -15,7 +15,7 @@ from core.execution.tmux import TmuxRunner
 from core.models import Task
 from core.settings import Settings, load_settings
 from core.store.store import Store
-from core.store.tasks import NewTask
+from core.store.task_rows import NewTask
 from tests.fakes.notifier import RecordingNotifier
 from tests.support import FAKE, Record, git, make_repo  # noqa: F401 - re-exported for tests
 

@@ -13,7 +13,7 @@ from typing import Any
 from core.execution.tmux import TmuxRunner
 from core.models import TaskState
 from core.store.store import Store
-from core.store.tasks import NewTask
+from core.store.task_rows import NewTask
 from tests.execution.conftest import git
 
 NIGHTSHIFT = str(Path(sys.executable).parent / "nightshift")

@@ -16,7 +16,7 @@ from core.models import Outcome, Task, TaskState
 from core.progress import PROGRESS_KIND
 from core.settings import HARD_MAX_ITERATIONS, Settings
 from core.store.store import Store
-from core.store.tasks import NewTask
+from core.store.task_rows import NewTask
 from tests.execution.conftest import logged
 from tests.fakes.runner import MockResponse, MockRunner
 

@@ -13,7 +13,7 @@ from core.execution.executor import Executor
 from core.execution.tmux import TmuxRunner
 from core.models import Outcome, Run, TaskState
 from core.store.store import Store
-from core.store.tasks import NewTask
+from core.store.task_rows import NewTask
 from tests.execution.conftest import eventually, group_gone
 
 DRIVER = str(Path(__file__).with_name("drive.py"))

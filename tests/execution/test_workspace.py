@@ -11,7 +11,7 @@ from core.execution.workspace import clean_worktrees, prepare_workspace, slugify
 from core.models import Task, TaskState
 from core.settings import Settings
 from core.store.store import Store
-from core.store.tasks import NewTask
+from core.store.task_rows import NewTask
 from tests.execution.conftest import git, make_repo
 
 

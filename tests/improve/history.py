@@ -8,7 +8,7 @@ from pathlib import Path
 
 from core.models import Outcome, Task, TaskState, Tokens
 from core.store.store import Store
-from core.store.tasks import NewTask
+from core.store.task_rows import NewTask
 
 
 async def add_task(store: Store, at: datetime, *, tags: Sequence[str] = (), repo: str | None = None,

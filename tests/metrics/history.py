@@ -24,7 +24,7 @@ from core.models import Outcome, Priority, RunKind, TaskState, Tokens
 from core.service import Service
 from core.settings import Settings
 from core.store.store import Store
-from core.store.tasks import NewTask
+from core.store.task_rows import NewTask
 
 SHOP = "/srv/code/shop"
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from core.models import Outcome, RunKind, TaskState, Tokens
 from core.store.store import Store
-from core.store.tasks import NewTask
+from core.store.task_rows import NewTask
 from tests.metrics.history import move, work_run
 
 W1 = "2026-10-04T22:00:00.000Z"

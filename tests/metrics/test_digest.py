@@ -22,7 +22,7 @@ from core.models import Outcome, iso
 from core.service import Service
 from core.settings import Settings, load_settings
 from core.store.store import Store
-from core.store.tasks import NewTask
+from core.store.task_rows import NewTask
 from tests.fakes.notifier import RecordingNotifier
 from tests.metrics.history import work_run
 from tests.metrics.night import W1, W1_START, W2_START, build_night, k, t

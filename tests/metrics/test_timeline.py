@@ -20,7 +20,7 @@ from core.metrics.timeline_draw import figure_height_px, header_texts, timeline_
 from core.metrics.timeline_model import TimelineData
 from core.models import Outcome, Tokens
 from core.store.store import Store
-from core.store.tasks import NewTask
+from core.store.task_rows import NewTask
 from tests.metrics.history import work_run
 from tests.metrics.night import W1, W1_RESET, W1_START, W2_START, build_night, k, t
 

@@ -30,7 +30,7 @@ from core.progress import PROGRESS_KIND
 from core.service import Service
 from core.settings import Settings, load_settings
 from core.store.store import Store
-from core.store.tasks import NewTask
+from core.store.task_rows import NewTask
 from tests.fakes.messages_api import MessagesAPI, messages_api
 from tests.fakes.notifier import RecordingNotifier
 from tests.support import git, make_repo  # noqa: F401 - re-exported for tests

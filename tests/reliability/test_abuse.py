@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from bot.access import PRIVATE_ONLY, REFUSAL
 from bot.handlers import COMMAND_HANDLERS
 from core.service import Service
-from core.store.tasks import MAX_PROMPT_CHARS
+from core.store.task_rows import MAX_PROMPT_CHARS
 from tests.bot.conftest import OWNER, STRANGER
 from tests.fakes.telegram_api import FakeTelegram
 

@@ -23,7 +23,7 @@ from core.models import Outcome, TaskState, utcnow
 from core.service import Service
 from core.settings import Settings
 from core.store.store import Store
-from core.store.tasks import NewTask
+from core.store.task_rows import NewTask
 from tests.daemon.conftest import FAKE, FAST_TIMINGS, Record, wait_for_states
 from tests.execution.conftest import eventually, group_gone
 

@@ -13,7 +13,7 @@ import pytest
 from core.errors import InvalidInput, UnsafeFile
 from core.inbox import MAX_INBOX_FILE_BYTES, Inbox
 from core.service import Service
-from core.store.tasks import NewTask
+from core.store.task_rows import NewTask
 from tests.reliability.hostile import ALIAS_BOMB, KINDS, import_with_heartbeat, plant_hostile_files
 
 SECRET = "root:x:0:0:the outside file's secret line\n"

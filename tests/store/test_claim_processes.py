@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from core.store.store import Store
-from core.store.tasks import NewTask
+from core.store.task_rows import NewTask
 from tests.store.conftest import Opener
 
 CLAIMER = """

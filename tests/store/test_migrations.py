@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import SchemaTooNew
-from core.store import migrations
+from core.errors import SchemaTooNew, StoreError
+from core.store import migrations, sqlite_schema
 from core.store.db import Database, migrate_file
+from core.store.schema_step import SchemaStep
 
 
 def _tables(path: Path) -> dict[str, str]:
@@ -24,7 +25,7 @@ def _tables(path: Path) -> dict[str, str]:
 def test_migrating_twice_changes_nothing(tmp_path: Path) -> None:
     db = tmp_path / "state" / "n.db"
     first = migrate_file(db)
-    assert first == [m.version for m in migrations.MIGRATIONS]
+    assert first == [m.version for m in sqlite_schema.MIGRATIONS]
     schema = _tables(db)
     assert migrate_file(db) == []
     assert _tables(db) == schema
@@ -61,13 +62,10 @@ def test_failed_migration_leaves_no_trace(tmp_path: Path, monkeypatch: pytest.Mo
     path = tmp_path / "n.db"
     migrate_file(path)
 
-    def broken(conn: sqlite3.Connection) -> None:
-        conn.execute("CREATE TABLE half_done (x)")
-        raise RuntimeError("boom")
-
-    step = migrations.Migration(migrations.latest_version() + 1, "broken", broken)
-    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, step])
-    with pytest.raises(RuntimeError):
+    statements = ("CREATE TABLE half_done (x)", "INSERT INTO missing VALUES (1)")
+    step = SchemaStep(migrations.latest_version() + 1, "broken", statements)
+    monkeypatch.setattr(sqlite_schema, "MIGRATIONS", (*sqlite_schema.MIGRATIONS, step))
+    with pytest.raises(StoreError, match="no such table: missing"):
         migrate_file(path)
     tables = _tables(path)
     assert "half_done" not in tables

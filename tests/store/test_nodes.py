@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from core.models import Outcome, TaskState
 from core.store.nodes import Node
 from core.store.store import Store
-from core.store.tasks import NewTask
+from core.store.task_rows import NewTask
 from tests.store.conftest import Opener
 
 T0 = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)

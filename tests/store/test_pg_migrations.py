@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.errors import SchemaTooNew, StoreError
-from core.store import migrations as sqlite_migrations
-from core.store import pg_schema
+from core.store import pg_schema, sqlite_schema
 from core.store.pg import PostgresDatabase, numbered, redact, rows_changed
+from core.store.schema_step import SchemaStep
 
 
 async def test_many_openers_at_once_migrate_once(pg_url: str) -> None:
@@ -36,7 +36,7 @@ async def test_many_openers_at_once_migrate_once(pg_url: str) -> None:
 
 def test_versions_match_the_sqlite_schema() -> None:
     """`schema_version()` means the same on both engines."""
-    assert [m.version for m in pg_schema.MIGRATIONS] == [m.version for m in sqlite_migrations.MIGRATIONS]
+    assert [m.version for m in pg_schema.MIGRATIONS] == [m.version for m in sqlite_schema.MIGRATIONS]
 
 
 async def test_a_newer_database_is_refused(pg_url: str) -> None:
@@ -49,7 +49,7 @@ async def test_a_newer_database_is_refused(pg_url: str) -> None:
 
 
 async def test_a_failed_step_leaves_no_trace(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    broken = pg_schema.PgMigration(
+    broken = SchemaStep(
         pg_schema.latest_version() + 1, "broken", ("CREATE TABLE half_done (x INTEGER)", "SELECT 1/0")
     )
     monkeypatch.setattr(pg_schema, "MIGRATIONS", (*pg_schema.MIGRATIONS, broken))

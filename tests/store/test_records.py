@@ -9,7 +9,7 @@ import pytest
 from core.errors import InvalidInput, RunNotFound
 from core.models import Outcome, RunKind, Tokens
 from core.store.store import Store
-from core.store.tasks import NewTask
+from core.store.task_rows import NewTask
 
 T0 = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
 

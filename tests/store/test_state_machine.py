@@ -14,7 +14,7 @@ from core.errors import InvalidTransition
 from core.lifecycle import TRANSITIONS, can_transition
 from core.models import TaskState
 from core.store.store import Store
-from core.store.tasks import NewTask
+from core.store.task_rows import NewTask
 
 states = st.sampled_from(list(TaskState))
 

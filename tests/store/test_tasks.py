@@ -9,7 +9,7 @@ import pytest
 from core.errors import DependencyError, InvalidInput, InvalidTransition, StoreError, TaskNotFound
 from core.models import Priority, TaskState
 from core.store.store import Store
-from core.store.tasks import MAX_PROMPT_CHARS, NewTask
+from core.store.task_rows import MAX_PROMPT_CHARS, NewTask
 
 T0 = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
 

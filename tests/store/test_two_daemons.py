@@ -16,7 +16,7 @@ from pathlib import Path
 
 from core.models import Outcome, TaskState
 from core.store.store import Store
-from core.store.tasks import NewTask
+from core.store.task_rows import NewTask
 
 ROOT = Path(__file__).resolve().parents[2]
 TASKS = 12

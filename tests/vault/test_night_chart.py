@@ -9,7 +9,7 @@ from core.metrics.history import load_history
 from core.models import Outcome
 from core.settings import Settings, load_settings
 from core.store.store import Store
-from core.store.tasks import NewTask
+from core.store.task_rows import NewTask
 from core.vault import VaultWriter
 from tests.metrics.history import work_run
 from tests.metrics.night import build_night, k, t

@@ -233,7 +233,7 @@ async def test_hostile_text_neither_links_nor_leaks(
 ) -> None:
     token = "987654321:AAFakeTokenForVaultTests_abcdefghijkl"
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", token)
-    from core.store.tasks import NewTask
+    from core.store.task_rows import NewTask
 
     task = await history.store.tasks.add(NewTask(
         prompt=f"use bot {token}\n{MARKER}\n[[[nowhere]]] %% hidden %% ![[missing.png]]\n```",

@@ -1,0 +1,90 @@
+"""The usage window as the owner asks about it: limits, each account, weekly pace, primes.
+
+Reads what the daemon's monitors last saw when the daemon runs (no log scan, no request to
+the usage endpoint on a command); a CLI command without a daemon opens a monitor of its own
+for the one answer and closes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from core.scheduling.priming import prime_times
+from core.scheduling.workhours import PlannedPrime, parse_work_hours, planned_primes
+from core.service.context import ServiceContext
+
+if TYPE_CHECKING:
+    from core.scheduling.pacing import WeeklyPace
+    from core.usage.monitor import LimitState, UsageMonitor
+
+
+class UsageView:
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        usage_monitor: UsageMonitor | None = None,
+        account_monitors: Mapping[str, UsageMonitor] | None = None,
+    ) -> None:
+        """`usage_monitor`: the daemon's (of its first account); `account_monitors`: each
+        account's by name, when NIGHTSHIFT_ACCOUNTS names several."""
+        self.ctx = ctx
+        self.usage_monitor = usage_monitor
+        self.account_monitors = dict(account_monitors or {})
+
+    def planned_primes(self, now: datetime | None = None) -> list[PlannedPrime]:
+        """The primes planned for the next day and a half: NIGHTSHIFT_PRIME_AT's times and one
+        five hours before each start of work (NIGHTSHIFT_WORK_HOURS), as `usage` shows them."""
+        settings = self.ctx.settings
+        return planned_primes(now or self.ctx.now(), prime_at=prime_times(settings.prime_at),
+                              work=parse_work_hours(settings.work_hours), learned_start=None,
+                              tz=settings.local_tz)
+
+    async def usage(self) -> LimitState:
+        """The usage window and limit state from what is known (no log scan, no fetch)."""
+        if self.usage_monitor is not None:
+            return await self.usage_monitor.state(self.ctx.now())
+        from core.accounts import accounts, usage_monitor
+
+        settings = self.ctx.settings
+        monitor = usage_monitor(settings, self.ctx.store, accounts(settings)[0])
+        try:
+            return await monitor.state(self.ctx.now())
+        finally:
+            await monitor.close()
+
+    async def usage_by_account(self) -> list[tuple[str, LimitState]]:
+        """Each account's window and limit state (one entry without NIGHTSHIFT_ACCOUNTS)."""
+        if self.account_monitors:
+            return [(name, await m.state(self.ctx.now())) for name, m in self.account_monitors.items()]
+        from core.accounts import accounts, usage_monitor
+
+        settings = self.ctx.settings
+        if self.usage_monitor is not None:  # one monitor given without accounts: the one account
+            return [(accounts(settings)[0].name, await self.usage())]
+
+        out = []
+        for account in accounts(settings):
+            monitor = usage_monitor(settings, self.ctx.store, account)
+            try:
+                out.append((account.name, await monitor.state(self.ctx.now())))
+            finally:
+                await monitor.close()
+        return out
+
+    async def weekly_paces(self) -> dict[str, WeeklyPace | None]:
+        """Each account's weekly pace as the daemon's monitors last saw the week (by name)."""
+        if not self.account_monitors:
+            return {}
+        from core.accounts import accounts
+        from core.pace import account_pace
+
+        settings = self.ctx.settings
+        found = {a.name: a for a in accounts(settings)}
+        out: dict[str, WeeklyPace | None] = {}
+        for name, monitor in self.account_monitors.items():
+            if name in found:
+                out[name] = await account_pace(settings, self.ctx.store, found[name], monitor,
+                                               monitor.last_state, self.ctx.now(), record=False)
+        return out
