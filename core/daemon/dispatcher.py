@@ -148,9 +148,10 @@ class Dispatcher:
                     now, exclude_repos=busy, only_ids=resuming, reason="resumed after reset",
                     **self._scope(lane),
                 )
-            if task is None and not resuming and lane is self.lanes.first:
-                planning = await self._claim_planning(now)
+            if task is None and (resuming or lane is self.lanes.first):
+                planning = await self._claim_planning(now, resuming)
                 if planning is not None:
+                    lane.gate.resumed(planning.id)
                     self.follower.start_planning(planning, now)
                     started.append(planning.id)
                     if alone:
@@ -243,15 +244,20 @@ class Dispatcher:
             return self.settings.max_parallel
         return await self.parallel_limit(now, lane.usage.window_end(now))
 
-    async def _claim_planning(self, now: datetime) -> Task | None:
-        """A task to plan: one left in `planning` (a revision, a restart), else a queued one."""
+    async def _claim_planning(self, now: datetime, resuming: list[int]) -> Task | None:
+        """A task to plan: one left in `planning` (a revision, a restart), else a queued one.
+
+        After a reset, a plan run the limit cut short goes first like resumed work: the gate
+        released its task to queued, and it is the only one planned (nothing new) until then.
+        """
         if not self.planning:
             return None
-        for task in await self.store.tasks.query([TaskState.PLANNING]):
+        for task in [] if resuming else await self.store.tasks.query([TaskState.PLANNING]):
             if task.id not in self.follower.active and self.follower.mine(task):
                 return task
         return await self.store.tasks.claim_next(
-            now, source=TaskState.QUEUED, target=TaskState.PLANNING, deps_done=False, reason="planning",
+            now, source=TaskState.QUEUED, target=TaskState.PLANNING, deps_done=False,
+            only_ids=resuming or None, reason="resumed after reset" if resuming else "planning",
             **self._scope(),
         )
 

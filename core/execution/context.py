@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -25,24 +25,6 @@ from core.store.store import Store
 
 AccountFor = Callable[[str | None], tuple[str | None, dict[str, str]]]
 """An account key (None: the default) -> the key a run records and its environment."""
-
-
-@dataclass(frozen=True, slots=True)
-class LimitNotice:
-    """A usage limit ended a run: the caller pauses the whole queue until `resets_at`."""
-
-    task_id: int
-    run_id: int
-    resets_at: datetime
-    kind: str
-    text: str
-    exact: bool
-    """True when the reset time came from the stream's `rate_limit_event` (second precision)."""
-    estimated: bool
-    """True when no source named a reset time (a pessimistic guess of now + 5 h)."""
-
-
-LimitCallback = Callable[[LimitNotice], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +68,6 @@ class ExecContext:
     owns: Callable[[Task], bool]
     """Is a task this machine's to recover? Another machine's runs live in its own tmux."""
     account_for: AccountFor
-    on_limit: LimitCallback | None
     time_limit_minutes: Callable[[Task], float] | None
     """The learning loop's time limit for a task (longer for tags that timed out)."""
     poll_interval_s: float

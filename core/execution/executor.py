@@ -32,7 +32,7 @@ from core import safefs
 from core.abc import Notifier, NullNotifier, ProcessHandle, ProcessRunner
 from core.errors import ExecutionError, InvalidTransition, NightshiftError
 from core.execution.attempt import run_attempt
-from core.execution.context import AccountFor, ExecContext, ExecOptions, LimitCallback, Live, merge
+from core.execution.context import AccountFor, ExecContext, ExecOptions, Live, merge
 from core.execution.outcome import Verdict
 from core.execution.plan_run import finish_plan, follow_plan
 from core.log import event
@@ -50,7 +50,6 @@ class Executor:
         notifier: Notifier | None = None,
         *,
         clock: Callable[[], datetime] = utcnow,
-        on_limit: LimitCallback | None = None,
         time_limit_minutes: Callable[[Task], float] | None = None,
         poll_interval_s: float = 0.1,
         progress_interval_s: float = 1.0,
@@ -61,7 +60,7 @@ class Executor:
         self.ctx = ExecContext(
             settings=settings, store=store, runner=runner, notifier=notifier or NullNotifier(),
             clock=clock, owns=owns or (lambda task: True), account_for=account_for or (lambda key: (key, {})),
-            on_limit=on_limit, time_limit_minutes=time_limit_minutes, poll_interval_s=poll_interval_s,
+            time_limit_minutes=time_limit_minutes, poll_interval_s=poll_interval_s,
             progress_interval_s=progress_interval_s, kill_grace_s=kill_grace_s,
         )
         self.adopted: dict[int, asyncio.Task[Run]] = {}
@@ -199,8 +198,9 @@ class Executor:
         """One read-only plan run (`--permission-mode plan`) in the task's workspace.
 
         The caller owns the task's state (it is `planning`); this only runs Claude, records
-        the run (kind `plan`) and reports a limit through `on_limit` like any run, so
-        planning is paused and resumed with the rest of the queue.
+        the run (kind `plan`) with its limit in `extra["limit"]` like any run; the daemon's
+        follower hands that run to the limit gate, so planning is paused and resumed with
+        the rest of the queue.
         """
         live = self._register(task.id)
         try:

@@ -15,7 +15,7 @@ from core.execution.holds import hold_for_overload
 from core.execution.judge import stream_verdict, with_limit
 from core.execution.outcome import Verdict
 from core.execution.report import finished_note
-from core.execution.settle import hold_queue, report_limit
+from core.execution.settle import hold_queue
 from core.execution.start import start_run
 from core.execution.steps import Step
 from core.execution.workspace import prepare_workspace
@@ -34,7 +34,8 @@ async def follow_plan(ctx: ExecContext, task: Task, prompt: str, resume: str | N
 
 async def finish_plan(ctx: ExecContext, task: Task, run: Run, state: StreamState, status: ProcessExit,
                       live: Live) -> tuple[Run, Verdict]:
-    """Record how the plan run ended; report a limit, hold the queue for the API's failures."""
+    """Record how the plan run ended (a limit kept on the run, where the daemon's gate reads
+    it); hold the queue for the API's failures."""
     verdict = stream_verdict(ctx, run, state, status, live)
     if verdict is None:
         verdict = Verdict(Outcome.SUCCESS, "plan drafted")
@@ -47,7 +48,6 @@ async def finish_plan(ctx: ExecContext, task: Task, run: Run, state: StreamState
         summary=f"plan run: {verdict.outcome.value} ({verdict.reason})",
         extra=with_limit(extra, verdict, state),
     )
-    await report_limit(ctx, task, run, verdict)
     if verdict.outcome is Outcome.OVERLOADED:
         await hold_for_overload(ctx.store, verdict.reason, ctx.clock())
     if await hold_queue(ctx, verdict, state) and verdict.outcome is Outcome.LOGGED_OUT:

@@ -1,23 +1,24 @@
 """The task's next state after its run, and who hears of it.
 
-Only failures of the work spend an attempt. A usage limit pauses the task until the reset;
-a restart, a refused login or an overloaded API put it back to ready with the queue held
-(`core.execution.holds`); a check failure with iterations left continues later. A task
-someone else moved meanwhile (a cancel, another machine) is left as they set it.
+Only failures of the work spend an attempt. A usage limit pauses the task until the reset
+(`resume_after`); the limit itself is already kept on the run (`extra["limit"]`, `judge`),
+which is how the rest of the system hears of it: the daemon's follower hands the finished
+run to the limit gate, and the gate pauses the queue. A restart, a refused login or an
+overloaded API put it back to ready with the queue held (`core.execution.holds`); a check
+failure with iterations left continues later. A task someone else moved meanwhile (a
+cancel, another machine) is left as they set it.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from core.agent.stream import StreamState
 from core.errors import InvalidTransition
-from core.execution.context import ExecContext, LimitNotice, merge
+from core.execution.context import ExecContext, merge
 from core.execution.holds import clear_overload, hold_for_login, hold_for_overload, login_fingerprint
 from core.execution.outcome import Verdict
 from core.execution.report import finished_note
-from core.log import event
 from core.models import Outcome, Run, Task, TaskState
 from core.review import review_facts
 
@@ -80,8 +81,6 @@ async def settle(
         await ctx.send(finished_note(fresh, run, verdict, now=ctx.clock(), tz=ctx.settings.local_tz,
                                      attach=ctx.attach_command(run),
                                      data=await review_facts(ctx.settings, fresh, run)))
-    if outcome is Outcome.LIMIT:
-        await report_limit(ctx, task, run, verdict)
     return run
 
 
@@ -99,18 +98,3 @@ async def hold_queue(ctx: ExecContext, verdict: Verdict, state: StreamState | No
         await clear_overload(ctx.store)
     return False
 
-
-async def report_limit(ctx: ExecContext, task: Task, run: Run, verdict: Verdict) -> None:
-    """Tell the caller's `on_limit` hook of the limit that ended `run` (recorded on it already)."""
-    hit = verdict.limit
-    if hit is None or ctx.on_limit is None:
-        return
-    try:
-        await ctx.on_limit(LimitNotice(
-            task_id=task.id, run_id=run.id, resets_at=hit.resets_at, kind=hit.kind,
-            text=hit.text, exact=bool(run.extra.get("limit", {}).get("exact")),
-            estimated=hit.estimated,
-        ))
-    except Exception:  # the task is paused either way; the caller's hook is its own
-        event("limit hook failed", logging.ERROR, logger="execution", task=task.id, run=run.id,
-              kind=run.kind.value, exc_info=True)

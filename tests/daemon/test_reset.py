@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from core.daemon import LIMIT_PAUSE_KEY
-from core.models import Outcome, Priority, TaskState
+from core.models import Outcome, Priority, RunKind, TaskState
 from core.service import Service
 from core.store.store import Store
 from tests.fakes.notifier import RecordingNotifier
@@ -30,6 +30,16 @@ def _first_words(call: dict[str, Any]) -> str:
     return str(call["prompt"]).splitlines()[0].split(" [")[0]
 
 
+async def _stored_pause(store: Store) -> dict[str, Any]:
+    """The queue pause the gate keeps, once the follower has handed it the limited run."""
+    for _ in range(100):
+        pause = await store.kv.get(LIMIT_PAUSE_KEY)
+        if pause:
+            return dict(pause)
+        await asyncio.sleep(0.02)
+    raise AssertionError("the gate kept no pause")
+
+
 async def test_a_limit_pauses_the_queue_until_the_reset_and_the_limited_task_resumes_first(
     dservice: Service, dstore: Store, record: Record, start_daemon: object
 ) -> None:
@@ -43,15 +53,19 @@ async def test_a_limit_pauses_the_queue_until_the_reset_and_the_limited_task_res
     (paused,) = await wait_for_states(dstore, [first.id], {TaskState.PAUSED_LIMIT})
     assert paused.attempts == 0 and paused.resume_after is not None
     reset = paused.resume_after
-    for _ in range(100):
-        pause = await dstore.kv.get(LIMIT_PAUSE_KEY)
-        if pause:
-            break
-        await asyncio.sleep(0.02)
-    assert pause is not None
-    assert datetime.fromisoformat(pause["until"]) == reset + timedelta(seconds=1)
-    assert pause["task_id"] == first.id
-    assert running.daemon.timers.next_fire("reset") == reset + timedelta(seconds=1)
+    # The limit reaches the gate one way only: kept on the run, which the follower hands it.
+    (limited,) = await dstore.runs.for_task(first.id)
+    assert limited.outcome is Outcome.LIMIT and limited.extra["limit"]["exact"] is True
+    assert datetime.fromisoformat(limited.extra["limit"]["resets_at"]) == reset
+    pause = await _stored_pause(dstore)
+    until = reset + timedelta(seconds=1)
+    assert datetime.fromisoformat(pause["until"]) == until
+    assert pause["task_id"] == first.id and pause["kind"] == "session"
+    assert running.daemon.timers.next_fire("reset") == until
+    # Closed right up to the reset (plus the margin), whatever the dispatcher is asked meanwhile.
+    assert limited.finished_at is not None
+    for asked in (limited.finished_at, until - timedelta(microseconds=1)):
+        assert (await running.daemon.gate.check(asked)).closed
 
     tasks = await wait_for_states(dstore, [first.id, second.id, third.id], {TaskState.DONE})
     # One window summary for the batch the reset set off.
@@ -112,3 +126,43 @@ async def test_with_parallel_runs_the_resumed_task_goes_alone_until_it_gets_thro
     assert min(run2.started_at, run3.started_at) >= resumed.finished_at
     # ... and then ran side by side.
     assert max(run2.started_at, run3.started_at) < min(run2.finished_at, run3.finished_at)
+
+
+async def test_a_plan_run_that_hits_the_limit_closes_the_gate_and_its_plan_resumes_first_after_the_reset(
+    dservice: Service, dstore: Store, record: Record, start_daemon: object
+) -> None:
+    planned = await dservice.add("plan the migration [fake: limit reset_in=3]", plan=True)
+    running = await start_daemon()  # type: ignore[operator]
+
+    # The plan run met the limit: the planner paused the task, the run keeps the limit.
+    (paused,) = await wait_for_states(dstore, [planned.id], {TaskState.PAUSED_LIMIT})
+    assert paused.attempts == 0 and paused.resume_after is not None
+    reset = paused.resume_after
+    (limited,) = await dstore.runs.for_task(planned.id)
+    assert (limited.kind, limited.outcome) == (RunKind.PLAN, Outcome.LIMIT)
+    assert limited.extra["limit"]["exact"] is True and limited.extra["limit"]["kind"] == "session"
+    assert datetime.fromisoformat(limited.extra["limit"]["resets_at"]) == reset
+    # The follower handed that run to the gate: the queue is paused until the reset.
+    pause = await _stored_pause(dstore)
+    until = reset + timedelta(seconds=1)
+    assert datetime.fromisoformat(pause["until"]) == until and pause["task_id"] == planned.id
+    assert (await running.daemon.gate.check(until - timedelta(microseconds=1))).closed
+
+    meanwhile = await running.service.add("meanwhile", plan=False, priority=Priority.URGENT)
+    await wait_for_states(dstore, [planned.id], {TaskState.AWAITING_APPROVAL})
+    await wait_for_states(dstore, [meanwhile.id], {TaskState.DONE})
+    assert await running.stop() == 0
+
+    calls = record()
+    modes = [c["argv"][c["argv"].index("--permission-mode") + 1] if "--permission-mode" in c["argv"] else None
+             for c in calls]
+    # The plan run, then (after the reset) its own session resumed first, then the urgent work.
+    assert [(m == "plan", c["resume"]) for m, c in zip(modes, calls, strict=True)] == [
+        (True, None), (True, limited.session_id), (False, None)]
+    assert _at(calls[0]) < reset and all(_at(c) >= reset for c in calls[1:])
+    runs = await dstore.runs.for_task(planned.id)
+    assert [(r.kind, r.outcome) for r in runs] == [
+        (RunKind.PLAN, Outcome.LIMIT), (RunKind.PLAN, Outcome.SUCCESS)]
+    assert (await dstore.plans.latest(planned.id)) is not None
+    # The resumed plan run got through: the pause is gone.
+    assert await dstore.kv.get(LIMIT_PAUSE_KEY) is None

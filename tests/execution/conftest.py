@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from core.execution.context import LimitNotice
 from core.execution.executor import Executor
 from core.execution.tmux import TmuxRunner
 from core.models import Task
@@ -81,17 +80,9 @@ def notes() -> RecordingNotifier:
 
 
 @pytest.fixture
-def limits() -> list[LimitNotice]:
-    return []
-
-
-@pytest.fixture
-def executor(exec_settings: Settings, exec_store: Store, runner: TmuxRunner, notes: RecordingNotifier,
-             limits: list[LimitNotice]) -> Executor:
-    async def on_limit(notice: LimitNotice) -> None:
-        limits.append(notice)
-
-    return Executor(exec_settings, exec_store, runner, notes, on_limit=on_limit, poll_interval_s=0.05,
+def executor(exec_settings: Settings, exec_store: Store, runner: TmuxRunner,
+             notes: RecordingNotifier) -> Executor:
+    return Executor(exec_settings, exec_store, runner, notes, poll_interval_s=0.05,
                     progress_interval_s=0.2, kill_grace_s=1.0)
 
 

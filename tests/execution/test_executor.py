@@ -12,7 +12,6 @@ import pytest
 
 from core.agent.prompts import COMPLETION_MARKER, work_prompt
 from core.demo.fake_stream import cost_usd, expected_usage
-from core.execution.context import LimitNotice
 from core.execution.executor import Executor
 from core.execution.tmux import TmuxRunner
 from core.models import Outcome, Task, TaskState, Tokens
@@ -103,7 +102,6 @@ async def test_limit_pauses_the_task_with_the_exact_reset_and_resumes_its_sessio
     repo: Path,
     claimed: Any,
     record: Any,
-    limits: list[LimitNotice],
 ) -> None:
     task = await claimed("Big refactor [fake: limit reset_in=0]", repo=str(repo))
     run = await executor.execute(task)
@@ -118,9 +116,13 @@ async def test_limit_pauses_the_task_with_the_exact_reset_and_resumes_its_sessio
     assert paused.resume_after == resets_at
     assert paused.attempts == 0
     assert paused.session_id == run.session_id is not None
-    assert [(n.task_id, n.resets_at, n.exact, n.kind) for n in limits] == [
-        (task.id, resets_at, True, "session")
-    ]
+    # What the daemon's gate reads once the follower hands it this run (tests/daemon/test_reset.py):
+    # the limit kept on the run, exact to the second because the stream named it.
+    limit = run.extra["limit"]
+    assert run.task_id == task.id
+    assert (limit["kind"], limit["exact"], limit["estimated"]) == ("session", True, False)
+    assert datetime.fromisoformat(limit["resets_at"]) == resets_at
+    assert limit["text"] == "rate_limit_event rejected (five_hour)" and run.extra["limit_kind"] == "session"
 
     # After the reset the same session continues in the same worktree.
     await exec_store.tasks.transition(task.id, TaskState.READY, reason="reset")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from core.errors import StalePlan
-from core.execution.context import LimitNotice
 from core.execution.executor import Executor
 from core.models import Outcome, RunKind, TaskState
 from core.plans.planner import Planner
@@ -123,15 +123,18 @@ async def test_revise_makes_version_two_with_the_comment(
 
 
 async def test_plan_run_hitting_the_limit_pauses_the_task(
-    service: Service, planner: Planner, repo: Path, limits: list[LimitNotice]
+    service: Service, planner: Planner, repo: Path
 ) -> None:
     task_id = await start_planning(service, "[fake: limit reset_in=30]\nplan the migration", repo)
     assert await planner.plan(await service.get(task_id)) is None
     task = await service.get(task_id)
     assert task.state is TaskState.PAUSED_LIMIT and task.attempts == 0
     assert task.resume_after is not None
-    assert len(limits) == 1 and limits[0].task_id == task_id and limits[0].exact
-    assert limits[0].resets_at == task.resume_after
+    # What the daemon's gate reads once the follower hands it this run (tests/daemon/test_reset.py).
+    (run,) = await service.store.runs.for_task(task_id)
+    assert (run.kind, run.outcome) == (RunKind.PLAN, Outcome.LIMIT)
+    assert run.extra["limit"]["exact"] is True and run.extra["limit"]["kind"] == "session"
+    assert datetime.fromisoformat(run.extra["limit"]["resets_at"]) == task.resume_after
     assert await service.store.plans.latest(task_id) is None
 
 
