@@ -104,6 +104,8 @@ def suggest_rules(command: str) -> list[str]:
             prefix = f"{program} -m {words[2]}"  # python -m pytest: not every python command
         if "(" in prefix or ")" in prefix or not prefix.isprintable() or prefix != " ".join(prefix.split()):
             continue  # not something a rule can name
+        if prefix not in " ".join(command.split()):
+            continue  # the shell unescapes it (`0\0` runs `00`): a rule would not match the text
         rules.append(f"Bash({prefix}:*)")
     return list(dict.fromkeys(rules))
 

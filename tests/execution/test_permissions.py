@@ -37,6 +37,10 @@ def test_rules_are_suggested_per_part_of_a_command(command: str, rules: list[str
     assert suggest_rules(command) == rules
 
 
+def test_a_program_the_shell_unescapes_gets_no_rule_that_could_not_match_its_text() -> None:
+    assert suggest_rules("0\\0 && pytest -q") == ["Bash(pytest:*)"]
+
+
 @given(st.text(max_size=200))
 def test_suggested_rules_are_well_formed_prefixes_of_the_command(command: str) -> None:
     for rule in suggest_rules(command):
