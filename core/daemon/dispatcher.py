@@ -135,6 +135,9 @@ class Dispatcher:
         holds = await lane.models.active(now)
         held = set(holds)
         runnable = await self._runnable_ids(now, holds)  # None: every task may run
+        if lane.gate.resume_first:
+            waiting = await self.store.tasks.query([TaskState.READY, TaskState.QUEUED])
+            lane.gate.keep_resuming({t.id for t in waiting} | set(self.follower.active))
         resuming = [i for i in lane.gate.resume_first if i not in self.follower.active
                     and (runnable is None or i in runnable)]
         plan = await self._plan(lane, now, round_)

@@ -16,7 +16,7 @@ Every pause, reset and "window open again" is also a line in `brain/logs` (`core
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -174,6 +174,11 @@ class LimitGate:
         """A released task was claimed again: it no longer goes before the rest."""
         if task_id in self.resume_first:
             self.resume_first.remove(task_id)
+
+    def keep_resuming(self, waiting: Collection[int]) -> None:
+        """Forget released tasks no longer waiting to be claimed (cancelled, failed): left in
+        the list, they would hold every new plan back until a restart."""
+        self.resume_first = [i for i in self.resume_first if i in waiting]
 
     async def _ring_probe_over(self) -> None:
         self.doorbell.ring("probe over")

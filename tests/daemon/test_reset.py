@@ -166,3 +166,19 @@ async def test_a_plan_run_that_hits_the_limit_closes_the_gate_and_its_plan_resum
     assert (await dstore.plans.latest(planned.id)) is not None
     # The resumed plan run got through: the pause is gone.
     assert await dstore.kv.get(LIMIT_PAUSE_KEY) is None
+
+
+async def test_a_released_task_cancelled_before_its_claim_does_not_hold_the_next_plans_back(
+    dservice: Service, dstore: Store, record: Record, start_daemon: object
+) -> None:
+    gone = await dservice.add("released at the reset, then cancelled", plan=True)
+    await dservice.cancel(gone.id)
+    running = await start_daemon()  # type: ignore[operator]
+    # The race: the reset released the task to go first, and the owner cancelled it before
+    # the next round could claim it.
+    running.daemon.gate.resume_first.append(gone.id)
+    later = await running.service.add("plan the next thing", plan=True)
+    await wait_for_states(dstore, [later.id], {TaskState.AWAITING_APPROVAL})
+    assert running.daemon.gate.resume_first == []
+    assert await running.stop() == 0
+    assert [_first_words(c) for c in record()] == ["plan the next thing"]
