@@ -106,7 +106,13 @@ def suggest_rules(command: str) -> list[str]:
             continue  # not something a rule can name
         if prefix not in " ".join(command.split()):
             continue  # the shell unescapes it (`0\0` runs `00`): a rule would not match the text
-        rules.append(f"Bash({prefix}:*)")
+        rule = f"Bash({prefix}:*)"
+        try:
+            if normalize_rule(rule) != rule:
+                continue
+        except InvalidInput:
+            continue  # `*` would allow every command: only offer what the owner may accept
+        rules.append(rule)
     return list(dict.fromkeys(rules))
 
 

@@ -41,6 +41,10 @@ def test_a_program_the_shell_unescapes_gets_no_rule_that_could_not_match_its_tex
     assert suggest_rules("0\\0 && pytest -q") == ["Bash(pytest:*)"]
 
 
+def test_a_glob_for_a_program_is_never_offered_as_a_rule() -> None:
+    assert suggest_rules("* && make") == ["Bash(make:*)"]
+
+
 @given(st.text(max_size=200))
 def test_suggested_rules_are_well_formed_prefixes_of_the_command(command: str) -> None:
     for rule in suggest_rules(command):
