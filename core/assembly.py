@@ -2,7 +2,8 @@
 
 Every collaborator is made once, here, and handed over at construction: the notifier, the
 executor, the service (with the executor's cancel hook, the dispatcher's doorbell and the
-usage monitor), the planner, the after-run upkeep. Nothing is swapped in later.
+usage monitor), the estimator, the budget guard (with the executor's budget stop), the
+planner, the after-run upkeep. Nothing is swapped in later.
 `nightshift run`, `run --burst` and `nightshift demo` all use it, so the demo shows the
 same machinery the owner runs at night, and the daemon tests test it.
 """
@@ -19,6 +20,7 @@ from core.accounts import Account, accounts, find, usage_monitors
 from core.brain_logs import LogBook
 from core.cluster import NodeAgent, repos_here
 from core.daemon import Daemon, Doorbell, FrontFactory
+from core.daemon.budget_guard import BudgetGuard
 from core.daemon.seams import FinishedHook
 from core.errors import ConfigError
 from core.execution.context import AccountFor
@@ -29,6 +31,7 @@ from core.improve.meta import maybe_queue_meta_task
 from core.models import Run, Task, utcnow
 from core.outbox_notifier import OutboxNotifier
 from core.plans.planner import Planner
+from core.scheduling.estimator import Estimator
 from core.scheduling.priming import WINDOW_LENGTH
 from core.service import Service
 from core.settings import Settings
@@ -189,6 +192,8 @@ def build_daemon(
         return state.capacity_tokens if state is not None else None
 
     logbook = LogBook(settings.brain_dir, clock=clock)
+    estimator = Estimator(store, settings.default_task_tokens, learned.estimate)
+    budget = BudgetGuard(settings, store, estimator, pause_run=executor.pause_for_budget, burst=burst)
     upkeep = Upkeep(settings, store, notifier, logbook=logbook, capacity_tokens=capacity)
     return Daemon(
         service,
@@ -197,12 +202,13 @@ def build_daemon(
         notifier=notifier,
         logbook=logbook,
         node=node,
+        estimator=estimator,
+        budget=budget,
         accounts=here,
         monitors=monitors,
         planner=Planner(settings, store, executor, notifier, clock=clock),
         observer=LearningObserver(service, upkeep, learned, monitor),
         choose_prompt=learned.choose_prompt,
-        learned_estimate=learned.estimate,
         parallel_limit=learned.max_parallel,
         on_finished=on_finished,
         fronts=fronts(service) if fronts is not None else (),

@@ -7,6 +7,8 @@ One asyncio process per NIGHTSHIFT_HOME, made of parts with one job each:
 - `gate`: the limit pause, the reset, the probe after it ("window proven"); `pause`: the
   pause as the store keeps it (its record, the tasks it holds, which of them a reset releases);
 - `dispatcher`: one round: the gates in order, then the claim order;
+- `budget_guard`: what the budget lets start (the nightly cap, each window's owner share),
+  the stop line for runs in flight, why ready tasks wait;
 - `follower`: the runs in flight, adoption after a restart, what happens after a run;
 - `routine`: the housekeeping jobs (inbox, backup, daily summary, digest, the learning loop's);
 - `priming`, `summary` (the window summary), `usage` (the monitor as the daemon sees it),

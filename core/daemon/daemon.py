@@ -21,10 +21,11 @@ from core.accounts import Account
 from core.accounts import accounts as all_accounts
 from core.brain_logs import LogBook
 from core.cluster import NodeAgent
-from core.daemon.dispatcher import Dispatcher, OwnerUse
+from core.daemon.budget_guard import BudgetGuard
+from core.daemon.dispatcher import Dispatcher
 from core.daemon.follower import Follower
 from core.daemon.gate import LimitGate
-from core.daemon.lanes import Lane, Lanes
+from core.daemon.lanes import Lane, Lanes, OwnerUse
 from core.daemon.model_limits import ModelHolds
 from core.daemon.node import Heartbeat, LeasedFronts
 from core.daemon.owner import OwnerUseSource
@@ -35,7 +36,6 @@ from core.daemon.seams import (
     DaemonStats,
     FinishedHook,
     FrontFactory,
-    LearnedEstimate,
     ParallelLimit,
     PromptChooser,
     RunObserver,
@@ -67,12 +67,13 @@ class Daemon:
         notifier: Notifier,
         logbook: LogBook,
         node: NodeAgent,
+        estimator: Estimator,
+        budget: BudgetGuard,
         accounts: Sequence[Account] = (),
         monitors: Mapping[str, UsageMonitor] | None = None,
         planner: TaskPlanner | None = None,
         observer: RunObserver | None = None,
         choose_prompt: PromptChooser | None = None,
-        learned_estimate: LearnedEstimate | None = None,
         parallel_limit: ParallelLimit | None = None,
         owner_use: OwnerUse | None = None,
         on_finished: FinishedHook | None = None,
@@ -97,7 +98,8 @@ class Daemon:
         self.background = Background()
         self.heartbeat = Heartbeat(node, self.fronts, doorbell)
         self.routine = Routine(service, node=node, doorbell=doorbell, observer=observer)
-        self.estimator = Estimator(service.store, settings.default_task_tokens, learned_estimate)
+        self.estimator = estimator
+        self.budget = budget
         self.summary = WindowSummary(service, notifier, settings.local_tz, self.stats,
                                      lambda: self.lanes.pace_text())
         self._owner_use = owner_use
@@ -131,10 +133,9 @@ class Daemon:
             timers=self.timers,
             doorbell=doorbell,
             estimator=self.estimator,
+            budget=budget,
             planning=planner is not None,
             parallel_limit=parallel_limit,
-            owner_use=owner_use,
-            pause_run=executor.pause_for_budget,
             burst=burst,
             node=node,
         )
@@ -158,7 +159,9 @@ class Daemon:
                             account=account.name if len(self.settings.accounts) > 1 else "")
 
         async def opened(trigger: str, scheduled_for: datetime) -> None:
-            capacity = self.dispatcher.capacity(fresh_window=True, lane=self.lanes.get(account.key))
+            lane = self.lanes.get(account.key)
+            capacity = self.budget.capacity(lane, fresh_window=True,
+                                            in_flight_tokens=self.follower.in_flight_tokens(lane))
             self.summary.begin(trigger, scheduled_for, capacity.total_tokens if capacity else None)
 
         gate = LimitGate(
@@ -185,7 +188,7 @@ class Daemon:
             clock=self.service.now, busy=lambda: bool(self.follower.on(self.lanes.get(account.key))),
             account_env=account.child_env(), key=LAST_PRIMED_KEY + account.kv_scope(self.settings),
         )
-        return Lane(account, usage, gate, models, primer, owner_use=owner)
+        return Lane(account, usage, gate, models, primer, owner_use=owner, first=first)
 
     # --- life cycle -----------------------------------------------------------------------
 
@@ -302,7 +305,9 @@ class Daemon:
         line: runs pause once the window reaches the owner's share."""
         if not self.doorbell.stopping:
             await self.lanes.refresh_usage(self.settings, self.store, self.now)
-        await self.dispatcher.enforce_stop_line(self.now())
+        now = self.now()
+        for lane in self.lanes:  # each account's window against its own line
+            await self.budget.enforce_stop_line(now, lane, [a.task for a in self.follower.on(lane)])
 
     # --- burst ------------------------------------------------------------------------------
 

@@ -2,21 +2,21 @@
 
 Gates, each of which can stop the round: the owner's pause (`/pause`), the limit gate
 (which may release a due reset first), quiet hours, the hold after a run could not start,
-free slots, and the probe after a reset. Claim order: tasks a reset released (the
-interrupted one first), then a task to plan, then the ready tasks the window's budget
-plan picked, by priority. Never two runs in one repository.
+free slots, the probe after a reset, and the owner's nightly cap. Claim order: tasks a
+reset released (the interrupted one first), then a task to plan, then the ready tasks the
+window's budget lets start, by priority. Never two runs in one repository. Which tasks could
+start here is the dispatcher's; what the budget allows of them is the `BudgetGuard`'s.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
 from core.abc import Notification
-from core.budgets import WAITS_KEY, load_budgets, night_spend
 from core.cluster import NodeAgent
+from core.daemon.budget_guard import BudgetGuard
 from core.daemon.follower import Follower
 from core.daemon.lanes import Lane, Lanes
 from core.daemon.model_limits import choose_model, family, task_models
@@ -26,21 +26,10 @@ from core.daemon.wake import Doorbell, Round
 from core.errors import NightshiftError
 from core.log import event
 from core.models import Task, TaskState, iso
-from core.scheduling.budget import ANYTIME_TAG, Candidate, WindowCapacity, WindowPlan, plan_protected
-from core.scheduling.estimates import choose_capacity, window_capacity
+from core.scheduling.budget import ANYTIME_TAG, Candidate, WindowPlan
 from core.scheduling.estimator import Estimator
 from core.scheduling.hours import is_quiet, quiet_ends_at
-from core.scheduling.owner import OwnerUseBook
-from core.scheduling.priming import WINDOW_LENGTH
-from core.scheduling.protect import Horizon, horizon, stop_line
 from core.service import Service
-
-MEASURED_UTILIZATION = ("endpoint", "stream")
-EXACT_CAPACITY_SOURCES = ("usage endpoint", "NIGHTSHIFT_WINDOW_CAPACITY_TOKENS")
-"""Where a window's size is known for sure; the largest block seen is only a lower bound."""
-
-OwnerUse = Callable[[datetime], Awaitable[OwnerUseBook | None]]
-"""The owner's own use per hour, learned from Claude's logs less nightshift's runs."""
 
 
 class Dispatcher:
@@ -53,10 +42,9 @@ class Dispatcher:
         timers: Timers,
         doorbell: Doorbell,
         estimator: Estimator,
+        budget: BudgetGuard,
         planning: bool,
         parallel_limit: ParallelLimit | None = None,
-        owner_use: OwnerUse | None = None,
-        pause_run: Callable[[int], bool] | None = None,
         burst: bool = False,
         node: NodeAgent | None = None,
     ) -> None:
@@ -70,12 +58,11 @@ class Dispatcher:
         self.timers = timers
         self.doorbell = doorbell
         self.estimator = estimator
+        self.budget = budget
+        """The nightly cap and each window's owner share: what of the candidates may start."""
         self.planning = planning
         """A planner is wired: queued tasks get a plan before they run."""
         self.parallel_limit = parallel_limit
-        self.owner_use = owner_use
-        self.pause_run = pause_run
-        """Stops a live run to keep the owner's share (the executor's `pause_for_budget`)."""
         self.burst = burst
         self.tz = self.settings.local_tz
 
@@ -106,26 +93,10 @@ class Dispatcher:
                 continue
             if check.after_reset and lane.gate.probing(now, self.follower.run_starts(lane)):
                 continue
-            if await self._night_spent(now):
+            if await self.budget.night_spent(now):
                 return started
             started += await self._claim(lane, now, check.round or round_, free, alone=check.after_reset)
         return started
-
-    async def _night_spent(self, now: datetime) -> bool:
-        """The owner's nightly cap (`/budget night`) is reached: nothing new starts tonight."""
-        if self.burst:
-            return False
-        budgets = await load_budgets(self.store, self.settings)
-        if budgets.nightly_usd is None:
-            return False
-        spend = await night_spend(self.store, now, self.tz)
-        if spend.night_usd < budgets.nightly_usd:
-            return False
-        reason = (f"tonight's spend ${spend.night_usd:.2f} reached your nightly cap "
-                  f"${budgets.nightly_usd:.2f}; work waits for tomorrow's night (noon)")
-        ready = await self.store.tasks.runnable(now)
-        await self._record_waits({t.id: reason for t in ready}, now)
-        return True
 
     async def _claim(
         self, lane: Lane, now: datetime, round_: Round, free: int, *, alone: bool,
@@ -196,19 +167,16 @@ class Dispatcher:
 
     async def _note_model_waits(self, now: datetime, holds: dict[str, datetime], allowed: set[int]) -> None:
         """Why a ready task waits for a model family's reset, for `show` and the phone."""
-        waits: dict[str, str] = {}
+        waits: dict[int, str] = {}
         for task in await self.store.tasks.runnable(now):
             if task.id in allowed:
                 continue
             needs = family(task_models(task, self.settings)[0]) or min(holds, key=lambda k: holds[k])
             until = holds.get(needs) or min(holds.values())
-            waits[str(task.id)] = (
+            waits[task.id] = (
                 f"it needs {needs.capitalize()}, whose weekly limit holds until"
                 f" {until.astimezone(self.tz):%a %d %b %H:%M}; tag it fallback:MODEL to go on with another")
-        if waits:
-            record = await self.store.kv.get(WAITS_KEY) or {}
-            merged = {**(record.get("waits") or {}), **waits}
-            await self.store.kv.set(WAITS_KEY, {"at": iso(now), "waits": merged})
+        await self.budget.add_waits(waits, now)
 
     async def could_run(self, task: Task, now: datetime) -> bool:
         """Could `task` start on some account, as far as model limits go?"""
@@ -291,7 +259,7 @@ class Dispatcher:
         ready = [t for t in ready if not (t.session_id and t.account and t.account in self.lanes.keys
                                           and t.account != lane.key)]
         if not ready:
-            await self._record_waits({}, now)
+            await self.budget.record_waits({}, now)
             return None
         resuming = set(lane.gate.resume_first)
         histories: dict[str | None, list[int]] = {}
@@ -309,103 +277,5 @@ class Dispatcher:
                     anytime=ANYTIME_TAG in task.tags,
                 )
             )
-        picture, used = await self.horizon(now, round_.fresh_window, lane)
-        plan = plan_protected(candidates, used_tokens=used,
-                              committed_tokens=self.follower.in_flight_tokens(lane), horizon=picture)
-        await self._record_waits(plan.reasons, now)
-        return plan
-
-    async def horizon(
-        self, now: datetime, fresh_window: bool = False, lane: Lane | None = None,
-    ) -> tuple[Horizon, int]:
-        """What is kept for the owner from now on, and what the open window has used.
-
-        The same code the simulator runs (`core.scheduling.protect`): the reserve over the
-        window's whole span net of the owner's own use in it, their learned use, and the
-        next window where a run spills past the reset. Per account: its own window."""
-        lane = lane or self.lanes.first
-        state = lane.usage.last
-        # Only a measured utilization tells the window's size: the monitor also derives one
-        # from the logs (used / largest block), which would call any window full.
-        measured = state is not None and dict(state.sources).get("utilization") in MEASURED_UTILIZATION
-        choice = choose_capacity(
-            utilization=state.utilization if measured and not fresh_window and state else None,
-            tokens_used=state.tokens_used if state is not None else None,
-            largest_block_tokens=state.capacity_tokens if state is not None else None,
-            setting_tokens=self.settings.window_capacity_tokens,
-        )
-        capacity, exact = choice.tokens, choice.source in EXACT_CAPACITY_SOURCES
-        if not exact and self.settings.window_capacity_tokens > 0:
-            # The owner's own figure beats a lower bound read off the largest block seen.
-            capacity, exact = self.settings.window_capacity_tokens, True
-        window_start = None if fresh_window or state is None else state.window_start
-        used = 0 if window_start is None or state is None else int(state.tokens_used)
-        ours = await self._our_tokens_in(now, lane) if used else 0
-        source = lane.owner_use or (self.owner_use if lane is self.lanes.first else None)
-        book = await source(now) if source is not None else None
-        picture = horizon(
-            now, window_start=window_start, capacity_tokens=capacity, capacity_exact=exact,
-            reserve=(await load_budgets(self.store, self.settings)).reserve_by_hour(self.settings),
-            owner_need=(lambda a, b: book.expected(a, b, now)) if book is not None else None,
-            tz=self.tz, burn_tokens_per_min=await self.estimator.burn_tokens_per_min(now),
-            parallel=self.settings.max_parallel, owner_used_tokens=max(0, used - ours),
-            owner_peak_tokens_per_hour=book.peak_per_hour(now) if book is not None else None,
-        )
-        return picture, used
-
-    async def _our_tokens_in(self, now: datetime, lane: Lane) -> int:
-        """Tokens nightshift's own runs spent in the open window (the rest is the owner's).
-
-        A run that overlaps the window counts whole: counting too much of it as ours only
-        makes the owner's share look smaller, and so keeps more of the window for them."""
-        end = lane.usage.window_end(now)
-        if end is None:
-            return 0
-        start = end - WINDOW_LENGTH
-        runs = await self.store.runs.between(start - WINDOW_LENGTH, end)
-        first = lane is self.lanes.first  # runs from before accounts were its
-        return sum(r.tokens.total for r in runs if (r.finished_at is None or r.finished_at >= start)
-                   and (r.account == lane.key or (first and r.account is None)))
-
-    async def enforce_stop_line(self, now: datetime) -> list[int]:
-        """Pause the runs in flight once the window's use reaches what is kept for the owner.
-
-        Estimates can be off tenfold: a run admitted with room to spare can still eat into the
-        owner's share, and admission alone cannot keep that promise. Runs of tasks tagged
-        `anytime` go on; the others end `interrupted` and resume their sessions later."""
-        if self.burst or self.pause_run is None or not self.follower.active:
-            return []
-        paused: list[int] = []
-        for lane in self.lanes:  # each account's window against its own line
-            running = self.follower.on(lane)
-            if not running:
-                continue
-            picture, used = await self.horizon(now, lane=lane)
-            line = stop_line(picture)
-            if line is None or used < line:
-                continue
-            stopped = [a.task.id for a in running
-                       if ANYTIME_TAG not in a.task.tags and self.pause_run(a.task.id)]
-            if stopped:
-                event("budget stop", tasks=stopped, used=used, line=line, reason=picture.reason,
-                      account=lane.account.name)
-            paused += stopped
-        return paused
-
-    async def _record_waits(self, reasons: dict[int, str], now: datetime) -> None:
-        waits = {str(task_id): reason for task_id, reason in reasons.items()}
-        if waits or await self.store.kv.get(WAITS_KEY):
-            await self.store.kv.set(WAITS_KEY, {"at": iso(now), "waits": waits})
-
-    def capacity(self, fresh_window: bool, lane: Lane | None = None) -> WindowCapacity | None:
-        """An account's window: its size and spend (runs in flight count at their estimates)."""
-        lane = lane or self.lanes.first
-        state = lane.usage.last
-        return window_capacity(
-            utilization=state.utilization if state is not None else None,
-            tokens_used=state.tokens_used if state is not None else None,
-            largest_block_tokens=state.capacity_tokens if state is not None else None,
-            setting_tokens=self.settings.window_capacity_tokens,
-            fresh_window=fresh_window,
-            in_flight_tokens=self.follower.in_flight_tokens(lane),
-        )
+        return await self.budget.plan(now, lane, candidates, fresh_window=round_.fresh_window,
+                                      committed_tokens=self.follower.in_flight_tokens(lane))

@@ -44,6 +44,8 @@ class Lane:
     """The day the pace last held this account (said once a day)."""
     owner_use: OwnerUse | None = None
     """The owner's own use of this account per hour (its logs less nightshift's sessions)."""
+    first: bool = False
+    """The first account named: runs and tasks from before accounts (none recorded) are its."""
 
     async def owner_expected(self, now: datetime) -> float:
         """Tokens the owner is expected to use on this account over the next five hours."""

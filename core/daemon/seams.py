@@ -8,7 +8,7 @@ Production implementations: `core.execution.executor.Executor` (TaskExecutor),
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -78,7 +78,6 @@ class ParallelLimit(Protocol):
     async def __call__(self, now: datetime, window_end: datetime | None) -> int: ...
 
 
-LearnedEstimate = Callable[[Task], Awaitable[int | None]]
 FinishedHook = Callable[[Task, Run | None], None]
 """Told of every finished run (`run --burst` prints a line, the demo shows it)."""
 

@@ -133,7 +133,7 @@ async def test_the_owners_own_evening_use_is_learned_from_the_logs_and_kept(
         _claude_log(config, "nightshift-session", evening, 9_000_000)
     await dservice.cancel(ours.id)
     running = await start_daemon(tz="UTC", window_capacity_tokens=6_000_000, clock=lambda: thursday_6pm)
-    picture, _ = await running.daemon.dispatcher.horizon(thursday_6pm)
+    picture, _ = await running.daemon.budget.horizon(thursday_6pm, running.daemon.lanes.first)
     # 2,000,000 expected between 18:00 and 23:00 (nightshift's 9,000,000 are not the owner's),
     # padded by the safety factor.
     assert picture.keep_tokens == round(2_000_000 * SAFETY)
