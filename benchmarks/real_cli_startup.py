@@ -96,20 +96,21 @@ def bare_start(real: bool, binary: str, api: m.MessagesAPI, base: Path, runs: in
 
 
 async def measure(real: bool, binary: str, runs: int, cycles: int) -> dict[str, list[float]]:
-    from core.daemon import Daemon
-    from core.execution.executor import Executor
+    from core.assembly import ExecutorTimings, build_daemon
     from core.execution.tmux import TmuxRunner
-    from core.service import Service
     from core.settings import load_settings
+    from core.store.store import open_store
 
     api = m.MessagesAPI().start()
     base = Path(tempfile.mkdtemp(prefix="ns-cli-bench-"))
     _world(base, api.url, binary)
     figures: dict[str, list[float]] = {"bare start": bare_start(real, binary, api, base, runs)}
     settings = load_settings(env_file=None)
-    service = await Service.open(settings)
     runner = TmuxRunner(settings.tmux_socket)
-    executor = Executor(settings, service.store, runner, poll_interval_s=0.02)
+    # The production wiring, as `nightshift run` builds it; the run figure drives its executor.
+    daemon = build_daemon(settings, await open_store(settings), runner=runner,
+                          install_signal_handlers=False, timings=ExecutorTimings(poll_interval_s=0.02))
+    service, executor = daemon.service, daemon.follower.executor
     try:
         figures["run"] = []
         for i in range(runs):
@@ -122,7 +123,6 @@ async def measure(real: bool, binary: str, runs: int, cycles: int) -> dict[str, 
             assert run.outcome is not None and run.outcome.value == "success", run.summary
             figures["run"].append(time.monotonic() - before)
 
-        daemon = Daemon(service, executor, install_signal_handlers=False)
         job = asyncio.create_task(daemon.run())
         figures["reset-to-start"] = []
         for i in range(cycles):
