@@ -148,8 +148,10 @@ def beside(rounds: int) -> Any:
 async def outages(count: int, seed: int) -> Any:
     from bot.runtime import running_bot
     from bot.sender import RetryPolicy
+    from core.assembly import owner_notifier
     from core.service import Service
     from core.settings import load_settings
+    from core.store.store import open_store
     from tests.bot.conftest import FAST, OWNER, FakeClock
     from tests.fakes.telegram_api import TOKEN, FakeTelegram
     from tests.reliability.scenarios import outage_scenario
@@ -163,7 +165,9 @@ async def outages(count: int, seed: int) -> Any:
         settings = load_settings(env_file=None, telegram_bot_token=TOKEN,
                                  telegram_allowed_users=frozenset({OWNER}),
                                  telegram_api_base_url=fake.base_url)
-        service = await Service.open(settings)
+        store = await open_store(settings)
+        # As the daemon wires it: notifications go through the outbox the bot delivers.
+        service = Service(settings, store, notifier=owner_notifier(settings, store))
         try:
             async with running_bot(settings, service, options) as runtime:
                 return await outage_scenario(service.notifier, fake, runtime, OWNER, count=count,
