@@ -20,7 +20,7 @@ from core.errors import NightshiftError
 from core.store.files import corrupt, is_corruption
 from core.usage.blocks import to_ms
 from core.usage.config import UsageConfig, read_config
-from core.usage.index import UsageIndex
+from core.usage.index import Handover, UsageIndex
 from core.usage.report import BlocksQuery, blocks_document
 from core.usage.tree import ProgressHook
 
@@ -36,12 +36,15 @@ thirty, and the daemon's store checkpoints at its own pace."""
 
 
 def blocks_text(config: UsageConfig, query: BlocksQuery, now: datetime,
-                progress: ProgressHook | None = None, close: bool = True) -> str:
+                progress: ProgressHook | None = None, close: bool = True,
+                handover: Handover | None = None) -> str:
     """Scan (incrementally) and print `ccusage blocks --json`'s document."""
-    index = UsageIndex.open(config)
+    index = UsageIndex.open(config, handover)
     index.conn.execute(f"PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}")
     try:
         _, view = index.refresh(to_ms(now), progress)
+        if config.tz:
+            index.remember_zone(config.tz)
     finally:
         if close:
             index.close()
@@ -71,7 +74,7 @@ def parse_args(argv: Sequence[str]) -> BlocksQuery | None:
                        until=values.get("--until"))
 
 
-def main(argv: Sequence[str], hard_exit: bool = False) -> int | None:
+def main(argv: Sequence[str], hard_exit: bool = False, handover: Handover | None = None) -> int | None:
     """Run `usage blocks --json …` if that is what `argv` is; None: not handled here.
 
     `hard_exit` (the CLI entry point) ends the process right after the output: closing the
@@ -89,7 +92,7 @@ def main(argv: Sequence[str], hard_exit: bool = False) -> int | None:
     if config is None:
         return None
     try:
-        text = blocks_text(config, query, datetime.now(UTC), close=not hard_exit)
+        text = blocks_text(config, query, datetime.now(UTC), close=not hard_exit, handover=handover)
     except NightshiftError as exc:
         sys.stderr.write(f"error: {exc.message}\n")
         return exc.exit_code

@@ -21,20 +21,15 @@ from datetime import date, tzinfo
 from typing import Any, NamedTuple
 
 from core.errors import InvalidInput
+from core.usage import render
 from core.usage.blocks import (
     SESSION_MS,
     Block,
     BlockBuilder,
-    block_json,
     from_ms,
-    iso_ms,
-    number,
 )
-
-CACHE_FORMAT = "3"
-"""Bump when the cached JSON of a block changes shape: the cache is then rebuilt."""
-RECENT_MS = 3 * 24 * 60 * 60 * 1000
-"""`--recent`: ccusage's DEFAULT_RECENT_DAYS (3)."""
+from core.usage.render import render_block
+from core.usage.stored import CACHE_FORMAT, LIVE_KEY, decode_live, encode_live
 
 _ENTRY_COLUMNS = (
     "ts_ms, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens,"
@@ -139,42 +134,9 @@ def _set_state(conn: sqlite3.Connection, key: str, value: object) -> None:
         conn.execute("INSERT OR REPLACE INTO usage_state (key, value) VALUES (?, ?)", (key, str(value)))
 
 
-def render_fragment(value: dict[str, Any]) -> str:
-    """One block as it appears inside `JSON.stringify({blocks}, null, 2)`: indented by 4."""
-    text = json.dumps(value, indent=2, ensure_ascii=False)
-    return "\n".join("    " + line for line in text.split("\n"))
-
-
-_text = json.encoder.encode_basestring
-
-
 def render_closed(block: Block) -> str:
-    """`render_fragment(block_json(block, now))` for a block that is not active, written out
-    directly: a cold scan renders thousands of them (a test holds the two equal)."""
-    if block.is_active:
-        return render_fragment(block_json(block, block.end_ms))
-    start = iso_ms(block.start_ms)
-    models = ("[]" if not block.models else
-              "[\n" + ",\n".join("        " + _text(model) for model in block.models) + "\n      ]")
-    return "".join((
-        '    {\n      "id": ', _text(f"gap-{start}" if block.is_gap else start),
-        ',\n      "startTime": "', start,
-        '",\n      "endTime": "', iso_ms(block.end_ms),
-        '",\n      "actualEndTime": ', "null" if block.last_ms is None else f'"{iso_ms(block.last_ms)}"',
-        ',\n      "isActive": false,\n      "isGap": ', "true" if block.is_gap else "false",
-        ',\n      "entries": ', str(block.entries),
-        ',\n      "tokenCounts": {\n        "inputTokens": ', repr(number(block.input_tokens)),
-        ',\n        "outputTokens": ', repr(number(block.output_tokens)),
-        ',\n        "cacheCreationInputTokens": ', repr(number(block.cache_creation_tokens)),
-        ',\n        "cacheReadInputTokens": ', repr(number(block.cache_read_tokens)),
-        '\n      },\n      "totalTokens": ', repr(number(block.total_tokens)),
-        ',\n      "costUSD": ', repr(number(block.cost)),
-        ',\n      "costEstimated": true' if block.estimated else "",
-        ',\n      "models": ', models,
-        ',\n      "burnRate": null,\n      "projection": null',
-        "" if block.reset_ms is None else f',\n      "usageLimitResetTime": "{iso_ms(block.reset_ms)}"',
-        "\n    }",
-    ))
+    """The stored text of a block that a later entry closed (never active: see `_load_blocks`)."""
+    return render_block(block.state(), block.is_gap, block.is_active, block.end_ms)
 
 
 def load_blocks(conn: sqlite3.Connection, now_ms: int, session_ms: int = SESSION_MS,
@@ -290,6 +252,9 @@ def _load_blocks(conn: sqlite3.Connection, now_ms: int, session_ms: int, write: 
     if builder.closed and not write:
         return None  # new blocks closed: they go into the cache
     current = builder.current
+    open_state = current.state() if current is not None else None
+    if not write and decode_live(state.get(LIVE_KEY)) != open_state:
+        return None  # the lean path's copy of the open block is missing or behind
     if write:
         next_seq = (conn.execute("SELECT COALESCE(MAX(seq), 0) FROM usage_blocks").fetchone()[0]) + 1
         fresh = [(next_seq + n, block.start_ms, block.first_ms if not block.is_gap else block.start_ms,
@@ -309,6 +274,7 @@ def _load_blocks(conn: sqlite3.Connection, now_ms: int, session_ms: int, write: 
                     if dirty is None or values[3] < dirty][-(SNAPSHOTS - 1):]
             kept.append(current.state())
         _set_state(conn, "open_block", json.dumps(kept) if kept else None)
+        _set_state(conn, LIVE_KEY, encode_live(open_state))
         _set_state(conn, "dirty_from_ms", None)
         _set_state(conn, "format", CACHE_FORMAT)
         _set_state(conn, "session_ms", session_ms)
@@ -369,30 +335,5 @@ def blocks_document(view: BlockView, query: BlocksQuery, zone: tzinfo | None) ->
             if not (query.since and local_day(item.start_ms, zone) < query.since)
             and not (query.until and local_day(item.start_ms, zone) > query.until)
         ]
-    if not items:
-        return json.dumps({"blocks": []}, separators=(",", ":"))
-    largest = 0.0
-    if query.token_limit in (None, "", "max"):
-        largest = max((i.total_tokens for i in items if not i.is_gap and not i.is_active), default=0)
-    if query.recent:
-        items = [i for i in items if i.start_ms >= view.now_ms - RECENT_MS or i.is_active]
-    if query.active:
-        items = [i for i in items if i.is_active]
-        if not items:
-            return json.dumps({"blocks": [], "message": "No active block"}, separators=(",", ":"))
-    if query.token_limit in (None, "", "max"):
-        limit = int(largest) if largest > 0 else None
-    else:
-        limit = int(query.token_limit or 0)
-    fragments = []
-    for item in items:
-        if item.body is not None:
-            fragments.append(item.body)
-        else:
-            assert item.block is not None
-            fragments.append(render_fragment(block_json(
-                item.block, view.now_ms, limit, limit_given=query.token_limit is not None)))
-    if not fragments:
-        return '{\n  "blocks": []\n}'
-    return '{\n  "blocks": [\n' + ",\n".join(fragments) + "\n  ]\n}"
-
+    return render.document(items, view.now_ms, active=query.active, recent=query.recent,
+                           token_limit=query.token_limit)
