@@ -28,7 +28,7 @@ LIVE_KEY = "live_block"
 """`usage_state` key: the open block's totals after the last refresh (`encode_live`)."""
 ZONE_KEY = "zone_checked"
 """`usage_state` key: the owner's zone as the last full `usage blocks` run accepted it."""
-_LIVE_FORMAT = "v1;"
+_LIVE_FORMAT = "v1;"  # bump with any change below: an older text then reads as none
 
 
 def _field(value: Any) -> str:
@@ -41,7 +41,7 @@ def _field(value: Any) -> str:
     if type(value) is float:
         return "f" + value.hex()
     if type(value) is list and all(type(item) is str for item in value):
-        return "s" + ".".join(item.encode("utf-8", "surrogatepass").hex() for item in value)
+        return "s" + ".".join("x" + item.encode("utf-8", "surrogatepass").hex() for item in value)
     raise TypeError(f"cannot keep {type(value).__name__} in a block state")
 
 
@@ -57,7 +57,9 @@ def _value(text: str) -> Any:
         return float.fromhex(body)
     if kind == "s":
         parts = body.split(".") if body else []
-        return [bytes.fromhex(item).decode("utf-8", "surrogatepass") for item in parts]
+        if not all(part.startswith("x") for part in parts):
+            raise ValueError("not a list of names")
+        return [bytes.fromhex(part[1:]).decode("utf-8", "surrogatepass") for part in parts]
     raise ValueError(f"not a block state field: {text[:20]!r}")
 
 

@@ -165,7 +165,8 @@ def test_a_closed_block_is_rendered_as_json_dumps_renders_it(
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(moments, numbers, numbers, st.floats(0, 50, allow_nan=False),
                           st.sampled_from(["claude-opus-4-5", "m\u00e9\"\\\n\x01\u2028", None]),
-                          st.one_of(st.none(), st.integers(1, 2**40)), st.booleans()), min_size=1, max_size=20),
+                          st.one_of(st.none(), st.integers(1, 2**40)), st.booleans()),
+                min_size=1, max_size=20),
        st.integers(-10, 6 * 60), st.one_of(st.none(), st.integers(0, 2**40)))
 def test_a_live_block_is_rendered_as_json_dumps_renders_it(
         items: list[tuple[datetime, float, float, float, str | None, int | None, bool]], after_min: int,
@@ -181,7 +182,8 @@ def test_a_live_block_is_rendered_as_json_dumps_renders_it(
         assert render_block(block.state(), block.is_gap, block.is_active, now_ms, limit) == expected
 
 
-@given(st.integers(to_ms(datetime(1000, 1, 1, tzinfo=UTC)), to_ms(datetime(9999, 12, 31, 23, 59, tzinfo=UTC))))
+@given(st.integers(to_ms(datetime(1000, 1, 1, tzinfo=UTC)),
+                   to_ms(datetime(9999, 12, 31, 23, 59, tzinfo=UTC))))
 def test_iso_ms_is_javascripts_to_iso_string(ts_ms: int) -> None:
     moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ts_ms)
     assert iso_ms(ts_ms) == f"{moment:%Y-%m-%dT%H:%M:%S}.{ts_ms % 1000:03d}Z"
