@@ -87,14 +87,20 @@ def answer(argv: Sequence[str]) -> Seen | None:
     text, seen = lean_document(config, flags, time.time_ns() // 1_000_000)
     if text is None:
         return seen
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
+    if sys.stdout.encoding.replace("-", "").lower() == "utf8":
+        sys.stdout.flush()
+        sys.stdout.buffer.writelines(text)  # as stored: no decoding and encoding again
+        sys.stdout.buffer.flush()
+    else:
+        sys.stdout.write(b"".join(text).decode())
+        sys.stdout.flush()
     # Closing the connection would checkpoint the WAL (an fsync); nothing is left to write.
     os._exit(0)
 
 
-def lean_document(config: LeanConfig, flags: set[str], now_ms: int) -> tuple[str | None, Seen | None]:
-    """(The `blocks --json` text at `now_ms` or None, what was done)."""
+def lean_document(config: LeanConfig, flags: set[str],
+                  now_ms: int) -> tuple[list[bytes | memoryview] | None, Seen | None]:
+    """(The `blocks --json` line at `now_ms` as UTF-8 pieces, or None; what was done)."""
     db_path = config.db_path
     if not os.path.isfile(db_path):
         return None, None  # the full path creates it
@@ -134,12 +140,13 @@ def _connect(db_path: str) -> sqlite3.Connection:
 
 
 def _read(conn: sqlite3.Connection, seen: Seen, config: LeanConfig, flags: set[str],
-          now_ms: int) -> str | None:
+          now_ms: int) -> list[bytes | memoryview] | None:
     """The answer from the database, in one read transaction; None if the full path must run."""
     version = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0]
     if version < stored.USAGE_SCHEMA_VERSION:
         return None
-    state = dict(conn.execute("SELECT key, value FROM usage_state").fetchall())
+    state = dict(conn.execute("SELECT key, value FROM usage_state WHERE key != ?",
+                              (stored.CLOSED_KEY,)).fetchall())
     seen.known = conn.execute("SELECT path, dev, inode, size, mtime_ns FROM usage_files").fetchall()
     if (state.get("format") != stored.CACHE_FORMAT or state.get("session_ms") != str(SESSION_MS)
             or "dirty_from_ms" in state or (config.tz and state.get(stored.ZONE_KEY) != config.tz)
@@ -152,18 +159,23 @@ def _read(conn: sqlite3.Connection, seen: Seen, config: LeanConfig, flags: set[s
     live = stored.decode_live(state.get(stored.LIVE_KEY))
     if newest is None:
         empty = live is None and conn.execute("SELECT 1 FROM usage_blocks LIMIT 1").fetchone() is None
-        return '{"blocks":[]}' if empty else None
+        return [b'{"blocks":[]}\n'] if empty else None
     if newest > now_ms or live is None or state.get("cut_ms") != str(live[2]):
         return None  # entries in the future are never cached (see core.usage.report)
     is_active = active_at(live[3], live[1], now_ms)
+    body = render_block(live, False, is_active, now_ms)
+    if flags == {"json"}:  # the closed blocks' text as stored, the open block in its place
+        row = conn.execute("SELECT value FROM usage_state WHERE key = ?", (stored.CLOSED_KEY,)).fetchone()
+        if row is None or type(row[0]) is not bytes:
+            return None
+        return stored.plain_document(row[0], state.get(stored.CLOSED_SPLIT_KEY), live[0], body.encode())
     items: list[tuple[Any, ...]] = []
     if flags != {"json", "active"}:  # with --active alone, only the open block can be shown
-        items = [(start, gap, False, tokens, body, None) for start, gap, tokens, body in conn.execute(
+        items = [(start, gap, False, tokens, text, None) for start, gap, tokens, text in conn.execute(
             "SELECT start_ms, is_gap, total_tokens, body FROM usage_blocks ORDER BY seq")]
-    items.append((live[0], False, is_active, total_tokens(live),
-                  render_block(live, False, is_active, now_ms), None))
+    items.append((live[0], False, is_active, total_tokens(live), body, None))
     items.sort(key=_start)  # ccusage's stable sort: a gap can start after the next block
-    return document(items, now_ms, active="active" in flags, recent="recent" in flags)
+    return [document(items, now_ms, active="active" in flags, recent="recent" in flags).encode() + b"\n"]
 
 
 def _start(item: tuple[Any, ...]) -> int:

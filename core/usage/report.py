@@ -29,7 +29,15 @@ from core.usage.blocks import (
     from_ms,
 )
 from core.usage.render import render_block
-from core.usage.stored import CACHE_FORMAT, LIVE_KEY, decode_live, encode_live
+from core.usage.stored import (
+    CACHE_FORMAT,
+    CLOSED_KEY,
+    CLOSED_SPLIT_KEY,
+    LIVE_KEY,
+    closed_split,
+    decode_live,
+    encode_live,
+)
 
 _ENTRY_COLUMNS = (
     "ts_ms, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens,"
@@ -124,7 +132,19 @@ def _feed(conn: sqlite3.Connection, rows: Iterable[tuple[Any, ...]], builder: Bl
 
 
 def _state(conn: sqlite3.Connection) -> dict[str, str | None]:
-    return {key: value for key, value in conn.execute("SELECT key, value FROM usage_state")}
+    return {key: value for key, value in conn.execute("SELECT key, value FROM usage_state WHERE key != ?",
+                                                      (CLOSED_KEY,))}
+
+
+def _store_closed_text(conn: sqlite3.Connection, live_start: int | None) -> None:
+    """Every closed block's text joined in ccusage's order, split where the open block goes:
+    the `usage blocks --json` lean path prints it as it is (core.usage.lean)."""
+    rows = conn.execute("SELECT start_ms, body FROM usage_blocks ORDER BY seq").fetchall()
+    rows.sort(key=lambda row: int(row[0]))  # stable: ccusage's order
+    head = ",\n".join(body for start, body in rows if live_start is None or start <= live_start).encode()
+    tail = ",\n".join(body for start, body in rows if live_start is not None and start > live_start).encode()
+    conn.execute("INSERT OR REPLACE INTO usage_state (key, value) VALUES (?, ?)", (CLOSED_KEY, head + tail))
+    _set_state(conn, CLOSED_SPLIT_KEY, closed_split(live_start, len(head)))
 
 
 def _set_state(conn: sqlite3.Connection, key: str, value: object) -> None:
@@ -253,8 +273,11 @@ def _load_blocks(conn: sqlite3.Connection, now_ms: int, session_ms: int, write: 
         return None  # new blocks closed: they go into the cache
     current = builder.current
     open_state = current.state() if current is not None else None
-    if not write and decode_live(state.get(LIVE_KEY)) != open_state:
-        return None  # the lean path's copy of the open block is missing or behind
+    split = state.get(CLOSED_SPLIT_KEY)
+    live_start = current.start_ms if current is not None else None
+    if not write and (decode_live(state.get(LIVE_KEY)) != open_state
+                      or split is None or split.partition(":")[0] != str(live_start)):
+        return None  # the lean path's copy of the open block or of the closed ones is behind
     if write:
         next_seq = (conn.execute("SELECT COALESCE(MAX(seq), 0) FROM usage_blocks").fetchone()[0]) + 1
         fresh = [(next_seq + n, block.start_ms, block.first_ms if not block.is_gap else block.start_ms,
@@ -275,6 +298,9 @@ def _load_blocks(conn: sqlite3.Connection, now_ms: int, session_ms: int, write: 
             kept.append(current.state())
         _set_state(conn, "open_block", json.dumps(kept) if kept else None)
         _set_state(conn, LIVE_KEY, encode_live(open_state))
+        if fresh or plan.keep_below_seq is not None or split is None \
+                or split.partition(":")[0] != str(live_start):
+            _store_closed_text(conn, live_start)
         _set_state(conn, "dirty_from_ms", None)
         _set_state(conn, "format", CACHE_FORMAT)
         _set_state(conn, "session_ms", session_ms)

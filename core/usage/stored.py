@@ -28,6 +28,12 @@ LIVE_KEY = "live_block"
 """`usage_state` key: the open block's totals after the last refresh (`encode_live`)."""
 ZONE_KEY = "zone_checked"
 """`usage_state` key: the owner's zone as the last full `usage blocks` run accepted it."""
+CLOSED_KEY = "closed_text"
+"""`usage_state` key: the closed blocks' text, joined in ccusage's order, as UTF-8 (a BLOB:
+the only value there that is not text, never read with the others)."""
+CLOSED_SPLIT_KEY = "closed_split"
+"""`usage_state` key: `<open block's start_ms>:<bytes>`: where in `CLOSED_KEY` the open block
+goes (after every closed block that starts no later than it)."""
 _LIVE_FORMAT = "v1;"  # bump with any change below: an older text then reads as none
 
 
@@ -89,3 +95,28 @@ def price_fingerprint(texts: Sequence[str]) -> str:
     for text in texts:
         digest += [zlib.crc32(text.encode()), len(text)]
     return "-".join(f"{part:x}" for part in digest)
+
+
+def closed_split(live_start: int | None, offset: int) -> str:
+    return f"{live_start}:{offset}"
+
+
+def plain_document(closed: bytes, split: str | None, live_start: int,
+                   live: bytes) -> list[bytes | memoryview] | None:
+    """`blocks --json` (no options), in pieces to write one after the other (1.5 MB of closed
+    blocks are not copied again to join them), from the stored closed text and the open
+    block's text, with the line's end; None if `split` was not stored for this open block."""
+    start, _, offset_text = (split or "").partition(":")
+    if start != str(live_start) or not offset_text.isdigit() or int(offset_text) > len(closed):
+        return None
+    offset = int(offset_text)
+    view = memoryview(closed)
+    head, tail = view[:offset], view[offset:]
+    pieces: list[bytes | memoryview] = [b'{\n  "blocks": [\n']
+    if head:
+        pieces += [head, b",\n"]
+    pieces.append(live)
+    if tail:
+        pieces += [b",\n", tail]
+    pieces.append(b"\n  ]\n}\n")
+    return pieces

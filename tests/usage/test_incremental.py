@@ -216,7 +216,7 @@ def lean_answer(work: Path, root: Path, flags: set[str] | frozenset[str] = froze
     text, seen = lean_document(config, set(flags), to_ms(NOW) if now_ms is None else now_ms)
     if seen is not None and seen.conn is not None:
         seen.conn.close()
-    return text, seen
+    return None if text is None else b"".join(text).decode().removesuffix("\n"), seen
 
 
 def check_lean(conn: sqlite3.Connection, work: Path, root: Path, now_ms: int | None = None) -> None:
