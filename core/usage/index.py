@@ -68,8 +68,8 @@ class UsageIndex:
         return UsageScanner(self.conn, self.projects, self.prices, progress, scratch=self.scratch,
                             price_file=self.price_file).scan(walked)
 
-    def blocks(self, now_ms: int, bodies: bool = True) -> BlockView:
-        return load_blocks(self.conn, now_ms, bodies=bodies)
+    def blocks(self, now_ms: int, bodies: bool = True, closed: bool = False) -> BlockView:
+        return load_blocks(self.conn, now_ms, bodies=bodies, closed=closed)
 
     def refresh(self, now_ms: int, progress: ProgressHook | None = None) -> tuple[ScanReport, BlockView]:
         report = self.scan(progress)

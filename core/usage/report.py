@@ -37,6 +37,7 @@ from core.usage.stored import (
     closed_split,
     decode_live,
     encode_live,
+    plain_document,
 )
 
 _ENTRY_COLUMNS = (
@@ -59,11 +60,16 @@ class BlockItem(NamedTuple):
 class BlockView:
     """Every block at `now_ms`, in ccusage's order."""
 
-    __slots__ = ("items", "now_ms")
+    __slots__ = ("closed", "from_cache", "items", "now_ms")
 
-    def __init__(self, items: list[BlockItem], now_ms: int) -> None:
+    def __init__(self, items: list[BlockItem], now_ms: int, from_cache: bool = False) -> None:
         self.items = items
         self.now_ms = now_ms
+        self.from_cache = from_cache
+        """The closed blocks came from the block cache (always, unless entries lie in the future)."""
+        self.closed: tuple[object, str | None] | None = None
+        """The stored closed blocks' text and where the open block goes, read with the view
+        when asked for (`load_blocks(closed=True)`)."""
 
     def blocks(self) -> Iterator[BlockItem]:
         return iter(self.items)
@@ -160,32 +166,47 @@ def render_closed(block: Block) -> str:
 
 
 def load_blocks(conn: sqlite3.Connection, now_ms: int, session_ms: int = SESSION_MS,
-                bodies: bool = True) -> BlockView:
+                bodies: bool = True, closed: bool = False) -> BlockView:
     """Every block at `now_ms`, reusing and extending the cache of closed blocks.
 
     First read-only (a refresh with nothing new takes no write lock); if the cache must
     change, again under the write lock (another scanner may have changed it meanwhile).
     `bodies=False` leaves the rendered JSON of cached blocks unread (the monitor needs only
-    their totals and the live block).
+    their totals and the live block); `closed=True` reads their joined text instead, in the
+    same transaction (`plain_pieces`).
     """
-    conn.execute("BEGIN")
-    try:
-        view = _load_blocks(conn, now_ms, session_ms, write=False, bodies=bodies)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    if view is not None:
-        return view
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        view = _load_blocks(conn, now_ms, session_ms, write=True, bodies=bodies)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    assert view is not None
-    return view
+    for write in (False, True):
+        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            view = _load_blocks(conn, now_ms, session_ms, write=write, bodies=bodies)
+            if view is not None and closed and view.from_cache:
+                found = dict(conn.execute("SELECT key, value FROM usage_state WHERE key IN (?, ?)",
+                                          (CLOSED_KEY, CLOSED_SPLIT_KEY)))
+                view.closed = (found.get(CLOSED_KEY), found.get(CLOSED_SPLIT_KEY))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        if view is not None:
+            return view
+    raise AssertionError("unreachable: the write pass always gives a view")
+
+
+def plain_pieces(view: BlockView) -> list[bytes | memoryview] | None:
+    """`blocks --json` (no options) with its line end, as UTF-8 pieces: the stored closed
+    blocks' text as it is, the open block rendered in its place; None when the view was not
+    read with it (`load_blocks(closed=True)`) from the block cache."""
+    if view.closed is None:
+        return None
+    text, split = view.closed
+    # from the cache, the open block is the only one with a `block` (a gap may sort after it)
+    live = next((item.block for item in reversed(view.items) if item.block is not None), None)
+    if live is None:
+        return None if view.items else [b'{"blocks":[]}\n']
+    if type(text) is not bytes:
+        return None
+    body = render_block(live.state(), live.is_gap, live.is_active, view.now_ms)
+    return plain_document(text, split, live.start_ms, body.encode())
 
 
 SNAPSHOTS = 4
@@ -310,7 +331,7 @@ def _load_blocks(conn: sqlite3.Connection, now_ms: int, session_ms: int, write: 
                                block=current))
     # ccusage orders by start time with a stable sort; a gap can start after the next block.
     items.sort(key=lambda item: item.start_ms)
-    return BlockView(items, now_ms)
+    return BlockView(items, now_ms, from_cache=True)
 
 
 # --- the `blocks --json` document -----------------------------------------------------------
@@ -333,6 +354,11 @@ class BlocksQuery:
                 raise InvalidInput(f"--{name} must be a date as YYYYMMDD, not {value!r}")
         if self.token_limit not in (None, "", "max") and not re.fullmatch(r"\d+", self.token_limit or ""):
             raise InvalidInput(f"--token-limit must be a number of tokens or 'max', not {self.token_limit!r}")
+
+    @property
+    def plain(self) -> bool:
+        """No option but `--json`: the document is the stored closed blocks and the open one."""
+        return not (self.active or self.recent or self.since or self.until or self.token_limit is not None)
 
 
 def _valid_day(text: str) -> bool:

@@ -32,7 +32,7 @@ from core.usage.db import open_scan_db
 from core.usage.lean import Seen, lean_document
 from core.usage.lean_config import LeanConfig
 from core.usage.prices import load_prices
-from core.usage.report import BlocksQuery, blocks_document, load_blocks
+from core.usage.report import BlocksQuery, blocks_document, load_blocks, plain_pieces
 from core.usage.scanner import UsageScanner
 from tests.usage.logtree import assistant, at, user
 
@@ -163,6 +163,7 @@ _counter = itertools.count()
 def test_incremental_equals_cold(reader: str, steps: list[tuple[Any, ...]],
                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(scanner_module, "FAST_READER_MIN_BYTES", 0 if reader == "msgspec" else 1 << 40)
+    monkeypatch.setattr(scanner_module, "MSGSPEC_IMPORT_MIN_BYTES", 0)
     check_steps(steps)
 
 
@@ -191,6 +192,7 @@ def test_incremental_with_reader_processes_equals_cold(steps: list[tuple[Any, ..
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """The same, every read split between this process and a worker process."""
     monkeypatch.setattr(scanner_module, "FAST_READER_MIN_BYTES", 0)
+    monkeypatch.setattr(scanner_module, "MSGSPEC_IMPORT_MIN_BYTES", 0)
     monkeypatch.setattr(staging, "PARALLEL_MIN_BYTES", 0)
     finished = []
     original = parallel._Worker.finish
@@ -257,7 +259,11 @@ def check_steps(steps: list[tuple[Any, ...]], processes: int = 1) -> None:
                 walks.clear()
                 UsageScanner(conn, [root / "projects"], PRICES, scratch=work, processes=processes).scan(seen)
                 assert walks == []
+                # what `usage blocks --json` prints after a scan: the stored closed text and the open block
+                pieces = plain_pieces(load_blocks(conn, to_ms(NOW), bodies=False, closed=True))
+                assert pieces is not None
                 assert snapshot(conn) == expected, repr(steps)
+                assert b"".join(pieces).decode() == expected[2] + "\n"
                 check_lean(conn, work, root)
         finally:
             scanner_module.log_files = own_walk  # type: ignore[assignment]

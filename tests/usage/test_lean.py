@@ -291,3 +291,32 @@ def test_projects_are_found_as_before(tmp_path: Path) -> None:
         expected = _projects_dirs_with_pathlib(configured, env)
         assert project_roots([str(p) for p in configured] if configured else None, env) == expected
         assert expected
+
+
+def test_a_poll_leaves_a_small_wal_unless_someone_is_reading(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next process to open the database reads the whole WAL when no other has it open:
+    a poll that leaves a big one empties it, and never waits for a reader to do so."""
+    from core.usage import blocks_command
+    from core.usage.config import UsageConfig
+
+    monkeypatch.setattr(blocks_command, "WAL_KEEP_BYTES", 0)
+    work, root, files, conn = _setup(tmp_path)
+    conn.close()
+    files.apply(("append", 0, [assistant(BASE + timedelta(minutes=m), msg=f"m{m}", req="r")
+                               for m in range(50)]))
+    config = UsageConfig(home=work / "state", claude_config_dirs=(root,), tz="", prices_file=None)
+    wal = work / "state" / "nightshift.db-wal"
+    reader = sqlite3.connect(work / "state" / "nightshift.db", isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT COUNT(*) FROM usage_files").fetchall()  # a read in progress
+    first = b"".join(blocks_command.blocks_output(config, BlocksQuery(), NOW, close=True))
+    assert wal.stat().st_size > 0  # not emptied under a reader (and not waited for)
+    reader.execute("COMMIT")
+    reader.close()
+    files.apply(("append", 0, [assistant(BASE + timedelta(minutes=60), msg="late", req="r")]))
+    # as the CLI does: its connection stays open to the end (closing the last one would
+    # checkpoint and delete the WAL anyway)
+    second = b"".join(blocks_command.blocks_output(config, BlocksQuery(), NOW, close=False))
+    assert wal.stat().st_size == 0
+    assert first != second and second.decode() == cold(root, work)[2] + "\n"
