@@ -172,13 +172,15 @@ def load_blocks(conn: sqlite3.Connection, now_ms: int, session_ms: int = SESSION
     First read-only (a refresh with nothing new takes no write lock); if the cache must
     change, again under the write lock (another scanner may have changed it meanwhile).
     `bodies=False` leaves the rendered JSON of cached blocks unread (the monitor needs only
-    their totals and the live block); `closed=True` reads their joined text instead, in the
-    same transaction (`plain_pieces`).
+    their totals and the live block); `closed=True` reads their joined text instead of
+    their rows, in the same transaction (`plain_pieces`): the view then holds the open
+    block only (unless entries lie in the future: then every block, as always).
     """
     for write in (False, True):
         conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         try:
-            view = _load_blocks(conn, now_ms, session_ms, write=write, bodies=bodies)
+            view = _load_blocks(conn, now_ms, session_ms, write=write, bodies=bodies and not closed,
+                                rows=not closed)
             if view is not None and closed and view.from_cache:
                 found = dict(conn.execute("SELECT key, value FROM usage_state WHERE key IN (?, ?)",
                                           (CLOSED_KEY, CLOSED_SPLIT_KEY)))
@@ -257,7 +259,7 @@ def _plan(conn: sqlite3.Connection, state: dict[str, str | None], session_ms: in
 
 
 def _load_blocks(conn: sqlite3.Connection, now_ms: int, session_ms: int, write: bool,
-                 bodies: bool = True) -> BlockView | None:
+                 bodies: bool = True, rows: bool = True) -> BlockView | None:
     state = _state(conn)
     newest = conn.execute("SELECT MAX(ts_ms) FROM usage_entries WHERE winner = 1").fetchone()[0]
     # A closed block is inactive only once `now` has passed the entry that closed it; with
@@ -279,16 +281,16 @@ def _load_blocks(conn: sqlite3.Connection, now_ms: int, session_ms: int, write: 
     body_column = "body" if bodies else "NULL"
     # BlockItem's fields, straight from SQLite
     cached = conn.execute(f"SELECT start_ms, is_gap, 0, total_tokens, {body_column}, NULL"
-                          " FROM usage_blocks ORDER BY seq").fetchall()
+                          " FROM usage_blocks ORDER BY seq").fetchall() if rows else []
     if plan.restart_ms is None:
-        rows = conn.execute(f"SELECT {_ENTRY_COLUMNS} FROM usage_entries WHERE winner = 1 ORDER BY ts_ms")
+        entries = conn.execute(f"SELECT {_ENTRY_COLUMNS} FROM usage_entries WHERE winner = 1 ORDER BY ts_ms")
     else:
         after = ">" if plan.resume is not None else ">="
-        rows = conn.execute(f"SELECT {_ENTRY_COLUMNS} FROM usage_entries WHERE winner = 1 AND ts_ms {after} ?"
-                            " ORDER BY ts_ms", (plan.restart_ms,))
+        entries = conn.execute(f"SELECT {_ENTRY_COLUMNS} FROM usage_entries WHERE winner = 1"
+                               f" AND ts_ms {after} ? ORDER BY ts_ms", (plan.restart_ms,))
     builder = BlockBuilder(session_ms)
     builder.current = plan.resume
-    _feed(conn, rows, builder)
+    _feed(conn, entries, builder)
     builder.blocks(now_ms)  # sets is_active
     if builder.closed and not write:
         return None  # new blocks closed: they go into the cache
@@ -307,8 +309,9 @@ def _load_blocks(conn: sqlite3.Connection, now_ms: int, session_ms: int, write: 
         if fresh:
             conn.executemany("INSERT INTO usage_blocks (seq, start_ms, first_ms, is_gap, total_tokens, body)"
                              " VALUES (?,?,?,?,?,?)", fresh)
-            cached.extend((start, gap, 0, total, body if bodies else None, None)
-                          for _, start, _, gap, total, body in fresh)
+            if rows:
+                cached.extend((start, gap, 0, total, body if bodies else None, None)
+                              for _, start, _, gap, total, body in fresh)
         _set_state(conn, "cut_ms", current.first_ms if current is not None else None)
         kept: list[list[Any]] = []
         if current is not None:

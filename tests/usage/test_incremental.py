@@ -413,10 +413,10 @@ def test_a_failing_file_stops_nothing_and_is_named_once(tmp_path: Path, monkeypa
 
     original = decode_stdlib.decode_line
 
-    def failing(line: bytes) -> Any:
+    def failing(line: bytes, seen: Any = ()) -> Any:
         if b"EIO" in line:
             raise OSError(5, "Input/output error")
-        return original(line)
+        return original(line, seen)
 
     monkeypatch.setattr(decode_stdlib, "decode_line", failing)
     monkeypatch.setattr(scanner_module, "FAST_READER_MIN_BYTES", 1 << 40)
