@@ -1,11 +1,13 @@
 """`nightshift usage blocks` without the full CLI: what both the typer command and the fast
 path run, and the fast path itself.
 
-Status lines and scripts poll `usage blocks --json` every few seconds. An incremental scan
-takes a few milliseconds, but importing typer, pydantic-settings and the service takes
-several hundred; so `core.cli.main` hands exactly this command line (and nothing it does
-not fully understand) to `main()` here, which imports only the scanner. Any other form,
-`--help` included, goes through typer, which calls the same `blocks_text()`.
+Status lines and scripts poll `usage blocks --json` every few seconds. When no log changed,
+core.usage.lean answers before anything here is imported; otherwise it hands its walk and
+connection to `main()` here, which imports only the scanner (an incremental scan takes a
+few milliseconds, importing typer, pydantic-settings and the service several hundred).
+`core.cli.main` hands exactly this command line (and nothing it does not fully understand)
+to these two; any other form, `--help` included, goes through typer, which calls the same
+`blocks_text()`.
 """
 
 from __future__ import annotations

@@ -8,6 +8,10 @@ the last open block (`cut_ms`) when every change is after it (appends: a few row
 otherwise from the last cached block that starts before the change (a late-synced file):
 the blocks before it and the gap block that precedes it cannot have changed. A refresh
 with nothing new writes nothing.
+
+For `usage blocks --json` (core.usage.lean) a refresh also keeps the open block's totals
+and every closed block's text joined in ccusage's order, so the answer is that text with
+the open block rendered in its place: no row per block is read, sorted or joined.
 """
 
 from __future__ import annotations

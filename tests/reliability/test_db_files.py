@@ -32,6 +32,9 @@ from core.store.store import Store
 from core.usage.config import UsageConfig
 from core.usage.db import open_scan_db
 from core.usage.index import UsageIndex
+from core.usage.lean import lean_document
+from core.usage.lean_config import LeanConfig
+from core.usage.report import load_blocks
 
 OTHER_PROCESS = """
 import sqlite3, sys
@@ -89,8 +92,26 @@ def _scan_with_links_to_the_database(settings: Settings) -> None:
     assert report.files == 0, "nightshift's own files are not Claude's logs"
 
 
+def _lean_past_links(settings: Settings) -> None:
+    """The `usage blocks` lean path answers (or hands over) with the same links planted: it
+    stats them, never opens them, and its own connection is SQLite's."""
+    _scan_with_links_to_the_database(settings)
+    config = UsageConfig.from_settings(settings)
+    conn = open_scan_db(settings.db_path)
+    load_blocks(conn, 0)  # a refresh: the lean path can answer now
+    conn.close()
+    lean = LeanConfig({"nightshift_home": str(settings.home), "nightshift_tz": "",
+                       "claude_config_dir": ",".join(str(p) for p in config.claude_config_dirs),
+                       "nightshift_usage_prices_file": ""})
+    text, seen = lean_document(lean, {"json"}, 0)
+    assert text is not None and seen is not None and seen.listing == []
+    assert seen.conn is not None
+    seen.conn.close()
+
+
 WAYS_IN: dict[str, Callable[[Settings, Path], object]] = {
     "usage scan through links to the database": lambda s, _: _scan_with_links_to_the_database(s),
+    "usage blocks lean path past links to the database": lambda s, _: _lean_past_links(s),
     "prepare_database_file": lambda s, _: prepare_database_file(s.db_path),
     "migrate_file": lambda s, _: migrate_file(s.db_path),
     "usage index": lambda s, _: open_scan_db(s.db_path).close(),
