@@ -127,7 +127,8 @@ def main(argv: Sequence[str], hard_exit: bool = False, handover: Handover | None
         return None  # let typer report bad values the usual way
     if query is None:
         return None
-    config = read_config()
+    # With the lean path's connection open, no settings file is opened again: its values.
+    config = read_config(values=handover.values if handover is not None else None)
     if config is None:
         return None
     try:

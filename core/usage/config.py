@@ -69,18 +69,21 @@ def _split(value: str) -> tuple[Path, ...]:
     return tuple(Path(part.strip()) for part in value.split(",") if part.strip())
 
 
-def read_config(env: Mapping[str, str] | None = None, env_file: str | None = DISCOVER
-                ) -> UsageConfig | None:
+def read_config(env: Mapping[str, str] | None = None, env_file: str | None = DISCOVER,
+                values: Mapping[str, str] | None = None) -> UsageConfig | None:
     """The usage settings as `load_settings()` would read them, or None if in doubt.
 
     `env_file`: one file, None for none, or (the default) the files `load_settings()` reads.
+    `values`: the four settings as `settings_values` already read them (the `usage blocks`
+    lean path's: with its connection open, no file is opened again, see core.usage.lean).
     """
-    env = os.environ if env is None else env
-    files = config_names() if env_file == DISCOVER else [env_file] if env_file else []
-    try:
-        values = settings_values(env, [name for name in files if os.path.isfile(name)], _dotenv_values)
-    except ImportError:
-        return None
+    if values is None:
+        env = os.environ if env is None else env
+        files = config_names() if env_file == DISCOVER else [env_file] if env_file else []
+        try:
+            values = settings_values(env, [name for name in files if os.path.isfile(name)], _dotenv_values)
+        except ImportError:
+            return None
     if values is None:
         return None
     tz = values["nightshift_tz"]

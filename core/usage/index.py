@@ -7,6 +7,7 @@ keeping them here means they cannot disagree about what a refresh is.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
@@ -31,6 +32,8 @@ class Handover(Walked, Protocol):
 
     db_path: str
     conn: sqlite3.Connection | None
+    values: Mapping[str, str]
+    """The settings it read before connecting (read_config(values=...))."""
 
 
 class UsageIndex:
@@ -49,7 +52,9 @@ class UsageIndex:
     @classmethod
     def open(cls, config: UsageConfig, handover: Handover | None = None) -> UsageIndex:
         """`handover`: the lean path's connection and walk, used when it is of this database."""
-        prices = load_prices(config.price_file)
+        from core.store.names import database_inodes
+
+        prices = load_prices(config.price_file, database_inodes(str(config.db_path)))
         conn = None
         if handover is not None and handover.conn is not None:
             if handover.db_path == str(config.db_path):

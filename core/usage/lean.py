@@ -35,7 +35,7 @@ from core.usage.walk import log_files
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import sqlite3
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
     from typing import Any
 
 BUSY_TIMEOUT_S = 10.0
@@ -46,11 +46,15 @@ _FLAGS = {"--json": "json", "--active": "active", "-a": "active", "--recent": "r
 class Seen:
     """What the lean path did before it handed over, for the full path to carry on from."""
 
-    __slots__ = ("conn", "db_path", "known", "listing", "roots", "skip")
+    __slots__ = ("conn", "db_path", "known", "listing", "roots", "skip", "values")
 
     def __init__(self, db_path: str, roots: list[str], skip: frozenset[tuple[int, int]],
-                 listing: list[tuple[str, os.stat_result]]) -> None:
+                 listing: list[tuple[str, os.stat_result]], values: Mapping[str, str]) -> None:
         self.db_path = db_path
+        self.values = values
+        """The settings as read before connecting: the full path must not open a settings
+        file again while this process holds `conn` (a `.env` linked to the database would
+        drop this process's locks when closed, see core.store.files)."""
         self.roots = roots
         """The `projects/` dirs walked, as `str(Path)` writes them."""
         self.skip = skip
@@ -111,6 +115,9 @@ def lean_document(config: LeanConfig, flags: set[str],
     if not os.path.isfile(db_path):
         return None, None  # the full path creates it
     try:
+        # Every file but the logs is read before connecting: no descriptor of our own can
+        # touch the database while this process holds a connection to it.
+        fingerprint = _price_fingerprint(config.price_file, database_inodes(db_path))
         conn = _connect(db_path)
     except Exception:
         return None, None  # the full path reports what is wrong
@@ -118,12 +125,12 @@ def lean_document(config: LeanConfig, flags: set[str],
     # (the scanner compares, and walks again if its database's files differ).
     skip = database_inodes(db_path)
     roots = project_roots(config.claude_config_dirs or None)
-    seen = Seen(db_path, roots, skip, list(log_files(roots, skip)))
+    seen = Seen(db_path, roots, skip, list(log_files(roots, skip)), config.values)
     seen.conn = conn
     try:
         conn.execute("BEGIN")
         try:
-            text = _read(conn, seen, config, flags, now_ms)
+            text = _read(conn, seen, config, flags, now_ms, fingerprint)
         finally:
             conn.execute("COMMIT")  # a read: nothing to keep or undo
     except Exception:
@@ -145,8 +152,8 @@ def _connect(db_path: str) -> sqlite3.Connection:
     return conn
 
 
-def _read(conn: sqlite3.Connection, seen: Seen, config: LeanConfig, flags: set[str],
-          now_ms: int) -> list[bytes | memoryview] | None:
+def _read(conn: sqlite3.Connection, seen: Seen, config: LeanConfig, flags: set[str], now_ms: int,
+          fingerprint: str) -> list[bytes | memoryview] | None:
     """The answer from the database, in one read transaction; None if the full path must run."""
     version = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0]
     if version < stored.USAGE_SCHEMA_VERSION:
@@ -156,7 +163,7 @@ def _read(conn: sqlite3.Connection, seen: Seen, config: LeanConfig, flags: set[s
     seen.known = conn.execute("SELECT path, dev, inode, size, mtime_ns FROM usage_files").fetchall()
     if (state.get("format") != stored.CACHE_FORMAT or state.get("session_ms") != str(SESSION_MS)
             or "dirty_from_ms" in state or (config.tz and state.get(stored.ZONE_KEY) != config.tz)
-            or state.get("prices") != _price_fingerprint(config.price_file)):
+            or state.get("prices") != fingerprint):
         return None
     listed = {(path, info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns) for path, info in seen.listing}
     if listed != set(seen.known):
@@ -189,11 +196,15 @@ def _start(item: tuple[Any, ...]) -> int:
     return start
 
 
-def _price_fingerprint(override: str) -> str:
-    """`core.usage.prices.load_prices(override).fingerprint`, without parsing any table."""
+def _price_fingerprint(override: str, database: frozenset[tuple[int, int]]) -> str:
+    """`core.usage.prices.load_prices(override).fingerprint`, without parsing any table
+    (ValueError for a price file that is the database: the full path says so)."""
     with open(BUNDLED_PRICES, encoding="utf-8") as handle:
         texts = [handle.read()]
     if os.path.isfile(override):
+        info = os.stat(override)
+        if (info.st_dev, info.st_ino) in database:
+            raise ValueError("the price file is the database")
         with open(override, encoding="utf-8") as handle:
             texts.append(handle.read())
     return stored.price_fingerprint(texts)

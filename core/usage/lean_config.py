@@ -90,9 +90,11 @@ def split_dirs(value: str) -> list[str]:
 class LeanConfig:
     """The settings as plain strings, for the lean path."""
 
-    __slots__ = ("claude_config_dirs", "home", "prices_file", "tz")
+    __slots__ = ("claude_config_dirs", "home", "prices_file", "tz", "values")
 
     def __init__(self, values: Mapping[str, str]) -> None:
+        self.values = values
+        """As `settings_values` read them (for `read_config(values=...)`)."""
         self.home = path_text(values["nightshift_home"])
         self.claude_config_dirs = split_dirs(values["claude_config_dir"])
         self.tz = values["nightshift_tz"]

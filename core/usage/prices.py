@@ -251,15 +251,21 @@ def read_table(text: str, origin: str) -> tuple[dict[str, Any], dict[str, Any]]:
     return models, meta
 
 
-def load_prices(override: Path | None = None) -> PriceTable:
+def load_prices(override: Path | None = None,
+                database: frozenset[tuple[int, int]] = frozenset()) -> PriceTable:
     """The bundled table, with `override`'s models (if the file exists) looked up first.
 
-    A file that is not a price table raises ConfigError when the table is first used."""
+    A file that is not a price table raises ConfigError when the table is first used; one
+    that is the database (`database`: its files' (device, inode)) at once, unopened: this
+    process may hold a connection to it (see core.store.files)."""
     bundled_text = BUNDLED.read_text("utf-8")
     texts = [bundled_text]
     override_text: str | None = None
     origin = f"price file {override}"
     if override is not None and override.is_file():
+        info = override.stat()
+        if (info.st_dev, info.st_ino) in database:
+            raise ConfigError(origin, "is nightshift's database, not a price table")
         try:
             override_text = override.read_text("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
