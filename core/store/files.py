@@ -22,9 +22,9 @@ import stat
 from pathlib import Path
 
 from core.errors import DatabaseCorrupt
+from core.store.names import DB_SUFFIXES
+from core.store.names import database_inodes as _inodes
 
-DB_SUFFIXES = ("", "-wal", "-shm", "-journal")
-"""The main file and the files SQLite keeps beside it (all private, all one database)."""
 BACKUP_DIR = "backups"
 """Where backups live, beside the database (NIGHTSHIFT_HOME/backups)."""
 DAMAGED_PREFIX = "nightshift-damaged-"
@@ -111,12 +111,7 @@ def is_live_database(candidate: Path, database: Path) -> bool:
 def database_inodes(database: Path) -> frozenset[tuple[int, int]]:
     """(device, inode) of the database and the files beside it, by `stat` (no descriptor):
     a reader of other files (Claude's logs) skips these even when a link leads to them."""
-    keys = set()
-    for path in database_files(database):
-        with contextlib.suppress(OSError):
-            info = os.stat(path)
-            keys.add((info.st_dev, info.st_ino))
-    return frozenset(keys)
+    return _inodes(str(database))
 
 
 def newest_backup(database: Path) -> Path | None:

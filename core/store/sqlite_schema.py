@@ -197,7 +197,7 @@ MIGRATIONS: tuple[SchemaStep, ...] = (
     # Version 3, planned for these tables, was taken by the outbox. The scanner keeps what it
     # read so a re-scan reads only appended bytes (core/usage/scanner.py explains each column).
     # A later migration that changes a usage_* table must bump USAGE_SCHEMA_VERSION in
-    # core/usage/db.py (the `usage blocks` fast path migrates only databases older than it).
+    # core/usage/stored.py (the `usage blocks` fast path migrates only databases older than it).
     SchemaStep(5, "usage scanner: per-file read state, parsed usage entries, block cache", sql_statements("""
         CREATE TABLE usage_files (
             id INTEGER PRIMARY KEY AUTOINCREMENT,

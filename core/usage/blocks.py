@@ -13,16 +13,19 @@ on a cold scan, and integer comparisons are what keep it fast and exact.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-SESSION_MS = 5 * 60 * 60 * 1000
-HOUR_MS = 60 * 60 * 1000
-MINUTE_MS = 60 * 1000
-WARNING_FRACTION = 0.8
-"""ccusage's BLOCKS_WARNING_THRESHOLD: a projection above 80 % of the limit is a warning."""
+from core.usage import render
+from core.usage.render import HOUR_MS as HOUR_MS
+from core.usage.render import MINUTE_MS as MINUTE_MS
+from core.usage.render import SESSION_MS as SESSION_MS
+from core.usage.render import STATE_FIELDS
+from core.usage.render import WARNING_FRACTION as WARNING_FRACTION
+from core.usage.render import iso_ms as iso_ms
+from core.usage.render import js_round as js_round
+from core.usage.render import number as number
 
 
 class Entry(NamedTuple):
@@ -91,8 +94,7 @@ class Block:
         if model not in self.models:
             self.models.append(model)
 
-    _STATE = ("start_ms", "end_ms", "first_ms", "last_ms", "entries", "input_tokens", "output_tokens",
-              "cache_creation_tokens", "cache_read_tokens", "cost", "models", "reset_ms", "estimated")
+    _STATE = STATE_FIELDS
 
     def state(self) -> list[Any]:
         """The running totals of an open block, to carry on from later (JSON-able, exact)."""
@@ -106,34 +108,21 @@ class Block:
         return block
 
     def active_at(self, now_ms: int, session_ms: int = SESSION_MS) -> bool:
-        if self.is_gap or self.last_ms is None:
-            return False
-        return now_ms - self.last_ms < session_ms and now_ms < self.end_ms
+        return not self.is_gap and render.active_at(self.last_ms, self.end_ms, now_ms, session_ms)
 
     # --- ccusage's derived figures (only for the active block) ----------------------------
 
     def burn_rate(self) -> BurnRate | None:
-        if self.is_gap or self.entries == 0 or self.last_ms is None:
+        if self.is_gap:
             return None
-        minutes = (self.last_ms - self.first_ms) / MINUTE_MS
-        if minutes <= 0:
-            return None
-        return BurnRate(
-            tokens_per_minute=self.total_tokens / minutes,
-            tokens_per_minute_for_indicator=(self.input_tokens + self.output_tokens) / minutes,
-            cost_per_hour=self.cost / minutes * 60,
-        )
+        rate = render.burn_rate(self.state())
+        return None if rate is None else BurnRate(*rate)
 
     def projection(self, now_ms: int) -> Projection | None:
         if not self.is_active or self.is_gap:
             return None
-        rate = self.burn_rate()
-        if rate is None:
-            return None
-        remaining = max(0.0, (self.end_ms - now_ms) / MINUTE_MS)
-        total = self.total_tokens + rate.tokens_per_minute * remaining
-        cost = self.cost + rate.cost_per_hour / 60 * remaining
-        return Projection(js_round(total), js_round(cost * 100) / 100, js_round(remaining))
+        ahead = render.projection(self.state(), now_ms)
+        return None if ahead is None else Projection(*ahead)
 
 
 class BurnRate(NamedTuple):
@@ -146,11 +135,6 @@ class Projection(NamedTuple):
     total_tokens: int
     total_cost: float
     remaining_minutes: int
-
-
-def js_round(value: float) -> int:
-    """JavaScript's Math.round (halves go up), not Python's banker's rounding."""
-    return math.floor(value + 0.5)
 
 
 def floor_hour(ts_ms: int) -> int:
@@ -231,37 +215,17 @@ def from_ms(ts_ms: int) -> datetime:
     return _EPOCH + timedelta(milliseconds=ts_ms)
 
 
-def iso_ms(ts_ms: int) -> str:
-    """JavaScript's Date.toISOString(): UTC, milliseconds, `Z`."""
-    moment = from_ms(ts_ms)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{ts_ms % 1000:03d}Z"
-
-
-def number(value: float) -> float | int:
-    """A JSON number as JavaScript prints it: integral values without `.0`."""
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        return int(value)
-    return value
-
-
 def token_limit_status(projected: int, limit: int) -> dict[str, Any]:
-    if projected > limit:
-        status = "exceeds"
-    elif projected > limit * WARNING_FRACTION:
-        status = "warning"
-    else:
-        status = "ok"
-    return {
-        "limit": limit,
-        "projectedUsage": projected,
-        "percentUsed": number(projected / limit * 100) if limit else None,
-        "status": status,
-    }
+    limit, projected, percent, status = render.limit_status(projected, limit)
+    return {"limit": limit, "projectedUsage": projected, "percentUsed": percent, "status": status}
 
 
 def block_json(block: Block, now_ms: int, limit: int | None = None,
                limit_given: bool = False) -> dict[str, Any]:
-    """ccusage's `blocks --json` object for one block (`limit_given`: `--token-limit` was used)."""
+    """ccusage's `blocks --json` object for one block (`limit_given`: `--token-limit` was used).
+
+    The reference shape: `render.render_block` writes the same as text without `json` (a
+    test holds `json.dumps` of this equal to it), and that is what the commands print."""
     active = block.is_active
     rate = block.burn_rate() if active else None
     projection = block.projection(now_ms) if active else None

@@ -16,19 +16,12 @@ from datetime import tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from core.configfiles import config_files
+from core.configfiles import config_names
+from core.usage.lean_config import settings_values
 from core.usage.paths import projects_dirs
 
 if TYPE_CHECKING:
     from core.settings import Settings
-
-_VARIABLES = {
-    "home": "NIGHTSHIFT_HOME",
-    "claude_config_dir": "CLAUDE_CONFIG_DIR",
-    "tz": "NIGHTSHIFT_TZ",
-    "usage_prices_file": "NIGHTSHIFT_USAGE_PRICES_FILE",
-}
-_DEFAULT_HOME = "~/.nightshift"
 
 
 class UsageConfig(NamedTuple):
@@ -76,32 +69,23 @@ def _split(value: str) -> tuple[Path, ...]:
     return tuple(Path(part.strip()) for part in value.split(",") if part.strip())
 
 
-def read_config(env: Mapping[str, str] | None = None, env_file: str | None = DISCOVER
-                ) -> UsageConfig | None:
+def read_config(env: Mapping[str, str] | None = None, env_file: str | None = DISCOVER,
+                values: Mapping[str, str] | None = None) -> UsageConfig | None:
     """The usage settings as `load_settings()` would read them, or None if in doubt.
 
     `env_file`: one file, None for none, or (the default) the files `load_settings()` reads.
+    `values`: the four settings as `settings_values` already read them (the `usage blocks`
+    lean path's: with its connection open, no file is opened again, see core.usage.lean).
     """
-    env = os.environ if env is None else env
-    lowered = {key.lower(): value for key, value in env.items()}
-    values: dict[str, str] = {}
-    files = [str(p) for p in config_files()] if env_file == DISCOVER else [env_file] if env_file else []
-    for path in (f for f in files if os.path.isfile(f)):  # weakest first: later files win
+    if values is None:
+        env = os.environ if env is None else env
+        files = config_names() if env_file == DISCOVER else [env_file] if env_file else []
         try:
-            from dotenv import dotenv_values
+            values = settings_values(env, [name for name in files if os.path.isfile(name)], _dotenv_values)
         except ImportError:
             return None
-        try:
-            from_file = dotenv_values(path, encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            return None
-        for key, value in from_file.items():
-            if value is not None:
-                values[key.lower()] = value
-    for field, variable in _VARIABLES.items():
-        if variable.lower() in lowered:
-            values[variable.lower()] = lowered[variable.lower()]
-        values.setdefault(variable.lower(), "" if field != "home" else _DEFAULT_HOME)
+    if values is None:
+        return None
     tz = values["nightshift_tz"]
     if tz:
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -117,3 +101,10 @@ def read_config(env: Mapping[str, str] | None = None, env_file: str | None = DIS
         tz=tz,
         prices_file=Path(prices) if prices else None,
     )
+
+
+def _dotenv_values(name: str) -> Mapping[str, str | None]:
+    """A settings file that is more than plain lines, read by python-dotenv as the settings are."""
+    from dotenv import dotenv_values
+
+    return dotenv_values(name, encoding="utf-8")

@@ -13,15 +13,9 @@ from pathlib import Path
 
 from core.errors import StoreError
 from core.store.files import corrupt, is_corruption, prepare_database_file
+from core.usage.stored import USAGE_SCHEMA_VERSION
 
 BUSY_TIMEOUT_MS = 10_000
-USAGE_SCHEMA_VERSION = 7
-"""The last migration that created or changed a usage table (bump it with such a migration).
-
-A database at this version or later has everything the scanner touches, so the scanner
-does not import the migration registry (and `dataclasses` with it) on every `usage blocks`
-poll; later migrations of other tables are applied by `Database.open` as usual.
-"""
 CACHE_KIB = 4_096
 
 
@@ -33,12 +27,16 @@ def _schema_version(conn: sqlite3.Connection) -> int:
     return int(row[0])
 
 
-def open_scan_db(path: Path) -> sqlite3.Connection:
-    """Open (creating and migrating if needed) the database in autocommit mode."""
+def open_scan_db(path: Path, conn: sqlite3.Connection | None = None) -> sqlite3.Connection:
+    """Open (creating and migrating if needed) the database in autocommit mode.
+
+    `conn`: an autocommit connection to `path` already open (the `usage blocks` lean path's,
+    core.usage.lean), prepared here instead of opening another."""
     try:
         prepare_database_file(path)  # never a descriptor of its own: see core.store.files
-        conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000,
-                               check_same_thread=False)
+        if conn is None:
+            conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000,
+                                   check_same_thread=False)
     except (OSError, sqlite3.Error) as exc:
         raise StoreError(f"cannot open the database at {path}: {exc}") from exc
     try:

@@ -9,6 +9,7 @@ escape such as `\\ud83d`; both are done here the same way.
 from __future__ import annotations
 
 import json
+from collections.abc import Container
 from typing import Any
 
 from core.usage.line_schema import (
@@ -17,6 +18,7 @@ from core.usage.line_schema import (
     TIMESTAMP,
     DecodedLine,
     UsageLine,
+    clean_text,
     make_entry,
     valid_version,
 )
@@ -92,8 +94,22 @@ def _validated(obj: dict[str, Any]) -> UsageLine | None:
                       obj.get("isApiErrorMessage") is True, texts)
 
 
-def decode_line(line: bytes) -> DecodedLine:
-    """A log line: its usage entry when ccusage would count one, and its timestamp."""
+def _copy_key(obj: dict[str, Any]) -> str | None:
+    """The deduplication key a usage line would have, before any schema check."""
+    message = obj.get("message")
+    if type(message) is not dict:
+        return None
+    message_id, request_id = message.get("id"), obj.get("requestId")
+    if type(message_id) is not str or type(request_id) is not str:
+        return None
+    return clean_text(f"{message_id}:{request_id}")
+
+
+def decode_line(line: bytes, seen: Container[str] = ()) -> DecodedLine:
+    """A log line: its usage entry when ccusage would count one, and its timestamp.
+
+    A line whose key is in `seen` (a response this file already counted) gives no entry
+    without the schema's checks: a later copy never counts, valid or not."""
     try:
         obj = _DECODER.decode(line.decode("utf-8", "replace"))
     except ValueError:
@@ -104,6 +120,6 @@ def decode_line(line: bytes) -> DecodedLine:
         return NOTHING
     stamp = obj.get("timestamp")
     stamp = stamp if type(stamp) is str else None
-    if b'"usage"' not in line:
+    if b'"usage"' not in line or (seen and _copy_key(obj) in seen):
         return DecodedLine(None, stamp)
     return DecodedLine(_validated(obj), stamp)

@@ -20,12 +20,12 @@ from __future__ import annotations
 import json
 import math
 import re
-import zlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from core.errors import ConfigError
+from core.usage.stored import price_fingerprint
 
 RATE_KEYS = (
     ("input_cost_per_token", "input_cost_per_token_above_200k_tokens"),
@@ -65,14 +65,17 @@ class Quote(NamedTuple):
 
 
 class PriceTable:
-    """The merged table. Parsed on first use: a re-scan with nothing new only compares the
-    fingerprint (parsing the bundled JSON would be most of its work)."""
+    """The merged table. Parsed on first use, and each model's rates worked out when it is
+    first looked up: a re-scan with nothing new only compares the fingerprint, and one after a
+    few appended lines prices the two or three models they name, not the table's thousand."""
 
-    __slots__ = ("_date", "_families", "_load", "_models", "_quotes", "fingerprint", "threshold")
+    __slots__ = ("_date", "_families", "_load", "_quotes", "_rates", "_table", "fingerprint", "threshold")
 
-    def __init__(self, models: dict[str, Rates] | Callable[[], tuple[dict[str, Rates], str]], date: str,
+    def __init__(self, models: dict[str, Rates] | Callable[[], tuple[dict[str, Any], str]], date: str,
                  fingerprint: str, threshold: int = TIERED_THRESHOLD_TOKENS) -> None:
-        self._models: dict[str, Rates] | None = None if callable(models) else models
+        self._table: dict[str, Any] | None = None if callable(models) else dict(models)
+        """Model name -> its spec as read (rates not worked out yet), or its rates."""
+        self._rates: dict[str, Rates] = {}
         self._load = models if callable(models) else None
         self._date = date
         self.fingerprint = fingerprint
@@ -80,16 +83,30 @@ class PriceTable:
         self._quotes: dict[str | None, Quote] = {}
         self._families: dict[str, str] | None = None
 
+    def _names(self) -> dict[str, Any]:
+        if self._table is None:
+            assert self._load is not None
+            self._table, self._date = self._load()
+        return self._table
+
+    def _rates_of(self, name: str) -> Rates:
+        rates = self._rates.get(name)
+        if rates is None:
+            value = self._names()[name]
+            rates = self._rates[name] = value if isinstance(value, tuple) else rates_of(value)
+        return rates
+
+    def check(self) -> None:
+        """Read the table now: a broken price file is one clear error (ConfigError)."""
+        self._names()
+
     @property
     def models(self) -> dict[str, Rates]:
-        if self._models is None:
-            assert self._load is not None
-            self._models, self._date = self._load()
-        return self._models
+        return {name: self._rates_of(name) for name in self._names()}
 
     @property
     def date(self) -> str:
-        _ = self.models
+        self._names()
         return self._date
 
     # --- lookup -----------------------------------------------------------------------------
@@ -101,18 +118,17 @@ class PriceTable:
 
     def find(self, model: str) -> tuple[str, Rates] | None:
         """(table key, rates) as ccusage looks a model up: exact, prefixed, then contained."""
-        found = self.models.get(model)
-        if found is not None:
-            return model, found
+        table = self._names()
+        if model in table:
+            return model, self._rates_of(model)
         for prefix in PREFIXES:
-            found = self.models.get(prefix + model)
-            if found is not None:
-                return prefix + model, found
+            if prefix + model in table:
+                return prefix + model, self._rates_of(prefix + model)
         lower = model.lower()
-        for key, value in self.models.items():
+        for key in table:
             other = key.lower()
             if lower in other or other in lower:
-                return key, value
+                return key, self._rates_of(key)
         return None
 
     def families(self) -> dict[str, str]:
@@ -120,7 +136,7 @@ class PriceTable:
         if self._families is None:
             best: dict[str, tuple[tuple[int, int], str]] = {}
             pattern = re.compile(_FAMILY_KEY)
-            for key in self.models:
+            for key in self._names():
                 found = pattern.match(key)
                 if found is None:
                     continue
@@ -158,7 +174,7 @@ class PriceTable:
                 family = self.family_of(model)
                 if family is not None:
                     source = self.families()[family]
-                    rates = self.models[source]
+                    rates = self._rates_of(source)
         else:
             estimated = True  # no model named: nothing to price by
         simple = None
@@ -235,34 +251,38 @@ def read_table(text: str, origin: str) -> tuple[dict[str, Any], dict[str, Any]]:
     return models, meta
 
 
-def load_prices(override: Path | None = None) -> PriceTable:
+def load_prices(override: Path | None = None,
+                database: frozenset[tuple[int, int]] = frozenset()) -> PriceTable:
     """The bundled table, with `override`'s models (if the file exists) looked up first.
 
-    A file that is not a price table raises ConfigError when the table is first used."""
+    A file that is not a price table raises ConfigError when the table is first used; one
+    that is the database (`database`: its files' (device, inode)) at once, unopened: this
+    process may hold a connection to it (see core.store.files)."""
     bundled_text = BUNDLED.read_text("utf-8")
-    # A fingerprint, not a security check: zlib is far cheaper to import than hashlib.
-    digest = [zlib.crc32(bundled_text.encode()), len(bundled_text)]
+    texts = [bundled_text]
     override_text: str | None = None
     origin = f"price file {override}"
     if override is not None and override.is_file():
+        info = override.stat()
+        if (info.st_dev, info.st_ino) in database:
+            raise ConfigError(origin, "is nightshift's database, not a price table")
         try:
             override_text = override.read_text("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(origin, f"cannot be read: {exc}") from None
-        digest += [zlib.crc32(override_text.encode()), len(override_text)]
+        texts.append(override_text)
 
-    def parse() -> tuple[dict[str, Rates], str]:
+    def parse() -> tuple[dict[str, Any], str]:
         bundled, meta = read_table(bundled_text, "bundled prices.json")
         date = str(meta.get("date", ""))
-        models: dict[str, Rates] = {}
+        models: dict[str, Any] = {}
         if override_text is not None:
             extra, extra_meta = read_table(override_text, origin)
             date = str(extra_meta.get("date", date))
-            for name, spec in extra.items():
-                models[name] = rates_of(spec)
+            models.update(extra)
         for name, spec in bundled.items():
             if name not in models:
-                models[name] = rates_of(spec)
+                models[name] = spec
         return models, date
 
-    return PriceTable(parse, "", "-".join(f"{part:x}" for part in digest))
+    return PriceTable(parse, "", price_fingerprint(texts))

@@ -109,8 +109,10 @@ def _chunks(handle: Any, item: FileRead) -> Any:
 
 
 def _read_plain(handle: Any, item: FileRead, prices: PriceTable, seen: set[str]) -> tuple[bytes, int]:
-    """The standard-library reader for small reads: one `decode_line` per line."""
+    """The standard-library reader for small reads: one `decode_line` per line (a later copy
+    of a kept response is not checked against the schema: it cannot count)."""
     min_ts = item.min_ts_ms
+    min_text = ""
     for block, at in _chunks(handle, item):
         if at < 0:
             item.min_ts_ms = min_ts
@@ -121,14 +123,21 @@ def _read_plain(handle: Any, item: FileRead, prices: PriceTable, seen: set[str])
             if not line.strip():
                 continue
             item.lines += 1
-            decoded: DecodedLine = decode_stdlib.decode_line(line)
+            decoded: DecodedLine = decode_stdlib.decode_line(line, seen)
             if decoded.malformed:
                 item.malformed += 1
                 continue
-            if decoded.timestamp is not None:
-                millis = timestamp_ms(decoded.timestamp)
+            stamp = decoded.timestamp
+            if stamp is not None:
+                later = False
+                if min_ts is not None and len(stamp) == 24 and stamp[23] == "Z":
+                    # ISO text with milliseconds orders like its time, as in `_read_fast`
+                    min_text = min_text or iso_ms(min_ts)
+                    later = stamp >= min_text
+                millis = None if later else timestamp_ms(stamp)
                 if millis is not None and (min_ts is None or millis < min_ts):
                     min_ts = millis
+                    min_text = ""
             entry = decoded.entry
             if entry is not None and USAGE_KEY in line:
                 if entry.key is not None:

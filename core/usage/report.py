@@ -8,6 +8,10 @@ the last open block (`cut_ms`) when every change is after it (appends: a few row
 otherwise from the last cached block that starts before the change (a late-synced file):
 the blocks before it and the gap block that precedes it cannot have changed. A refresh
 with nothing new writes nothing.
+
+For `usage blocks --json` (core.usage.lean) a refresh also keeps the open block's totals
+and every closed block's text joined in ccusage's order, so the answer is that text with
+the open block rendered in its place: no row per block is read, sorted or joined.
 """
 
 from __future__ import annotations
@@ -21,20 +25,24 @@ from datetime import date, tzinfo
 from typing import Any, NamedTuple
 
 from core.errors import InvalidInput
+from core.usage import render
 from core.usage.blocks import (
     SESSION_MS,
     Block,
     BlockBuilder,
-    block_json,
     from_ms,
-    iso_ms,
-    number,
 )
-
-CACHE_FORMAT = "3"
-"""Bump when the cached JSON of a block changes shape: the cache is then rebuilt."""
-RECENT_MS = 3 * 24 * 60 * 60 * 1000
-"""`--recent`: ccusage's DEFAULT_RECENT_DAYS (3)."""
+from core.usage.render import render_block
+from core.usage.stored import (
+    CACHE_FORMAT,
+    CLOSED_KEY,
+    CLOSED_SPLIT_KEY,
+    LIVE_KEY,
+    closed_split,
+    decode_live,
+    encode_live,
+    plain_document,
+)
 
 _ENTRY_COLUMNS = (
     "ts_ms, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens,"
@@ -56,11 +64,16 @@ class BlockItem(NamedTuple):
 class BlockView:
     """Every block at `now_ms`, in ccusage's order."""
 
-    __slots__ = ("items", "now_ms")
+    __slots__ = ("closed", "from_cache", "items", "now_ms")
 
-    def __init__(self, items: list[BlockItem], now_ms: int) -> None:
+    def __init__(self, items: list[BlockItem], now_ms: int, from_cache: bool = False) -> None:
         self.items = items
         self.now_ms = now_ms
+        self.from_cache = from_cache
+        """The closed blocks came from the block cache (always, unless entries lie in the future)."""
+        self.closed: tuple[object, str | None] | None = None
+        """The stored closed blocks' text and where the open block goes, read with the view
+        when asked for (`load_blocks(closed=True)`)."""
 
     def blocks(self) -> Iterator[BlockItem]:
         return iter(self.items)
@@ -129,7 +142,19 @@ def _feed(conn: sqlite3.Connection, rows: Iterable[tuple[Any, ...]], builder: Bl
 
 
 def _state(conn: sqlite3.Connection) -> dict[str, str | None]:
-    return {key: value for key, value in conn.execute("SELECT key, value FROM usage_state")}
+    return {key: value for key, value in conn.execute("SELECT key, value FROM usage_state WHERE key != ?",
+                                                      (CLOSED_KEY,))}
+
+
+def _store_closed_text(conn: sqlite3.Connection, live_start: int | None) -> None:
+    """Every closed block's text joined in ccusage's order, split where the open block goes:
+    the `usage blocks --json` lean path prints it as it is (core.usage.lean)."""
+    rows = conn.execute("SELECT start_ms, body FROM usage_blocks ORDER BY seq").fetchall()
+    rows.sort(key=lambda row: int(row[0]))  # stable: ccusage's order
+    head = ",\n".join(body for start, body in rows if live_start is None or start <= live_start).encode()
+    tail = ",\n".join(body for start, body in rows if live_start is not None and start > live_start).encode()
+    conn.execute("INSERT OR REPLACE INTO usage_state (key, value) VALUES (?, ?)", (CLOSED_KEY, head + tail))
+    _set_state(conn, CLOSED_SPLIT_KEY, closed_split(live_start, len(head)))
 
 
 def _set_state(conn: sqlite3.Connection, key: str, value: object) -> None:
@@ -139,71 +164,55 @@ def _set_state(conn: sqlite3.Connection, key: str, value: object) -> None:
         conn.execute("INSERT OR REPLACE INTO usage_state (key, value) VALUES (?, ?)", (key, str(value)))
 
 
-def render_fragment(value: dict[str, Any]) -> str:
-    """One block as it appears inside `JSON.stringify({blocks}, null, 2)`: indented by 4."""
-    text = json.dumps(value, indent=2, ensure_ascii=False)
-    return "\n".join("    " + line for line in text.split("\n"))
-
-
-_text = json.encoder.encode_basestring
-
-
 def render_closed(block: Block) -> str:
-    """`render_fragment(block_json(block, now))` for a block that is not active, written out
-    directly: a cold scan renders thousands of them (a test holds the two equal)."""
-    if block.is_active:
-        return render_fragment(block_json(block, block.end_ms))
-    start = iso_ms(block.start_ms)
-    models = ("[]" if not block.models else
-              "[\n" + ",\n".join("        " + _text(model) for model in block.models) + "\n      ]")
-    return "".join((
-        '    {\n      "id": ', _text(f"gap-{start}" if block.is_gap else start),
-        ',\n      "startTime": "', start,
-        '",\n      "endTime": "', iso_ms(block.end_ms),
-        '",\n      "actualEndTime": ', "null" if block.last_ms is None else f'"{iso_ms(block.last_ms)}"',
-        ',\n      "isActive": false,\n      "isGap": ', "true" if block.is_gap else "false",
-        ',\n      "entries": ', str(block.entries),
-        ',\n      "tokenCounts": {\n        "inputTokens": ', repr(number(block.input_tokens)),
-        ',\n        "outputTokens": ', repr(number(block.output_tokens)),
-        ',\n        "cacheCreationInputTokens": ', repr(number(block.cache_creation_tokens)),
-        ',\n        "cacheReadInputTokens": ', repr(number(block.cache_read_tokens)),
-        '\n      },\n      "totalTokens": ', repr(number(block.total_tokens)),
-        ',\n      "costUSD": ', repr(number(block.cost)),
-        ',\n      "costEstimated": true' if block.estimated else "",
-        ',\n      "models": ', models,
-        ',\n      "burnRate": null,\n      "projection": null',
-        "" if block.reset_ms is None else f',\n      "usageLimitResetTime": "{iso_ms(block.reset_ms)}"',
-        "\n    }",
-    ))
+    """The stored text of a block that a later entry closed (never active: see `_load_blocks`)."""
+    return render_block(block.state(), block.is_gap, block.is_active, block.end_ms)
 
 
 def load_blocks(conn: sqlite3.Connection, now_ms: int, session_ms: int = SESSION_MS,
-                bodies: bool = True) -> BlockView:
+                bodies: bool = True, closed: bool = False) -> BlockView:
     """Every block at `now_ms`, reusing and extending the cache of closed blocks.
 
     First read-only (a refresh with nothing new takes no write lock); if the cache must
     change, again under the write lock (another scanner may have changed it meanwhile).
     `bodies=False` leaves the rendered JSON of cached blocks unread (the monitor needs only
-    their totals and the live block).
+    their totals and the live block); `closed=True` reads their joined text instead of
+    their rows, in the same transaction (`plain_pieces`): the view then holds the open
+    block only (unless entries lie in the future: then every block, as always).
     """
-    conn.execute("BEGIN")
-    try:
-        view = _load_blocks(conn, now_ms, session_ms, write=False, bodies=bodies)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    if view is not None:
-        return view
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        view = _load_blocks(conn, now_ms, session_ms, write=True, bodies=bodies)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    assert view is not None
-    return view
+    for write in (False, True):
+        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            view = _load_blocks(conn, now_ms, session_ms, write=write, bodies=bodies and not closed,
+                                rows=not closed)
+            if view is not None and closed and view.from_cache:
+                found = dict(conn.execute("SELECT key, value FROM usage_state WHERE key IN (?, ?)",
+                                          (CLOSED_KEY, CLOSED_SPLIT_KEY)))
+                view.closed = (found.get(CLOSED_KEY), found.get(CLOSED_SPLIT_KEY))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        if view is not None:
+            return view
+    raise AssertionError("unreachable: the write pass always gives a view")
+
+
+def plain_pieces(view: BlockView) -> list[bytes | memoryview] | None:
+    """`blocks --json` (no options) with its line end, as UTF-8 pieces: the stored closed
+    blocks' text as it is, the open block rendered in its place; None when the view was not
+    read with it (`load_blocks(closed=True)`) from the block cache."""
+    if view.closed is None:
+        return None
+    text, split = view.closed
+    # from the cache, the open block is the only one with a `block` (a gap may sort after it)
+    live = next((item.block for item in reversed(view.items) if item.block is not None), None)
+    if live is None:
+        return None if view.items else [b'{"blocks":[]}\n']
+    if type(text) is not bytes:
+        return None
+    body = render_block(live.state(), live.is_gap, live.is_active, view.now_ms)
+    return plain_document(text, split, live.start_ms, body.encode())
 
 
 SNAPSHOTS = 4
@@ -254,7 +263,7 @@ def _plan(conn: sqlite3.Connection, state: dict[str, str | None], session_ms: in
 
 
 def _load_blocks(conn: sqlite3.Connection, now_ms: int, session_ms: int, write: bool,
-                 bodies: bool = True) -> BlockView | None:
+                 bodies: bool = True, rows: bool = True) -> BlockView | None:
     state = _state(conn)
     newest = conn.execute("SELECT MAX(ts_ms) FROM usage_entries WHERE winner = 1").fetchone()[0]
     # A closed block is inactive only once `now` has passed the entry that closed it; with
@@ -276,20 +285,26 @@ def _load_blocks(conn: sqlite3.Connection, now_ms: int, session_ms: int, write: 
     body_column = "body" if bodies else "NULL"
     # BlockItem's fields, straight from SQLite
     cached = conn.execute(f"SELECT start_ms, is_gap, 0, total_tokens, {body_column}, NULL"
-                          " FROM usage_blocks ORDER BY seq").fetchall()
+                          " FROM usage_blocks ORDER BY seq").fetchall() if rows else []
     if plan.restart_ms is None:
-        rows = conn.execute(f"SELECT {_ENTRY_COLUMNS} FROM usage_entries WHERE winner = 1 ORDER BY ts_ms")
+        entries = conn.execute(f"SELECT {_ENTRY_COLUMNS} FROM usage_entries WHERE winner = 1 ORDER BY ts_ms")
     else:
         after = ">" if plan.resume is not None else ">="
-        rows = conn.execute(f"SELECT {_ENTRY_COLUMNS} FROM usage_entries WHERE winner = 1 AND ts_ms {after} ?"
-                            " ORDER BY ts_ms", (plan.restart_ms,))
+        entries = conn.execute(f"SELECT {_ENTRY_COLUMNS} FROM usage_entries WHERE winner = 1"
+                               f" AND ts_ms {after} ? ORDER BY ts_ms", (plan.restart_ms,))
     builder = BlockBuilder(session_ms)
     builder.current = plan.resume
-    _feed(conn, rows, builder)
+    _feed(conn, entries, builder)
     builder.blocks(now_ms)  # sets is_active
     if builder.closed and not write:
         return None  # new blocks closed: they go into the cache
     current = builder.current
+    open_state = current.state() if current is not None else None
+    split = state.get(CLOSED_SPLIT_KEY)
+    live_start = current.start_ms if current is not None else None
+    if not write and (decode_live(state.get(LIVE_KEY)) != open_state
+                      or split is None or split.partition(":")[0] != str(live_start)):
+        return None  # the lean path's copy of the open block or of the closed ones is behind
     if write:
         next_seq = (conn.execute("SELECT COALESCE(MAX(seq), 0) FROM usage_blocks").fetchone()[0]) + 1
         fresh = [(next_seq + n, block.start_ms, block.first_ms if not block.is_gap else block.start_ms,
@@ -298,8 +313,9 @@ def _load_blocks(conn: sqlite3.Connection, now_ms: int, session_ms: int, write: 
         if fresh:
             conn.executemany("INSERT INTO usage_blocks (seq, start_ms, first_ms, is_gap, total_tokens, body)"
                              " VALUES (?,?,?,?,?,?)", fresh)
-            cached.extend((start, gap, 0, total, body if bodies else None, None)
-                          for _, start, _, gap, total, body in fresh)
+            if rows:
+                cached.extend((start, gap, 0, total, body if bodies else None, None)
+                              for _, start, _, gap, total, body in fresh)
         _set_state(conn, "cut_ms", current.first_ms if current is not None else None)
         kept: list[list[Any]] = []
         if current is not None:
@@ -309,6 +325,10 @@ def _load_blocks(conn: sqlite3.Connection, now_ms: int, session_ms: int, write: 
                     if dirty is None or values[3] < dirty][-(SNAPSHOTS - 1):]
             kept.append(current.state())
         _set_state(conn, "open_block", json.dumps(kept) if kept else None)
+        _set_state(conn, LIVE_KEY, encode_live(open_state))
+        if fresh or plan.keep_below_seq is not None or split is None \
+                or split.partition(":")[0] != str(live_start):
+            _store_closed_text(conn, live_start)
         _set_state(conn, "dirty_from_ms", None)
         _set_state(conn, "format", CACHE_FORMAT)
         _set_state(conn, "session_ms", session_ms)
@@ -318,7 +338,7 @@ def _load_blocks(conn: sqlite3.Connection, now_ms: int, session_ms: int, write: 
                                block=current))
     # ccusage orders by start time with a stable sort; a gap can start after the next block.
     items.sort(key=lambda item: item.start_ms)
-    return BlockView(items, now_ms)
+    return BlockView(items, now_ms, from_cache=True)
 
 
 # --- the `blocks --json` document -----------------------------------------------------------
@@ -341,6 +361,11 @@ class BlocksQuery:
                 raise InvalidInput(f"--{name} must be a date as YYYYMMDD, not {value!r}")
         if self.token_limit not in (None, "", "max") and not re.fullmatch(r"\d+", self.token_limit or ""):
             raise InvalidInput(f"--token-limit must be a number of tokens or 'max', not {self.token_limit!r}")
+
+    @property
+    def plain(self) -> bool:
+        """No option but `--json`: the document is the stored closed blocks and the open one."""
+        return not (self.active or self.recent or self.since or self.until or self.token_limit is not None)
 
 
 def _valid_day(text: str) -> bool:
@@ -369,30 +394,5 @@ def blocks_document(view: BlockView, query: BlocksQuery, zone: tzinfo | None) ->
             if not (query.since and local_day(item.start_ms, zone) < query.since)
             and not (query.until and local_day(item.start_ms, zone) > query.until)
         ]
-    if not items:
-        return json.dumps({"blocks": []}, separators=(",", ":"))
-    largest = 0.0
-    if query.token_limit in (None, "", "max"):
-        largest = max((i.total_tokens for i in items if not i.is_gap and not i.is_active), default=0)
-    if query.recent:
-        items = [i for i in items if i.start_ms >= view.now_ms - RECENT_MS or i.is_active]
-    if query.active:
-        items = [i for i in items if i.is_active]
-        if not items:
-            return json.dumps({"blocks": [], "message": "No active block"}, separators=(",", ":"))
-    if query.token_limit in (None, "", "max"):
-        limit = int(largest) if largest > 0 else None
-    else:
-        limit = int(query.token_limit or 0)
-    fragments = []
-    for item in items:
-        if item.body is not None:
-            fragments.append(item.body)
-        else:
-            assert item.block is not None
-            fragments.append(render_fragment(block_json(
-                item.block, view.now_ms, limit, limit_given=query.token_limit is not None)))
-    if not fragments:
-        return '{\n  "blocks": []\n}'
-    return '{\n  "blocks": [\n' + ",\n".join(fragments) + "\n  ]\n}"
-
+    return render.document(items, view.now_ms, active=query.active, recent=query.recent,
+                           token_limit=query.token_limit)

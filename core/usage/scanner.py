@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from core.usage.prices import PriceTable
 from core.usage.tree import (
@@ -41,8 +42,12 @@ from core.usage.tree import (
 # to read: a re-scan that finds nothing new must cost little more than the stat of each file.
 
 FAST_READER_MIN_BYTES = 64 << 10
-"""Below this much to read, the standard library's json is used: importing msgspec would
-cost more than it saves (a re-scan after a few appended lines must stay a few ms)."""
+"""Below this much to read, the standard library's json is used: msgspec's speed does not
+show on a few lines."""
+MSGSPEC_IMPORT_MIN_BYTES = 2 << 20
+"""Below this much to read, a process that has not imported msgspec yet (a `usage blocks`
+poll) keeps to the standard library: importing msgspec (with typing_extensions, inspect,
+decimal, uuid) costs about 10 ms, what it saves on 2 MB of JSON."""
 BULK_MIN_ROWS = 20_000
 """Into an empty table at least this many rows go without its secondary indexes, which are
 built afterwards: sorting once is much cheaper than updating three indexes per row."""
@@ -75,6 +80,16 @@ class ScanReport:
         return f"ScanReport({', '.join(f'{k}={v!r}' for k, v in self.as_json().items())})"
 
 
+class Walked(Protocol):
+    """Log files a caller listed with `core.usage.walk.log_files` just before the scan."""
+
+    roots: list[str]
+    skip: frozenset[tuple[int, int]]
+    listing: list[tuple[str, os.stat_result]]
+    known: list[tuple[Any, ...]] | None
+    """`usage_files` as (path, dev, inode, size, mtime_ns), when read before the walk's end."""
+
+
 class UsageScanner:
     """Scans Claude's `projects/` dirs into the scanner tables of one SQLite database.
 
@@ -94,16 +109,26 @@ class UsageScanner:
         self.price_file = price_file
         self.processes = processes
 
-    def scan(self) -> ScanReport:
+    def scan(self, walked: Walked | None = None) -> ScanReport:
+        """Read what changed. `walked`: the log files as a caller just listed them (the
+        `usage blocks` lean path), used when it walked the same folders for this database."""
         started = time.perf_counter()
         report = ScanReport()
         self._reprice_if_needed()
+        skip = self._own_files()
+        listing: Iterable[tuple[str, os.stat_result]]
+        rows: Iterable[tuple[Any, ...]] | None = None
+        if walked is not None and walked.skip == skip and walked.roots == [str(p) for p in self.projects]:
+            listing, rows = walked.listing, walked.known
+        else:
+            listing = log_files(self.projects, skip=skip)
+        if rows is None:
+            rows = self.conn.execute("SELECT path, dev, inode, size, mtime_ns FROM usage_files")
         # What each known file looked like: an unchanged file costs one stat and one lookup.
-        known = {row[0]: row[1:] for row in self.conn.execute(
-            "SELECT path, dev, inode, size, mtime_ns FROM usage_files")}
+        known = {row[0]: row[1:] for row in rows}
         changed: list[tuple[str, os.stat_result]] = []
         found: set[str] = set()
-        for path, info in log_files(self.projects, skip=self._own_files()):
+        for path, info in listing:
             found.add(path)
             report.files += 1
             if known.get(path) != (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns) \
@@ -119,9 +144,10 @@ class UsageScanner:
                 work.append(item)
         gone = [states[path] for path in gone_paths if path in states]
         if work:
-            _ = self.prices.models  # a broken price file is one clear error, not a failure per file
+            self.prices.check()  # a broken price file is one clear error, not a failure per file
             total = sum(item.to_read for item in work)
-            fast = total >= FAST_READER_MIN_BYTES
+            fast = total >= FAST_READER_MIN_BYTES and (
+                total >= MSGSPEC_IMPORT_MIN_BYTES or "msgspec" in sys.modules)
             with self._read(work, total, fast) as schemas:
                 good = [item for item in work if self._usable(item)]
                 report.entries = self._apply(good, gone, schemas)

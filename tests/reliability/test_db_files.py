@@ -24,14 +24,19 @@ import pytest
 
 from core.backup import backup_database, inspect_restore_source
 from core.cli.doctor import check_database
-from core.errors import InvalidInput
+from core.errors import ConfigError, InvalidInput
 from core.settings import Settings
 from core.store.db import migrate_file
 from core.store.files import database_files, prepare_database_file
 from core.store.store import Store
+from core.usage.blocks_command import main as blocks_main
 from core.usage.config import UsageConfig
 from core.usage.db import open_scan_db
 from core.usage.index import UsageIndex
+from core.usage.lean import lean_document
+from core.usage.lean_config import LeanConfig, read_lean
+from core.usage.report import load_blocks
+from tests.usage.logtree import assistant, at
 
 OTHER_PROCESS = """
 import sqlite3, sys
@@ -89,8 +94,58 @@ def _scan_with_links_to_the_database(settings: Settings) -> None:
     assert report.files == 0, "nightshift's own files are not Claude's logs"
 
 
+def _lean_past_links(settings: Settings) -> None:
+    """The `usage blocks` lean path answers (or hands over) with the same links planted: it
+    stats them, never opens them, and its own connection is SQLite's."""
+    _scan_with_links_to_the_database(settings)
+    config = UsageConfig.from_settings(settings)
+    conn = open_scan_db(settings.db_path)
+    load_blocks(conn, 0)  # a refresh: the lean path can answer now
+    conn.close()
+    lean = LeanConfig({"nightshift_home": str(settings.home), "nightshift_tz": "",
+                       "claude_config_dir": ",".join(str(p) for p in config.claude_config_dirs),
+                       "nightshift_usage_prices_file": ""})
+    text, seen = lean_document(lean, {"json"}, 0)
+    assert text is not None and seen is not None and seen.listing == []
+    assert seen.conn is not None
+    seen.conn.close()
+
+
+def _handover_past_a_linked_env(settings: Settings) -> None:
+    """A log changed: the lean path hands its connection to the full path, which must not
+    open a settings file again (a `.env` in the working folder linked to the database)."""
+    folder = settings.claude_config_dir[0] / "projects" / "p"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "a.jsonl").write_text(assistant(at(0), msg="a", req="a") + "\n")
+    config = read_lean()
+    assert config is not None
+    text, seen = lean_document(config, {"json"}, 0)
+    assert text is None and seen is not None and seen.conn is not None
+    Path(".env").symlink_to(settings.db_path)
+    try:
+        assert blocks_main(["usage", "blocks", "--json"], handover=seen) == 0
+    finally:
+        Path(".env").unlink()
+
+
+def _prices_linked_to_the_database(settings: Settings) -> None:
+    """The owner's price file is a link to the database: one clear error, never opened."""
+    prices = settings.home / "prices.json"
+    prices.symlink_to(settings.db_path)
+    try:
+        config = read_lean()
+        assert config is not None and lean_document(config, {"json"}, 0) == (None, None)
+        with pytest.raises(ConfigError, match="is nightshift's database"):
+            UsageIndex.open(UsageConfig.from_settings(settings))
+    finally:
+        prices.unlink()
+
+
 WAYS_IN: dict[str, Callable[[Settings, Path], object]] = {
+    "usage blocks handing over past a linked .env": lambda s, _: _handover_past_a_linked_env(s),
+    "usage prices linked to the database": lambda s, _: _prices_linked_to_the_database(s),
     "usage scan through links to the database": lambda s, _: _scan_with_links_to_the_database(s),
+    "usage blocks lean path past links to the database": lambda s, _: _lean_past_links(s),
     "prepare_database_file": lambda s, _: prepare_database_file(s.db_path),
     "migrate_file": lambda s, _: migrate_file(s.db_path),
     "usage index": lambda s, _: open_scan_db(s.db_path).close(),

@@ -219,6 +219,7 @@ def test_any_log_lines_scan_without_spoiling_the_good_ones(
     tmp_path: Path, lines: list[bytes], reader: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(scanner_module, "FAST_READER_MIN_BYTES", 0 if reader == "msgspec" else 1 << 40)
+    monkeypatch.setattr(scanner_module, "MSGSPEC_IMPORT_MIN_BYTES", 0)
     good = [usage_line(f"2026-06-01T1{i}:00:00.000Z", {"input_tokens": GOOD_TOKENS + i, "output_tokens": 5},
                        msg=f"good-{i}", req=f"req-{i}") for i in range(3)]
     root = tmp_path / str(next(_batches))

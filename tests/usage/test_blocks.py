@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -19,9 +21,16 @@ from core.usage.blocks import (
     largest_completed,
     to_ms,
 )
-from core.usage.report import render_closed, render_fragment
+from core.usage.render import render_block
+from core.usage.report import render_closed
 
 T = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+
+def render_fragment(value: dict[str, Any]) -> str:
+    """The oracle: one block as `JSON.stringify({blocks}, null, 2)` holds it (indented by 4)."""
+    text = json.dumps(value, indent=2, ensure_ascii=False)
+    return "\n".join("    " + line for line in text.split("\n"))
 MS = timedelta(milliseconds=1)
 FIVE = timedelta(hours=5)
 
@@ -151,3 +160,30 @@ def test_a_closed_block_is_rendered_as_json_dumps_renders_it(
     now = max((m for m, *_ in items), default=T) + timedelta(days=1)
     for block in identify_blocks(entries, now=now):
         assert render_closed(block) == render_fragment(block_json(block, to_ms(now)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(moments, numbers, numbers, st.floats(0, 50, allow_nan=False),
+                          st.sampled_from(["claude-opus-4-5", "m\u00e9\"\\\n\x01\u2028", None]),
+                          st.one_of(st.none(), st.integers(1, 2**40)), st.booleans()),
+                min_size=1, max_size=20),
+       st.integers(-10, 6 * 60), st.one_of(st.none(), st.integers(0, 2**40)))
+def test_a_live_block_is_rendered_as_json_dumps_renders_it(
+        items: list[tuple[datetime, float, float, float, str | None, int | None, bool]], after_min: int,
+        limit: int | None) -> None:
+    """Active or not, with a burn rate, a projection and a token limit: the text the commands
+    print for the live block is `json.dumps` of ccusage's object, to the byte."""
+    entries = [Entry(to_ms(m), i, o, 3, 4, cost, model, reset, estimated)
+               for m, i, o, cost, model, reset, estimated in items]
+    now_ms = max(to_ms(m) for m, *_ in items) + after_min * 60_000
+    for block in identify_blocks(entries, now=datetime.fromtimestamp(now_ms / 1000, UTC)):
+        block.is_active = block.active_at(now_ms)
+        expected = render_fragment(block_json(block, now_ms, limit, limit_given=limit is not None))
+        assert render_block(block.state(), block.is_gap, block.is_active, now_ms, limit) == expected
+
+
+@given(st.integers(to_ms(datetime(1000, 1, 1, tzinfo=UTC)),
+                   to_ms(datetime(9999, 12, 31, 23, 59, tzinfo=UTC))))
+def test_iso_ms_is_javascripts_to_iso_string(ts_ms: int) -> None:
+    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ts_ms)
+    assert iso_ms(ts_ms) == f"{moment:%Y-%m-%dT%H:%M:%S}.{ts_ms % 1000:03d}Z"

@@ -182,3 +182,34 @@ def test_lean_config_reads_what_settings_read(tmp_path: Path, monkeypatch: pytes
 def test_lean_config_gives_up_on_a_bad_zone(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NIGHTSHIFT_TZ", "Mars/Olympus")
     assert read_config(env_file=None) is None
+
+
+def _imports(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """Run the installed `nightshift` as a user does, noting which modules it imported."""
+    done = subprocess.run([sys.executable, "-X", "importtime", str(NIGHTSHIFT), *args], env=env_for(tmp_path),
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    modules = {line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines()
+               if line.startswith("import time:") and "|" in line}
+    return done, modules
+
+
+def test_a_poll_with_nothing_new_is_answered_by_the_lean_path(tmp_path: Path, tree: Tree) -> None:
+    """The first poll scans; the next, with no log changed, is answered from the database
+    without the scanner (nor json, typing or pathlib); one after an append scans again."""
+    first, modules = _imports(tmp_path, "usage", "blocks", "--json")
+    assert first.returncode == 0 and "core.usage.scanner" in modules
+    for args in ((), ("--active",), ("-r",)):
+        lean, modules = _imports(tmp_path, "usage", "blocks", "--json", *args)
+        assert lean.returncode == 0, lean.stderr
+        assert not modules & {"core.usage.scanner", "json", "typing", "pathlib", "typer"}, sorted(modules)
+        full = through_typer(tmp_path, "usage", "blocks", "--json", *args)
+        assert full.returncode == 0, full.stderr
+        mine, other = json.loads(lean.stdout), json.loads(full.stdout)
+        for block in mine["blocks"] + other["blocks"]:
+            block.pop("projection", None)  # minutes left differ between two runs
+        assert mine == other
+    tree.add("p/b.jsonl", assistant(datetime.now(UTC) - timedelta(minutes=1), msg="new", req="new"))
+    again, modules = _imports(tmp_path, "usage", "blocks", "--json")
+    assert again.returncode == 0 and "core.usage.scanner" in modules
+    entries = [json.loads(done.stdout)["blocks"][-1]["entries"] for done in (first, again)]
+    assert entries[1] == entries[0] + 1

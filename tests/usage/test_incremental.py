@@ -6,6 +6,9 @@ step the incrementally maintained database and a fresh one built by a cold scan 
 the same files state, the same entries (winners included) and give the same blocks.
 
 Both readers are exercised: the msgspec one (big reads) and the plain json one (small).
+So is the `usage blocks` lean path (core.usage.lean): before each scan it must hand over or
+answer exactly what a cold scan gives (never a stale answer), and right after each refresh
+it must answer what the full path prints, for every option it takes.
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ from core.usage import parallel, staging
 from core.usage import scanner as scanner_module
 from core.usage.blocks import to_ms
 from core.usage.db import open_scan_db
+from core.usage.lean import Seen, lean_document
+from core.usage.lean_config import LeanConfig
 from core.usage.prices import load_prices
-from core.usage.report import BlocksQuery, blocks_document, load_blocks
+from core.usage.report import BlocksQuery, blocks_document, load_blocks, plain_pieces
 from core.usage.scanner import UsageScanner
 from tests.usage.logtree import assistant, at, user
 
@@ -158,6 +163,7 @@ _counter = itertools.count()
 def test_incremental_equals_cold(reader: str, steps: list[tuple[Any, ...]],
                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(scanner_module, "FAST_READER_MIN_BYTES", 0 if reader == "msgspec" else 1 << 40)
+    monkeypatch.setattr(scanner_module, "MSGSPEC_IMPORT_MIN_BYTES", 0)
     check_steps(steps)
 
 
@@ -186,6 +192,7 @@ def test_incremental_with_reader_processes_equals_cold(steps: list[tuple[Any, ..
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """The same, every read split between this process and a worker process."""
     monkeypatch.setattr(scanner_module, "FAST_READER_MIN_BYTES", 0)
+    monkeypatch.setattr(scanner_module, "MSGSPEC_IMPORT_MIN_BYTES", 0)
     monkeypatch.setattr(staging, "PARALLEL_MIN_BYTES", 0)
     finished = []
     original = parallel._Worker.finish
@@ -199,19 +206,67 @@ def test_incremental_with_reader_processes_equals_cold(steps: list[tuple[Any, ..
     assert all(finished)  # the workers did their share (none fell back to this process)
 
 
+FLAG_SETS = [{"json"}, {"json", "active"}, {"json", "recent"}, {"json", "active", "recent"}]
+
+
+def lean_answer(work: Path, root: Path, flags: set[str] | frozenset[str] = frozenset({"json"}),
+                now_ms: int | None = None) -> tuple[str | None, Seen | None]:
+    """What `nightshift usage blocks --json` answers by the lean path (None: it hands over)
+    for the database at `work/state/nightshift.db` and the logs under `root`."""
+    config = LeanConfig({"nightshift_home": str(work / "state"), "claude_config_dir": str(root),
+                         "nightshift_tz": "", "nightshift_usage_prices_file": ""})
+    text, seen = lean_document(config, set(flags), to_ms(NOW) if now_ms is None else now_ms)
+    if seen is not None and seen.conn is not None:
+        seen.conn.close()
+    return None if text is None else b"".join(text).decode().removesuffix("\n"), seen
+
+
+def check_lean(conn: sqlite3.Connection, work: Path, root: Path, now_ms: int | None = None) -> None:
+    """Right after a refresh the lean path answers, for every option, what the full path prints."""
+    now_ms = to_ms(NOW) if now_ms is None else now_ms
+    for flags in FLAG_SETS:
+        text, _ = lean_answer(work, root, flags, now_ms)
+        query = BlocksQuery(active="active" in flags, recent="recent" in flags)
+        assert text is not None, flags
+        assert text == blocks_document(load_blocks(conn, now_ms), query, UTC), flags
+
+
 def check_steps(steps: list[tuple[Any, ...]], processes: int = 1) -> None:
+    """After each change: the lean path either hands over or answers what a cold scan gives;
+    the scan that follows carries on from the lean path's walk (it does not walk again)."""
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         root = work / "claude"
         (root / "projects").mkdir(parents=True)
         files = Files(root)
-        conn = open_scan_db(work / "incremental.db")
+        conn = open_scan_db(work / "state" / "nightshift.db")
+        walks = []
+        own_walk = scanner_module.log_files
+
+        def spy(*args: Any, **kwargs: Any) -> Any:
+            walks.append(args)
+            return own_walk(*args, **kwargs)
+
+        scanner_module.log_files = spy  # type: ignore[assignment]
         try:
             for op in steps:
                 files.apply(op)
-                UsageScanner(conn, [root / "projects"], PRICES, scratch=work, processes=processes).scan()
-                assert snapshot(conn) == cold(root, work), repr(steps)
+                before, seen = lean_answer(work, root)
+                expected = cold(root, work)
+                if before is not None:
+                    assert before == expected[2], repr(steps)  # nothing changed: never stale
+                assert seen is not None
+                walks.clear()
+                UsageScanner(conn, [root / "projects"], PRICES, scratch=work, processes=processes).scan(seen)
+                assert walks == []
+                # what `usage blocks --json` prints after a scan: the stored closed text and the open block
+                pieces = plain_pieces(load_blocks(conn, to_ms(NOW), bodies=False, closed=True))
+                assert pieces is not None
+                assert snapshot(conn) == expected, repr(steps)
+                assert b"".join(pieces).decode() == expected[2] + "\n"
+                check_lean(conn, work, root)
         finally:
+            scanner_module.log_files = own_walk  # type: ignore[assignment]
             conn.close()
 
 
@@ -231,7 +286,7 @@ def test_any_append_order_equals_cold(order: list[int], cuts: list[int], resumed
         root = work / "claude"
         projects = root / "projects"
         projects.mkdir(parents=True)
-        conn = open_scan_db(work / "incremental.db")
+        conn = open_scan_db(work / "state" / "nightshift.db")
         try:
             done = 0
             for cut in sorted({*cuts, len(DAY)}):
@@ -246,8 +301,12 @@ def test_any_append_order_equals_cold(order: list[int], cuts: list[int], resumed
                     with path.open("a", encoding="utf-8") as handle:
                         handle.write("".join(line + "\n" for line in lines))
                 done = cut
+                expected = cold(root, work)
+                stale, _ = lean_answer(work, root)
+                assert stale is None or stale == expected[2]
                 UsageScanner(conn, [projects], PRICES).scan()
-                assert snapshot(conn) == cold(root, work)
+                assert snapshot(conn) == expected
+                check_lean(conn, work, root)
         finally:
             conn.close()
 
@@ -354,10 +413,10 @@ def test_a_failing_file_stops_nothing_and_is_named_once(tmp_path: Path, monkeypa
 
     original = decode_stdlib.decode_line
 
-    def failing(line: bytes) -> Any:
+    def failing(line: bytes, seen: Any = ()) -> Any:
         if b"EIO" in line:
             raise OSError(5, "Input/output error")
-        return original(line)
+        return original(line, seen)
 
     monkeypatch.setattr(decode_stdlib, "decode_line", failing)
     monkeypatch.setattr(scanner_module, "FAST_READER_MIN_BYTES", 1 << 40)
