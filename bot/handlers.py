@@ -248,7 +248,7 @@ async def usage(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Show the usage window, its limit state and when it resets (in the owner's zone)."""
     d = deps(context)
     states = await d.service.usage_by_account()
-    primes = [p.describe(d.settings.local_tz) for p in d.service.planned_primes()]
+    primes = [p.describe(d.settings.local_tz) for p in await d.service.planned_primes()]
     paces = await d.service.weekly_paces()
 
     def shown(name: str, state: LimitState) -> dict[str, Any]:

@@ -162,7 +162,7 @@ def usage(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] =
                                   monitor.last_scan, pace))
             finally:
                 await monitor.close()
-        return found, service.planned_primes(now)
+        return found, await service.planned_primes(now)
 
     found, primes = with_service(work)
     zone = settings().local_tz

@@ -28,7 +28,7 @@ from core.daemon.gate import LimitGate
 from core.daemon.lanes import Lane, Lanes, OwnerUse
 from core.daemon.model_limits import ModelHolds
 from core.daemon.node import Heartbeat, LeasedFronts
-from core.daemon.owner import OwnerUseSource
+from core.daemon.owner import OwnerUseSource, day_start
 from core.daemon.pause import LIMIT_PAUSE_KEY
 from core.daemon.priming import LAST_PRIMED_KEY, Primer
 from core.daemon.routine import Routine
@@ -187,6 +187,7 @@ class Daemon:
             self.settings, self.store, usage=usage, gate=gate, doorbell=self.doorbell, stats=self.stats,
             clock=self.service.now, busy=lambda: bool(self.follower.on(self.lanes.get(account.key))),
             account_env=account.child_env(), key=LAST_PRIMED_KEY + account.kv_scope(self.settings),
+            learned_start=lambda now: day_start(owner, now),
         )
         return Lane(account, usage, gate, models, primer, owner_use=owner, first=first)
 

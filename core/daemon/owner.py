@@ -9,10 +9,12 @@ by the minute.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, tzinfo
+from collections.abc import Awaitable, Callable
+from datetime import datetime, time, timedelta, tzinfo
 from pathlib import PurePath
 
 from core.scheduling.owner import DAYS_KEPT, OwnerUseBook
+from core.scheduling.workhours import learned_day_start
 from core.store.store import Store
 from core.usage.monitor import UsageMonitor
 
@@ -51,3 +53,11 @@ class OwnerUseSource:
                 book.observe(hour, tokens)
         self._book, self._built_at = book, now
         return book
+
+
+async def day_start(owner_use: Callable[[datetime], Awaitable[OwnerUseBook | None]] | None,
+                    now: datetime) -> time | None:
+    """When the owner's working day starts, learned from their own use (None while unknown):
+    without NIGHTSHIFT_WORK_HOURS, the work-hours prime is planned from this."""
+    book = await owner_use(now) if owner_use is not None else None
+    return learned_day_start(book, now) if book is not None else None

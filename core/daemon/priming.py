@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Awaitable, Callable
+from datetime import datetime, time
 
 from core.agent.argv import ClaudeCall, build_command
 from core.agent.stream import StreamState
@@ -46,6 +46,7 @@ class Primer:
         busy: Callable[[], bool],
         account_env: dict[str, str] | None = None,
         key: str = LAST_PRIMED_KEY,
+        learned_start: Callable[[datetime], Awaitable[time | None]] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -60,13 +61,16 @@ class Primer:
         """The primed account's CLAUDE_CONFIG_DIR (NIGHTSHIFT_ACCOUNTS: one primer per account)."""
         self.key = key
         """When this account was last primed (each account's window opens on its own)."""
+        self.learned_start = learned_start
+        """When the owner's day starts, learned from their use: used without work hours."""
 
     async def prime_for_work(self) -> None:
         """The `work-prime` job: a fresh window should open as the owner starts work."""
         now = self.clock()
-        due = due_prime(now, planned_primes(now - DUE_FOR, prime_at=(),
-                                            work=parse_work_hours(self.settings.work_hours),
-                                            learned_start=None, tz=self.settings.local_tz))
+        work = parse_work_hours(self.settings.work_hours)
+        learned = None if work is not None or self.learned_start is None else await self.learned_start(now)
+        due = due_prime(now, planned_primes(now - DUE_FOR, prime_at=(), work=work,
+                                            learned_start=learned, tz=self.settings.local_tz))
         if due is not None:
             event("work-hours prime due", at=iso(due.at), reason=due.reason)
             await self.prime()

@@ -146,7 +146,7 @@ def standing_jobs(settings: Settings, work: StandingWork, *, burst: bool) -> lis
         Job(f"prime-{hour:02d}{minute:02d}", DailyAt(hour, minute), work.prime)
         for hour, minute in prime_times(settings.prime_at)
     ]
-    if work.work_prime is not None and settings.work_hours:
+    if work.work_prime is not None:  # from NIGHTSHIFT_WORK_HOURS, else the day's learned start
         jobs.append(Job("work-prime", Every(WORK_PRIME_CHECK_S), work.work_prime))
     if work.daily_summary is not None and settings.telegram_enabled:
         jobs.append(Job("daily-summary", DailyAt(settings.daily_summary_hour), work.daily_summary))

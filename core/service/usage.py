@@ -8,7 +8,7 @@ for the one answer and closes it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, time
 from typing import TYPE_CHECKING
 
 from core.scheduling.priming import prime_times
@@ -33,13 +33,30 @@ class UsageView:
         self.usage_monitor = usage_monitor
         self.account_monitors = dict(account_monitors or {})
 
-    def planned_primes(self, now: datetime | None = None) -> list[PlannedPrime]:
+    async def planned_primes(self, now: datetime | None = None) -> list[PlannedPrime]:
         """The primes planned for the next day and a half: NIGHTSHIFT_PRIME_AT's times and one
-        five hours before each start of work (NIGHTSHIFT_WORK_HOURS), as `usage` shows them."""
+        five hours before each start of work (NIGHTSHIFT_WORK_HOURS, else the start of the
+        owner's day learned from their own use), as `usage` shows them."""
         settings = self.ctx.settings
-        return planned_primes(now or self.ctx.now(), prime_at=prime_times(settings.prime_at),
-                              work=parse_work_hours(settings.work_hours), learned_start=None,
-                              tz=settings.local_tz)
+        now = now or self.ctx.now()
+        work = parse_work_hours(settings.work_hours)
+        learned = None if work is not None else await self._learned_start(now)
+        return planned_primes(now, prime_at=prime_times(settings.prime_at), work=work,
+                              learned_start=learned, tz=settings.local_tz)
+
+    async def _learned_start(self, now: datetime) -> time | None:
+        """The owner's learned day start, from what the usage index holds (no scan)."""
+        from core.accounts import accounts, usage_monitor
+        from core.daemon.owner import OwnerUseSource, day_start
+
+        settings = self.ctx.settings
+        if self.usage_monitor is not None:
+            return await day_start(OwnerUseSource(self.usage_monitor, self.ctx.store, settings.local_tz), now)
+        monitor = usage_monitor(settings, self.ctx.store, accounts(settings)[0])
+        try:
+            return await day_start(OwnerUseSource(monitor, self.ctx.store, settings.local_tz), now)
+        finally:
+            await monitor.close()
 
     async def usage(self) -> LimitState:
         """The usage window and limit state from what is known (no log scan, no fetch)."""

@@ -429,6 +429,34 @@ async def test_the_learned_parallel_limit_overrides_the_setting(
     assert rb.started_at >= ra.finished_at
 
 
+async def test_without_work_hours_the_learned_start_of_the_owners_day_is_primed_for(
+    dservice: Service,
+    dstore: Store,
+    daemon_settings: Settings,
+    record: Record,
+    start_daemon: Start,
+) -> None:
+    config_dir = daemon_settings.claude_config_dir[0]
+    monday = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
+    for day in range(4):  # the owner's own use starts at 09:30 from Monday to Thursday
+        _log_line(config_dir, monday + timedelta(days=day), "owner's work", tokens=40_000,
+                  requestId=f"req-owner-{day}")
+    friday_4am = datetime(2026, 1, 9, 4, 2, tzinfo=UTC)
+    clock = {"now": friday_4am - timedelta(hours=1)}
+    running = await start_daemon(tz="UTC", clock=lambda: clock["now"])
+    daemon = running.daemon
+    assert daemon.settings.work_hours == ""
+    primes = await running.service.planned_primes(clock["now"])
+    assert [(p.at, p.reason) for p in primes][:1] == [
+        (friday_4am.replace(minute=0), "a fresh window at Fri 09:00 (your day's learned start)")]
+    await daemon.primer.prime_for_work()  # 03:02: not due
+    assert record() == []
+    clock["now"] = friday_4am
+    await daemon.primer.prime_for_work()
+    (call,) = record()
+    assert call["prompt"] == PRIME_PROMPT and daemon.stats.primes == 1
+
+
 async def test_work_hours_prime_a_window_five_hours_before_work_and_only_then(
     dservice: Service,
     dstore: Store,
@@ -440,7 +468,7 @@ async def test_work_hours_prime_a_window_five_hours_before_work_and_only_then(
     running = await start_daemon(work_hours="9-18", tz="UTC", clock=lambda: clock["now"])
     daemon = running.daemon
     assert daemon.timers.next_fire("work-prime") is not None
-    assert [p.at for p in running.service.planned_primes(monday_4am - timedelta(hours=1))][:1] == [
+    assert [p.at for p in await running.service.planned_primes(monday_4am - timedelta(hours=1))][:1] == [
         monday_4am.replace(minute=0)
     ]
     await daemon.primer.prime_for_work()  # 03:02: not due

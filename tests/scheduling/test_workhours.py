@@ -120,3 +120,40 @@ def test_the_phone_shows_the_planned_primes_escaped() -> None:
 
     shown = usage_text({"limited": False, "source": "logs"}, UTC, ["Mon 04:00: a fresh window at <9>"])
     assert "⏰ prime Mon 04:00: a fresh window at &lt;9&gt;" in shown
+
+
+def test_without_work_hours_usage_lists_the_prime_for_the_learned_start_of_the_day() -> None:
+    import json
+    import os
+    from pathlib import Path
+
+    from tests.cli.test_cli import ns
+
+    folder = Path(os.environ["CLAUDE_CONFIG_DIR"]) / "projects" / "-work-shop"
+    folder.mkdir(parents=True, exist_ok=True)
+    today = datetime.now(UTC).date()
+    lines = []
+    for back in range(1, 15):  # the owner's own use starts at 09:30 on every recent weekday
+        day = today - timedelta(days=back)
+        if day.weekday() < 5:
+            at = datetime.combine(day, time(9, 30), tzinfo=UTC)
+            lines.append(json.dumps({
+                "type": "assistant", "sessionId": "owner", "requestId": f"r{back}",
+                "timestamp": at.isoformat().replace("+00:00", "Z"),
+                "message": {"id": f"m{back}", "model": "claude-sonnet-4-5", "usage": {
+                    "input_tokens": 40_000, "output_tokens": 40_000}}}))
+    (folder / "owner.jsonl").write_text("\n".join(lines) + "\n")
+    env = dict(os.environ, NIGHTSHIFT_TZ="UTC", NIGHTSHIFT_USAGE_API="false")
+    env.pop("NIGHTSHIFT_WORK_HOURS", None)
+    before = datetime.now(UTC)
+    out = ns("usage", "--json", env=env)
+    assert out.returncode == 0, out.stderr
+    listed = json.loads(out.stdout)["planned_primes"]
+    primes = [(datetime.fromisoformat(p["at"]), p["reason"]) for p in listed]
+    # What the pure planner gives for a day that starts at 09:00 (a weekend morning plans
+    # none within the day and a half shown; the daemon test pins a Friday).
+    expected = {(p.at, p.reason) for now in (before, datetime.now(UTC)) for p in planned_primes(
+        now, prime_at=[], work=None, learned_start=time(9), tz=UTC)}
+    assert set(primes) <= expected and len(primes) >= min(
+        len(planned_primes(before, prime_at=[], work=None, learned_start=time(9), tz=UTC)), 1)
+    assert all(reason.endswith("09:00 (your day's learned start)") for _, reason in primes)
