@@ -24,10 +24,10 @@ from core.errors import InvalidInput
 from core.models import iso
 from core.settings import Settings
 from core.store.store import Store
+from core.waits import WAITS_KEY as WAITS_KEY  # why ready tasks wait, per account (written by the daemon)
+from core.waits import waits_view
 
 BUDGETS_KEY = "budgets"
-WAITS_KEY = "budget.waits"
-"""Why each ready task was held back at the daemon's last plan (written by the dispatcher)."""
 NIGHT_STARTS = time(12, 0)
 MAX_RESERVE = 0.9
 KNOBS = ("task", "night", "reserve")
@@ -160,7 +160,6 @@ def budget_lines(budgets: Budgets, spend: Spend, settings: Settings) -> list[str
 
 
 async def budget_wait(store: Store, task_id: int) -> str | None:
-    """Why the budget held this task back at the daemon's last look, if it did."""
-    record = await store.kv.get(WAITS_KEY) or {}
-    reason = (record.get("waits") or {}).get(str(task_id))
-    return str(reason) if reason else None
+    """Why the budget or a model limit held this task back at the daemon's last look at each
+    account, if one did (a record of any shape: a daemon upgraded mid-night wrote the old one)."""
+    return waits_view(await store.kv.get(WAITS_KEY)).get(task_id)

@@ -5,7 +5,8 @@ and the owner used of it, the reserve and the owner's learned use kept for them,
 rate of a run spilling past the reset: `core.scheduling.protect.horizon`, the same code the
 simulator runs); what of the dispatcher's candidates fits (`plan_protected`); the stop line
 that pauses runs in flight once the window reaches the owner's share; and why a ready task
-waits, kept for `show` and the phone (the one writer of the waits record).
+waits, kept per account for `show` and the phone (the one writer of the waits record,
+`core.waits`: each account's look replaces only that account's reasons).
 
 The dispatcher says which tasks could start on an account and the follower which runs are in
 flight; this decides what the budget allows. Built once by the assembly.
@@ -13,13 +14,14 @@ flight; this decides what the budget allows. Built once by the assembly.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 
-from core.budgets import WAITS_KEY, load_budgets, night_spend
+from core.accounts import accounts
+from core.budgets import load_budgets, night_spend
 from core.daemon.lanes import Lane
 from core.log import event
-from core.models import Task, iso
+from core.models import Task
 from core.scheduling.budget import ANYTIME_TAG, Candidate, WindowCapacity, WindowPlan, plan_protected
 from core.scheduling.estimates import choose_capacity, window_capacity
 from core.scheduling.estimator import Estimator
@@ -27,6 +29,7 @@ from core.scheduling.priming import WINDOW_LENGTH
 from core.scheduling.protect import Horizon, horizon, stop_line
 from core.settings import Settings
 from core.store.store import Store
+from core.waits import BUDGET, MODELS, WAITS_KEY, Waits, same_record
 
 MEASURED_UTILIZATION = ("endpoint", "stream")
 EXACT_CAPACITY_SOURCES = ("usage endpoint", "NIGHTSHIFT_WINDOW_CAPACITY_TOKENS")
@@ -52,6 +55,8 @@ class BudgetGuard:
         self.burst = burst
         """A burst run (`run --burst`) holds nothing back: the owner asked for it now."""
         self.tz = settings.local_tz
+        self.order = tuple(account.key for account in accounts(settings))
+        """This machine's accounts as named: the order their reasons are told in."""
 
     async def night_spent(self, now: datetime) -> bool:
         """The owner's nightly cap (`/budget night`) is reached: nothing new starts tonight."""
@@ -66,19 +71,21 @@ class BudgetGuard:
         reason = (f"tonight's spend ${spend.night_usd:.2f} reached your nightly cap "
                   f"${budgets.nightly_usd:.2f}; work waits for tomorrow's night (noon)")
         ready = await self.store.tasks.runnable(now)
-        await self.record_waits({t.id: reason for t in ready}, now)
+        await self._update(lambda _: Waits.everywhere({t.id: reason for t in ready}), now)
         return True
 
     async def plan(
         self, now: datetime, lane: Lane, candidates: Sequence[Candidate], *,
-        committed_tokens: int, fresh_window: bool = False,
+        committed_tokens: int, fresh_window: bool = False, ready: Collection[int] | None = None,
     ) -> WindowPlan:
-        """What of `candidates` may start on `lane` now; why the rest waits is recorded.
-        `committed_tokens`: what the runs in flight there are expected to spend still."""
+        """What of `candidates` may start on `lane` now; why the rest waits is recorded for
+        this account. `committed_tokens`: what the runs in flight there are expected to spend
+        still; `ready`: every task ready at this look, on any account (the others' reasons for
+        tasks no longer ready go)."""
         picture, used = await self.horizon(now, lane, fresh_window=fresh_window)
         plan = plan_protected(list(candidates), used_tokens=used, committed_tokens=committed_tokens,
                               horizon=picture)
-        await self.record_waits(plan.reasons, now)
+        await self.record_waits(lane.key, plan.reasons, now, ready=ready)
         return plan
 
     async def horizon(self, now: datetime, lane: Lane, *, fresh_window: bool = False) -> tuple[Horizon, int]:
@@ -159,15 +166,25 @@ class BudgetGuard:
             in_flight_tokens=in_flight_tokens,
         )
 
-    async def record_waits(self, reasons: dict[int, str], now: datetime) -> None:
-        """Why each ready task waits, as of this look (replacing the last look's reasons)."""
-        waits = {str(task_id): reason for task_id, reason in reasons.items()}
-        if waits or await self.store.kv.get(WAITS_KEY):
-            await self.store.kv.set(WAITS_KEY, {"at": iso(now), "waits": waits})
+    async def record_waits(self, account: str, reasons: dict[int, str], now: datetime, *,
+                           ready: Collection[int] | None = None) -> None:
+        """Why each ready task waits on `account`'s budget, as of this look: replaces that
+        account's last budget reasons only (another account's, and model limits', stay)."""
+        await self._update(lambda waits: waits.with_account(account, BUDGET, reasons, ready=ready), now)
 
-    async def add_waits(self, waits: dict[int, str], now: datetime) -> None:
-        """More reasons for this look (a model limit), kept beside the budget's."""
-        if waits:
-            record = await self.store.kv.get(WAITS_KEY) or {}
-            merged = {**(record.get("waits") or {}), **{str(k): v for k, v in waits.items()}}
-            await self.store.kv.set(WAITS_KEY, {"at": iso(now), "waits": merged})
+    async def record_model_waits(self, account: str, reasons: dict[int, str], now: datetime, *,
+                                 ready: Collection[int] | None = None) -> None:
+        """Which ready tasks wait for a model limit on `account`, as of this look (replacing
+        that account's last ones; kept beside its budget's, which the model's reason beats)."""
+        await self._update(lambda waits: waits.with_account(account, MODELS, reasons, ready=ready), now)
+
+    async def _update(self, change: Callable[[Waits], Waits], now: datetime) -> None:
+        """Apply `change` to the record as kept; written only when it says something new (no
+        record and nothing to say: nothing written, as before any wait)."""
+        raw = await self.store.kv.get(WAITS_KEY)
+        waits = change(Waits.parse(raw))
+        if raw is None and waits.empty:
+            return
+        record = waits.as_json(now, self.order)
+        if not same_record(raw, record):
+            await self.store.kv.set(WAITS_KEY, record)

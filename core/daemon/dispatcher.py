@@ -112,8 +112,7 @@ class Dispatcher:
         resuming = [i for i in lane.gate.resume_first if i not in self.follower.active
                     and (runnable is None or i in runnable)]
         plan = await self._plan(lane, now, round_)
-        if runnable is not None:
-            await self._note_model_waits(now, holds, runnable)
+        await self._note_model_waits(lane, now, holds, runnable)
         for _ in range(free):
             busy = self.follower.busy_repos()
             task = None
@@ -165,18 +164,23 @@ class Dispatcher:
         ready = await self.store.tasks.runnable(now)
         return {t.id for t in ready if choose_model(t, self.settings, set(holds))[0]}
 
-    async def _note_model_waits(self, now: datetime, holds: dict[str, datetime], allowed: set[int]) -> None:
-        """Why a ready task waits for a model family's reset, for `show` and the phone."""
+    async def _note_model_waits(
+        self, lane: Lane, now: datetime, holds: dict[str, datetime], allowed: set[int] | None,
+    ) -> None:
+        """Why a ready task waits for a model family's reset on `lane`, for `show` and the
+        phone (none once its holds are over: that account's last ones go)."""
         waits: dict[int, str] = {}
-        for task in await self.store.tasks.runnable(now):
-            if task.id in allowed:
+        ready = await self.store.tasks.runnable(now) if holds else []
+        for task in ready:
+            if allowed is not None and task.id in allowed:
                 continue
             needs = family(task_models(task, self.settings)[0]) or min(holds, key=lambda k: holds[k])
             until = holds.get(needs) or min(holds.values())
             waits[task.id] = (
                 f"it needs {needs.capitalize()}, whose weekly limit holds until"
                 f" {until.astimezone(self.tz):%a %d %b %H:%M}; tag it fallback:MODEL to go on with another")
-        await self.budget.add_waits(waits, now)
+        await self.budget.record_model_waits(lane.key, waits, now,
+                                             ready={t.id for t in ready} if holds else None)
 
     async def could_run(self, task: Task, now: datetime) -> bool:
         """Could `task` start on some account, as far as model limits go?"""
@@ -253,13 +257,14 @@ class Dispatcher:
         if self.burst:
             return None
         ready = await self.store.tasks.runnable(now)
+        everywhere = {t.id for t in ready}  # ready on some account: the others' reasons for them stay
         if self.node is not None:  # tasks in repositories this machine lacks are other machines'
             ready = [t for t in ready if self.node.has_repo(t)]
         # Sessions held by another of this machine's accounts resume there, not here.
         ready = [t for t in ready if not (t.session_id and t.account and t.account in self.lanes.keys
                                           and t.account != lane.key)]
         if not ready:
-            await self.budget.record_waits({}, now)
+            await self.budget.record_waits(lane.key, {}, now, ready=everywhere)
             return None
         resuming = set(lane.gate.resume_first)
         histories: dict[str | None, list[int]] = {}
@@ -278,4 +283,5 @@ class Dispatcher:
                 )
             )
         return await self.budget.plan(now, lane, candidates, fresh_window=round_.fresh_window,
-                                      committed_tokens=self.follower.in_flight_tokens(lane))
+                                      committed_tokens=self.follower.in_flight_tokens(lane),
+                                      ready=everywhere)

@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 
 from core.abc import Notification, Notifier
-from core.budgets import WAITS_KEY
 from core.daemon.seams import DaemonStats
 from core.errors import NightshiftError
 from core.log import event
 from core.models import Run
 from core.scheduling.summary import window_summary_text
 from core.service import Service
+from core.waits import WAITS_KEY, waits_view
 
 
 @dataclass
@@ -92,8 +92,7 @@ class WindowSummary:
             photo = str(path)
         except Exception as exc:  # a chart is a nicety; the summary goes out without it
             event("window chart not drawn", logging.WARNING, error=repr(exc))
-        record = await self.service.store.kv.get(WAITS_KEY) or {}
-        waits = {int(k): str(v) for k, v in (record.get("waits") or {}).items()}
+        waits = waits_view(await self.service.store.kv.get(WAITS_KEY))
         text = window_summary_text(
             batch.trigger, batch.scheduled_for, self.tz, entries, batch.capacity_tokens, twin,
             waits={k: v for k, v in waits.items() if k not in batch.tasks},
