@@ -76,7 +76,7 @@ class Waits:
     @classmethod
     def everywhere(cls, reasons: Reasons) -> Waits:
         """Every account held for the same reasons: what each said before no longer counts."""
-        return cls(dict(reasons), {})
+        return cls({i: r for i, r in reasons.items() if r}, {})
 
     def with_account(self, key: str, kind: str, reasons: Reasons, *,
                      ready: Collection[int] | None = None) -> Waits:
@@ -86,7 +86,7 @@ class Waits:
         if kind not in KINDS:
             raise ValueError(f"unknown kind of wait reason: {kind!r}")
         accounts = {k: dict(parts) for k, parts in self.accounts.items()}
-        accounts.setdefault(key, {})[kind] = dict(reasons)
+        accounts.setdefault(key, {})[kind] = {i: r for i, r in reasons.items() if r}
         every = {} if kind == BUDGET else dict(self.every)
         if ready is not None:
             keep = set(ready)
