@@ -4,11 +4,13 @@ tmux server, a temp database, margin 1 s."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +63,29 @@ def runner(daemon_settings: Settings) -> Iterator[TmuxRunner]:
     finally:
         subprocess.run(["tmux", "-L", daemon_settings.tmux_socket, "kill-server"],
                        capture_output=True, check=False)
+
+
+@pytest.fixture
+def config_dirs(isolated_env: Path) -> dict[str, Path]:
+    """Two Claude accounts, `work` and `home`, each its own config directory (for
+    NIGHTSHIFT_ACCOUNTS: `accounts=config_dirs`)."""
+    dirs = {name: isolated_env / f"claude-{name}" for name in ("work", "home")}
+    for path in dirs.values():
+        (path / "projects").mkdir(parents=True)
+    return dirs
+
+
+def claude_log(config_dir: Path, session: str, at: datetime, tokens: int) -> None:
+    """One assistant usage line in Claude Code's log for `session`, as it writes them."""
+    folder = config_dir / "projects" / "-home-owner-code"
+    folder.mkdir(parents=True, exist_ok=True)
+    line = {"type": "assistant", "sessionId": session, "requestId": f"r-{session}-{at.timestamp()}",
+            "timestamp": at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "message": {"id": f"m-{session}-{at.timestamp()}", "model": "claude-sonnet-4-5",
+                        "usage": {"input_tokens": tokens, "output_tokens": 0,
+                                  "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}}
+    with (folder / f"{session}.jsonl").open("a") as fh:
+        fh.write(json.dumps(line, separators=(",", ":")) + "\n")
 
 
 FAST_TIMINGS = ExecutorTimings(poll_interval_s=0.02, progress_interval_s=0.2, kill_grace_s=1.0)

@@ -35,14 +35,6 @@ from .conftest import MakeDaemon, Record, Running, wait_for_states
 StartDaemon = Callable[..., Awaitable[Running]]
 
 
-@pytest.fixture
-def config_dirs(isolated_env: Path) -> dict[str, Path]:
-    dirs = {name: isolated_env / f"claude-{name}" for name in ("work", "home")}
-    for path in dirs.values():
-        (path / "projects").mkdir(parents=True)
-    return dirs
-
-
 async def test_a_limit_pauses_one_account_the_other_goes_on_and_the_paused_task_resumes_on_its_own(
     start_daemon: StartDaemon, dservice: Service, dstore: Store, record: Record,
     config_dirs: dict[str, Path],

@@ -8,7 +8,6 @@ owner fills its queue share within two messages.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +17,7 @@ from core.models import Outcome, TaskState
 from core.scheduling.protect import SAFETY
 from core.service import Service
 from core.store.store import Store
-from tests.daemon.conftest import Running, wait_for_states
+from tests.daemon.conftest import Running, claude_log, wait_for_states
 from tests.support import Record
 
 Start = Callable[..., Awaitable[Running]]
@@ -105,19 +104,6 @@ async def test_the_nightly_cap_holds_new_work_and_says_so(
     assert detail.budget_wait is not None and "reached your nightly cap $0.01" in detail.budget_wait
 
 
-def _claude_log(config_dir: Path, session: str, at: datetime, tokens: int) -> None:
-    """One assistant usage line in Claude Code's log for `session`, as it writes them."""
-    folder = config_dir / "projects" / "-home-owner-code"
-    folder.mkdir(parents=True, exist_ok=True)
-    line = {"type": "assistant", "sessionId": session, "requestId": f"r-{session}-{at.timestamp()}",
-            "timestamp": at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "message": {"id": f"m-{session}-{at.timestamp()}", "model": "claude-sonnet-4-5",
-                        "usage": {"input_tokens": tokens, "output_tokens": 0,
-                                  "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}}
-    with (folder / f"{session}.jsonl").open("a") as fh:
-        fh.write(json.dumps(line, separators=(",", ":")) + "\n")
-
-
 async def test_the_owners_own_evening_use_is_learned_from_the_logs_and_kept(
     dservice: Service, dstore: Store, start_daemon: Start, isolated_env: Path,
 ) -> None:
@@ -129,8 +115,8 @@ async def test_the_owners_own_evening_use_is_learned_from_the_logs_and_kept(
     await dstore.runs.update(run.id, session_id="nightshift-session")
     for day in (1, 2, 3):  # Monday to Wednesday evenings: the owner, and a nightshift run beside
         evening = thursday_6pm - timedelta(days=day) + timedelta(hours=2, minutes=30)
-        _claude_log(config, "owner-session", evening, 2_000_000)
-        _claude_log(config, "nightshift-session", evening, 9_000_000)
+        claude_log(config, "owner-session", evening, 2_000_000)
+        claude_log(config, "nightshift-session", evening, 9_000_000)
     await dservice.cancel(ours.id)
     running = await start_daemon(tz="UTC", window_capacity_tokens=6_000_000, clock=lambda: thursday_6pm)
     picture, _ = await running.daemon.budget.horizon(thursday_6pm, running.daemon.lanes.first)

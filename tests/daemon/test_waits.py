@@ -14,8 +14,6 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
-
 from core.daemon import LIMIT_PAUSE_KEY
 from core.daemon.model_limits import HOLDS_KEY
 from core.models import Task, TaskState, iso, utcnow
@@ -23,9 +21,9 @@ from core.scheduling.resets import LimitPause
 from core.service import Service
 from core.store.store import Store
 from core.waits import WAITS_KEY
-from tests.daemon.test_budget import ALL_DAY_HALF, _claude_log
+from tests.daemon.test_budget import ALL_DAY_HALF
 
-from .conftest import Running
+from .conftest import Running, claude_log
 
 Start = Callable[..., Awaitable[Running]]
 WINDOW = {"reserve": ALL_DAY_HALF, "window_capacity_tokens": 20_000, "default_task_tokens": 15_000}
@@ -33,17 +31,9 @@ IDLE = "needs ~15,000 tokens; 10,000 left before what is kept for you (your rese
 USED = "needs ~15,000 tokens; 6,000 left before what is kept for you (your reserve of 50% "
 
 
-@pytest.fixture
-def config_dirs(isolated_env: Path) -> dict[str, Path]:
-    dirs = {name: isolated_env / f"claude-{name}" for name in ("work", "home")}
-    for path in dirs.values():
-        (path / "projects").mkdir(parents=True)
-    return dirs
-
-
 def _owner_used(config_dir: Path, tokens: int) -> None:
     """The owner's own session on this account, ten minutes ago: its window is open."""
-    _claude_log(config_dir, "owner-session", utcnow() - timedelta(minutes=10), tokens)
+    claude_log(config_dir, "owner-session", utcnow() - timedelta(minutes=10), tokens)
 
 
 async def _why(service: Service, task: Task, *parts: str) -> str:
