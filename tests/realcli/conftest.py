@@ -38,10 +38,10 @@ from tests.support import git, make_repo  # noqa: F401 - re-exported for tests
 CLAUDE_VERSION = "2.1.332"
 _PLATFORM = {("Linux", "x86_64"): "linux-x64", ("Linux", "aarch64"): "linux-arm64",
              ("Darwin", "arm64"): "darwin-arm64", ("Darwin", "x86_64"): "darwin-x64"}
-_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+CLI_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
 """Read at import, before the tests' private HOME replaces the real one."""
 REAL_CLAUDE = (
-    _CACHE / "nightshift" / "claude-code" / CLAUDE_VERSION / "node_modules" / "@anthropic-ai"
+    CLI_CACHE / "nightshift" / "claude-code" / CLAUDE_VERSION / "node_modules" / "@anthropic-ai"
     / f"claude-code-{_PLATFORM.get((platform.system(), platform.machine()), 'unknown')}" / "claude"
 )
 OAUTH_TOKEN = "sk-ant-oat01-test-token-not-a-secret"
@@ -52,6 +52,11 @@ pytestmark = pytest.mark.realcli
 
 @pytest.fixture
 def real_claude() -> Path:
+    return require_real_claude()
+
+
+def require_real_claude() -> Path:
+    """The pinned CLI; a test without it is skipped with the reason (failed under CI)."""
     if not os.access(REAL_CLAUDE, os.X_OK):
         reason = (f"the real Claude Code CLI {CLAUDE_VERSION} is not installed at {REAL_CLAUDE}: "
                   "run scripts/install-claude.sh (needs npm and the npm registry)")
