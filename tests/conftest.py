@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from core.execution.tmux import TmuxRunner
 from core.service import Service
 from core.settings import Settings, load_settings
 from core.store.store import Store
@@ -31,9 +32,14 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     monkeypatch.setenv("NIGHTSHIFT_HOME", str(tmp_path / "state"))
     monkeypatch.setenv("NIGHTSHIFT_BRAIN", str(tmp_path / "brain"))
     monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude"))
-    monkeypatch.setenv("NIGHTSHIFT_TMUX_SOCKET", f"ns-test-{os.getpid()}-{tmp_path.name}")
+    socket = f"ns-test-{os.getpid()}-{tmp_path.name}"
+    monkeypatch.setenv("NIGHTSHIFT_TMUX_SOCKET", socket)
     monkeypatch.chdir(tmp_path)
     yield tmp_path
+    # The test's tmux server ends with it, and its socket file in /tmp/tmux-UID with it.
+    tmux = TmuxRunner(socket)
+    if tmux.socket_path().exists():
+        tmux.stop_server()
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -219,6 +220,28 @@ class TmuxRunner:
         await asyncio.to_thread(self.stop_server)
 
     def stop_server(self) -> None:
-        """`kill_server` for synchronous callers (test teardown); no server is fine."""
+        """`kill_server` for synchronous callers (test teardown); no server is fine.
+
+        A killed tmux server leaves its socket file behind in `/tmp/tmux-UID`: one per
+        socket name, thousands after a few test runs or demos. Removed here once nothing
+        answers on it (the link itself if it is one, never what it points at)."""
         with contextlib.suppress(TmuxError, ToolMissing):
             self._run("kill-server")
+        path = self.socket_path()
+        with contextlib.suppress(OSError):
+            folder = os.lstat(path.parent)  # tmux's own: a real folder of ours, 0700
+            ours = (stat.S_ISDIR(folder.st_mode) and folder.st_uid == os.getuid()
+                    and not folder.st_mode & 0o077)
+            if ours and stat.S_ISSOCK(os.lstat(path).st_mode) and not self._answers():
+                os.unlink(path)
+
+    def socket_path(self) -> Path:
+        """Where tmux keeps this socket: `$TMUX_TMPDIR/tmux-UID/NAME` (`/tmp` by default)."""
+        base = tmux_env().get("TMUX_TMPDIR") or "/tmp"  # noqa: S108 - tmux's default, only read
+        return Path(base) / f"tmux-{os.getuid()}" / self.socket_name
+
+    def _answers(self) -> bool:
+        try:
+            return self._run("list-sessions").returncode == 0
+        except (TmuxError, ToolMissing):
+            return False

@@ -61,8 +61,7 @@ def runner(daemon_settings: Settings) -> Iterator[TmuxRunner]:
     try:
         yield tmux
     finally:
-        subprocess.run(["tmux", "-L", daemon_settings.tmux_socket, "kill-server"],
-                       capture_output=True, check=False)
+        tmux.stop_server()
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -93,3 +94,16 @@ async def test_two_runs_cannot_share_a_name(tmux: TmuxRunner, tmp_path: Path) ->
     again = ProcessSpec("ns-4-7", ("true",), tmp_path, {}, tmp_path / "x.log", tmp_path / "x")
     with pytest.raises(TmuxError, match="duplicate session"):
         await tmux.run(again)
+
+
+
+def test_a_stopped_server_leaves_no_socket_file_behind(tmp_path: Path) -> None:
+    name = f"ns-sock-{os.getpid()}-{tmp_path.name}"
+    subprocess.run(["tmux", "-L", name, "new-session", "-d", "-s", "idle", "sleep 60"], check=True)
+    runner = TmuxRunner(name)
+    path = runner.socket_path()
+    assert path.is_socket()
+    runner.stop_server()
+    assert not path.exists()
+    assert subprocess.run(["tmux", "-L", name, "ls"], capture_output=True).returncode != 0
+    runner.stop_server()  # nothing there any more: still fine
