@@ -7,7 +7,8 @@ for the one answer and closes it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from datetime import datetime, time
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,7 @@ from core.scheduling.workhours import PlannedPrime, parse_work_hours, planned_pr
 from core.service.context import ServiceContext
 
 if TYPE_CHECKING:
+    from core.accounts import Account
     from core.scheduling.pacing import WeeklyPace
     from core.usage.monitor import LimitState, UsageMonitor
 
@@ -44,50 +46,47 @@ class UsageView:
         return planned_primes(now, prime_at=prime_times(settings.prime_at), work=work,
                               learned_start=learned, tz=settings.local_tz)
 
-    async def _learned_start(self, now: datetime) -> time | None:
-        """The owner's learned day start, from what the usage index holds (no scan)."""
+    @asynccontextmanager
+    async def _monitor(self, account: Account | None = None) -> AsyncIterator[UsageMonitor]:
+        """The daemon's monitor of the first account when it runs, else one opened for this
+        answer (of `account`, by default the first) and closed after it."""
         from core.accounts import accounts, usage_monitor
-        from core.daemon.owner import OwnerUseSource, day_start
 
         settings = self.ctx.settings
-        if self.usage_monitor is not None:
-            return await day_start(OwnerUseSource(self.usage_monitor, self.ctx.store, settings.local_tz), now)
-        monitor = usage_monitor(settings, self.ctx.store, accounts(settings)[0])
+        if account is None and self.usage_monitor is not None:
+            yield self.usage_monitor
+            return
+        monitor = usage_monitor(settings, self.ctx.store, account or accounts(settings)[0])
         try:
-            return await day_start(OwnerUseSource(monitor, self.ctx.store, settings.local_tz), now)
+            yield monitor
         finally:
             await monitor.close()
+
+    async def _learned_start(self, now: datetime) -> time | None:
+        """The owner's learned day start, from what the usage index holds (no scan)."""
+        from core.daemon.owner import OwnerUseSource, day_start
+
+        async with self._monitor() as monitor:
+            return await day_start(OwnerUseSource(monitor, self.ctx.store, self.ctx.settings.local_tz), now)
 
     async def usage(self) -> LimitState:
         """The usage window and limit state from what is known (no log scan, no fetch)."""
-        if self.usage_monitor is not None:
-            return await self.usage_monitor.state(self.ctx.now())
-        from core.accounts import accounts, usage_monitor
-
-        settings = self.ctx.settings
-        monitor = usage_monitor(settings, self.ctx.store, accounts(settings)[0])
-        try:
+        async with self._monitor() as monitor:
             return await monitor.state(self.ctx.now())
-        finally:
-            await monitor.close()
 
     async def usage_by_account(self) -> list[tuple[str, LimitState]]:
         """Each account's window and limit state (one entry without NIGHTSHIFT_ACCOUNTS)."""
         if self.account_monitors:
             return [(name, await m.state(self.ctx.now())) for name, m in self.account_monitors.items()]
-        from core.accounts import accounts, usage_monitor
+        from core.accounts import accounts
 
         settings = self.ctx.settings
         if self.usage_monitor is not None:  # one monitor given without accounts: the one account
             return [(accounts(settings)[0].name, await self.usage())]
-
         out = []
         for account in accounts(settings):
-            monitor = usage_monitor(settings, self.ctx.store, account)
-            try:
+            async with self._monitor(account) as monitor:
                 out.append((account.name, await monitor.state(self.ctx.now())))
-            finally:
-                await monitor.close()
         return out
 
     async def weekly_paces(self) -> dict[str, WeeklyPace | None]:
