@@ -24,7 +24,7 @@ from core.improve.estimates import EstimateBook, task_keys
 from core.scheduling.budget import ANYTIME_TAG, Candidate, plan_protected, remaining_estimate
 from core.scheduling.cron import next_cron_fire
 from core.scheduling.owner import OwnerUseBook
-from core.scheduling.protect import Horizon, horizon, stop_line
+from core.scheduling.protect import Horizon, OwnerNeed, horizon, stop_line
 from core.scheduling.resets import LimitPause, pause_for_limit, reset_fire_time
 
 
@@ -221,12 +221,16 @@ class ResetAwarePacking(ResetAware):
                                                                                   self.margin_s))
         return wake
 
+    def owner_need(self, view: View) -> OwnerNeed | None:
+        """What the owner is expected to use between two moments, learned as the run goes."""
+        return (lambda a, b: self.owner.expected(a, b, view.now)) if view.owners else None
+
     def picture(self, view: View) -> Horizon:
         self.owner.tz = view.tz
         return horizon(
             view.now, window_start=view.window_start, capacity_tokens=view.capacity_tokens,
             capacity_exact=view.capacity_exact, reserve=view.reserve,
-            owner_need=(lambda a, b: self.owner.expected(a, b, view.now)) if view.owners else None,
+            owner_need=self.owner_need(view),
             tz=view.tz,
             burn_tokens_per_min=self.burn_per_min(), parallel=view.max_parallel,
             owner_used_tokens=view.owner_used,
