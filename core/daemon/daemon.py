@@ -53,6 +53,7 @@ from core.models import Task, TaskState, iso
 from core.scheduling.estimator import Estimator
 from core.service import Service
 from core.usage.monitor import UsageMonitor
+from core.usage.serve import BlocksServer
 
 
 class Daemon:
@@ -140,6 +141,9 @@ class Daemon:
             node=node,
         )
         self.primer = self.lanes.first.primer
+        self.usage_answers = BlocksServer([lane.usage.monitor.worker for lane in self.lanes
+                                           if lane.usage.monitor is not None])
+        """`usage blocks --json` polls answered from the watched, warm scanner."""
         self._loop_task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self._exit_code = 0
@@ -247,6 +251,7 @@ class Daemon:
             margin_s=self.settings.reset_margin_s,
         )
         await self.follower.adopt()
+        await self.usage_answers.start()
         work = StandingWork(
             tick=self.routine.tick,
             import_inbox=self.routine.import_inbox,
@@ -284,6 +289,7 @@ class Daemon:
                 await self._loop_task
         live = await self.follower.stop()
         await self.background.cancel()
+        await self.usage_answers.close()
         for lane in self.lanes:
             await lane.usage.close()
         event("stopped", left_running=live)

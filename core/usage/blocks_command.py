@@ -65,21 +65,28 @@ def blocks_output(config: UsageConfig, query: BlocksQuery, now: datetime,
     pieces (without options, the stored closed blocks' text is written out as it is)."""
     index = UsageIndex.open(config, handover)
     index.conn.execute(f"PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}")
-    now_ms = to_ms(now)
     try:
         index.scan(progress)
-        view = index.blocks(now_ms, bodies=not query.plain, closed=query.plain)
-        pieces = plain_pieces(view)
-        if pieces is None:
-            if query.plain:
-                view = index.blocks(now_ms)
-            pieces = [(blocks_document(view, query, config.zone) + "\n").encode()]
-        if config.tz:
-            index.remember_zone(config.tz)
+        pieces = index_output(index, query, to_ms(now), config)
         _keep_wal_small(index.conn, config.db_path)
     finally:
         if close:
             index.close()
+    return pieces
+
+
+def index_output(index: UsageIndex, query: BlocksQuery, now_ms: int,
+                 config: UsageConfig) -> list[bytes | memoryview]:
+    """The document of a just scanned index, as `blocks_output` gives it (the daemon's
+    answer to `usage blocks --json` is this too: core.usage.serve)."""
+    view = index.blocks(now_ms, bodies=not query.plain, closed=query.plain)
+    pieces = plain_pieces(view)
+    if pieces is None:
+        if query.plain:
+            view = index.blocks(now_ms)
+        pieces = [(blocks_document(view, query, config.zone) + "\n").encode()]
+    if config.tz:
+        index.remember_zone(config.tz)
     return pieces
 
 

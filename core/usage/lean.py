@@ -27,6 +27,7 @@ import time
 
 from core.store.names import database_inodes
 from core.usage import stored
+from core.usage.ask import ask, encode_request
 from core.usage.lean_config import LeanConfig, read_lean
 from core.usage.paths import project_roots
 from core.usage.render import SESSION_MS, active_at, document, render_block, total_tokens
@@ -88,10 +89,17 @@ def answer(argv: Sequence[str]) -> Seen | None:
     config = read_lean()
     if config is None:
         return None
-    text, seen = lean_document(config, flags, time.time_ns() // 1_000_000)
-    if text is None:
-        return seen
-    write_pieces(text)
+    now_ms = time.time_ns() // 1_000_000
+    roots = project_roots(config.claude_config_dirs or None)
+    request = encode_request(sorted(flags - {"json"}), now_ms, config.tz, config.price_file, roots)
+    asked = ask(config.db_path, request)  # the daemon's answer, when one runs
+    if asked is None:
+        text, seen = lean_document(config, flags, now_ms, roots)
+        if text is None:
+            return seen
+        write_pieces(text)
+    else:
+        write_pieces([asked])
     # Closing the connection would checkpoint the WAL (an fsync); nothing is left to write.
     os._exit(0)
 
@@ -108,9 +116,10 @@ def write_pieces(pieces: list[bytes | memoryview]) -> None:
         sys.stdout.flush()
 
 
-def lean_document(config: LeanConfig, flags: set[str],
-                  now_ms: int) -> tuple[list[bytes | memoryview] | None, Seen | None]:
-    """(The `blocks --json` line at `now_ms` as UTF-8 pieces, or None; what was done)."""
+def lean_document(config: LeanConfig, flags: set[str], now_ms: int,
+                  roots: list[str] | None = None) -> tuple[list[bytes | memoryview] | None, Seen | None]:
+    """(The `blocks --json` line at `now_ms` as UTF-8 pieces, or None; what was done).
+    `roots`: the `projects/` folders, when already looked up."""
     db_path = config.db_path
     if not os.path.isfile(db_path):
         return None, None  # the full path creates it
@@ -124,7 +133,8 @@ def lean_document(config: LeanConfig, flags: set[str],
     # After connecting: the -wal and -shm exist now, and are skipped with the database
     # (the scanner compares, and walks again if its database's files differ).
     skip = database_inodes(db_path)
-    roots = project_roots(config.claude_config_dirs or None)
+    if roots is None:
+        roots = project_roots(config.claude_config_dirs or None)
     seen = Seen(db_path, roots, skip, list(log_files(roots, skip)), config.values)
     seen.conn = conn
     try:

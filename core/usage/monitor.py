@@ -15,7 +15,6 @@ keep the queue paused until the last of them resets.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +27,7 @@ from core.usage.blocks import Block, from_ms, to_ms
 from core.usage.config import UsageConfig
 from core.usage.endpoint import EndpointReading, UsageEndpoint, credentials_paths
 from core.usage.index import LimitLine, UsageIndex
+from core.usage.index_worker import IndexWorker
 from core.usage.limits import LimitHit, parse_limit_message
 from core.usage.rate_limit_event import RateLimitInfo
 from core.usage.report import BlockView
@@ -104,13 +104,14 @@ class UsageMonitor:
             enabled=settings.usage_api,
             cache_s=max(60.0, settings.usage_refresh_s),
         )
-        self._index: UsageIndex | None = None
+        self.worker = IndexWorker(self.config)
+        """The scanner's connection and the watch on the log files (the daemon's
+        `usage blocks` answers use it too: core.usage.serve)."""
         self._lock = asyncio.Lock()
         self._logs = _Logs()
         self._noted: dict[str, Noted] | None = None
         self._rate: RateLimitInfo | None = None
         self._last: LimitState | None = None
-        self._busy: asyncio.Future[Any] | None = None
 
     @property
     def last_state(self) -> LimitState | None:
@@ -124,18 +125,8 @@ class UsageMonitor:
 
     # --- the sources ------------------------------------------------------------------------
 
-    def _open_index(self) -> UsageIndex:
-        if self._index is None:
-            self._index = UsageIndex.open(self.config)
-        return self._index
-
-    def _look(self, now_ms: int, scan: bool, progress: ProgressHook | None) -> _Logs:
-        index = self._open_index()
-        if scan:
-            # Re-resolved on every scan (a few stat calls): a projects/ folder that Claude Code
-            # creates after the daemon started is read too, without a restart.
-            index.projects = self.config.projects
-        report = index.scan(progress) if scan else None
+    def _look(self, index: UsageIndex, now_ms: int, scan: bool, progress: ProgressHook | None) -> _Logs:
+        report = self.worker.scan(index, progress) if scan else None
         return _Logs(index.blocks(now_ms, bodies=False), index.latest_limit_line(), report)
 
     async def _load_noted(self) -> dict[str, Noted]:
@@ -156,7 +147,8 @@ class UsageMonitor:
     async def refresh(self, now: datetime, progress: ProgressHook | None = None) -> LimitState:
         """Scan the logs (incrementally), read the endpoint if its cache ran out, combine."""
         async with self._lock:
-            self._logs = await self._in_thread(self._look, to_ms(now), True, progress)
+            now_ms = to_ms(now)
+            self._logs = await self.worker.run(lambda index: self._look(index, now_ms, True, progress))
             await self.endpoint.read(now)
             return await self._combine(now)
 
@@ -164,7 +156,8 @@ class UsageMonitor:
         """The combined state from what is known, without scanning or fetching."""
         async with self._lock:
             if self._logs.view is None:
-                self._logs = await self._in_thread(self._look, to_ms(now), False, None)
+                now_ms = to_ms(now)
+                self._logs = await self.worker.run(lambda index: self._look(index, now_ms, False, None))
             return await self._combine(now)
 
     async def note_limit(self, hit_or_info: LimitHit | RateLimitInfo, source: str, now: datetime) -> None:
@@ -219,40 +212,15 @@ class UsageMonitor:
             return from_ms(block.end_ms)
         return None
 
-    async def _in_thread(self, look: Callable[[int, bool, ProgressHook | None], _Logs], now_ms: int,
-                         scan: bool, progress: ProgressHook | None) -> _Logs:
-        """Run a look at the logs on a thread that `close` waits for even if we are cancelled.
-
-        A cancelled `to_thread` leaves its thread running; closing the SQLite connection
-        under it would crash the process, so the work is tracked and shielded.
-        """
-        work = asyncio.get_running_loop().run_in_executor(None, look, now_ms, scan, progress)
-        self._busy = work
-        return await asyncio.shield(work)
-
     async def hourly_use(self, since: datetime) -> list[tuple[str, datetime, int]]:
-        """Tokens per log file and hour since `since`, from what the scans stored (no scan).
-
-        Runs on the scanner's connection after any scan in flight, tracked like a scan so
-        `close` waits for it."""
-        busy = self._busy
-        if busy is not None and not busy.done():
-            await asyncio.wait({busy})
+        """Tokens per log file and hour since `since`, from what the scans stored (no scan)."""
         since_ms = int(since.timestamp() * 1000)
-        work = asyncio.get_running_loop().run_in_executor(
-            None, lambda: self._open_index().hourly_use(since_ms))
-        self._busy = work
-        rows = await asyncio.shield(work)
+        rows = await self.worker.run(lambda index: index.hourly_use(since_ms))
         return [(path, datetime.fromtimestamp(hour / 1000, UTC), tokens) for path, hour, tokens in rows]
 
     async def close(self) -> None:
         """Close the scanner's connection, after any scan still running on its thread."""
-        busy, self._busy = self._busy, None
-        if busy is not None and not busy.done():
-            await asyncio.wait({busy})
-        if self._index is not None:
-            index, self._index = self._index, None
-            await asyncio.to_thread(index.close)
+        await self.worker.close()
 
     # --- combining --------------------------------------------------------------------------
 

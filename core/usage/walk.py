@@ -12,10 +12,11 @@ import os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence, Set
+    from collections.abc import Callable, Iterator, Sequence, Set
 
 
 def log_files(roots: Sequence[str], skip: Set[tuple[int, int]] = frozenset(),
+              watch: Callable[[str, bool], None] | None = None,
               ) -> Iterator[tuple[str, os.stat_result]]:
     """Every `**/*.jsonl` below `roots`, as ccusage's glob finds them: (path, stat).
 
@@ -26,6 +27,10 @@ def log_files(roots: Sequence[str], skip: Set[tuple[int, int]] = frozenset(),
     never listed: a link from Claude's folder to nightshift's own database must not be
     opened (closing that descriptor would drop this process's SQLite locks, see
     core.store.files).
+
+    `watch(path, is_folder)` is told of each folder before it is listed (so that a watch
+    set there misses no change after the listing) and of each log file before its stat,
+    listed or not (a second name of a listed file, one of `skip`): core.usage.watch.
     """
     seen_dirs: set[tuple[int, int]] = set()
     seen_files: set[tuple[int, int]] = set()
@@ -41,6 +46,8 @@ def log_files(roots: Sequence[str], skip: Set[tuple[int, int]] = frozenset(),
             if key in seen_dirs:
                 continue
             seen_dirs.add(key)
+        if watch is not None:
+            watch(directory, True)
         try:
             with os.scandir(directory) as listing:
                 items = list(listing)  # order does not matter: dedup orders files itself
@@ -53,6 +60,8 @@ def log_files(roots: Sequence[str], skip: Set[tuple[int, int]] = frozenset(),
                 continue
             try:
                 if name.endswith(".jsonl") and item.is_file():
+                    if watch is not None:
+                        watch(item.path, False)
                     file_info = item.stat()
                     file_key = (file_info.st_dev, file_info.st_ino)
                     if file_key not in seen_files and file_key not in skip:

@@ -198,7 +198,7 @@ async def test_close_waits_for_a_cancelled_scan(settings: Settings, store: Store
     await asyncio.sleep(0)  # the scan has started on its thread
     task.cancel()
     await monitor.close()  # must not close the connection under the running scan
-    assert monitor._busy is None
+    assert not monitor.worker.busy
     again = UsageMonitor(settings, store)
     assert (await again.refresh(NOW)).tokens_used == 3000
     await again.close()
