@@ -7,7 +7,10 @@ shape (sessions back to back, few blocks, at least `--mb` MB). Measured in this 
 - cold scan: nightshift with an empty database vs ccusage 17.2.1 and the native 20.0.24,
   each a full run of the command (ccusage has no state: every run is a full scan);
 - re-scan after appending 1,000 lines to the newest sessions, and re-scan with nothing new,
-  against the floor a re-scan cannot beat: an interpreter that starts and stats every file;
+  against the floor a poll on its own cannot beat: an interpreter that starts and stats
+  every file; both with no daemon (the command scans by itself) and with `nightshift run`
+  going (the daemon answers the poll: core.usage.serve), its own usage job set to hourly
+  so that the poll, not a tick in between, reads the new lines;
 - the daemon's monitor tick (in this process: scan and blocks, as `UsageMonitor.refresh`
   does) after 100 appended lines and with nothing new;
 - peak memory: the largest sum of the resident sets of the command and its child processes
@@ -174,24 +177,55 @@ def append_lines(writer: TreeWriter, files: list[Path], after: datetime, count: 
     return last
 
 
+def measure_daemon(ns: list[str], env: dict[str, str], home: Path, writer: TreeWriter, files: list[Path],
+                   after: datetime, rounds: int) -> tuple[list[Measure], list[Measure], datetime]:
+    """Polls while `nightshift run` is going: after 1,000 new lines, and with nothing new."""
+    from core.usage.ask import socket_path
+
+    daemon_env = {**env, "NIGHTSHIFT_USAGE_REFRESH_S": "3600"}
+    daemon = subprocess.Popen([str(NIGHTSHIFT), "run"], env=daemon_env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE)
+    sock = Path(socket_path(str(home / "nightshift.db")))
+    try:
+        deadline = time.monotonic() + 120
+        while not sock.exists():
+            if daemon.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the daemon did not start: {daemon.stderr.read()[-2000:]!r}"
+                                   if daemon.stderr else "the daemon did not start")
+            time.sleep(0.05)
+        run(ns, env)  # the daemon's first scan has caught up with the tree
+        served, nothing = [], []
+        for _ in range(rounds * 3):
+            after = append_lines(writer, files, after, 1000)
+            served.append(run(ns, env))
+            nothing.append(run(ns, env))
+        return served, nothing, after
+    finally:
+        daemon.terminate()
+        daemon.wait(30)
+
+
 def measure_ticks(env: dict[str, str], writer: TreeWriter, files: list[Path], after: datetime,
-                  rounds: int) -> tuple[list[float], list[float]]:
-    """The monitor's refresh, in this process (the daemon's tick): after 100 new lines, and idle."""
+                  rounds: int) -> tuple[list[float], list[float], list[float]]:
+    """The monitor's refresh, in this process (the daemon's tick): after 100 new lines, and
+    idle; and the daemon's own share of a poll's answer after 1,000 new lines (read, stored,
+    rendered), without a process to start."""
     os.environ.update(env)
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     sys.path.insert(0, str(ROOT))
     from core.settings import load_settings
     from core.store.store import Store
     from core.usage.monitor import UsageMonitor
+    from core.usage.report import BlocksQuery
 
-    async def ticks() -> tuple[list[float], list[float]]:
+    async def ticks() -> tuple[list[float], list[float], list[float]]:
         cursor = after
         settings = load_settings(env_file=None)
         store = await Store.open(settings.db_path)
         monitor = UsageMonitor(settings, store)
         try:
             await monitor.refresh(datetime.now(UTC))
-            after_appends, idle = [], []
+            after_appends, idle, answers = [], [], []
             for _ in range(rounds):
                 cursor = append_lines(writer, files, cursor, 100)
                 started = time.perf_counter()
@@ -200,7 +234,12 @@ def measure_ticks(env: dict[str, str], writer: TreeWriter, files: list[Path], af
                 started = time.perf_counter()
                 await monitor.refresh(datetime.now(UTC))
                 idle.append(time.perf_counter() - started)
-            return after_appends, idle
+            for _ in range(rounds):
+                cursor = append_lines(writer, files, cursor, 1000)
+                started = time.perf_counter()
+                await monitor.worker.answer(BlocksQuery(), int(time.time() * 1000))
+                answers.append(time.perf_counter() - started)
+            return after_appends, idle, answers
         finally:
             await monitor.close()
             await store.close()
@@ -232,10 +271,12 @@ def main() -> int:
     try:
         claude = work / "claude"
         writer = TreeWriter(claude)
-        # The logs end 90 minutes ago (their last line half an hour before that): the appends
-        # of the re-scans then move forward in time up to about now, inside the active block.
-        end = datetime.now(UTC) - timedelta(minutes=90)
-        cursor = end - timedelta(minutes=30)
+        # The appends of the re-scans move forward in time (1,000 lines: about 6 minutes) up
+        # to some minutes ago, in the open block: the logs end that far back (their last line
+        # half an hour before). An entry in the future would make every answer a rebuild.
+        appends = 6 * args.repeat + 6  # of 1,000 lines: without and with the daemon, in process
+        cursor = datetime.now(UTC) - timedelta(minutes=appends * 6 + 15)
+        end = cursor + timedelta(minutes=30)
         started = time.perf_counter()
         if args.shape == "year":
             files = writer.generate_year(end, files=args.files, min_lines=args.lines or 400_000)
@@ -281,7 +322,8 @@ def main() -> int:
                   f"nothing new {nothing[-1].seconds:.3f} s, ccusage17 {full17[-1].seconds:.2f} s"
                   + (f", ccusage20 {full20[-1].seconds:.2f} s" if full20 else "")
                   + f"; {blocks} blocks, equal to ccusage 17's: {agree}")
-        after_appends, idle = measure_ticks(ns_env, writer, files, cursor, 5)
+        served, served_nothing, cursor = measure_daemon(ns, ns_env, home, writer, files, cursor, args.repeat)
+        after_appends, idle, answers = measure_ticks(ns_env, writer, files, cursor, 5)
 
         cold_s = median([m.seconds for m in cold])
         rescan_s = median([m.seconds for m in rescan])
@@ -298,6 +340,11 @@ def main() -> int:
         print(f"floor (interpreter start + stat of every file): {floor_s * 1000:.0f} ms, cpu "
               f"{cpu['floor'] * 1000:.0f} ms; nothing new / floor = {nothing_s / floor_s:.2f} "
               f"(cpu {cpu['nothing'] / cpu['floor']:.2f})")
+        served_s = median([m.seconds for m in served])
+        served_nothing_s = median([m.seconds for m in served_nothing])
+        print(f"with the daemon running: re-scan after 1,000 lines {served_s * 1000:.0f} ms, "
+              f"nothing new {served_nothing_s * 1000:.0f} ms (the daemon's own share after 1,000 lines, "
+              f"in process: {median(answers) * 1000:.1f} ms)")
         print(f"monitor tick: after 100 new lines {median(after_appends) * 1000:.1f} ms, "
               f"nothing new {median(idle) * 1000:.1f} ms")
 
@@ -312,6 +359,8 @@ def main() -> int:
             print(f"  re-scan (1,000 lines)  {ref_s / rescan_s:7.1f}x {ref_cpu / cpu['rescan']:7.1f}x  "
                   "(target >= 100)")
             print(f"  re-scan (nothing new)  {ref_s / nothing_s:7.1f}x {ref_cpu / cpu['nothing']:7.1f}x")
+            print(f"  with the daemon: re-scan (1,000 lines) {ref_s / served_s:7.1f}x  (target >= 100), "
+                  f"nothing new {ref_s / served_nothing_s:7.1f}x")
             print(f"  monitor tick           {ref_s / median(after_appends):7.1f}x")
             print(f"  peak memory            {ref_kb / peak_kb:7.2f}x  (target >= 5)")
 

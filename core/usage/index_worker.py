@@ -5,14 +5,21 @@ A scan runs on a worker thread on the index's SQLite connection. Closing that co
 under it crashes the process, so every use is shielded from cancellation (APScheduler
 cancels jobs at shutdown), the next use starts only when the last one's thread is done
 (not when its caller gave up), and `close` waits for the one in flight.
+
+While the daemon answers polls (`follow_writes`), it also reads new lines as soon as they
+are written: the loop waits on the watch's descriptor, so a poll that comes a few
+milliseconds after Claude Code wrote finds them read (and still drains anything newer
+before it answers: the answer is never older than the poll).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from core.log import event
 from core.store.names import database_inodes
 from core.usage.blocks_command import index_output
 from core.usage.config import UsageConfig
@@ -44,6 +51,12 @@ class IndexWorker:
         self._index: UsageIndex | None = None
         self._free = asyncio.Lock()
         self._busy: asyncio.Future[Any] | None = None
+        self._following = False
+        self._fd: int | None = None
+        """The watch's descriptor as the last use on the thread left it."""
+        self._armed: int | None = None
+        self._catching_up: asyncio.Future[Any] | None = None
+        self._last_error = ""
 
     @property
     def busy(self) -> bool:
@@ -57,14 +70,59 @@ class IndexWorker:
         except BaseException:
             self._free.release()
             raise
-        future.add_done_callback(lambda _: self._free.release())
+        future.add_done_callback(self._done)
         self._busy = future
         return await asyncio.shield(future)
 
     def _call(self, work: Callable[[UsageIndex], T]) -> T:
         if self._index is None:
+            # A process that lives on reads even a few new lines with msgspec: its import
+            # (some 10 ms) is paid once, not by each read (core.usage.scanner).
+            import msgspec  # noqa: F401
+
             self._index = UsageIndex.open(self.config)
-        return work(self._index)
+        try:
+            return work(self._index)
+        finally:
+            self._fd = self.watch.fileno() if self._following else None
+
+    def _done(self, _: object) -> None:
+        self._free.release()
+        self._arm(self._fd if self._following else None)
+
+    # --- reading as Claude Code writes ------------------------------------------------------
+
+    def follow_writes(self) -> None:
+        """From now on, scan whenever a log file is written (from the next use on)."""
+        self._following = True
+        self._catching_up = asyncio.ensure_future(self._catch_up())
+
+    def _arm(self, fd: int | None) -> None:
+        if fd == self._armed:
+            return
+        loop = asyncio.get_running_loop()
+        if self._armed is not None:
+            loop.remove_reader(self._armed)
+        self._armed = None
+        if fd is not None:
+            loop.add_reader(fd, self._written)
+            self._armed = fd
+
+    def _written(self) -> None:
+        self._arm(None)  # until the scan has drained the events
+        if self._catching_up is None or self._catching_up.done():
+            self._catching_up = asyncio.ensure_future(self._catch_up())
+
+    async def _catch_up(self) -> None:
+        try:
+            await self.run(self.scan)
+        except Exception as exc:  # the usage job and the polls meet it again, and report it
+            text = f"{type(exc).__name__}: {exc}"
+            if text != self._last_error:
+                event("usage: reading new log lines failed", logging.WARNING, logger="usage", error=text)
+            self._last_error = text
+        else:
+            self._last_error = ""
 
     def scan(self, index: UsageIndex, progress: ProgressHook | None = None) -> ScanReport:
         """An incremental scan that stats only the files the watch saw written. (The
@@ -86,6 +144,11 @@ class IndexWorker:
 
     async def close(self) -> None:
         """Close the connection, after any use still running on its thread."""
+        self._following = False
+        if self._armed is not None:
+            self._arm(None)
+        if self._catching_up is not None and not self._catching_up.done():
+            self._catching_up.cancel()  # its scan on the thread, if started, is waited for below
         busy, self._busy = self._busy, None
         if busy is not None and not busy.done():
             await asyncio.wait({busy})

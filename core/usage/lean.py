@@ -10,6 +10,9 @@ imported before anything else of nightshift and imports only `os`, `sys`, `time`
 `sqlite3` and light modules of its own, so such a poll costs little more than the
 interpreter's start and the stats.
 
+While the daemon runs, it is asked first (core.usage.ask): it watches the log files and
+has the answer at hand, also after new lines, which this process would have to read.
+
 Anything it does not fully understand (other options, no database yet, an older schema, a
 changed or new file, another price table, entries in the future, any error) goes to the
 full path, with what was done here handed over (`Seen`: the walk, the stored file states,

@@ -64,6 +64,7 @@ class BlocksServer:
             server = await asyncio.start_unix_server(functools.partial(self._answer, worker), sock=sock)
             self._servers.append(server)
             self._paths.append(path)
+            worker.follow_writes()  # so that a poll finds what was written read already
 
     async def close(self) -> None:
         for server in self._servers:

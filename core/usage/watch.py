@@ -20,6 +20,7 @@ machine on a network file system).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -53,12 +54,16 @@ def _masks() -> tuple[int, int, int]:
 
 
 FOLDER_MASK, FILE_MASK, DATA_MASK = _masks()
+OVERFLOW = int(flags.Q_OVERFLOW) if flags is not None else 0
 
 
 class LogWatch:
     """One daemon's view of the log files: `listing()` is what `log_files` would list now.
 
-    Not thread-safe: one caller at a time (the usage monitor calls it under its lock).
+    One inotify instance for the watch's life (its descriptor can be waited on: `fileno`);
+    a walk sets the watches again and drops those of what left the tree, and events of
+    watches no longer in use are skipped. Not thread-safe: one caller at a time (the
+    daemon's index worker).
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
@@ -70,11 +75,20 @@ class LogWatch:
         """Watch descriptor -> the folders it watches, as the walk named them (a folder
         reached by two names has one descriptor)."""
         self._files: dict[int, str] = {}
-        """Watch descriptor -> the file it watches on its own."""
+        """Watch descriptor -> the file it watches, by its first name the walk met."""
         self._walked_at = -FULL_WALK_S
         self._usable = INotify is not None
         self.walks = 0
         """Full walks so far (what the watch could not spare)."""
+
+    def fileno(self) -> int | None:
+        """The inotify descriptor, readable when something was written (None: no watch)."""
+        if self._notify is None and self._usable and INotify is not None:
+            try:
+                self._notify = INotify()
+            except OSError as exc:  # out of instances (fs.inotify.max_user_instances)
+                self._give_up(exc)
+        return None if self._notify is None else int(self._notify.fileno())
 
     def close(self) -> None:
         if self._notify is not None:
@@ -101,48 +115,43 @@ class LogWatch:
         return list(self._listing.items())
 
     def _walk(self, roots: Sequence[str], skip: Set[tuple[int, int]]) -> Listing:
-        self.close()
-        self._folders, self._files = {}, {}
         self.walks += 1
         self._key = (tuple(roots), skip)
         self._walked_at = self._clock()
-        watch = self._start()
-        found = list(log_files(roots, skip, watch))
-        if self._notify is not None and not self._usable:
-            self.close()  # a watch could not be set: this listing is walked, like the next
+        watching = self.fileno() is not None
+        if watching:
+            self._notify.read(timeout=0)  # what happened so far, this walk sees
+        before = self._folders.keys() | self._files.keys()
+        self._folders, self._files = {}, {}
+        found = list(log_files(roots, skip, self._watch if watching else None))
+        if self._notify is not None:
+            for wd in before - self._folders.keys() - self._files.keys():
+                with contextlib.suppress(OSError):  # already dropped by the kernel
+                    self._notify.rm_watch(wd)  # left the tree
         self._listing = dict(found)
         return found
 
-    def _start(self) -> Callable[[str, bool], None] | None:
-        """A fresh inotify instance and the walk's hook that watches, or None without one."""
-        if not self._usable or INotify is None:
-            return None
+    def _watch(self, path: str, folder: bool) -> None:
+        """The walk's hook: watch `path` (a folder before it is listed, a file before its stat)."""
+        if self._notify is None:
+            return
         try:
-            notify = INotify()
-        except OSError as exc:  # out of instances (fs.inotify.max_user_instances)
+            wd = self._notify.add_watch(path, FOLDER_MASK if folder else FILE_MASK)
+        except FileNotFoundError:
+            return  # gone already: the walk does not list it either
+        except OSError as exc:  # out of watches (fs.inotify.max_user_watches)
             self._give_up(exc)
-            return None
-        self._notify = notify
-
-        def watch(path: str, folder: bool) -> None:
-            if not self._usable:
-                return
-            try:
-                wd = notify.add_watch(path, FOLDER_MASK if folder else FILE_MASK)
-            except FileNotFoundError:
-                return  # gone already: the walk does not list it either
-            except OSError as exc:  # out of watches (fs.inotify.max_user_watches)
-                self._give_up(exc)
-                return
-            if folder:
-                self._folders.setdefault(wd, []).append(path)
-            else:
-                self._files.setdefault(wd, path)  # a second name of one file: the first listed
-
-        return watch
+            return
+        if folder:
+            self._folders.setdefault(wd, []).append(path)
+        else:
+            self._files.setdefault(wd, path)
 
     def _give_up(self, exc: OSError) -> None:
+        """From now on every listing is a walk."""
         self._usable = False
+        self.close()
+        self._folders, self._files = {}, {}
         event("usage: log files cannot be watched; each scan walks them", logging.WARNING,
               logger="usage", error=str(exc))
 
@@ -150,16 +159,21 @@ class LogWatch:
         """The listed files written since the last drain; None where only a walk can tell."""
         changed: set[str] = set()
         for item in self._notify.read(timeout=0):
-            if item.mask & ~DATA_MASK:
-                # Came, went, moved, overflowed, a watch dropped; or a folder's attributes
-                # changed (it may be readable now, or no longer): only a walk can tell.
+            if item.mask & OVERFLOW:
                 return None
             path = self._files.get(item.wd)
+            folders = self._folders.get(item.wd)
+            if path is None and folders is None:
+                continue  # a watch an earlier walk set, dropped since
+            if item.mask & ~DATA_MASK:
+                # Came, went, moved, a watch dropped; or a folder's attributes changed (it
+                # may be readable now, or no longer): only a walk can tell.
+                return None
             if path is not None:
                 if path in self._listing:  # not one of `skip`, nor gone before its stat
                     changed.add(path)
                 continue
-            for folder in self._folders.get(item.wd, ()):
+            for folder in folders or ():
                 path = os.path.join(folder, item.name)
                 if path in self._listing:
                     changed.add(path)

@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -207,6 +208,33 @@ async def test_a_poll_does_not_follow_a_link_to_a_socket(short_tmp: Path) -> Non
     try:
         os.symlink(socket_path(str(config.db_path)), socket_path(str(elsewhere.db_path)))
         assert await _ask(elsewhere, _request(config, (), 0)) is None
+        assert server.answered == 0
+    finally:
+        await server.close()
+        await worker.close()
+
+
+async def test_new_lines_are_read_as_they_are_written_while_polls_are_served(short_tmp: Path) -> None:
+    files = _tree(short_tmp)
+    config = _config(short_tmp)
+    worker = IndexWorker(config)
+    server = BlocksServer([worker])
+    await server.start()
+
+    def stored_size(index: Any) -> int:
+        query = "SELECT size FROM usage_files WHERE path = ?"
+        row = index.conn.execute(query, (str(files.path(1)),)).fetchone()
+        return -1 if row is None else int(row[0])
+
+    try:
+        for minute in (800, 810):
+            files.apply(("append", 1, [assistant(at(minute), msg=f"w{minute}", req=f"w{minute}")]))
+            size = files.path(1).stat().st_size
+            for _ in range(500):  # no poll, no usage job: the write alone wakes the reader
+                if await worker.run(stored_size) == size:
+                    break
+                await asyncio.sleep(0.01)
+            assert await worker.run(stored_size) == size
         assert server.answered == 0
     finally:
         await server.close()
