@@ -44,6 +44,12 @@ class Watched:
         self.known: list[tuple[Any, ...]] | None = None
 
 
+def _data_version(index: UsageIndex) -> int:
+    """Changes when another connection commits to the database (never for this one's own)."""
+    row = index.conn.execute("PRAGMA data_version").fetchone()
+    return int(row[0])
+
+
 class IndexWorker:
     def __init__(self, config: UsageConfig, watch: LogWatch | None = None) -> None:
         self.config = config
@@ -57,6 +63,8 @@ class IndexWorker:
         self._armed: int | None = None
         self._catching_up: asyncio.Future[Any] | None = None
         self._last_error = ""
+        self._scanned: tuple[list[str], frozenset[tuple[int, int]], int] | None = None
+        """(Folders, skipped files, the connection's data version) as the last scan left them."""
 
     @property
     def busy(self) -> bool:
@@ -131,8 +139,17 @@ class IndexWorker:
         index.projects = projects = self.config.projects
         roots = [str(path) for path in projects]
         skip = database_inodes(str(self.config.db_path))
-        index.walked = Watched(roots, skip, self.watch.listing(roots, skip))
-        return index.scan(progress)
+        listing = self.watch.listing(roots, skip)
+        if self.watch.quiet and self._scanned == (roots, skip, _data_version(index)):
+            # No file written, and no other connection committed since this one scanned
+            # (a scan for other folders would have): a scan would find what it left.
+            report = ScanReport()
+            report.files = len(listing)
+            return report
+        index.walked = Watched(roots, skip, listing)
+        report = index.scan(progress)
+        self._scanned = (roots, skip, _data_version(index))
+        return report
 
     async def answer(self, query: BlocksQuery, now_ms: int) -> list[bytes | memoryview]:
         """`usage blocks --json`'s output at `now_ms`, after a scan: what the command prints."""

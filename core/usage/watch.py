@@ -80,6 +80,8 @@ class LogWatch:
         self._usable = INotify is not None
         self.walks = 0
         """Full walks so far (what the watch could not spare)."""
+        self.quiet = False
+        """The last listing was the one before it: nothing written, nothing walked."""
 
     def fileno(self) -> int | None:
         """The inotify descriptor, readable when something was written (None: no watch)."""
@@ -103,6 +105,7 @@ class LogWatch:
         changed = self._drain()
         if changed is None:
             return self._walk(roots, skip)
+        self.quiet = not changed
         for path in changed:
             try:
                 info = os.stat(path)
@@ -116,6 +119,7 @@ class LogWatch:
 
     def _walk(self, roots: Sequence[str], skip: Set[tuple[int, int]]) -> Listing:
         self.walks += 1
+        self.quiet = False
         self._key = (tuple(roots), skip)
         self._walked_at = self._clock()
         watching = self.fileno() is not None

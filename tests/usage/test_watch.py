@@ -243,3 +243,35 @@ def test_the_answer_is_the_document_for_each_option(tmp_path: Path) -> None:
             await worker.close()
 
     asyncio.run(play())
+
+
+def test_a_scan_by_another_process_is_not_mistaken_for_nothing_new(tmp_path: Path) -> None:
+    """Nothing written since the daemon's last scan, but another connection scanned other
+    folders into the same database (which drops the daemon's files): the daemon scans again."""
+    from core.usage.db import open_scan_db
+    from core.usage.prices import load_prices
+    from core.usage.scanner import UsageScanner
+
+    tree = Tree(tmp_path / "claude")
+    tree.apply(("append", 0, [assistant(at(m), msg=f"m{m}", req=f"r{m}") for m in (0, 30, 400)]))
+    other = tmp_path / "other" / "projects"
+    other.mkdir(parents=True)
+    config = UsageConfig(home=tmp_path / "state", claude_config_dirs=(tree.root,), tz="UTC", prices_file=None)
+    worker = IndexWorker(config)
+
+    async def play() -> None:
+        try:
+            first = b"".join(await worker.answer(BlocksQuery(), to_ms(NOW)))
+            assert await worker.answer(BlocksQuery(), to_ms(NOW)) and worker.watch.quiet
+            conn = open_scan_db(config.db_path)
+            try:
+                UsageScanner(conn, [other], load_prices(None)).scan()  # another process's settings
+                assert conn.execute("SELECT COUNT(*) FROM usage_files").fetchone()[0] == 0
+            finally:
+                conn.close()
+            again = b"".join(await worker.answer(BlocksQuery(), to_ms(NOW)))
+            assert again == first == cold(tree.root, tmp_path)[2].encode() + b"\n"
+        finally:
+            await worker.close()
+
+    asyncio.run(play())
