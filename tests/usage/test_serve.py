@@ -9,6 +9,7 @@ socket of ours is ever replaced or talked to.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -16,7 +17,7 @@ import socket
 import stat
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,20 @@ def _tree(work: Path) -> Files:
     return files
 
 
+@contextlib.asynccontextmanager
+async def serving(work: Path) -> AsyncIterator[tuple[UsageConfig, BlocksServer]]:
+    """The daemon's part: a scanner worker of `work/state` and its poll server, started."""
+    config = _config(work)
+    worker = IndexWorker(config)
+    server = BlocksServer([worker])
+    await server.start()
+    try:
+        yield config, server
+    finally:
+        await server.close()
+        await worker.close()
+
+
 async def _ask(config: UsageConfig, request: bytes) -> bytes | None:
     answer = await asyncio.to_thread(ask, str(config.db_path), request)
     return None if answer is None else bytes(answer)
@@ -83,11 +98,7 @@ async def _ask(config: UsageConfig, request: bytes) -> bytes | None:
 
 async def test_a_poll_gets_what_a_cold_scan_prints_after_every_append(short_tmp: Path) -> None:
     files = _tree(short_tmp)
-    config = _config(short_tmp)
-    worker = IndexWorker(config)
-    server = BlocksServer([worker])
-    await server.start()
-    try:
+    async with serving(short_tmp) as (config, server):
         for minute in (720, 730, 1500):  # into the open block, then a new one
             files.apply(("append", 1, [assistant(at(minute), msg=f"n{minute}", req=f"n{minute}")]))
             now_ms = to_ms(at(minute + 5))
@@ -96,22 +107,15 @@ async def test_a_poll_gets_what_a_cold_scan_prints_after_every_append(short_tmp:
                 assert answer == _cold(short_tmp, flags, now_ms), flags
         assert server.answered == 12
         assert stat.S_IMODE(os.lstat(socket_path(str(config.db_path))).st_mode) == 0o600
-    finally:
-        await server.close()
-        await worker.close()
     assert not os.path.exists(socket_path(str(config.db_path)))
 
 
 async def test_the_command_asks_the_daemon_and_prints_its_answer(short_tmp: Path) -> None:
     _tree(short_tmp)
-    config = _config(short_tmp)
-    worker = IndexWorker(config)
-    server = BlocksServer([worker])
-    await server.start()
-    env = {"PATH": os.environ["PATH"], "HOME": str(short_tmp), "NIGHTSHIFT_HOME": str(config.home),
-           "CLAUDE_CONFIG_DIR": str(short_tmp / "claude"), "NIGHTSHIFT_TZ": "UTC",
-           "NIGHTSHIFT_USAGE_API": "false"}
-    try:
+    async with serving(short_tmp) as (config, server):
+        env = {"PATH": os.environ["PATH"], "HOME": str(short_tmp), "NIGHTSHIFT_HOME": str(config.home),
+               "CLAUDE_CONFIG_DIR": str(short_tmp / "claude"), "NIGHTSHIFT_TZ": "UTC",
+               "NIGHTSHIFT_USAGE_API": "false"}
         for flags in FLAGS:
             done = await asyncio.to_thread(
                 subprocess.run, [NIGHTSHIFT, "usage", "blocks", "--json", *(f"--{f}" for f in flags)],
@@ -126,19 +130,12 @@ async def test_the_command_asks_the_daemon_and_prints_its_answer(short_tmp: Path
         assert server.answered == 4
         ids = [block["id"] for block in json.loads(plain)["blocks"]]
         assert [block["id"] for block in json.loads(other.stdout)["blocks"]] == ids
-    finally:
-        await server.close()
-        await worker.close()
 
 
 async def test_what_the_daemon_cannot_answer_exactly_is_refused(short_tmp: Path) -> None:
     _tree(short_tmp)
-    config = _config(short_tmp)
-    worker = IndexWorker(config)
-    server = BlocksServer([worker])
-    await server.start()
     now_ms = to_ms(at(800))
-    try:
+    async with serving(short_tmp) as (config, server):
         for changes in ({"tz": "Europe/Berlin"}, {"price_file": str(short_tmp / "prices.json")},
                         {"roots": [str(short_tmp / "claude")]}, {"roots": []}):
             assert await _ask(config, _request(config, (), now_ms, **changes)) is None, changes
@@ -148,9 +145,6 @@ async def test_what_the_daemon_cannot_answer_exactly_is_refused(short_tmp: Path)
         assert await _ask(config, b"x" * (1 << 17)) is None
         assert server.answered == 0
         assert await _ask(config, _request(config, (), now_ms)) == _cold(short_tmp, (), now_ms)
-    finally:
-        await server.close()
-        await worker.close()
 
 
 @given(st.binary(max_size=300))
@@ -200,33 +194,23 @@ async def test_nothing_but_a_stale_socket_of_ours_is_replaced(short_tmp: Path) -
 
 async def test_a_poll_does_not_follow_a_link_to_a_socket(short_tmp: Path) -> None:
     _tree(short_tmp)
-    config = _config(short_tmp)
     elsewhere = _config(short_tmp, "elsewhere")
-    worker = IndexWorker(config)
-    server = BlocksServer([worker])
-    await server.start()
-    try:
+    async with serving(short_tmp) as (config, server):
         os.symlink(socket_path(str(config.db_path)), socket_path(str(elsewhere.db_path)))
         assert await _ask(elsewhere, _request(config, (), 0)) is None
         assert server.answered == 0
-    finally:
-        await server.close()
-        await worker.close()
 
 
 async def test_new_lines_are_read_as_they_are_written_while_polls_are_served(short_tmp: Path) -> None:
     files = _tree(short_tmp)
-    config = _config(short_tmp)
-    worker = IndexWorker(config)
-    server = BlocksServer([worker])
-    await server.start()
 
     def stored_size(index: Any) -> int:
         query = "SELECT size FROM usage_files WHERE path = ?"
         row = index.conn.execute(query, (str(files.path(1)),)).fetchone()
         return -1 if row is None else int(row[0])
 
-    try:
+    async with serving(short_tmp) as (_, server):
+        worker = server.workers[0]
         for minute in (800, 810):
             files.apply(("append", 1, [assistant(at(minute), msg=f"w{minute}", req=f"w{minute}")]))
             size = files.path(1).stat().st_size
@@ -236,6 +220,3 @@ async def test_new_lines_are_read_as_they_are_written_while_polls_are_served(sho
                 await asyncio.sleep(0.01)
             assert await worker.run(stored_size) == size
         assert server.answered == 0
-    finally:
-        await server.close()
-        await worker.close()
