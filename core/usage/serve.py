@@ -23,7 +23,8 @@ from core.usage.ask import MAX_REQUEST_BYTES, PATH_MAX_BYTES, PROTOCOL, peer_uid
 from core.usage.index_worker import IndexWorker
 from core.usage.report import BlocksQuery
 
-READ_TIMEOUT_S = 5.0
+TIMEOUT_S = 5.0
+"""How long a poll may take to send its request, or to take the answer."""
 _OPTIONS = {"": (False, False), "active": (True, False), "recent": (False, True),
             "active,recent": (True, True)}
 
@@ -84,9 +85,9 @@ class BlocksServer:
             uid = peer_uid(sock) if sock is not None else None
             if uid is not None and uid != os.getuid():
                 return
-            data = await asyncio.wait_for(reader.read(MAX_REQUEST_BYTES + 1), READ_TIMEOUT_S)
+            data = await asyncio.wait_for(reader.read(MAX_REQUEST_BYTES + 1), TIMEOUT_S)
             while len(data) <= MAX_REQUEST_BYTES and (more := await asyncio.wait_for(
-                    reader.read(MAX_REQUEST_BYTES + 1 - len(data)), READ_TIMEOUT_S)):
+                    reader.read(MAX_REQUEST_BYTES + 1 - len(data)), TIMEOUT_S)):
                 data += more
             parsed = parse_request(data, worker) if len(data) <= MAX_REQUEST_BYTES else "too long"
             if isinstance(parsed, str):
@@ -102,7 +103,7 @@ class BlocksServer:
                     writer.write(b"ok\n")
                     writer.writelines(pieces)
                     self.answered += 1
-            await writer.drain()
+            await asyncio.wait_for(writer.drain(), TIMEOUT_S)  # a poll that stopped reading
         except (OSError, TimeoutError, asyncio.IncompleteReadError):
             pass  # the poll went away or stalled: it answers itself
         finally:
