@@ -5,17 +5,21 @@ queue order; one that does not fit is passed over (a smaller one behind it may f
 larger than any window starts alone where most of the window is the queue's: it will stop at
 the owner's line or the limit and resume its session later. Admission is not the owner's only
 guard: the stop line (`protect.stop_line`) pauses any run that reaches what is kept for them,
-so a start that may not fit costs a resume, never the owner's share. The daemon and the
-simulator both plan with this.
+so a start that may not fit costs a resume, never the owner's share. A task passed over may
+still fit later in the same window: a run spends before the reset only what the time left
+lets it, so the plan says when (`WindowPlan.fits_at`) and the task starts then, its rest
+going into the next window within what that one keeps free. The daemon and the simulator
+both plan with this.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
-from core.scheduling.protect import Horizon
+from core.scheduling.protect import SAFETY, Horizon
 
 OVERFLOW_SHARE = 0.5
 """An idle window's leftover starts a task that does not fit when it covers this share of
@@ -83,6 +87,9 @@ class WindowPlan:
     oversized: int | None = None
     """A task admitted alone although it is larger than any window."""
     reasons: dict[int, str] = field(default_factory=dict)
+    fits_at: datetime | None = None
+    """The first moment a task passed over fits after all, as the reset nears (None: none
+    will in this window, as things stand). Nothing else needs to change for it: look again then."""
 
     def allows(self, task_id: int) -> bool:
         return task_id in self.picked
@@ -182,8 +189,12 @@ def plan_protected(
             planned += smallest.estimate_tokens
     before, _ = split(committed_tokens + planned)
     left_now = max(0, room_now - before)
+    later: dict[int, datetime] = {} if oversized is not None else {
+        c.task_id: at for c in queue if c.task_id not in picked_set and ready(c)
+        and (at := fits_later(c, committed_tokens + planned, used_tokens, horizon)) is not None}
     reasons: dict[int, str] = {}
     why = f" ({horizon.reason})" if horizon.reason else ""
+    end = f"{horizon.window_end.astimezone(horizon.tz):%H:%M}"
     for c in queue:
         if c.task_id in picked_set:
             continue
@@ -200,5 +211,31 @@ def plan_protected(
                                   f"what is kept for you{why}")
         else:
             reasons[c.task_id] = f"needs ~{c.estimate_tokens:,} tokens; {left_now:,} left in this window{why}"
+        if c.task_id in later:
+            reasons[c.task_id] += (f"; can start at {later[c.task_id].astimezone(horizon.tz):%H:%M}, "
+                                   f"when less of it falls before the reset at {end}")
     deferred = tuple(c.task_id for c in queue if c.task_id not in picked_set)
-    return WindowPlan(tuple(picked), deferred, max(0, room_now), planned, oversized, reasons)
+    return WindowPlan(tuple(picked), deferred, max(0, room_now), planned, oversized, reasons,
+                      min(later.values(), default=None))
+
+
+def fits_later(task: Candidate, planned_tokens: int, used_tokens: int, horizon: Horizon) -> datetime | None:
+    """When `task`, passed over now, fits after all: the moment so little time is left before
+    the reset that what a run spends until then fits the room before the owner's line, and the
+    rest fits what the next window keeps free. None when no such moment comes in this window.
+
+    A run spends at most the learned rate until the reset; one `SAFETY` faster still stays
+    within the room, so a start then does not run into the stop line. `planned_tokens` is
+    what runs in flight and the tasks picked before it are still expected to spend."""
+    rate = horizon.burn_tokens_per_min
+    if rate <= 0:
+        return None
+    capacity = horizon.capacity_tokens
+    room = capacity - used_tokens - (0 if task.anytime else horizon.keep_tokens)
+    spill = capacity if task.anytime else horizon.spill_room
+    spent_before = room / SAFETY
+    if room <= 0 or spent_before >= horizon.run_tokens:
+        return None  # no room at all, or the time left is already short enough
+    if planned_tokens + task.estimate_tokens - spent_before > spill:
+        return None  # what goes on past the reset would take what the next window keeps
+    return horizon.window_end - timedelta(minutes=room / (rate * SAFETY))

@@ -114,6 +114,17 @@ class OwnerUseBook:
         peak = self.peak_per_hour(now) or 0.0
         return max(_high(sums), min(max(sums), peak))
 
+    def use_lately(self, now: datetime) -> float:
+        """What the owner used in `now`'s local hour and the one before: whether they are at
+        the keyboard now. Hourly totals are what the logs give, so "lately" reaches back one
+        to two hours; only uses recorded up to `now` count (the book holds no later ones)."""
+        total = 0.0
+        for moment in (now - _HOUR, now):
+            local = moment.astimezone(self.tz)
+            hours = self.totals.get(local.date())
+            total += hours[local.hour] if hours is not None else 0.0
+        return total
+
     def peak_per_hour(self, now: datetime) -> float | None:
         """The most the owner used in one local hour before `now`'s day: how fast they can
         take a reserve. None while fewer than `MIN_DAYS` days are known."""
