@@ -126,8 +126,11 @@ class OwnerUseBook:
         return total
 
     def peak_per_hour(self, now: datetime) -> float | None:
-        """The most the owner used in one local hour before `now`'s day: how fast they can
-        take a reserve. None while fewer than `MIN_DAYS` days are known."""
+        """The most the owner used in one local hour on a day of `now`'s type (a weekday or a
+        weekend day) before `now`'s day: how fast they can take a reserve on a day like this
+        one. A busy Saturday says nothing about how fast a Tuesday's reserve goes. None while
+        fewer than `MIN_DAYS` such days are known."""
         today = now.astimezone(self.tz).date()
-        past = [max(hours) for day, hours in self.totals.items() if day < today]
+        past = [max(hours) for day, hours in self.totals.items()
+                if day < today and _weekend(day) == _weekend(today)]
         return max(past) if len(past) >= MIN_DAYS else None
