@@ -14,6 +14,7 @@ both plan with this.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -233,9 +234,12 @@ def fits_later(task: Candidate, planned_tokens: int, used_tokens: int, horizon: 
     capacity = horizon.capacity_tokens
     room = capacity - used_tokens - (0 if task.anytime else horizon.keep_tokens)
     spill = capacity if task.anytime else horizon.spill_room
-    spent_before = room / SAFETY
-    if room <= 0 or spent_before >= horizon.run_tokens:
-        return None  # no room at all, or the time left is already short enough
+    # Whole seconds before the reset, rounded down (a later start spends less before it);
+    # what a run then spends before the reset is counted as `horizon` counts it.
+    seconds_left = math.floor(max(0, room) / (rate * SAFETY) * 60)
+    spent_before = math.floor(rate * seconds_left / 60)
+    if seconds_left <= 0 or spent_before >= horizon.run_tokens:
+        return None  # no room at all, or the time left is already that short
     if planned_tokens + task.estimate_tokens - spent_before > spill:
         return None  # what goes on past the reset would take what the next window keeps
-    return horizon.window_end - timedelta(minutes=room / (rate * SAFETY))
+    return horizon.window_end - timedelta(seconds=seconds_left)

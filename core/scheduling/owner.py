@@ -56,6 +56,18 @@ class OwnerUseBook:
             for old in sorted(self.totals)[: len(self.totals) - 4 * DAYS_KEPT]:
                 del self.totals[old]
 
+    def forget_from(self, at: datetime) -> None:
+        """Drop what was recorded from `at`'s local hour on, to be read again (the last hours
+        of the logs grow between rebuilds). `at` is a whole UTC hour: each UTC hour the logs
+        give goes into the local hour it starts in, so none before `at` is dropped with it,
+        save in the hour a daylight-saving fold repeats (read again at the next rebuild)."""
+        local = at.astimezone(self.tz)
+        for day, hours in self.totals.items():
+            if day > local.date():
+                hours[:] = [0.0] * 24
+            elif day == local.date():
+                hours[local.hour:] = [0.0] * (24 - local.hour)
+
     def observe_all(self, uses: Iterable[tuple[datetime, float]]) -> OwnerUseBook:
         for at, tokens in uses:
             self.observe(at, tokens)
