@@ -13,10 +13,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from core.budgets import set_budget
+from core.daemon.owner import OwnerUseSource
 from core.models import Outcome, TaskState
-from core.scheduling.protect import SAFETY
+from core.scheduling.hours import parse_hour_ranges
+from core.scheduling.protect import SAFETY, horizon
 from core.service import Service
 from core.store.store import Store
+from core.usage.monitor import UsageMonitor
 from tests.daemon.conftest import Running, claude_log, wait_for_states
 from tests.support import Record
 
@@ -124,3 +127,40 @@ async def test_the_owners_own_evening_use_is_learned_from_the_logs_and_kept(
     # padded by the safety factor.
     assert picture.keep_tokens == round(2_000_000 * SAFETY)
     assert picture.reason.startswith("~2,300,000 tokens of your own use expected until 23:00")
+
+
+async def test_the_owner_at_the_keyboard_is_seen_within_a_minute_not_at_the_next_rebuild(
+    dservice: Service, dstore: Store, isolated_env: Path,
+) -> None:
+    """The owner's use per hour is rebuilt hourly; the last two hours are read again each
+    minute, so an evening session tells the budget they are at the keyboard at once."""
+    config = isolated_env / "claude"
+    thursday_7pm = datetime(2026, 1, 8, 19, tzinfo=UTC)
+    for day in (1, 2, 3):  # Monday to Wednesday, 14:00: the owner's days
+        claude_log(config, "owner-days", thursday_7pm - timedelta(days=day, hours=5), 400_000)
+    task = await dservice.add("a nightshift task")
+    run = await dstore.runs.create(task.id, now=thursday_7pm, started_at=thursday_7pm)
+    await dstore.runs.update(run.id, session_id="nightshift-evening")
+    claude_log(config, "owner-evening", thursday_7pm - timedelta(minutes=10), 40_000)  # a glance at 18:50
+    monitor = UsageMonitor(dservice.settings, dstore)
+    try:
+        await monitor.refresh(thursday_7pm)
+        source = OwnerUseSource(monitor, dstore, UTC)
+        book = await source(thursday_7pm)
+        assert book is not None and book.use_lately(thursday_7pm) == 40_000
+        assert book.peak_per_hour(thursday_7pm) == 400_000
+        claude_log(config, "owner-evening", thursday_7pm + timedelta(minutes=20), 300_000)
+        claude_log(config, "nightshift-evening", thursday_7pm + timedelta(minutes=20), 5_000_000)
+        later = thursday_7pm + timedelta(minutes=21)
+        await monitor.refresh(later)
+        book = await source(later)
+        assert book is not None
+        assert book.use_lately(later) == 340_000, "the owner's evening, once, not nightshift's run"
+        assert book.peak_per_hour(later) == 400_000, "the days before are kept"
+        picture = horizon(later, window_start=thursday_7pm, capacity_tokens=6_000_000,
+                          reserve=parse_hour_ranges("9-17:50"), owner_need=None, tz=UTC,
+                          owner_used_tokens=300_000, owner_peak_tokens_per_hour=book.peak_per_hour(later),
+                          owner_recent_tokens=book.use_lately(later))
+        assert picture.reason.startswith("you are using Claude now")
+    finally:
+        await monitor.close()
