@@ -227,10 +227,11 @@ def fits_later(task: Candidate, planned_tokens: int, used_tokens: int, horizon: 
 
     A run spends at most the learned rate until the reset; one `SAFETY` faster still stays
     within the room, so a start then does not run into the stop line. `planned_tokens` is
-    what runs in flight and the tasks picked before it are still expected to spend."""
+    what runs in flight and the tasks picked before it are still expected to spend. None
+    where no window is open: one a later start opens has its whole five hours left."""
     rate = horizon.burn_tokens_per_min
-    if rate <= 0:
-        return None
+    if rate <= 0 or not horizon.window_open:
+        return None  # no window open: a start later opens a later one, with as much time left
     capacity = horizon.capacity_tokens
     room = capacity - used_tokens - (0 if task.anytime else horizon.keep_tokens)
     spill = capacity if task.anytime else horizon.spill_room

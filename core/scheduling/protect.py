@@ -83,6 +83,9 @@ class Horizon:
     reset nears."""
     tz: tzinfo = UTC
     """The owner's zone, for the times a reason tells."""
+    window_open: bool = True
+    """False: no window is open, `window_end` is that of the one a message now would open
+    (from its hour); one opened later ends later."""
 
     @property
     def spill_room(self) -> int:
@@ -138,7 +141,7 @@ def horizon(
     (the largest window seen while no limit has shown the real size): the conservative
     default holds until it is exceeded.
     """
-    _, end = window_of(now, window_start)
+    start, end = window_of(now, window_start)
     known = bool(capacity_tokens and capacity_tokens > 0 and capacity_exact)
     capacity = int(capacity_tokens or 0) if known else max(CONSERVATIVE_CAPACITY_TOKENS,
                                                             int(capacity_tokens or 0))
@@ -165,7 +168,7 @@ def horizon(
                   + (f"; {reason}" if reason else ""))
     rate = burn * max(1, parallel)
     return Horizon(end, capacity, known, keep, next_keep, math.floor(rate * minutes_left), reason,
-                   rate, tz)
+                   rate, tz, start == window_start)
 
 
 def stop_line(picture: Horizon) -> int | None:

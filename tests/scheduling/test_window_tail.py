@@ -59,6 +59,20 @@ def test_no_later_start_is_promised_where_the_rest_would_take_the_next_windows_r
     assert no_room.fits_at is None, "nothing is the queue's before the owner's line"
 
 
+def test_no_later_start_is_promised_where_no_window_is_open() -> None:
+    # The 19-00 window ended at midnight: a message now opens 00-05, one at 02:00 opens 02-07,
+    # with as much time before its reset. No moment comes when less of the task falls before it.
+    pic = picture(MONDAY, window_start=MONDAY - timedelta(hours=5))
+    assert not pic.window_open and pic.window_end == MONDAY.replace(hour=5)
+    task = Candidate(1, 2, 3_000_001)
+    plan = plan_protected([task], used_tokens=0, committed_tokens=3_000_000, horizon=pic)
+    assert plan.picked == () and plan.fits_at is None and "can start" not in plan.reasons[1]
+    assert fits_later(task, 3_000_000, 0, pic) is None
+    opened = picture(MONDAY, window_start=MONDAY - timedelta(hours=4))
+    assert opened.window_open and opened.window_end == MONDAY.replace(hour=1)
+    assert fits_later(task, 0, 5_000_000, opened) is not None, "in an open window it is promised"
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     st.integers(0, 24 * 60 * 7 - 1),  # now, in minutes after Monday 00:00
