@@ -14,7 +14,7 @@ from pathlib import Path
 
 from core.budgets import set_budget
 from core.daemon.owner import OwnerUseSource
-from core.models import Outcome, TaskState
+from core.models import Outcome, Priority, TaskState
 from core.scheduling.hours import parse_hour_ranges
 from core.scheduling.protect import SAFETY, horizon
 from core.service import Service
@@ -79,6 +79,26 @@ async def test_a_run_that_reaches_the_owners_share_pauses_and_resumes_its_sessio
     argv = resumed["argv"]
     assert argv[argv.index("--resume") + 1] == run.session_id
     assert "to leave the owner their share of the usage window" in resumed["prompt"]
+
+
+async def test_a_task_larger_than_any_window_resumes_in_its_turn_after_a_limit(
+    dservice: Service, dstore: Store, start_daemon: Start, record: Record,
+) -> None:
+    """The reset releases a task the limit stopped, and it goes before everything, save one
+    larger than any window: it would only hold the lane until the next limit. An urgent task
+    queued meanwhile goes first; then it resumes its session (both are larger than the
+    100,000-token window here, so each starts alone in a window mostly free)."""
+    big = await dservice.add("larger than any window [fake: limit reset_in=3]")
+    running = await start_daemon(window_capacity_tokens=100_000, default_task_tokens=150_000)
+    await wait_for_states(dstore, [big.id], {TaskState.PAUSED_LIMIT})
+    urgent = await running.service.add("urgent", priority=Priority.URGENT)
+    await wait_for_states(dstore, [big.id, urgent.id], {TaskState.DONE})
+    calls = record()
+    assert ["resume" if c["resume"] is not None else str(c["prompt"]).splitlines()[0].split(" [")[0]
+            for c in calls] == ["larger than any window", "urgent", "resume"], calls
+    runs = await dstore.runs.for_task(big.id)
+    assert [r.outcome for r in runs] == [Outcome.LIMIT, Outcome.SUCCESS]
+    assert calls[2]["resume"] == runs[0].session_id
 
 
 async def test_tasks_tagged_anytime_run_on_in_the_owners_share(

@@ -269,6 +269,7 @@ class ResetAwarePacking(ResetAware):
                 rank=(t.arrival, t.id),
                 resuming=t.resuming,
                 anytime=ANYTIME_TAG in t.tags,
+                whole_tokens=round(self.estimate(t.tags)),
             )
             for t in ready
         ]
