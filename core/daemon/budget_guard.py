@@ -119,6 +119,7 @@ class BudgetGuard:
             tz=self.tz, burn_tokens_per_min=await self.estimator.burn_tokens_per_min(now),
             parallel=self.settings.max_parallel, owner_used_tokens=max(0, used - ours),
             owner_peak_tokens_per_hour=book.peak_per_hour(now) if book is not None else None,
+            owner_recent_tokens=book.use_lately(now) if book is not None else None,
         )
         return picture, used
 

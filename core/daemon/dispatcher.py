@@ -112,6 +112,9 @@ class Dispatcher:
         resuming = [i for i in lane.gate.resume_first if i not in self.follower.active
                     and (runnable is None or i in runnable)]
         plan = await self._plan(lane, now, round_)
+        if plan is not None and plan.in_turn:
+            # A task larger than any window resumes in its turn, through the plan (`goes_first`).
+            resuming = [i for i in resuming if i not in plan.in_turn]
         await self._note_model_waits(lane, now, holds, runnable)
         for _ in range(free):
             busy = self.follower.busy_repos()

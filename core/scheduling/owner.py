@@ -56,6 +56,18 @@ class OwnerUseBook:
             for old in sorted(self.totals)[: len(self.totals) - 4 * DAYS_KEPT]:
                 del self.totals[old]
 
+    def forget_from(self, at: datetime) -> None:
+        """Drop what was recorded from `at`'s local hour on, to be read again (the last hours
+        of the logs grow between rebuilds). `at` is a whole UTC hour: each UTC hour the logs
+        give goes into the local hour it starts in, so none before `at` is dropped with it,
+        save in the hour a daylight-saving fold repeats (read again at the next rebuild)."""
+        local = at.astimezone(self.tz)
+        for day, hours in self.totals.items():
+            if day > local.date():
+                hours[:] = [0.0] * 24
+            elif day == local.date():
+                hours[local.hour:] = [0.0] * (24 - local.hour)
+
     def observe_all(self, uses: Iterable[tuple[datetime, float]]) -> OwnerUseBook:
         for at, tokens in uses:
             self.observe(at, tokens)
@@ -114,9 +126,23 @@ class OwnerUseBook:
         peak = self.peak_per_hour(now) or 0.0
         return max(_high(sums), min(max(sums), peak))
 
+    def use_lately(self, now: datetime) -> float:
+        """What the owner used in `now`'s local hour and the one before: whether they are at
+        the keyboard now. Hourly totals are what the logs give, so "lately" reaches back one
+        to two hours; only uses recorded up to `now` count (the book holds no later ones)."""
+        total = 0.0
+        for moment in (now - _HOUR, now):
+            local = moment.astimezone(self.tz)
+            hours = self.totals.get(local.date())
+            total += hours[local.hour] if hours is not None else 0.0
+        return total
+
     def peak_per_hour(self, now: datetime) -> float | None:
-        """The most the owner used in one local hour before `now`'s day: how fast they can
-        take a reserve. None while fewer than `MIN_DAYS` days are known."""
+        """The most the owner used in one local hour on a day of `now`'s type (a weekday or a
+        weekend day) before `now`'s day: how fast they can take a reserve on a day like this
+        one. A busy Saturday says nothing about how fast a Tuesday's reserve goes. None while
+        fewer than `MIN_DAYS` such days are known."""
         today = now.astimezone(self.tz).date()
-        past = [max(hours) for day, hours in self.totals.items() if day < today]
+        past = [max(hours) for day, hours in self.totals.items()
+                if day < today and _weekend(day) == _weekend(today)]
         return max(past) if len(past) >= MIN_DAYS else None

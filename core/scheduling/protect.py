@@ -6,8 +6,10 @@ went on past the reset ate into the owner's next window unchecked. Here the prot
 covers the whole rest of the open window and the next one (where a run spills after the
 reset), as the larger of the fixed reserve the owner set for any of those hours and what
 the owner is learned to use in them. An owner using Claude outside the hours they named is
-protected as in them, and no reserve is held beyond what the owner could use before the
-reset (their busiest hour, in each reserved hour left). Everything is a function of `now`.
+protected as in them (at the keyboard: their use in the last hour or so, not any use since
+the window opened, which would keep a day's reserve into the evening after they left), and
+no reserve is held beyond what the owner could use before the reset (their busiest hour, in
+each reserved hour left). Everything is a function of `now`.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ DEFAULT_BURN_TOKENS_PER_MIN = 30_000.0
 SAFETY = 1.15
 """Estimates miss (a task's cost spreads ±40 %): protection is padded by this factor."""
 ACTIVE_TOKENS = 50_000
-"""Own use in the open window past which the owner counts as at the keyboard now."""
+"""Own use lately (`OwnerUseBook.use_lately`) past which the owner counts as at the keyboard
+now (their use in the open window, where nothing tells when in it they used Claude)."""
 
 OwnerNeed = Callable[[datetime, datetime], float]
 """Expected owner use between two moments (see `OwnerUseBook.expected`)."""
@@ -75,6 +78,14 @@ class Horizon:
     """What the queue's runs can burn before the reset, at the learned rate."""
     reason: str
     """Why the protection is what it is, in the owner's words ("" when nothing is kept)."""
+    burn_tokens_per_min: float = 0.0
+    """How fast the queue's runs spend together: `run_tokens` shrinks at this rate as the
+    reset nears."""
+    tz: tzinfo = UTC
+    """The owner's zone, for the times a reason tells."""
+    window_open: bool = True
+    """False: no window is open, `window_end` is that of the one a message now would open
+    (from its hour); one opened later ends later."""
 
     @property
     def spill_room(self) -> int:
@@ -115,18 +126,22 @@ def horizon(
     owner_peak_tokens_per_hour: float | None = None,
     burn_tokens_per_min: float | None = None,
     parallel: int = 1,
+    owner_recent_tokens: float | None = None,
 ) -> Horizon:
     """The protection for the open window (or the one a start now would open) and the next.
 
     `owner_used_tokens` is the owner's own use in the open window so far (the window's use
     less nightshift's runs); past `ACTIVE_TOKENS` the owner is at the keyboard and their
-    reserve holds for every hour left, named or not. `owner_peak_tokens_per_hour` (their
+    reserve holds for every hour left, named or not. `owner_recent_tokens`, their use in the
+    last hour or so (`OwnerUseBook.use_lately`), says so better when known: use at 10:00 says
+    nothing about 19:00, while the window's total would keep a 15-20 window's reserve after
+    the owner's day has ended. `owner_peak_tokens_per_hour` (their
     busiest hour, None while unknown) bounds how much of the reserve they can still use.
     `capacity_tokens` with `capacity_exact` false is a lower bound
     (the largest window seen while no limit has shown the real size): the conservative
     default holds until it is exceeded.
     """
-    _, end = window_of(now, window_start)
+    start, end = window_of(now, window_start)
     known = bool(capacity_tokens and capacity_tokens > 0 and capacity_exact)
     capacity = int(capacity_tokens or 0) if known else max(CONSERVATIVE_CAPACITY_TOKENS,
                                                             int(capacity_tokens or 0))
@@ -135,7 +150,8 @@ def horizon(
     # protected as in those hours: what they do beats what they wrote down.
     named = _reserved(reserve, now, end, tz)
     active = _reserved(reserve, now, end, tz, every_hour=True)
-    at_keyboard = owner_used_tokens >= ACTIVE_TOKENS and active != named
+    lately = owner_used_tokens if owner_recent_tokens is None else owner_recent_tokens
+    at_keyboard = lately >= ACTIVE_TOKENS and active != named
     peak = owner_peak_tokens_per_hour
     keep, why = _keep(capacity, active if at_keyboard else named, need(now, end), owner_used_tokens,
                       peak, "you are using Claude now: your reserve" if at_keyboard else "your reserve")
@@ -150,8 +166,9 @@ def horizon(
     if not known:
         reason = (f"window size unknown: assuming {capacity:,} tokens until a limit teaches it"
                   + (f"; {reason}" if reason else ""))
-    return Horizon(end, capacity, known, keep, next_keep,
-                   math.floor(burn * minutes_left * max(1, parallel)), reason)
+    rate = burn * max(1, parallel)
+    return Horizon(end, capacity, known, keep, next_keep, math.floor(rate * minutes_left), reason,
+                   rate, tz, start == window_start)
 
 
 def stop_line(picture: Horizon) -> int | None:

@@ -13,10 +13,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from core.budgets import set_budget
-from core.models import Outcome, TaskState
-from core.scheduling.protect import SAFETY
+from core.daemon.owner import OwnerUseSource
+from core.models import Outcome, Priority, TaskState
+from core.scheduling.hours import parse_hour_ranges
+from core.scheduling.protect import SAFETY, horizon
 from core.service import Service
 from core.store.store import Store
+from core.usage.monitor import UsageMonitor
 from tests.daemon.conftest import Running, claude_log, wait_for_states
 from tests.support import Record
 
@@ -78,6 +81,26 @@ async def test_a_run_that_reaches_the_owners_share_pauses_and_resumes_its_sessio
     assert "to leave the owner their share of the usage window" in resumed["prompt"]
 
 
+async def test_a_task_larger_than_any_window_resumes_in_its_turn_after_a_limit(
+    dservice: Service, dstore: Store, start_daemon: Start, record: Record,
+) -> None:
+    """The reset releases a task the limit stopped, and it goes before everything, save one
+    larger than any window: it would only hold the lane until the next limit. An urgent task
+    queued meanwhile goes first; then it resumes its session (both are larger than the
+    100,000-token window here, so each starts alone in a window mostly free)."""
+    big = await dservice.add("larger than any window [fake: limit reset_in=3]")
+    running = await start_daemon(window_capacity_tokens=100_000, default_task_tokens=150_000)
+    await wait_for_states(dstore, [big.id], {TaskState.PAUSED_LIMIT})
+    urgent = await running.service.add("urgent", priority=Priority.URGENT)
+    await wait_for_states(dstore, [big.id, urgent.id], {TaskState.DONE})
+    calls = record()
+    assert ["resume" if c["resume"] is not None else str(c["prompt"]).splitlines()[0].split(" [")[0]
+            for c in calls] == ["larger than any window", "urgent", "resume"], calls
+    runs = await dstore.runs.for_task(big.id)
+    assert [r.outcome for r in runs] == [Outcome.LIMIT, Outcome.SUCCESS]
+    assert calls[2]["resume"] == runs[0].session_id
+
+
 async def test_tasks_tagged_anytime_run_on_in_the_owners_share(
     dservice: Service, dstore: Store, start_daemon: Start,
 ) -> None:
@@ -124,3 +147,40 @@ async def test_the_owners_own_evening_use_is_learned_from_the_logs_and_kept(
     # padded by the safety factor.
     assert picture.keep_tokens == round(2_000_000 * SAFETY)
     assert picture.reason.startswith("~2,300,000 tokens of your own use expected until 23:00")
+
+
+async def test_the_owner_at_the_keyboard_is_seen_within_a_minute_not_at_the_next_rebuild(
+    dservice: Service, dstore: Store, isolated_env: Path,
+) -> None:
+    """The owner's use per hour is rebuilt hourly; the last two hours are read again each
+    minute, so an evening session tells the budget they are at the keyboard at once."""
+    config = isolated_env / "claude"
+    thursday_7pm = datetime(2026, 1, 8, 19, tzinfo=UTC)
+    for day in (1, 2, 3):  # Monday to Wednesday, 14:00: the owner's days
+        claude_log(config, "owner-days", thursday_7pm - timedelta(days=day, hours=5), 400_000)
+    task = await dservice.add("a nightshift task")
+    run = await dstore.runs.create(task.id, now=thursday_7pm, started_at=thursday_7pm)
+    await dstore.runs.update(run.id, session_id="nightshift-evening")
+    claude_log(config, "owner-evening", thursday_7pm - timedelta(minutes=10), 40_000)  # a glance at 18:50
+    monitor = UsageMonitor(dservice.settings, dstore)
+    try:
+        await monitor.refresh(thursday_7pm)
+        source = OwnerUseSource(monitor, dstore, UTC)
+        book = await source(thursday_7pm)
+        assert book is not None and book.use_lately(thursday_7pm) == 40_000
+        assert book.peak_per_hour(thursday_7pm) == 400_000
+        claude_log(config, "owner-evening", thursday_7pm + timedelta(minutes=20), 300_000)
+        claude_log(config, "nightshift-evening", thursday_7pm + timedelta(minutes=20), 5_000_000)
+        later = thursday_7pm + timedelta(minutes=21)
+        await monitor.refresh(later)
+        book = await source(later)
+        assert book is not None
+        assert book.use_lately(later) == 340_000, "the owner's evening, once, not nightshift's run"
+        assert book.peak_per_hour(later) == 400_000, "the days before are kept"
+        picture = horizon(later, window_start=thursday_7pm, capacity_tokens=6_000_000,
+                          reserve=parse_hour_ranges("9-17:50"), owner_need=None, tz=UTC,
+                          owner_used_tokens=300_000, owner_peak_tokens_per_hour=book.peak_per_hour(later),
+                          owner_recent_tokens=book.use_lately(later))
+        assert picture.reason.startswith("you are using Claude now")
+    finally:
+        await monitor.close()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 
@@ -125,14 +126,30 @@ def test_light_and_bursty_workloads_meet_the_completion_and_limit_targets() -> N
 
 
 def test_a_saturated_queue_still_never_blocks_the_owner() -> None:
-    """Heavy: every target but completions holds (those stay within 93 % of greedy, which
-    takes up to a third of the owner's own demand to get there)."""
+    """Heavy: every target holds, completions too (at least 95 % of greedy's, which takes
+    up to a third of the owner's own demand to get there)."""
     result = sweep(DEFAULT_SEEDS, shape="heavy")
     targets = result.targets()
-    assert targets["owner blocked <= 1% on every seed"]
-    assert targets["limit hits <= greedy on every seed"]
+    assert all(targets.values()), targets
     assert result.worst("reset-aware", "blocked_share") > 0.30
-    assert min(r.completed_vs_greedy for r in result.rows) >= 0.92
+
+
+def test_the_budget_looks_again_when_a_held_task_fits_before_the_reset() -> None:
+    """The daemon looks every minute; the simulator wakes when the planner says a task held
+    back fits, because less of it then falls before the reset."""
+    policy = policies.ResetAwarePacking(60.0, default_tokens=2_000_000)
+    start = SIM_START.replace(hour=10)
+    now = SIM_START.replace(hour=14, minute=5)
+    view = policies.View(
+        now=now, queue=[policies.QueuedTask(1, 2, ("feature",), start, (), False, 0.0)], running=[],
+        window_used=5_200_000, owner_used=0.0, window_start=start, window_end=start + timedelta(hours=5),
+        capacity_tokens=6_000_000, capacity_exact=True, max_parallel=1, reserve={}, tz=UTC,
+    )
+    assert policy.starts(view) == []
+    # 800k left: a run 15 % faster than 30k/min spends that in the last 23 min 11 s.
+    fits = SIM_START.replace(hour=15) - timedelta(seconds=int(800_000 / (30_000 * protect.SAFETY) * 60))
+    assert policy.wake_at(view) == fits
+    assert policy.starts(dataclasses.replace(view, now=fits)) == [1]
 
 
 def test_the_owners_history_on_disk_is_learned_from_and_not_measured() -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.scheduling.budget import OVERFLOW_SHARE, Candidate, WindowPlan, plan_protected
+from core.scheduling.budget import OVERFLOW_SHARE, Candidate, WindowPlan, goes_first, plan_protected
 from core.scheduling.protect import Horizon, stop_line
 
 NOW = datetime(2026, 3, 10, 3, 0, tzinfo=UTC)
@@ -31,6 +32,7 @@ def queues(draw: st.DrawFn) -> list[Candidate]:
                 rank=(draw(st.integers(0, 5)),),
                 resuming=draw(st.integers(0, 9)) == 0,
                 anytime=draw(st.integers(0, 9)) == 0,
+                whole_tokens=draw(st.one_of(st.none(), st.integers(1, 8_000))),
             )
         )
     return draw(st.permutations(tasks))
@@ -136,6 +138,41 @@ def test_resuming_task_goes_first_then_priority_then_rank() -> None:
         Candidate(4, priority=1, estimate_tokens=1),
     ]
     assert _plan(tasks, _horizon(100), 0, 0).picked == (1, 3, 2, 4)
+
+
+def test_a_task_larger_than_any_window_resumes_in_its_turn_not_before_the_rest() -> None:
+    """Interrupted by a limit, it would stop at the limit again wherever it resumes: going
+    first would hold the lane through that window while the tasks behind it wait."""
+    big = Candidate(1, priority=2, estimate_tokens=300, whole_tokens=5_000, rank=("2026-01-01",),
+                    resuming=True)
+    urgent = Candidate(2, priority=0, estimate_tokens=100, rank=("2026-01-03",))
+    newer = Candidate(3, priority=2, estimate_tokens=100, rank=("2026-01-02",))
+    plan = _plan([newer, urgent, big], _horizon(1_000), 0, 0)
+    assert plan.picked == (2, 1, 3), "after higher priorities, before younger tasks of its own"
+    assert plan.in_turn == (1,)
+    # One no larger than a window resumes before everything, the urgent task too.
+    within = dataclasses.replace(big, whole_tokens=1_000)
+    assert _plan([newer, urgent, within], _horizon(1_000), 0, 0).picked == (1, 2, 3)
+    assert _plan([newer, urgent, within], _horizon(1_000), 0, 0).in_turn == ()
+    # The whole estimate decides, not what is left of it (the daemon's estimate is the whole).
+    whole = dataclasses.replace(big, estimate_tokens=5_000, whole_tokens=None)
+    assert not goes_first(whole, 1_000) and goes_first(within, 1_000)
+    assert goes_first(dataclasses.replace(whole, estimate_tokens=1_000), 1_000)
+    assert not goes_first(dataclasses.replace(within, resuming=False), 1_000)
+
+
+@settings(max_examples=300)
+@given(queues(), horizons(), st.integers(0, 5_000), st.integers(0, 3_000))
+def test_tasks_that_resume_first_start_before_every_other_and_the_rest_wait_their_turn(
+    tasks: list[Candidate], h: Horizon, used: int, committed: int
+) -> None:
+    free = [dataclasses.replace(c, depends_on=()) for c in tasks]  # a dependency may pick late
+    plan = _plan(free, h, used, committed)
+    by_id = {c.task_id: c for c in free}
+    assert set(plan.in_turn) == {c.task_id for c in free
+                                 if c.resuming and c.size_tokens > h.capacity_tokens}
+    first = [goes_first(by_id[i], h.capacity_tokens) for i in plan.picked]
+    assert first == sorted(first, reverse=True), plan.picked
 
 
 def test_small_task_behind_one_that_does_not_fit_fills_the_window() -> None:

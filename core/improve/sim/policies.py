@@ -203,6 +203,9 @@ class ResetAwarePacking(ResetAware):
     deferred: set[int] = field(default_factory=set)
     """Accounts on which ready work was held back at the last look."""
     plans: int = 0
+    fits_at: dict[int, datetime] = field(default_factory=dict)
+    """Per account: when a task held back fits as the reset nears (the planner says; the
+    daemon looks every minute and would start it then)."""
 
     def estimate(self, tags: tuple[str, ...]) -> float:
         value = self.book.predict(task_keys(tags, None, None), "tokens")
@@ -219,6 +222,9 @@ class ResetAwarePacking(ResetAware):
             hour = view.now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
             wake = hour if view.window_end is None else min(hour, reset_fire_time(view.window_end,
                                                                                   self.margin_s))
+            fits = self.fits_at.get(view.account)
+            if fits is not None and view.now < fits < wake:
+                wake = fits
         return wake
 
     def owner_need(self, view: View) -> OwnerNeed | None:
@@ -234,6 +240,7 @@ class ResetAwarePacking(ResetAware):
             tz=view.tz,
             burn_tokens_per_min=self.burn_per_min(), parallel=view.max_parallel,
             owner_used_tokens=view.owner_used,
+            owner_recent_tokens=self.owner.use_lately(view.now) if view.owners else None,
             owner_peak_tokens_per_hour=self.owner.peak_per_hour(view.now) if view.owners else None,
         )
 
@@ -252,6 +259,7 @@ class ResetAwarePacking(ResetAware):
         ready = view.runnable()
         if not ready or view.free <= 0:
             self._deferred(view, bool(ready))
+            self.fits_at.pop(view.account, None)
             return []
         candidates = [
             Candidate(
@@ -261,6 +269,7 @@ class ResetAwarePacking(ResetAware):
                 rank=(t.arrival, t.id),
                 resuming=t.resuming,
                 anytime=ANYTIME_TAG in t.tags,
+                whole_tokens=round(self.estimate(t.tags)),
             )
             for t in ready
         ]
@@ -270,6 +279,10 @@ class ResetAwarePacking(ResetAware):
                               committed_tokens=round(committed), horizon=self.picture(view))
         self.plans += 1
         self._deferred(view, bool(plan.deferred))
+        if plan.fits_at is None:
+            self.fits_at.pop(view.account, None)
+        else:
+            self.fits_at[view.account] = plan.fits_at
         return list(plan.picked[: view.free])
 
     def on_finish(self, tags: tuple[str, ...], tokens: float, minutes: float) -> None:
