@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from core.log import event
@@ -24,6 +26,7 @@ from core.store.names import database_inodes
 from core.usage.blocks_command import index_output
 from core.usage.config import UsageConfig
 from core.usage.index import UsageIndex
+from core.usage.prices import load_prices
 from core.usage.report import BlocksQuery
 from core.usage.scanner import ScanReport
 from core.usage.tree import ProgressHook
@@ -42,6 +45,15 @@ class Watched:
         self.skip = skip
         self.listing = listing
         self.known: list[tuple[Any, ...]] | None = None
+
+
+def _stamp(path: Path) -> tuple[int, ...] | None:
+    """What changes when a file is written or replaced (None: no such file)."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
 
 
 def _data_version(index: UsageIndex) -> int:
@@ -63,6 +75,8 @@ class IndexWorker:
         self._armed: int | None = None
         self._catching_up: asyncio.Future[Any] | None = None
         self._last_error = ""
+        self._prices_stamp: tuple[int, ...] | None = None
+        """The override price file as the index's table was read from it."""
         self._scanned: tuple[list[str], frozenset[tuple[int, int]], int] | None = None
         """(Folders, skipped files, the connection's data version) as the last scan left them."""
 
@@ -88,6 +102,7 @@ class IndexWorker:
             # (some 10 ms) is paid once, not by each read (core.usage.scanner).
             import msgspec  # noqa: F401
 
+            self._prices_stamp = _stamp(self.config.price_file)
             self._index = UsageIndex.open(self.config)
         try:
             return work(self._index)
@@ -139,6 +154,13 @@ class IndexWorker:
         index.projects = projects = self.config.projects
         roots = [str(path) for path in projects]
         skip = database_inodes(str(self.config.db_path))
+        stamp = _stamp(self.config.price_file)
+        if stamp != self._prices_stamp:
+            # `nightshift prices update` wrote a new table: price with it, as the command does
+            # (the table was read once, when the index was opened).
+            self._prices_stamp = stamp
+            index.prices = load_prices(self.config.price_file, skip)
+            self._scanned = None
         listing = self.watch.listing(roots, skip)
         if self.watch.quiet and self._scanned == (roots, skip, _data_version(index)):
             # No file written, and no other connection committed since this one scanned

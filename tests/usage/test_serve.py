@@ -220,3 +220,26 @@ async def test_new_lines_are_read_as_they_are_written_while_polls_are_served(sho
                 await asyncio.sleep(0.01)
             assert await worker.run(stored_size) == size
         assert server.answered == 0
+
+
+async def test_a_new_price_table_is_used_by_the_next_answer(short_tmp: Path) -> None:
+    """`nightshift prices update` writes the table while the daemon runs: its next answer
+    prices with it, as the command itself would (no log file changed in between)."""
+    _tree(short_tmp)
+    prices = short_tmp / "prices.json"
+    config = UsageConfig(home=short_tmp / "state", claude_config_dirs=(short_tmp / "claude",), tz="UTC",
+                         prices_file=prices)
+    worker = IndexWorker(config)
+    now_ms = to_ms(at(800))
+    try:
+        before = b"".join(await worker.answer(BlocksQuery(), now_ms))
+        prices.write_text(json.dumps({"claude-sonnet-4-5-20250929": {
+            "input_cost_per_token": 1e-3, "output_cost_per_token": 2e-3,
+            "cache_creation_input_token_cost": 3e-3, "cache_read_input_token_cost": 4e-4,
+            "litellm_provider": "anthropic", "mode": "chat"}}))
+        after = b"".join(await worker.answer(BlocksQuery(), now_ms))
+        fresh = config._replace(home=short_tmp / "cold")
+        assert after != before
+        assert after == b"".join(blocks_output(fresh, BlocksQuery(), from_ms(now_ms)))
+    finally:
+        await worker.close()
