@@ -118,6 +118,7 @@ class IndexWorker:
     def follow_writes(self) -> None:
         """From now on, scan whenever a log file is written (from the next use on)."""
         self._following = True
+        self.watch.live()
         self._catching_up = asyncio.ensure_future(self._catch_up())
 
     def _arm(self, fd: int | None) -> None:

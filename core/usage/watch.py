@@ -78,10 +78,18 @@ class LogWatch:
         """Watch descriptor -> the file it watches, by its first name the walk met."""
         self._walked_at = -FULL_WALK_S
         self._usable = INotify is not None
+        self._watching = False
+        """The last walk set the watches that the next listing may rely on."""
+        self._lives = False
         self.walks = 0
         """Full walks so far (what the watch could not spare)."""
         self.quiet = False
         """The last listing was the one before it: nothing written, nothing walked."""
+
+    def live(self) -> None:
+        """Watch from the next walk on, the first one included (a daemon's watch: its
+        descriptor is waited on for writes, which a walk without watches never reports)."""
+        self._lives = True
 
     def fileno(self) -> int | None:
         """The inotify descriptor, readable when something was written (None: no watch)."""
@@ -100,7 +108,7 @@ class LogWatch:
     def listing(self, roots: Sequence[str], skip: Set[tuple[int, int]]) -> Listing:
         """Every log file below `roots` but `skip`, with its stat, as `log_files` gives them."""
         key = (tuple(roots), skip)
-        if key != self._key or self._notify is None or self._clock() - self._walked_at >= FULL_WALK_S:
+        if key != self._key or not self._watching or self._clock() - self._walked_at >= FULL_WALK_S:
             return self._walk(roots, skip)
         changed = self._drain()
         if changed is None:
@@ -122,13 +130,16 @@ class LogWatch:
         self.quiet = False
         self._key = (tuple(roots), skip)
         self._walked_at = self._clock()
-        watching = self.fileno() is not None
+        # A process that lists only once (a command) sets no watches: the second listing
+        # is the first that can use them, unless the owner said it lives on (`live`).
+        watching = (self.walks > 1 or self._lives) and self.fileno() is not None
         if watching:
             self._notify.read(timeout=0)  # what happened so far, this walk sees
         before = self._folders.keys() | self._files.keys()
         self._folders, self._files = {}, {}
         found = list(log_files(roots, skip, self._watch if watching else None))
-        if self._notify is not None:
+        self._watching = watching and self._notify is not None  # not if it gave up meanwhile
+        if watching and self._notify is not None:
             for wd in before - self._folders.keys() - self._files.keys():
                 with contextlib.suppress(OSError):  # already dropped by the kernel
                     self._notify.rm_watch(wd)  # left the tree

@@ -165,6 +165,7 @@ def test_a_listing_kept_by_events_alone_is_walked_again_after_a_while(tmp_path: 
     tree.apply(("append", 0, [assistant(at(0), msg="a", req="a")]))
     now = [0.0]
     watch = LogWatch(clock=lambda: now[0])
+    watch.live()  # watched from the first listing
     try:
         watch.listing(roots, frozenset())
         now[0] = watch_module.FULL_WALK_S - 1
@@ -262,6 +263,7 @@ def test_a_scan_by_another_process_is_not_mistaken_for_nothing_new(tmp_path: Pat
     async def play() -> None:
         try:
             first = b"".join(await worker.answer(BlocksQuery(), to_ms(NOW)))
+            await worker.answer(BlocksQuery(), to_ms(NOW))  # the second listing sets the watches
             assert await worker.answer(BlocksQuery(), to_ms(NOW)) and worker.watch.quiet
             conn = open_scan_db(config.db_path)
             try:
@@ -275,3 +277,26 @@ def test_a_scan_by_another_process_is_not_mistaken_for_nothing_new(tmp_path: Pat
             await worker.close()
 
     asyncio.run(play())
+
+
+def _inotify_fds() -> int:
+    links = [f"/proc/self/fd/{fd}" for fd in os.listdir("/proc/self/fd")]
+    return sum(os.readlink(link) == "anon_inode:inotify" for link in links if os.path.exists(link))
+
+
+def test_a_command_that_lists_once_sets_no_watches(tmp_path: Path) -> None:
+    """Watches cost a command a third more than its walk and use up the user's inotify
+    instances: only a second listing (a process that lives on) or a daemon's sets them."""
+    tree = Tree(tmp_path / "claude")
+    roots = [str(tree.projects)]
+    tree.apply(("append", 0, [assistant(at(0), msg="a", req="a")]))
+    before = _inotify_fds()
+    once = LogWatch()
+    once.listing(roots, frozenset())
+    assert _inotify_fds() == before
+    once.listing(roots, frozenset())  # listed again: it lives on
+    assert _inotify_fds() == before + 1 and once.walks == 2
+    once.listing(roots, frozenset())
+    assert once.walks == 2 and once.quiet
+    once.close()
+    assert _inotify_fds() == before
