@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,12 +38,14 @@ T = TypeVar("T")
 class Watched:
     """A listing by `LogWatch`, handed to the scanner in place of its own walk."""
 
-    __slots__ = ("known", "listing", "roots", "skip")
+    __slots__ = ("known", "listing", "only", "roots", "skip")
 
-    def __init__(self, roots: list[str], skip: frozenset[tuple[int, int]], listing: Listing) -> None:
+    def __init__(self, roots: list[str], skip: frozenset[tuple[int, int]], listing: Listing,
+                 only: set[str] | None = None) -> None:
         self.roots = roots
         self.skip = skip
         self.listing = listing
+        self.only: Collection[str] | None = only
         self.known: list[tuple[Any, ...]] | None = None
 
 
@@ -163,13 +165,17 @@ class IndexWorker:
             index.prices = load_prices(self.config.price_file, skip)
             self._scanned = None
         listing = self.watch.listing(roots, skip)
-        if self.watch.quiet and self._scanned == (roots, skip, _data_version(index)):
+        written = self.watch.written
+        if written is None or self._scanned != (roots, skip, _data_version(index)):
+            index.walked = Watched(roots, skip, listing)  # walked, or another writer: compare all
+        elif not written:
             # No file written, and no other connection committed since this one scanned
             # (a scan for other folders would have): a scan would find what it left.
             report = ScanReport()
             report.files = len(listing)
             return report
-        index.walked = Watched(roots, skip, listing)
+        else:  # only the files written can differ from what this connection's scan stored
+            index.walked = Watched(roots, skip, listing, written)
         report = index.scan(progress)
         self._scanned = (roots, skip, _data_version(index))
         return report

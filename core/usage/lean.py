@@ -39,7 +39,7 @@ from core.usage.walk import log_files
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import sqlite3
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Collection, Mapping, Sequence
     from typing import Any
 
 BUSY_TIMEOUT_S = 10.0
@@ -50,7 +50,7 @@ _FLAGS = {"--json": "json", "--active": "active", "-a": "active", "--recent": "r
 class Seen:
     """What the lean path did before it handed over, for the full path to carry on from."""
 
-    __slots__ = ("conn", "db_path", "known", "listing", "roots", "skip", "values")
+    __slots__ = ("conn", "db_path", "known", "listing", "only", "roots", "skip", "values")
 
     def __init__(self, db_path: str, roots: list[str], skip: frozenset[tuple[int, int]],
                  listing: list[tuple[str, os.stat_result]], values: Mapping[str, str]) -> None:
@@ -68,6 +68,8 @@ class Seen:
         """An autocommit connection to `db_path`, no transaction open, pragmas not yet set."""
         self.known: list[tuple[Any, ...]] | None = None
         """`usage_files` as (path, dev, inode, size, mtime_ns) rows, when read."""
+        self.only: Collection[str] | None = None
+        """Not known here: the scanner compares every file."""
 
 
 def flags_of(argv: Sequence[str]) -> set[str] | None:

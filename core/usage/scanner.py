@@ -22,7 +22,7 @@ import os
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -48,6 +48,8 @@ MSGSPEC_IMPORT_MIN_BYTES = 2 << 20
 """Below this much to read, a process that has not imported msgspec yet (a `usage blocks`
 poll) keeps to the standard library: importing msgspec (with typing_extensions, inspect,
 decimal, uuid) costs about 10 ms, what it saves on 2 MB of JSON."""
+ONLY_MAX_FILES = 500
+"""More files named as changed than this (SQLite's bound parameters) are compared all."""
 BULK_MIN_ROWS = 20_000
 """Into an empty table at least this many rows go without its secondary indexes, which are
 built afterwards: sorting once is much cheaper than updating three indexes per row."""
@@ -88,6 +90,10 @@ class Walked(Protocol):
     listing: list[tuple[str, os.stat_result]]
     known: list[tuple[Any, ...]] | None
     """`usage_files` as (path, dev, inode, size, mtime_ns), when read before the walk's end."""
+    only: Collection[str] | None
+    """The listed files that may differ from `usage_files`, when the lister knows (the
+    daemon's watch, with no other writer since its last scan): every other one is as stored,
+    and none is gone. None: compare them all."""
 
 
 class UsageScanner:
@@ -118,8 +124,15 @@ class UsageScanner:
         skip = self._own_files()
         listing: Iterable[tuple[str, os.stat_result]]
         rows: Iterable[tuple[Any, ...]] | None = None
+        files: int | None = None
         if walked is not None and walked.skip == skip and walked.roots == [str(p) for p in self.projects]:
             listing, rows = walked.listing, walked.known
+            only = walked.only
+            if only is not None and len(only) <= ONLY_MAX_FILES:
+                files = len(walked.listing)
+                listing = [(path, info) for path, info in walked.listing if path in only]
+                rows = self.conn.execute("SELECT path, dev, inode, size, mtime_ns FROM usage_files"
+                                         f" WHERE path IN ({','.join('?' * len(only))})", list(only))
         else:
             listing = log_files(self.projects, skip=skip)
         if rows is None:
@@ -134,6 +147,8 @@ class UsageScanner:
             if known.get(path) != (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns) \
                     and _failed.get(path) != (info.st_size, info.st_mtime_ns):
                 changed.append((path, info))
+        if files is not None:
+            report.files = files
         gone_paths = [path for path in known if path not in found]
         wanted = [path for path, _ in changed] + gone_paths
         states = self._known_files(wanted) if wanted else {}

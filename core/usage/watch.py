@@ -83,13 +83,18 @@ class LogWatch:
         self._lives = False
         self.walks = 0
         """Full walks so far (what the watch could not spare)."""
-        self.quiet = False
-        """The last listing was the one before it: nothing written, nothing walked."""
+        self.written: set[str] | None = None
+        """The files the last listing found written since the one before (None: it walked)."""
 
     def live(self) -> None:
         """Watch from the next walk on, the first one included (a daemon's watch: its
         descriptor is waited on for writes, which a walk without watches never reports)."""
         self._lives = True
+
+    @property
+    def quiet(self) -> bool:
+        """The last listing was the one before it: nothing written, nothing walked."""
+        return self.written is not None and not self.written
 
     def fileno(self) -> int | None:
         """The inotify descriptor, readable when something was written (None: no watch)."""
@@ -113,7 +118,7 @@ class LogWatch:
         changed = self._drain()
         if changed is None:
             return self._walk(roots, skip)
-        self.quiet = not changed
+        self.written = changed
         for path in changed:
             try:
                 info = os.stat(path)
@@ -127,7 +132,7 @@ class LogWatch:
 
     def _walk(self, roots: Sequence[str], skip: Set[tuple[int, int]]) -> Listing:
         self.walks += 1
-        self.quiet = False
+        self.written = None
         self._key = (tuple(roots), skip)
         self._walked_at = self._clock()
         # A process that lists only once (a command) sets no watches: the second listing
