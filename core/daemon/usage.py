@@ -1,8 +1,9 @@
 """The usage monitor as the daemon sees it: the last state read, the open window's edges.
 
-A scan runs in a worker thread on the monitor's SQLite connection; closing that connection
-under it crashes the process, so every scan is shielded from cancellation (APScheduler
-cancels jobs at shutdown) and `close` waits for the ones in flight.
+A refresh is shielded from cancellation (APScheduler cancels jobs at shutdown), so that it
+finishes what it writes to the store, and `close` waits for the ones in flight before the
+monitor closes. (Its scan's thread and SQLite connection are the index worker's to guard:
+core.usage.index_worker.)
 """
 
 from __future__ import annotations

@@ -66,7 +66,8 @@ def ask(db_path: str, request: bytes) -> memoryview | None:
         info = os.lstat(path)
     except OSError:
         return None
-    if info.st_mode & 0o170000 != 0o140000 or info.st_uid != os.getuid() or len(path) > PATH_MAX_BYTES:
+    if info.st_mode & 0o170000 != 0o140000 or info.st_uid != os.getuid() \
+            or len(os.fsencode(path)) > PATH_MAX_BYTES:
         return None  # not a socket (a link, a file), or not ours
     import _socket
 

@@ -55,11 +55,12 @@ def _config(work: Path, home: str = "state") -> UsageConfig:
     return UsageConfig(home=work / home, claude_config_dirs=(work / "claude",), tz="UTC", prices_file=None)
 
 
-def _request(config: UsageConfig, flags: tuple[str, ...], now_ms: int, **changes: object) -> bytes:
-    fields: dict[str, object] = {"tz": config.tz, "price_file": str(config.price_file),
-                                 "roots": [str(path) for path in config.projects], **changes}
-    return encode_request(flags, now_ms, str(fields["tz"]), str(fields["price_file"]),
-                          list(fields["roots"]))  # type: ignore[call-overload]
+def _request(config: UsageConfig, flags: tuple[str, ...], now_ms: int, *, tz: str | None = None,
+             price_file: str | None = None, roots: list[str] | None = None) -> bytes:
+    """A poll's request for `config`, with any of its settings given otherwise."""
+    return encode_request(flags, now_ms, config.tz if tz is None else tz,
+                          str(config.price_file) if price_file is None else price_file,
+                          [str(path) for path in config.projects] if roots is None else roots)
 
 
 def _cold(work: Path, flags: tuple[str, ...], now_ms: int) -> bytes:
@@ -136,9 +137,11 @@ async def test_what_the_daemon_cannot_answer_exactly_is_refused(short_tmp: Path)
     _tree(short_tmp)
     now_ms = to_ms(at(800))
     async with serving(short_tmp) as (config, server):
-        for changes in ({"tz": "Europe/Berlin"}, {"price_file": str(short_tmp / "prices.json")},
-                        {"roots": [str(short_tmp / "claude")]}, {"roots": []}):
-            assert await _ask(config, _request(config, (), now_ms, **changes)) is None, changes
+        for other_settings in (_request(config, (), now_ms, tz="Europe/Berlin"),
+                               _request(config, (), now_ms, price_file=str(short_tmp / "prices.json")),
+                               _request(config, (), now_ms, roots=[str(short_tmp / "claude")]),
+                               _request(config, (), now_ms, roots=[])):
+            assert await _ask(config, other_settings) is None, other_settings
         assert await _ask(config, _request(config, ("json",), now_ms)) is None
         other = _request(config, (), now_ms).replace(PROTOCOL.encode(), b"nightshift-usage-blocks/0/1")
         assert await _ask(config, other) is None
